@@ -1,0 +1,207 @@
+"""Text -> vocabulary -> integer array, and the built-in corpus.
+
+The vocabulary is the sorted set of distinct characters (any Unicode code point). The text is
+kept only as a compact integer array of vocabulary indices (uint8 / uint16 / int32, the smallest
+that fits), built in chunks so that a 100 MB file never needs a Python list or a one-hot matrix.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+BUILTIN_NAME = "tinyshakespeare"
+_BUILTIN_FILE = "tinyshakespeare.txt.gz"
+_CHUNK_BYTES = 8 << 20  # decode 8 MiB at a time: memory stays a small multiple of the file
+
+
+class CorpusError(ValueError):
+    """A corpus we refuse, with a one-line message saying what is wrong and what to do."""
+
+
+class UnknownCharactersError(ValueError):
+    """Text holds characters that are not in the vocabulary."""
+
+    def __init__(self, unknown: list[str]):
+        self.unknown = unknown
+        shown = " ".join(repr(ch) for ch in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        super().__init__(
+            f"{len(unknown)} character(s) not in the model's vocabulary: {shown}; "
+            "remove them or train on a corpus that has them"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Corpus:
+    """A text as vocabulary indices. `data[i]` is the index in `chars` of the i-th character."""
+
+    data: np.ndarray
+    chars: tuple[str, ...]
+    name: str
+    path: str | None = None
+    sha256: str = ""
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({ch: i for i, ch in enumerate(self.chars)})
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    def encode(self, text: str) -> np.ndarray:
+        """Vocabulary indices of `text`; raises UnknownCharactersError naming the strangers."""
+        return encode(text, self.chars, self._index)
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+def encode(text: str, chars, index: dict[str, int] | None = None) -> np.ndarray:
+    index = index if index is not None else {ch: i for i, ch in enumerate(chars)}
+    unknown = sorted({ch for ch in text if ch not in index})
+    if unknown:
+        raise UnknownCharactersError(unknown)
+    return np.fromiter((index[ch] for ch in text), dtype=np.int64, count=len(text))
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _index_dtype(vocab_size: int):
+    if vocab_size <= 1 << 8:
+        return np.uint8
+    if vocab_size <= 1 << 16:
+        return np.uint16
+    return np.int32
+
+
+def corpus_from_chunks(chunks, name: str, path: str | None = None, sha256: str = "") -> Corpus:
+    """Build a Corpus from an iterable of decoded text chunks in one pass.
+
+    Each chunk is mapped to provisional ids (order of first appearance) through a code-point
+    lookup table; at the end one small permutation turns them into sorted-vocabulary ids. Peak
+    memory is the raw bytes plus about two bytes per character twice over.
+    """
+    lookup = np.full(128, -1, dtype=np.int64)  # code point -> provisional id
+    code_points: list[int] = []  # provisional id -> code point
+    pieces: list[np.ndarray] = []
+    for chunk in chunks:
+        if not chunk:
+            continue
+        cps = _code_points(chunk)
+        top = int(cps.max())
+        if top >= lookup.size:
+            lookup = np.concatenate([lookup, np.full(top + 1 - lookup.size, -1, np.int64)])
+        present = np.flatnonzero(np.bincount(cps))
+        new = present[lookup[present] < 0]
+        lookup[new] = np.arange(len(code_points), len(code_points) + new.size)
+        code_points.extend(int(cp) for cp in new)
+        dtype = np.uint16 if len(code_points) <= 1 << 16 else np.int32
+        pieces.append(lookup[cps].astype(dtype))
+    total = sum(piece.size for piece in pieces)
+    if total == 0:
+        raise CorpusError(f"{name} is empty: give a text file with some characters in it")
+    order = np.argsort(np.array(code_points, dtype=np.int64), kind="stable")
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    data = np.empty(total, dtype=_index_dtype(order.size))
+    start = 0
+    for piece in pieces:
+        data[start : start + piece.size] = rank[piece]
+        start += piece.size
+    chars = tuple(chr(code_points[i]) for i in order)
+    return Corpus(data=data, chars=chars, name=name, path=path, sha256=sha256)
+
+
+def from_text(text: str, name: str = "<text>") -> Corpus:
+    """A corpus from a string (tests and small inputs)."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return corpus_from_chunks([text], name=name, sha256=digest)
+
+
+def _decode_chunks(raw: bytes, encoding: str, name: str):
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    view = memoryview(raw)
+    for start in range(0, len(raw), _CHUNK_BYTES):
+        piece = view[start : start + _CHUNK_BYTES]
+        final = start + _CHUNK_BYTES >= len(raw)
+        try:
+            yield decoder.decode(piece, final=final)
+        except UnicodeDecodeError as err:
+            raise CorpusError(
+                f"{name} is not valid {encoding} (byte {start + err.start}): "
+                "pass --encoding with the file's encoding, e.g. --encoding latin-1"
+            ) from None
+
+
+def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corpus:
+    """Load a text file (or the built-in corpus when `path` is None)."""
+    if path is None:
+        return builtin_corpus()
+    p = Path(path)
+    name = str(p)
+    if not p.exists():
+        raise CorpusError(f"corpus file {name} does not exist: check the path")
+    if p.is_dir():
+        raise CorpusError(f"{name} is a directory: give a text file inside it")
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise CorpusError(f"cannot read {name}: {err.strerror}") from None
+    if not raw:
+        raise CorpusError(f"{name} is empty: give a text file with some characters in it")
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise CorpusError(
+            f"unknown encoding {encoding!r}: use a Python codec name such as utf-8 or latin-1"
+        ) from None
+    # NUL bytes are legitimate only in the wide Unicode encodings.
+    if b"\x00" in raw[:65536] and not codec.startswith(("utf-16", "utf-32")):
+        raise CorpusError(f"{name} looks binary (it holds NUL bytes): give a plain text file")
+    digest = hashlib.sha256(raw).hexdigest()
+    corpus = corpus_from_chunks(
+        _decode_chunks(raw, encoding, name), name=name, path=str(p.resolve()), sha256=digest
+    )
+    return corpus
+
+
+def builtin_corpus_path():
+    """Where the built-in corpus lives: inside the installed package, or in the source tree."""
+    packaged = resources.files("tui_rnn").joinpath("assets", _BUILTIN_FILE)
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "assets" / _BUILTIN_FILE
+
+
+def builtin_corpus() -> Corpus:
+    raw = gzip.decompress(builtin_corpus_path().read_bytes())
+    digest = hashlib.sha256(raw).hexdigest()
+    return corpus_from_chunks(
+        _decode_chunks(raw, "utf-8", BUILTIN_NAME), name=BUILTIN_NAME, path=None, sha256=digest
+    )
+
+
+def check_trainable(corpus: Corpus, seq_length: int) -> None:
+    """Refuse corpora a char-RNN cannot learn from, with a message saying why."""
+    if len(corpus) < seq_length + 1:
+        raise CorpusError(
+            f"{corpus.name} has {len(corpus)} characters, fewer than seq_length + 1 = "
+            f"{seq_length + 1}: use a longer text or a smaller --seq-length"
+        )
+    if corpus.vocab_size < 2:
+        raise CorpusError(
+            f"{corpus.name} has only one distinct character ({corpus.chars[0]!r}): "
+            "there is nothing to predict; use a real text"
+        )

@@ -1,0 +1,374 @@
+"""The training state: AdaGrad, clipping, smooth loss, epochs, the best model, samples.
+
+One update (as in the DD2424 assignment and min-char-rnn):
+    X, Y = data[e : e+n], data[e+1 : e+n+1]      (n = seq_length)
+    loss, grads, h = forward/backward from h
+    g = clip(grads, -5, 5)
+    mem += g * g;  theta -= eta * g / sqrt(mem + eps)
+    smooth_loss = 0.999 smooth_loss + 0.001 loss
+    e += n; when a chunk would run past the end: e = 0, h = 0, next epoch.
+
+The Trainer knows nothing about files or screens: runs.py saves it, the CLI and the app drive it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+
+from . import sampling
+from .model import Params, init_params, loss_and_grads
+
+
+@dataclass
+class TrainConfig:
+    hidden_size: int = 100
+    seq_length: int = 25
+    eta: float = 0.1
+    sigma: float = 0.01
+    seed: int = 0
+    sample_every: int = 10_000
+    sample_length: int = 200
+    clip: float = 5.0
+    eps: float = 1e-8
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first option that cannot work."""
+
+        def finite(name, value):
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"--{name} must be a finite number, got {value}")
+
+        for name in ("eta", "sigma", "clip", "eps"):
+            finite(name.replace("_", "-"), getattr(self, name))
+        if self.hidden_size < 1:
+            raise ValueError(f"--hidden must be at least 1, got {self.hidden_size}")
+        if self.seq_length < 1:
+            raise ValueError(f"--seq-length must be at least 1, got {self.seq_length}")
+        if self.eta <= 0:
+            raise ValueError(f"--eta must be > 0, got {self.eta}")
+        if self.sigma < 0:
+            raise ValueError(f"--sigma must be >= 0, got {self.sigma}")
+        if self.sample_every < 1:
+            raise ValueError(f"--sample-every must be at least 1, got {self.sample_every}")
+        if self.sample_length < 0:
+            raise ValueError(f"--sample-length must be >= 0, got {self.sample_length}")
+        if self.clip <= 0 or self.eps <= 0:
+            raise ValueError("clip and eps must be > 0")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite; the update that would have used it was not applied."""
+
+    def __init__(self, iteration: int, loss: float, eta: float):
+        self.iteration = iteration
+        self.loss = loss
+        super().__init__(
+            f"training diverged at iteration {iteration} (loss = {loss}): lower --eta "
+            f"(now {eta:g}) and resume from the last good checkpoint"
+        )
+
+
+class LossHistory:
+    """Per-update loss and smooth loss in growable float32 arrays (8 bytes per update).
+
+    Epochs are stored as the iterations at which each epoch started, not per row.
+    """
+
+    def __init__(self, capacity: int = 4096):
+        self._loss = np.empty(capacity, dtype=np.float32)
+        self._smooth = np.empty(capacity, dtype=np.float32)
+        self._size = 0
+        # Epoch e (1-based) starts after update number epoch_starts[e - 1].
+        self.epoch_starts = np.zeros(1, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, loss: float, smooth_loss: float) -> None:
+        if self._size == self._loss.size:
+            self._grow(2 * self._loss.size)
+        self._loss[self._size] = loss
+        self._smooth[self._size] = smooth_loss
+        self._size += 1
+
+    def _grow(self, capacity: int) -> None:
+        for name in ("_loss", "_smooth"):
+            old = getattr(self, name)
+            new = np.empty(capacity, dtype=np.float32)
+            new[: self._size] = old[: self._size]
+            setattr(self, name, new)
+
+    def start_epoch(self, after_iteration: int) -> None:
+        self.epoch_starts = np.append(self.epoch_starts, after_iteration)
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self._loss[: self._size]
+
+    @property
+    def smooth_loss(self) -> np.ndarray:
+        return self._smooth[: self._size]
+
+    @property
+    def iterations(self) -> np.ndarray:
+        """Row i holds the losses of update number i + 1."""
+        return np.arange(1, self._size + 1, dtype=np.int64)
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """The (1-based) epoch of each update."""
+        return np.searchsorted(self.epoch_starts, np.arange(self._size), side="right")
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of (loss, smooth_loss), safe to read from another thread."""
+        size = self._size
+        return self._loss[:size].copy(), self._smooth[:size].copy()
+
+    @classmethod
+    def from_arrays(cls, loss, smooth_loss, epoch_starts) -> LossHistory:
+        history = cls(capacity=max(4096, 2 * len(loss)))
+        history._loss[: len(loss)] = loss
+        history._smooth[: len(loss)] = smooth_loss
+        history._size = len(loss)
+        history.epoch_starts = np.asarray(epoch_starts, dtype=np.int64).copy()
+        return history
+
+
+@dataclass(frozen=True)
+class Sample:
+    iteration: int
+    smooth_loss: float
+    text: str
+    best: bool = False
+
+    @property
+    def header(self) -> str:
+        kind = "best model, " if self.best else ""
+        return f"{kind}iter = {self.iteration}, smooth_loss = {self.smooth_loss:.4f}"
+
+
+@dataclass
+class Progress:
+    """What a progress bar or a status line shows after some updates."""
+
+    iteration: int
+    epoch: int
+    smooth_loss: float
+    best_smooth_loss: float
+    chars_per_second: float
+    new_samples: list[Sample] = field(default_factory=list)
+
+
+class Trainer:
+    """Everything that changes during training, and the one method that changes it: `step`."""
+
+    def __init__(self, data: np.ndarray, chars: tuple[str, ...], config: TrainConfig):
+        config.validate()
+        self.data = data
+        self.chars = tuple(chars)
+        self.config = config
+        K, m = len(self.chars), config.hidden_size
+        self.rng = np.random.Generator(np.random.PCG64(config.seed))
+        self.params = init_params(K, m, config.sigma, self.rng)
+        self.grads = Params.zeros(K, m)
+        self.memory = np.zeros_like(self.params.flat)  # AdaGrad's running sum of g^2
+        self.h = np.zeros(m)
+        self.position = 0
+        self.iteration = 0
+        self.epoch = 1
+        self.smooth_loss = -math.log(1.0 / K) * config.seq_length
+        self.best_flat = self.params.flat.copy()
+        self.best_smooth_loss = self.smooth_loss
+        self.best_iteration = 0
+        self.history = LossHistory()
+        self.last_sample_iteration = -1
+        self.samples: deque[Sample] = deque(maxlen=200)  # all of them go to disk (runs.py)
+
+    # -- derived quantities --------------------------------------------------------------------
+    @property
+    def updates_per_epoch(self) -> int:
+        return (len(self.data) - 1) // self.config.seq_length
+
+    @property
+    def best_params(self) -> Params:
+        return Params.from_flat(self.best_flat, len(self.chars), self.config.hidden_size)
+
+    def target_iterations(self, iterations: int | None = None, epochs: float | None = None) -> int:
+        if iterations is not None:
+            return int(iterations)
+        return int(round((2 if epochs is None else epochs) * self.updates_per_epoch))
+
+    # -- one update ----------------------------------------------------------------------------
+    def step(self) -> float:
+        """One AdaGrad update on the next chunk; returns the chunk's loss."""
+        n = self.config.seq_length
+        if self.position + n + 1 > len(self.data):  # the chunk would run past the end
+            self.position = 0
+            self.h = np.zeros_like(self.h)
+            self.epoch += 1
+            self.history.start_epoch(self.iteration)
+        e = self.position
+        inputs, targets = self.data[e : e + n], self.data[e + 1 : e + n + 1]
+        loss, grads, h = loss_and_grads(self.params, inputs, targets, self.h, self.grads)
+        if not math.isfinite(loss):
+            raise DivergenceError(self.iteration + 1, loss, self.config.eta)
+        g = np.clip(grads.flat, -self.config.clip, self.config.clip, out=grads.flat)
+        self.memory += g * g
+        self.params.flat -= self.config.eta * g / np.sqrt(self.memory + self.config.eps)
+        self.h = h
+        self.position = e + n
+        self.iteration += 1
+        self.smooth_loss = 0.999 * self.smooth_loss + 0.001 * loss
+        self.history.append(loss, self.smooth_loss)
+        if self.smooth_loss < self.best_smooth_loss:
+            np.copyto(self.best_flat, self.params.flat)
+            self.best_smooth_loss = self.smooth_loss
+            self.best_iteration = self.iteration
+        return loss
+
+    # -- samples -------------------------------------------------------------------------------
+    def sample_due(self) -> bool:
+        return (
+            self.iteration % self.config.sample_every == 0
+            and self.last_sample_iteration != self.iteration
+        )
+
+    def synthesize(self, length: int | None = None) -> Sample:
+        """A sample from the current hidden state and the next input character (the report's)."""
+        length = self.config.sample_length if length is None else length
+        x = int(self.data[self.position])
+        ids = sampling.generate(self.params, self.h.copy(), x, length, self.rng)
+        return Sample(self.iteration, self.smooth_loss, "".join(self.chars[i] for i in ids))
+
+    def synthesize_best(self, length: int = 1000) -> Sample:
+        """The report's last section: text from the best model (lowest smooth loss)."""
+        x = int(self.data[self.position])
+        ids = sampling.generate(self.best_params, self.h.copy(), x, length, self.rng)
+        text = "".join(self.chars[i] for i in ids)
+        return Sample(self.best_iteration, self.best_smooth_loss, text, best=True)
+
+    def _record_due_sample(self) -> Sample | None:
+        if not self.sample_due():
+            return None
+        sample = self.synthesize()
+        self.samples.append(sample)
+        self.last_sample_iteration = self.iteration
+        return sample
+
+    # -- many updates --------------------------------------------------------------------------
+    def train(
+        self,
+        until_iteration: int,
+        should_stop: Callable[[], bool] | None = None,
+        on_sample: Callable[[Sample], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        progress_every: float = 0.25,
+    ) -> int:
+        """Update until `until_iteration` or until `should_stop()` is true; returns updates done.
+
+        Samples fall due before the first update and every `sample_every` updates; progress is
+        reported at most every `progress_every` seconds (and once at the end).
+        """
+        done = 0
+        started = last_report = time.perf_counter()
+        new_samples: list[Sample] = []
+
+        def take_sample():
+            sample = self._record_due_sample()
+            if sample is not None:
+                new_samples.append(sample)
+                if on_sample:
+                    on_sample(sample)
+
+        take_sample()
+        while self.iteration < until_iteration:
+            if should_stop is not None and should_stop():
+                break
+            self.step()
+            done += 1
+            take_sample()
+            now = time.perf_counter()
+            if on_progress is not None and now - last_report >= progress_every:
+                on_progress(self.progress(done, now - started, new_samples))
+                new_samples = []
+                last_report = now
+        if on_progress is not None:
+            on_progress(self.progress(done, time.perf_counter() - started, new_samples))
+        return done
+
+    def progress(self, updates: int, seconds: float, new_samples=()) -> Progress:
+        rate = updates * self.config.seq_length / seconds if seconds > 0 else 0.0
+        return Progress(
+            self.iteration,
+            self.epoch,
+            self.smooth_loss,
+            self.best_smooth_loss,
+            rate,
+            list(new_samples),
+        )
+
+    # -- state for checkpoints (runs.py writes it; no pickles: arrays and JSON strings) --------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "params": self.params.flat,
+            "memory": self.memory,
+            "h": self.h,
+            "best_params": self.best_flat,
+            "loss_history": self.history.loss,
+            "smooth_loss_history": self.history.smooth_loss,
+            "epoch_starts": self.history.epoch_starts,
+            "scalars": np.array(
+                [
+                    self.position,
+                    self.iteration,
+                    self.epoch,
+                    self.best_iteration,
+                    self.last_sample_iteration,
+                ],
+                dtype=np.int64,
+            ),
+            "losses": np.array([self.smooth_loss, self.best_smooth_loss], dtype=np.float64),
+            "rng_state": np.array(json.dumps(self.rng.bit_generator.state)),
+        }
+
+    def load_state_arrays(self, arrays) -> None:
+        """Restore exactly what `state_arrays` saved (after checking shapes)."""
+        expected = self.params.flat.shape
+        for name in ("params", "memory", "best_params"):
+            if arrays[name].shape != expected:
+                raise ValueError(
+                    f"checkpoint {name} has shape {arrays[name].shape}, the model needs {expected}"
+                )
+        self.params.flat[...] = arrays["params"]
+        self.memory[...] = arrays["memory"]
+        self.best_flat[...] = arrays["best_params"]
+        self.h = np.array(arrays["h"], dtype=np.float64)
+        (
+            self.position,
+            self.iteration,
+            self.epoch,
+            self.best_iteration,
+            self.last_sample_iteration,
+        ) = (int(v) for v in arrays["scalars"])
+        self.smooth_loss, self.best_smooth_loss = (float(v) for v in arrays["losses"])
+        self.history = LossHistory.from_arrays(
+            arrays["loss_history"], arrays["smooth_loss_history"], arrays["epoch_starts"]
+        )
+        self.rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
