@@ -73,6 +73,9 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+_LARGEST_LOSS = float(np.finfo(np.float32).max)
+
+
 class DivergenceError(RuntimeError):
     """The loss became NaN or infinite; the update that would have used it was not applied."""
 
@@ -227,7 +230,9 @@ class Trainer:
         e = self.position
         inputs, targets = self.data[e : e + n], self.data[e + 1 : e + n + 1]
         loss, grads, h = loss_and_grads(self.params, inputs, targets, self.h, self.grads)
-        if not math.isfinite(loss):
+        # Diverged: NaN, inf, or too large for the float32 history (a huge eta makes the loss
+        # grow by about eta per update, so it overflows float32 long before float64).
+        if not abs(loss) <= _LARGEST_LOSS:
             raise DivergenceError(self.iteration + 1, loss, self.config.eta)
         g = np.clip(grads.flat, -self.config.clip, self.config.clip, out=grads.flat)
         self.memory += g * g
