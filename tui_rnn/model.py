@@ -44,13 +44,15 @@ class Params:
 
     @classmethod
     def from_flat(cls, flat: np.ndarray, vocab_size: int, hidden_size: int) -> Params:
+        shapes = param_shapes(vocab_size, hidden_size)
+        needed = sum(int(np.prod(shape)) for shape in shapes.values())
+        if flat.shape != (needed,):
+            raise ValueError(f"flat vector has shape {flat.shape}, the model needs ({needed},)")
         views, start = {}, 0
-        for name, shape in param_shapes(vocab_size, hidden_size).items():
+        for name, shape in shapes.items():
             size = int(np.prod(shape))
             views[name] = flat[start : start + size].reshape(shape)
             start += size
-        if start != flat.size:
-            raise ValueError(f"flat vector has {flat.size} entries, the model needs {start}")
         return cls(flat=flat, **views)
 
     @classmethod
@@ -95,9 +97,9 @@ def forward(params: Params, inputs: np.ndarray, targets: np.ndarray, h0: np.ndar
     T = len(inputs)
     H = np.empty((T, params.hidden_size), dtype=params.flat.dtype)
     A_in = params.U.T[inputs] + params.b  # U x_t + b for every t: columns of U, no one-hot
-    h = h0
-    for t in range(T):  # (1), (2): the recurrence is the only loop
-        h = H[t] = np.tanh(params.W @ h + A_in[t])
+    W, h = params.W, h0
+    for t in range(T):  # (1), (2): the recurrence is the only loop (np.dot: W @ h, less overhead)
+        h = H[t] = np.tanh(np.dot(W, h) + A_in[t])
     logP = log_softmax(H @ params.V.T + params.c)  # (3), (4) for all t at once
     loss = -logP[np.arange(T), targets].sum()  # (5)
     return float(loss), H, np.exp(logP)
@@ -115,14 +117,19 @@ def backward(
     dH = G @ params.V  # the part of dL/dh_t that comes through o_t
     dtanh = 1.0 - H * H  # tanh'(a_t) = 1 - h_t^2
     dA = np.empty_like(H)
-    da_next = np.zeros(params.hidden_size, dtype=H.dtype)
+    W, da_next = params.W, np.zeros(params.hidden_size, dtype=H.dtype)
     for t in range(T - 1, -1, -1):  # dL/dh_t = V^T g_t + W^T dL/da_{t+1}
-        da_next = dA[t] = (dH[t] + da_next @ params.W) * dtanh[t]
+        da_next = dA[t] = (dH[t] + np.dot(da_next, W)) * dtanh[t]
     H_prev = np.vstack([h0[None, :], H[:-1]])
     np.matmul(dA.T, H_prev, out=grads.W)  # dL/dW = sum_t da_t h_{t-1}^T
     dA.sum(axis=0, out=grads.b)  # dL/db = sum_t da_t
-    grads.U.fill(0.0)
-    np.add.at(grads.U.T, inputs, dA)  # dL/dU = sum_t da_t x_t^T: add into column x_t
+    # dL/dU = sum_t da_t x_t^T: add da_t into column x_t. That scatter-add is
+    # np.add.at(grads.U.T, inputs, dA); one bincount over the flat indices of U^T does the same
+    # sums in the same order, three times faster.
+    K, m = params.vocab_size, params.hidden_size
+    cells = inputs.astype(np.intp)[:, None] * m + np.arange(m)  # where da_t[i] lands in U^T
+    dU_T = np.bincount(cells.ravel(), weights=dA.ravel(), minlength=K * m).reshape(K, m)
+    grads.U[...] = dU_T.T
     return grads
 
 

@@ -192,6 +192,7 @@ class Trainer:
         self.params = init_params(K, m, config.sigma, self.rng)
         self.grads = Params.zeros(K, m)
         self.memory = np.zeros_like(self.params.flat)  # AdaGrad's running sum of g^2
+        self._scratch = (np.empty_like(self.memory), np.empty_like(self.memory))
         self.h = np.zeros(m)
         self.position = 0
         self.iteration = 0
@@ -235,8 +236,13 @@ class Trainer:
         if not abs(loss) <= _LARGEST_LOSS:
             raise DivergenceError(self.iteration + 1, loss, self.config.eta)
         g = np.clip(grads.flat, -self.config.clip, self.config.clip, out=grads.flat)
-        self.memory += g * g
-        self.params.flat -= self.config.eta * g / np.sqrt(self.memory + self.config.eps)
+        # mem += g * g;  theta -= eta * g / sqrt(mem + eps), computed in the two scratch
+        # buffers (in the same order, so bit for bit the same) instead of five temporaries.
+        g_squared, update = self._scratch
+        self.memory += np.multiply(g, g, out=g_squared)
+        np.multiply(self.config.eta, g, out=update)
+        update /= np.sqrt(np.add(self.memory, self.config.eps, out=g_squared), out=g_squared)
+        self.params.flat -= update
         self.h = h
         self.position = e + n
         self.iteration += 1
