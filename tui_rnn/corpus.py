@@ -2,12 +2,14 @@
 
 The vocabulary is the sorted set of distinct characters (any Unicode code point). The text is
 kept only as a compact integer array of vocabulary indices (uint8 / uint16 / int32, the smallest
-that fits), built in chunks so that a 100 MB file never needs a Python list or a one-hot matrix.
+that fits), read, hashed and decoded 1 MiB at a time so that a 100 MB file never needs a Python
+list, a one-hot matrix or even its raw bytes in memory: the peak is about twice the final array.
 """
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import gzip
 import hashlib
 from dataclasses import dataclass, field
@@ -18,7 +20,8 @@ import numpy as np
 
 BUILTIN_NAME = "tinyshakespeare"
 _BUILTIN_FILE = "tinyshakespeare.txt.gz"
-_CHUNK_BYTES = 8 << 20  # decode 8 MiB at a time: memory stays a small multiple of the file
+_CHUNK_BYTES = 1 << 20  # read and decode 1 MiB at a time: the temporaries stay small
+_SNIFF_BYTES = 65536  # how much of the start of a file is checked for NUL bytes
 
 
 class CorpusError(ValueError):
@@ -79,6 +82,7 @@ def _code_points(text: str) -> np.ndarray:
 
 
 def _index_dtype(vocab_size: int):
+    """The smallest integer type that holds the indices of a vocabulary of this size."""
     if vocab_size <= 1 << 8:
         return np.uint8
     if vocab_size <= 1 << 16:
@@ -90,10 +94,11 @@ def corpus_from_chunks(chunks, name: str, path: str | None = None, sha256: str =
     """Build a Corpus from an iterable of decoded text chunks in one pass.
 
     Each chunk is mapped to provisional ids (order of first appearance) through a code-point
-    lookup table; at the end one small permutation turns them into sorted-vocabulary ids. Peak
-    memory is the raw bytes plus about two bytes per character twice over.
+    lookup table and kept in the smallest type that fits so far; at the end one small
+    permutation turns them into sorted-vocabulary ids. Peak memory is about twice the final
+    array (the provisional pieces and the result) plus a few MB per chunk.
     """
-    lookup = np.full(128, -1, dtype=np.int64)  # code point -> provisional id
+    lookup = np.full(128, -1, dtype=np.int32)  # code point -> provisional id
     code_points: list[int] = []  # provisional id -> code point
     pieces: list[np.ndarray] = []
     for chunk in chunks:
@@ -102,13 +107,12 @@ def corpus_from_chunks(chunks, name: str, path: str | None = None, sha256: str =
         cps = _code_points(chunk)
         top = int(cps.max())
         if top >= lookup.size:
-            lookup = np.concatenate([lookup, np.full(top + 1 - lookup.size, -1, np.int64)])
+            lookup = np.concatenate([lookup, np.full(top + 1 - lookup.size, -1, np.int32)])
         present = np.flatnonzero(np.bincount(cps))
         new = present[lookup[present] < 0]
         lookup[new] = np.arange(len(code_points), len(code_points) + new.size)
         code_points.extend(int(cp) for cp in new)
-        dtype = np.uint16 if len(code_points) <= 1 << 16 else np.int32
-        pieces.append(lookup[cps].astype(dtype))
+        pieces.append(lookup[cps].astype(_index_dtype(len(code_points))))
     total = sum(piece.size for piece in pieces)
     if total == 0:
         raise CorpusError(f"{name} is empty: give a text file with some characters in it")
@@ -117,9 +121,10 @@ def corpus_from_chunks(chunks, name: str, path: str | None = None, sha256: str =
     rank[order] = np.arange(order.size)
     data = np.empty(total, dtype=_index_dtype(order.size))
     start = 0
-    for piece in pieces:
+    for i, piece in enumerate(pieces):
         data[start : start + piece.size] = rank[piece]
         start += piece.size
+        pieces[i] = None  # free each piece once copied: the peak stays near twice the data
     chars = tuple(chr(code_points[i]) for i in order)
     return Corpus(data=data, chars=chars, name=name, path=path, sha256=sha256)
 
@@ -130,19 +135,39 @@ def from_text(text: str, name: str = "<text>") -> Corpus:
     return corpus_from_chunks([text], name=name, sha256=digest)
 
 
-def _decode_chunks(raw: bytes, encoding: str, name: str):
+def _decode_chunks(blocks, encoding: str, name: str):
+    """Decode an iterable of byte blocks incrementally (a character may span two blocks)."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    view = memoryview(raw)
-    for start in range(0, len(raw), _CHUNK_BYTES):
-        piece = view[start : start + _CHUNK_BYTES]
-        final = start + _CHUNK_BYTES >= len(raw)
+    offset = 0
+    for block in _then_end(blocks):
         try:
-            yield decoder.decode(piece, final=final)
+            yield decoder.decode(block, final=not block)
         except UnicodeDecodeError as err:
             raise CorpusError(
-                f"{name} is not valid {encoding} (byte {start + err.start}): "
+                f"{name} is not valid {encoding} (near byte {max(0, offset + err.start)}): "
                 "pass --encoding with the file's encoding, e.g. --encoding latin-1"
             ) from None
+        offset += len(block)
+
+
+def _then_end(blocks):
+    """The blocks, then one empty block that tells the decoder the input is complete."""
+    yield from blocks
+    yield b""
+
+
+def _split(raw: bytes):
+    view = memoryview(raw)
+    return (view[start : start + _CHUNK_BYTES] for start in range(0, len(raw), _CHUNK_BYTES))
+
+
+def _read_blocks(f, first: bytes, digest):
+    """`first`, then the rest of the file in blocks, each fed to `digest` on the way."""
+    block = first
+    while block:
+        digest.update(block)
+        yield block
+        block = f.read(_CHUNK_BYTES)
 
 
 def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corpus:
@@ -156,25 +181,27 @@ def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corp
     if p.is_dir():
         raise CorpusError(f"{name} is a directory: give a text file inside it")
     try:
-        raw = p.read_bytes()
-    except OSError as err:
-        raise CorpusError(f"cannot read {name}: {err.strerror}") from None
-    if not raw:
-        raise CorpusError(f"{name} is empty: give a text file with some characters in it")
-    try:
         codec = codecs.lookup(encoding).name
     except LookupError:
         raise CorpusError(
             f"unknown encoding {encoding!r}: use a Python codec name such as utf-8 or latin-1"
         ) from None
-    # NUL bytes are legitimate only in the wide Unicode encodings.
-    if b"\x00" in raw[:65536] and not codec.startswith(("utf-16", "utf-32")):
-        raise CorpusError(f"{name} looks binary (it holds NUL bytes): give a plain text file")
-    digest = hashlib.sha256(raw).hexdigest()
-    corpus = corpus_from_chunks(
-        _decode_chunks(raw, encoding, name), name=name, path=str(p.resolve()), sha256=digest
-    )
-    return corpus
+    digest = hashlib.sha256()
+    try:
+        with open(p, "rb") as f:
+            first = f.read(_SNIFF_BYTES)
+            if not first:
+                raise CorpusError(f"{name} is empty: give a text file with some characters in it")
+            # NUL bytes are legitimate only in the wide Unicode encodings.
+            if b"\x00" in first and not codec.startswith(("utf-16", "utf-32")):
+                raise CorpusError(
+                    f"{name} looks binary (it holds NUL bytes): give a plain text file"
+                )
+            chunks = _decode_chunks(_read_blocks(f, first, digest), encoding, name)
+            corpus = corpus_from_chunks(chunks, name=name, path=str(p.resolve()))
+    except OSError as err:
+        raise CorpusError(f"cannot read {name}: {err.strerror}; check the file") from None
+    return dataclasses.replace(corpus, sha256=digest.hexdigest())
 
 
 def builtin_corpus_path():
@@ -189,7 +216,10 @@ def builtin_corpus() -> Corpus:
     raw = gzip.decompress(builtin_corpus_path().read_bytes())
     digest = hashlib.sha256(raw).hexdigest()
     return corpus_from_chunks(
-        _decode_chunks(raw, "utf-8", BUILTIN_NAME), name=BUILTIN_NAME, path=None, sha256=digest
+        _decode_chunks(_split(raw), "utf-8", BUILTIN_NAME),
+        name=BUILTIN_NAME,
+        path=None,
+        sha256=digest,
     )
 
 
