@@ -1,0 +1,165 @@
+"""Sampling: greedy, temperature, top-p, priming, unknown prompt characters, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tui_rnn import sampling
+from tui_rnn.corpus import UnknownCharactersError, from_text
+from tui_rnn.model import forward, init_params
+
+
+@pytest.fixture
+def params():
+    """A random model whose output distributions are far from uniform."""
+    return init_params(12, 16, 0.5, np.random.default_rng(7))
+
+
+def softmax(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def take(params, length, seed, **options):
+    rng = np.random.default_rng(seed)
+    return list(sampling.generate(params, np.zeros(16), 3, length, rng, **options))
+
+
+def test_step_matches_the_model_forward_pass(params):
+    inputs = np.array([3, 1, 4, 1, 5, 9, 2, 6])
+    _, H, P = forward(params, inputs, inputs, np.zeros(16))
+    h = np.zeros(16)
+    for t, x in enumerate(inputs):
+        h, logits = sampling.step(params, h, int(x))
+        np.testing.assert_allclose(h, H[t], rtol=0, atol=1e-14)
+        np.testing.assert_allclose(softmax(logits), P[t], rtol=1e-12, atol=1e-15)
+
+
+def test_greedy_and_temperature_zero_are_deterministic_argmax(params):
+    greedy = take(params, 40, seed=1, greedy=True)
+    assert greedy == take(params, 40, seed=2, greedy=True)  # the seed does not matter
+    assert greedy == take(params, 40, seed=3, temperature=0.0)
+    h, x = np.zeros(16), 3  # follow the argmax by hand
+    for chosen in greedy:
+        h, logits = sampling.step(params, h, x)
+        x = int(np.argmax(logits))
+        assert chosen == x
+
+
+def test_same_seed_same_text_different_seed_different_text(params):
+    first = take(params, 200, seed=5)
+    assert first == take(params, 200, seed=5)
+    assert first != take(params, 200, seed=6)
+    assert len(set(first)) > 3  # really sampled, not stuck on one character
+
+
+def test_temperature_scales_the_logits():
+    logits = np.array([2.0, 1.0, 0.5, -1.0, -3.0])
+    np.testing.assert_allclose(sampling.distribution(logits, 1.0), softmax(logits), rtol=1e-14)
+    for temperature in (0.25, 0.5, 2.0, 10.0):
+        expected = softmax(logits / temperature)
+        np.testing.assert_allclose(sampling.distribution(logits, temperature), expected, 1e-14)
+    cold, hot = sampling.distribution(logits, 0.1), sampling.distribution(logits, 10.0)
+    assert cold.max() > 0.99  # nearly greedy
+    assert hot.max() - hot.min() < 0.2  # nearly uniform
+
+
+def test_distribution_is_stable_for_large_logits():
+    p = sampling.distribution(np.array([1000.0, 999.0, -1000.0]), 0.01)
+    assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("top_p", [0.05, 0.3, 0.5, 0.7, 0.9, 0.999])
+def test_top_p_keeps_exactly_the_nucleus(top_p):
+    logits = np.random.default_rng(0).standard_normal(30) * 2
+    full = softmax(logits)
+    order = np.argsort(-full)
+    # The nucleus: the likeliest characters, fewest first, until their mass reaches top_p.
+    mass, nucleus = 0.0, set()
+    for i in order:
+        nucleus.add(int(i))
+        mass += full[i]
+        if mass >= top_p:
+            break
+    p = sampling.distribution(logits, 1.0, top_p)
+    assert set(np.flatnonzero(p).tolist()) == nucleus
+    assert p.sum() == pytest.approx(1.0)
+    kept = sorted(nucleus)
+    np.testing.assert_allclose(p[kept], full[kept] / full[kept].sum(), rtol=1e-12)
+
+
+def test_sampling_with_top_p_never_leaves_the_nucleus(params):
+    support = set()
+    h, x, rng = np.zeros(16), 3, np.random.default_rng(0)
+    for _ in range(300):
+        h, logits = sampling.step(params, h, x)
+        p = sampling.distribution(logits, 1.0, 0.6)
+        x = sampling.choose(p, rng)
+        assert p[x] > 0
+        support.add(x)
+    assert len(support) > 1
+
+
+def test_choose_follows_the_distribution():
+    p = np.array([0.1, 0.0, 0.6, 0.0, 0.3])
+    rng = np.random.default_rng(0)
+    counts = np.bincount([sampling.choose(p, rng) for _ in range(20_000)], minlength=5)
+    assert counts[1] == 0 and counts[3] == 0  # zero-probability characters never come up
+    np.testing.assert_allclose(counts / counts.sum(), p, atol=0.015)
+
+
+def test_prime_then_continue_equals_generating_from_the_last_prompt_character(params):
+    prompt = [1, 5, 2, 7]
+    h = np.zeros(16)
+    for x in prompt[:-1]:
+        h, _ = sampling.step(params, h, x)
+    h_primed, _ = sampling.prime(params, prompt[:-1])
+    np.testing.assert_array_equal(h_primed, h)
+    expected = list(sampling.generate(params, h, prompt[-1], 50, np.random.default_rng(4)))
+    got = list(sampling.continue_prompt(params, prompt, 50, np.random.default_rng(4)))
+    assert got == expected
+    # A different prompt really changes the continuation (the state is used).
+    other = list(sampling.continue_prompt(params, [9, 9, 9, 7], 50, np.random.default_rng(4)))
+    assert other != got
+
+
+def test_prime_needs_a_character(params):
+    with pytest.raises(ValueError):
+        sampling.prime(params, [])
+
+
+def test_generate_streams_lazily(params):
+    stream = sampling.generate(params, np.zeros(16), 3, 10**9, np.random.default_rng(0))
+    assert [next(stream) for _ in range(5)] == take(params, 5, seed=0)
+
+
+def test_unknown_prompt_characters_are_named():
+    corpus = from_text("hello world, hello there")
+    with pytest.raises(UnknownCharactersError) as excinfo:
+        corpus.encode("hello Zürich")
+    message = str(excinfo.value)
+    assert "'Z'" in message and "'ü'" in message and "'c'" in message
+    assert "\n" not in message
+    assert corpus.decode(corpus.encode("hello there")) == "hello there"
+
+
+@pytest.mark.parametrize(
+    "temperature, top_p, length, word",
+    [
+        (-1.0, 1.0, 10, "temperature"),
+        (float("nan"), 1.0, 10, "temperature"),
+        (1.0, 0.0, 10, "top-p"),
+        (1.0, 1.5, 10, "top-p"),
+        (1.0, float("nan"), 10, "top-p"),
+        (1.0, 1.0, -1, "length"),
+    ],
+)
+def test_validate_options_refuses_what_cannot_work(temperature, top_p, length, word):
+    with pytest.raises(ValueError, match=word):
+        sampling.validate_options(temperature, top_p, length)
+
+
+def test_validate_options_accepts_the_defaults_and_greedy():
+    sampling.validate_options(1.0, 1.0, 200)
+    sampling.validate_options(0.0, 0.9, 0)
