@@ -147,28 +147,109 @@ def train_config(args):
 
 
 # -- sessions: what train and the app both need ---------------------------------------------------
-def open_session(args):
-    """(trainer, corpus, run_dir, target_iterations) for a new or resumed run."""
+# Options a resumed run takes from its config.json (option dest -> TrainConfig field). Passing
+# one with a value other than the run's (and other than its default) is refused; only --eta,
+# --iterations / --epochs and --save-every may change on resume.
+_RUN_OPTIONS = {
+    "hidden": "hidden_size",
+    "seq_length": "seq_length",
+    "sigma": "sigma",
+    "seed": "seed",
+    "sample_every": "sample_every",
+    "sample_length": "sample_length",
+}
+
+
+def _warn(message: str) -> None:
+    print(f"tui-rnn: warning: {message}", file=sys.stderr)
+
+
+def open_session(args, warn=None):
+    """(trainer, corpus, run_dir, target_iterations) for a new run or `args.resume`.
+
+    A new run gets its directory, config.json and a first checkpoint; a resumed run is exactly
+    the state of its newest good checkpoint. The run's lock is held by this process from here
+    on (runs.unlock_run(run_dir) releases it; so does exiting). `warn(message)` hears
+    non-fatal news, such as a damaged newest checkpoint that was skipped (default: stderr).
+    """
     from . import runs
     from .corpus import check_trainable, load_corpus
     from .train import Trainer
 
-    if args.resume:
-        document = runs.read_config(args.resume)
-        corpus_path = args.corpus or document["corpus"].get("path")
-        encoding = document.get("encoding", args.encoding)
-        corpus = load_corpus(corpus_path, encoding=encoding)
-        trainer = runs.restore_trainer(args.resume, corpus)
-        run_dir = Path(args.resume)
-    else:
-        config = train_config(args)
-        corpus = load_corpus(args.corpus, encoding=args.encoding)
-        check_trainable(corpus, config.seq_length)
-        run_dir = runs.prepare_run_dir(args.run_dir or runs.new_run_dir())
-        trainer = Trainer(corpus.data, corpus.chars, config)
-        runs.write_config(run_dir, config, corpus, encoding=args.encoding)
-        runs.save_checkpoint(run_dir, trainer)
+    warn = warn or _warn
+    if getattr(args, "resume", None):
+        return _resume_session(args, warn)
+    config = train_config(args)
+    corpus = load_corpus(args.corpus, encoding=args.encoding)
+    check_trainable(corpus, config.seq_length)
+    run_dir = runs.prepare_run_dir(args.run_dir or runs.new_run_dir())
+    runs.lock_run(run_dir)
+    trainer = Trainer(corpus.data, corpus.chars, config)
     target = trainer.target_iterations(args.iterations, args.epochs)
+    runs.write_config(
+        run_dir,
+        config,
+        corpus,
+        encoding=args.encoding,
+        save_every=args.save_every,
+        target_iterations=target,
+        requested={"iterations": args.iterations, "epochs": args.epochs},
+        eta_changes=[],
+    )
+    runs.save_checkpoint(run_dir, trainer)
+    return trainer, corpus, run_dir, target
+
+
+def _resume_session(args, warn):
+    from . import runs
+    from .corpus import CorpusError, load_corpus
+    from .train import TrainConfig
+
+    run_dir = Path(args.resume)
+    document = runs.read_config(run_dir)
+    saved = document["config"]
+    defaults = TrainConfig()
+    for option, name in _RUN_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value is not None and value != getattr(defaults, name) and value != saved.get(name):
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(
+                f"{flag} {value} conflicts with the run's {name} = {saved.get(name)}: a resumed "
+                f"run keeps its options (only --eta, --iterations, --epochs, --save-every may "
+                f"change); drop {flag} or start a new run"
+            )
+    if getattr(args, "run_dir", None) and Path(args.run_dir).resolve() != run_dir.resolve():
+        raise UsageError("--run-dir and --resume both given: a resumed run stays in its directory")
+    encoding = document.get("encoding", "utf-8")
+    if getattr(args, "encoding", "utf-8") not in ("utf-8", encoding):
+        raise UsageError(f"--encoding {args.encoding} conflicts with the run's {encoding}")
+    corpus_path = args.corpus or document["corpus"].get("path")
+    try:
+        corpus = load_corpus(corpus_path, encoding=encoding)
+    except CorpusError as err:
+        raise runs.RunError(
+            f"cannot load the run's corpus: {err} (or give it: tui-rnn train CORPUS --resume "
+            f"{run_dir})"
+        ) from None
+    runs.lock_run(run_dir)
+    trainer = runs.restore_trainer(run_dir, corpus, warn=warn)
+    changed = False
+    eta = getattr(args, "eta", None)
+    if eta is not None and eta != defaults.eta and eta != trainer.config.eta:
+        # A deliberate change (e.g. after a divergence): recorded, so the run stays explainable.
+        trainer.config.eta = eta
+        saved["eta"] = eta
+        document.setdefault("eta_changes", []).append({"iteration": trainer.iteration, "eta": eta})
+        changed = True
+    if args.iterations is not None or args.epochs is not None:
+        target = trainer.target_iterations(args.iterations, args.epochs)
+    else:
+        target = int(document.get("target_iterations", trainer.target_iterations()))
+    if document.get("target_iterations") != target:
+        document["target_iterations"] = target
+        changed = True
+    if changed:
+        runs.write_config_document(run_dir, document)
     return trainer, corpus, run_dir, target
 
 
@@ -180,27 +261,56 @@ def limit_blas_threads():
 
 
 def cmd_train(args) -> int:
+    """Train headless. Saves every --save-every seconds, at every sample, on SIGINT / SIGTERM
+    and at the end; a divergence or a failed write stops it with the last good checkpoint kept."""
+    import threading
+
+    from . import runs
+
+    stop_signal = []  # the signal that asked us to stop, if any
+
+    def on_signal(signum, frame):  # SIGINT / SIGTERM: finish the update, save, exit
+        stop_signal.append(signum)
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handlers = {s: signal.signal(s, on_signal) for s in handled} if in_main_thread else {}
+    try:
+        trainer, corpus, run_dir, target = open_session(args)
+        try:
+            return _train_session(args, trainer, run_dir, target, stop_signal)
+        finally:
+            runs.unlock_run(run_dir)
+    finally:
+        for s, handler in previous_handlers.items():
+            signal.signal(s, handler)
+
+
+def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from . import runs
+    from .train import DivergenceError
 
-    trainer, corpus, run_dir, target = open_session(args)
     console = Console(stderr=args.json)
     quiet = args.json
-    stop_requested = False
-
-    def on_signal(signum, frame):  # SIGINT / SIGTERM: finish the update, save, exit
-        nonlocal stop_requested
-        stop_requested = True
-
-    previous_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.perf_counter()
     start_iteration = trainer.iteration
-    diverged = None
+    failure = None
+    saved_iteration = [trainer.iteration]  # open_session has just saved or restored this state
+
+    def save():
+        runs.save_checkpoint(run_dir, trainer)
+        saved_iteration[0] = trainer.iteration
+
+    def save_if_new():  # a second save of the same state would push out checkpoint.prev.npz
+        if trainer.iteration != saved_iteration[0]:
+            save()
 
     def on_sample(sample):
         runs.append_sample(run_dir, sample)
+        save()  # the sample moved the random generator and samples.txt: always save
         if not quiet:
             progress.console.print(f"[bold]{sample.header}[/bold]")
             progress.console.print(sample.text, markup=False, highlight=False)
@@ -216,43 +326,47 @@ def cmd_train(args) -> int:
         disable=quiet,
         transient=False,
     )
-    try:
-        with progress, limit_blas_threads():
-            task = progress.add_task(
-                "train",
-                total=target,
-                completed=trainer.iteration,
-                smooth_loss=trainer.smooth_loss,
-                rate=0.0,
+    with progress, limit_blas_threads():
+        task = progress.add_task(
+            "train",
+            total=target,
+            completed=trainer.iteration,
+            smooth_loss=trainer.smooth_loss,
+            rate=0.0,
+        )
+
+        def on_progress(p):
+            progress.update(
+                task, completed=p.iteration, smooth_loss=p.smooth_loss, rate=p.chars_per_second
             )
 
-            def on_progress(p):
-                progress.update(
-                    task, completed=p.iteration, smooth_loss=p.smooth_loss, rate=p.chars_per_second
-                )
-
-            from .train import DivergenceError
-
-            while trainer.iteration < target and not stop_requested:
+        try:
+            while trainer.iteration < target and not stop_signal:
                 deadline = time.monotonic() + args.save_every
-                try:
-                    trainer.train(
-                        target,
-                        should_stop=lambda d=deadline: stop_requested or time.monotonic() >= d,
-                        on_sample=on_sample,
-                        on_progress=on_progress,
-                    )
-                except DivergenceError as err:
-                    diverged = err
-                    break
-                runs.save_checkpoint(run_dir, trainer)
-    finally:
-        for s, handler in previous_handlers.items():
-            signal.signal(s, handler)
-    if diverged is not None:
-        print(f"tui-rnn: error: {diverged}", file=sys.stderr)
-        return 1
-    runs.save_checkpoint(run_dir, trainer)
+                trainer.train(
+                    target,
+                    should_stop=lambda d=deadline: bool(stop_signal) or time.monotonic() >= d,
+                    on_sample=on_sample,
+                    on_progress=on_progress,
+                )
+                save_if_new()
+            save_if_new()
+        except DivergenceError as err:
+            # Nothing after the last checkpoint is saved: on disk the run stays at its last
+            # good state (the parameters in memory may already be huge or infinite).
+            last_good = runs.checkpoint_iteration(runs.load_checkpoint(run_dir))
+            eta = trainer.config.eta
+            failure = (
+                f"training diverged at iteration {err.iteration} (loss = {err.loss:.3g}) with "
+                f"eta = {eta:g}; the run is kept at its last good checkpoint (iteration "
+                f"{last_good}) in {run_dir}: continue with a smaller learning rate, e.g. "
+                f"tui-rnn train --resume {run_dir} --eta {eta / 10:g}"
+            )
+        except runs.RunWriteError as err:
+            failure = str(err)
+    if failure is not None:
+        print(f"tui-rnn: error: {failure}", file=sys.stderr)
+        return EXIT_USAGE
     seconds = time.perf_counter() - started
     updates = trainer.iteration - start_iteration
     summary = {
@@ -264,19 +378,19 @@ def cmd_train(args) -> int:
         "seconds": seconds,
         "chars_per_second": updates * trainer.config.seq_length / seconds if seconds else 0.0,
         "run_dir": str(run_dir),
-        "interrupted": stop_requested,
+        "interrupted": bool(stop_signal),
     }
     if args.json:
         print(json.dumps(summary))
     else:
-        state = "stopped (saved)" if stop_requested else "done"
+        state = "stopped (saved)" if stop_signal else "done"
         console.print(
             f"{state}: {summary['iterations']:,} updates, epoch {summary['epochs']}, "
             f"smooth_loss {summary['smooth_loss']:.3f} (best {summary['best_smooth_loss']:.3f} "
             f"at iter {summary['best_iteration']:,}), {summary['chars_per_second']:,.0f} chars/s, "
             f"run in {run_dir}"
         )
-    return 130 if stop_requested else 0
+    return 128 + stop_signal[0] if stop_signal else 0
 
 
 # -- generate ---------------------------------------------------------------------------------
@@ -316,15 +430,89 @@ def cmd_generate(args) -> int:
 
 # -- gradcheck, export, the app (their own issues) ---------------------------------------------
 def cmd_gradcheck(args) -> int:
-    raise UsageError("gradcheck is not available yet")
+    """The report's Table 1 (or one JSON object); exit 1 when any row fails."""
+    from rich.console import Console
+
+    from . import gradcheck, runs
+    from .corpus import CorpusError, load_corpus
+
+    params = None
+    if args.run:
+        fresh = [f for f in ("hidden", "sigma", "seed") if getattr(args, f) is not None]
+        if fresh:
+            raise UsageError(
+                f"--{fresh[0]} describes a fresh model but --run checks the run's own model: "
+                f"drop --{fresh[0]} or --run"
+            )
+        params, chars, document = runs.load_model(args.run)
+        corpus_path = args.corpus or document["corpus"].get("path")
+        encoding = args.encoding if args.corpus else document.get("encoding", args.encoding)
+        try:
+            corpus = load_corpus(corpus_path, encoding=encoding)
+        except CorpusError as err:
+            raise runs.RunError(
+                f"cannot load the run's corpus: {err} (or give it: tui-rnn gradcheck CORPUS "
+                f"--run {args.run})"
+            ) from None
+        if corpus.chars != chars:
+            raise runs.RunError(
+                f"{corpus.name} has a different vocabulary from the run's corpus: "
+                "check the run with its own corpus"
+            )
+    else:
+        corpus = load_corpus(args.corpus, encoding=args.encoding)
+    try:
+        seq_lengths = gradcheck.parse_seq_lengths(args.seq_lengths)
+        report = gradcheck.run_gradcheck(
+            corpus.data,
+            corpus.vocab_size,
+            hidden_size=100 if args.hidden is None else args.hidden,
+            sigma=0.01 if args.sigma is None else args.sigma,
+            seed=0 if args.seed is None else args.seed,
+            params=params,
+            seq_lengths=seq_lengths,
+            method=args.method,
+            h=args.h,
+            eps=args.eps,
+            threshold=args.threshold,
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        console = Console()
+        console.print(gradcheck.report_table(report))
+        console.print(gradcheck.verdict(report), highlight=False)
+    return 0 if report.passed else 1
+
 
 
 def cmd_export(args) -> int:
-    raise UsageError("export is not available yet")
+    """Write a run's loss history or samples from its newest checkpoint (only reads the run)."""
+    from .export import export_run
+
+    path, count = export_run(args.run_dir, args.format, args.output, args.samples)
+    if path is not None:
+        print(f"wrote {count:,} {'samples' if args.samples else 'updates'} to {path}")
+    return 0
 
 
 def cmd_app(args) -> int:
-    raise UsageError("the app is not available yet: use tui-rnn train")
+    trainer, corpus, run_dir, target = open_session(args)
+    from .app import TrainingSession, TuiRnnApp
+
+    session = TrainingSession(trainer, corpus, run_dir, target, save_every=args.save_every)
+    app = TuiRnnApp(session)
+    app.run()
+    if app.engine_error:
+        print(f"tui-rnn: error: {app.engine_error}", file=sys.stderr)
+        return 1
+    print(
+        f"saved at iter {trainer.iteration:,} in {run_dir}; "
+        f"continue with: tui-rnn --resume {run_dir}"
+    )
+    return 0
 
 
 # -- parsers -----------------------------------------------------------------------------------
@@ -358,12 +546,66 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         parser.add_argument("--seed", type=_number(int, "--seed", 0), default=0)
         parser.set_defaults(run=cmd_generate)
     elif command == "gradcheck":
-        parser.description = "Compare analytic and numerical gradients (the report's Table 1)."
+        from . import gradcheck
+
+        parser.description = (
+            "Compare analytic and numerical gradients of every parameter entry (the report's "
+            "Table 1). Exit code 1 when any row fails."
+        )
         add_corpus_options(parser)
+        model = parser.add_argument_group("the model (default: a fresh one, as train makes it)")
+        model.add_argument("--hidden", type=_number(int, "--hidden", 1), help="hidden size (100)")
+        model.add_argument("--sigma", type=_number(float, "--sigma", 0), help="init std (0.01)")
+        model.add_argument("--seed", type=_number(int, "--seed", 0), help="init seed (0)")
+        model.add_argument("--run", metavar="RUN_DIR", help="check a saved run's model instead")
+        check = parser.add_argument_group("the check")
+        check.add_argument(
+            "--seq-lengths",
+            default=",".join(map(str, gradcheck.DEFAULT_SEQ_LENGTHS)),
+            metavar="5,10,15,25",
+            help="sequence lengths, comma-separated (5,10,15,25)",
+        )
+        check.add_argument(
+            "--method",
+            choices=gradcheck.METHODS,
+            default="central",
+            help="central differences or complex step (central)",
+        )
+        check.add_argument(
+            "--h",
+            type=_number(float, "--h", 0, False),
+            help="step (central 1e-4, complex 1e-20)",
+        )
+        check.add_argument(
+            "--eps",
+            type=_number(float, "--eps", 0, False),
+            default=gradcheck.DEFAULT_EPS,
+            help=f"floor of the relative error's denominator ({gradcheck.DEFAULT_EPS:g})",
+        )
+        check.add_argument(
+            "--threshold",
+            type=_number(float, "--threshold", 0, False),
+            help="largest max relative error that passes (central 1e-3, complex 1e-8)",
+        )
+        check.add_argument("--json", action="store_true", help="print one JSON object instead")
         parser.set_defaults(run=cmd_gradcheck)
     elif command == "export":
-        parser.description = "Export a run's loss history or samples."
+        parser.description = (
+            "Export a run's loss history (one row per update: iteration, epoch, loss, "
+            "smooth_loss) or its samples, from its newest checkpoint; safe while it trains."
+        )
         parser.add_argument("run_dir", metavar="RUN_DIR")
+        parser.add_argument("--format", choices=("csv", "json"), default="csv", help="(csv)")
+        parser.add_argument(
+            "--output",
+            metavar="PATH",
+            default=None,
+            help="where to write, - for stdout "
+            "(default RUN_DIR/loss_history.FORMAT, or RUN_DIR/samples_export.txt)",
+        )
+        parser.add_argument(
+            "--samples", action="store_true", help="export the samples as text instead"
+        )
         parser.set_defaults(run=cmd_export)
     return parser
 

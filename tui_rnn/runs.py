@@ -1,18 +1,30 @@
-"""Run directories: config, checkpoints, samples, exports. No pickles anywhere; atomic writes.
+"""Run directories: config, checkpoints, samples, locking. No pickles anywhere; atomic writes.
 
-RUN_DIR/config.json          every option, the corpus (path, size, sha256), the vocabulary
-RUN_DIR/checkpoint.npz       the full training state (Trainer.state_arrays + schema version)
+RUN_DIR/config.json          every option, the corpus (path, size, sha256), the vocabulary, versions
+RUN_DIR/checkpoint.npz       the full training state (Trainer.state_arrays + schema version +
+                             the length of samples.txt that the state accounts for)
 RUN_DIR/checkpoint.prev.npz  the checkpoint before it, kept in case the newest is damaged
 RUN_DIR/samples.txt          every sample, appended as it comes
+RUN_DIR/.lock                held (flock) by the process training the run
+
+A crash at any moment (kill -9, power loss, full disk) leaves a loadable checkpoint: every
+checkpoint is written to a temporary file in the run directory, flushed, fsynced and renamed
+over the old one, and the old one is first kept as checkpoint.prev.npz. samples.txt may run
+ahead of the checkpoint (samples written after it, or a torn last sample); resuming truncates it
+to the length the checkpoint recorded, and the resumed run writes those samples again, identically.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import platform
+import re
+import shutil
 import tempfile
 import zipfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +32,41 @@ import numpy as np
 from . import __version__
 from .corpus import Corpus
 from .model import Params
-from .train import Sample, TrainConfig, Trainer
+from .train import DivergenceError, Sample, TrainConfig, Trainer
 
 SCHEMA_VERSION = 1
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.npz"
 PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.npz"
 SAMPLES_FILE = "samples.txt"
+LOCK_FILE = ".lock"
+_NPZ_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive and starts with a local file header
+
+
+def _file_mode() -> int:
+    """rw for everyone the umask allows (mkstemp's files are private; a run is for sharing)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
 
 
 class RunError(ValueError):
     """A run directory or checkpoint we cannot use, with a one-line reason and a remedy."""
+
+
+class RunWriteError(RunError):
+    """Writing into a run failed (full disk, permissions); what was on disk before is intact."""
+
+
+class FutureSchemaError(RunError):
+    """Written by a newer tui-rnn: never fall back to an older checkpoint behind its back."""
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or str(err)
 
 
 # -- atomic writes -------------------------------------------------------------------------------
@@ -47,24 +83,30 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _unlink_quietly(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def atomic_write(path: str | Path, write) -> Path:
     """Call write(file) on a temporary file beside `path`, fsync it, then rename it over `path`.
 
     A crash at any moment leaves either the old file or the new one, never a torn mix.
+    Raises OSError (the temporary file removed) when the directory is unwritable or full.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _FILE_MODE)
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
     _fsync_dir(path.parent)
     return path
@@ -86,34 +128,115 @@ def new_run_dir(base: str | Path = "runs") -> Path:
 
 
 def prepare_run_dir(run_dir: str | Path) -> Path:
+    """Create the directory of a new run and prove we can write in it (os.access lies to root)."""
     run_dir = Path(run_dir)
+    for name in (CONFIG_FILE, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, SAMPLES_FILE):
+        if (run_dir / name).exists():
+            raise RunError(
+                f"{run_dir} already holds a run ({name}): continue it with --resume {run_dir} "
+                "or choose another --run-dir"
+            )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        probe_fd, probe = tempfile.mkstemp(prefix=".probe.", dir=run_dir)
+        os.close(probe_fd)
+        os.unlink(probe)
     except OSError as err:
-        raise RunError(
-            f"cannot create run directory {run_dir}: {err.strerror}; choose another --run-dir"
+        raise RunWriteError(
+            f"cannot write in run directory {run_dir}: {_reason(err)}; choose another --run-dir"
         ) from None
-    if not os.access(run_dir, os.W_OK):
-        raise RunError(f"run directory {run_dir} is not writable: choose another --run-dir")
     return run_dir
 
 
-def write_config(run_dir: Path, config: TrainConfig, corpus: Corpus, **extra) -> dict:
-    document = {
+def remove_temporaries(run_dir: str | Path) -> None:
+    """Delete temporary files a killed writer left behind (only while holding the run's lock)."""
+    for pattern in (".checkpoint.*.tmp", ".prev.*.tmp", f".{CONFIG_FILE}.*.tmp", ".probe.*"):
+        for path in Path(run_dir).glob(pattern):
+            _unlink_quietly(path)
+
+
+# -- locking: one writer per run -----------------------------------------------------------------
+_held_locks: dict[Path, int] = {}
+
+
+def lock_run(run_dir: str | Path) -> None:
+    """Take the run's lock for this process (idempotent); refuse if another process holds it.
+
+    The kernel drops the lock when the process dies, even by kill -9.
+    """
+    key = Path(run_dir).resolve()
+    if key in _held_locks:
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking
+        return
+    path = key / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise RunWriteError(f"cannot create {path}: {_reason(err)}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise RunError(
+            f"{run_dir} is being trained by another tui-rnn process (pid {holder}): "
+            "wait for it to stop, or stop it first"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held_locks[key] = fd
+    remove_temporaries(key)
+
+
+def unlock_run(run_dir: str | Path) -> None:
+    fd = _held_locks.pop(Path(run_dir).resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+# -- config.json ---------------------------------------------------------------------------------
+def config_document(config: TrainConfig, corpus: Corpus, **extra) -> dict:
+    """What config.json holds: every option, the corpus and its hash, the vocabulary, versions."""
+    size_bytes = None
+    if corpus.path:
+        try:
+            size_bytes = os.path.getsize(corpus.path)
+        except OSError:
+            pass
+    return {
         "schema_version": SCHEMA_VERSION,
         "tui_rnn_version": __version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.to_dict(),
         "corpus": {
             "name": corpus.name,
             "path": corpus.path,
             "characters": len(corpus),
+            "bytes": size_bytes,
             "sha256": corpus.sha256,
+            "vocab_size": corpus.vocab_size,
         },
         "vocabulary": "".join(corpus.chars),
         **extra,
     }
-    atomic_write_text(run_dir / CONFIG_FILE, json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def write_config_document(run_dir: str | Path, document: dict) -> dict:
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        atomic_write_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    except OSError as err:
+        raise RunWriteError(f"cannot write {path}: {_reason(err)}") from None
     return document
+
+
+def write_config(run_dir: str | Path, config: TrainConfig, corpus: Corpus, **extra) -> dict:
+    return write_config_document(run_dir, config_document(config, corpus, **extra))
 
 
 def read_config(run_dir: str | Path) -> dict:
@@ -127,121 +250,262 @@ def read_config(run_dir: str | Path) -> dict:
         raise RunError(f"{run_dir} has no {CONFIG_FILE}: it is not a tui-rnn run") from None
     except (OSError, ValueError) as err:
         raise RunError(f"{path} is unreadable or not JSON ({err}): the run is damaged") from None
-    if not isinstance(document, dict) or "config" not in document or "vocabulary" not in document:
-        raise RunError(f"{path} lacks the config or the vocabulary: the run is damaged")
+    if not isinstance(document, dict):
+        raise RunError(f"{path} is not a tui-rnn config: the run is damaged")
     version = document.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RunError(f"{path} has no schema version: it is not a tui-rnn run")
+    if version > SCHEMA_VERSION:
         raise RunError(
             f"{path} has schema version {version}, newer than this tui-rnn understands "
             f"({SCHEMA_VERSION}): upgrade tui-rnn"
         )
+    if (
+        not isinstance(document.get("config"), dict)
+        or not isinstance(document.get("vocabulary"), str)
+        or not isinstance(document.get("corpus"), dict)
+    ):
+        raise RunError(f"{path} lacks the config, corpus or vocabulary: the run is damaged")
+    try:
+        TrainConfig.from_dict(document["config"]).validate()
+    except (TypeError, ValueError) as err:
+        raise RunError(f"{path} holds an invalid config ({err}): the run is damaged") from None
     return document
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
-def save_checkpoint(run_dir: str | Path, trainer: Trainer) -> Path:
-    """Write the trainer's whole state atomically, keeping the previous checkpoint beside it."""
+# name -> (dtype kind(s), number of dimensions) that a checkpoint must have.
+_CHECKPOINT_LAYOUT = {
+    "schema_version": ("iu", 0),
+    "params": ("f", 1),
+    "memory": ("f", 1),
+    "h": ("f", 1),
+    "best_params": ("f", 1),
+    "loss_history": ("f", 1),
+    "smooth_loss_history": ("f", 1),
+    "epoch_starts": ("iu", 1),
+    "scalars": ("iu", 1),
+    "losses": ("f", 1),
+    "rng_state": ("U", 0),
+}
+_OPTIONAL_LAYOUT = {"samples_bytes": ("iu", 0)}
+
+
+def samples_size(run_dir: str | Path) -> int:
+    try:
+        return os.path.getsize(Path(run_dir) / SAMPLES_FILE)
+    except FileNotFoundError:
+        return 0
+
+
+def save_checkpoint(
+    run_dir: str | Path, trainer: Trainer, samples_bytes: int | None = None
+) -> Path:
+    """Write the trainer's whole state atomically, keeping the previous checkpoint beside it.
+
+    Call it between updates, from the thread that drives the trainer. `samples_bytes` is how
+    much of samples.txt this state accounts for (default: all of it, as it is now).
+    Raises DivergenceError rather than save non-finite parameters, and RunWriteError when the
+    disk refuses (the previous checkpoints are then untouched).
+    """
     run_dir = Path(run_dir)
+    if not (np.isfinite(trainer.params.flat).all() and np.isfinite(trainer.memory).all()):
+        loss = float(trainer.history.loss[-1]) if len(trainer.history) else float("nan")
+        raise DivergenceError(trainer.iteration, loss, trainer.config.eta)
     arrays = trainer.state_arrays()
     arrays["schema_version"] = np.array(SCHEMA_VERSION)
+    size = samples_size(run_dir) if samples_bytes is None else samples_bytes
+    arrays["samples_bytes"] = np.array(size, dtype=np.int64)
     path = run_dir / CHECKPOINT_FILE
-
-    def write(f):
-        np.savez(f, **arrays)
-
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=run_dir)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=run_dir)
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            os.fchmod(f.fileno(), _FILE_MODE)
+            np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        if path.exists():  # keep the last good one: hard link, then atomic rename over .prev
-            link = run_dir / f".prev.{os.getpid()}.tmp"
-            if link.exists():
-                link.unlink()
-            os.link(path, link)
-            os.replace(link, run_dir / PREVIOUS_CHECKPOINT_FILE)
+        if path.exists():
+            _keep_previous(path, run_dir / PREVIOUS_CHECKPOINT_FILE)
         os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            _unlink_quietly(tmp)
+        hint = "free some disk space" if err.errno == errno.ENOSPC else "check the directory"
+        raise RunWriteError(
+            f"cannot write a checkpoint in {run_dir}: {_reason(err)}; the previous checkpoint "
+            f"is intact: {hint}, then resume with --resume {run_dir}"
+        ) from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            _unlink_quietly(tmp)
         raise
     _fsync_dir(run_dir)
     return path
 
 
+def _keep_previous(path: Path, previous: Path) -> None:
+    """Make `previous` a copy of `path` atomically: a hard link renamed into place (or a copy)."""
+    link = path.parent / f".prev.{os.getpid()}.tmp"
+    _unlink_quietly(link)
+    try:
+        os.link(path, link)
+    except OSError:  # file systems without hard links: copy (costs one more write)
+        shutil.copyfile(path, link)
+    os.replace(link, previous)
+
+
+def _check_layout(arrays: dict[str, np.ndarray], path: Path) -> None:
+    for layout, required in ((_CHECKPOINT_LAYOUT, True), (_OPTIONAL_LAYOUT, False)):
+        for name, (kinds, ndim) in layout.items():
+            if name not in arrays:
+                if required:
+                    raise RunError(f"checkpoint {path} lacks {name!r}: it is damaged")
+                continue
+            array = arrays[name]
+            if array.dtype.kind not in kinds or array.ndim != ndim:
+                raise RunError(
+                    f"checkpoint {path} has a malformed {name!r} "
+                    f"({array.dtype}, {array.ndim} dimensions): it is damaged"
+                )
+    scalars, losses = arrays["scalars"], arrays["losses"]
+    if scalars.shape != (5,) or losses.shape != (2,):
+        raise RunError(f"checkpoint {path} has malformed counters: it is damaged")
+    iteration = int(scalars[1])
+    if len(arrays["loss_history"]) != iteration or len(arrays["smooth_loss_history"]) != iteration:
+        raise RunError(f"checkpoint {path} has a loss history that does not match its iteration")
+    for name in ("params", "memory", "h", "best_params"):
+        if not np.isfinite(arrays[name]).all():
+            raise RunError(f"checkpoint {path} holds non-finite {name}: it is damaged")
+
+
 def load_checkpoint_file(path: str | Path) -> dict[str, np.ndarray]:
-    """Read one checkpoint (never unpickling), checking its schema version."""
+    """Read one checkpoint (never unpickling), checking its schema version and layout."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        with open(path, "rb") as f:
+            magic = f.read(4)
+            if magic != _NPZ_MAGIC:
+                raise RunError(f"checkpoint {path} is not an .npz archive: it is corrupt")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError:
         raise RunError(f"checkpoint {path} does not exist") from None
     except ValueError as err:
+        if isinstance(err, RunError):
+            raise
         if "pickle" in str(err).lower():
             raise RunError(
                 f"checkpoint {path} holds pickled Python objects, which tui-rnn never loads: "
                 "it was not written by tui-rnn"
             ) from None
         raise RunError(f"checkpoint {path} is damaged ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as err:
         raise RunError(f"checkpoint {path} is truncated or corrupt ({err})") from None
     version = arrays.get("schema_version")
-    if version is None or version.shape != () or not np.issubdtype(version.dtype, np.integer):
+    if version is None or version.shape != () or version.dtype.kind not in "iu":
         raise RunError(f"checkpoint {path} has no schema version: it was not written by tui-rnn")
     if int(version) > SCHEMA_VERSION:
-        raise RunError(
+        raise FutureSchemaError(
             f"checkpoint {path} has schema version {int(version)}, newer than this tui-rnn "
             f"understands ({SCHEMA_VERSION}): upgrade tui-rnn"
         )
+    _check_layout(arrays, path)
     return arrays
 
 
-def load_checkpoint(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """The newest loadable checkpoint of a run (falling back to the previous one if damaged)."""
+def load_checkpoint_with_source(run_dir: str | Path) -> tuple[dict[str, np.ndarray], Path, list]:
+    """(arrays, the file they came from, reasons the newer file was skipped).
+
+    Tries checkpoint.npz, then checkpoint.prev.npz if the newest is damaged.
+    """
     run_dir = Path(run_dir)
-    errors = []
+    problems: list[str] = []
     for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
         path = run_dir / name
         if not path.exists():
             continue
         try:
-            return load_checkpoint_file(path)
+            return load_checkpoint_file(path), path, problems
+        except FutureSchemaError:
+            raise
         except RunError as err:
-            errors.append(str(err))
-    if errors:
-        raise RunError(errors[0])
+            problems.append(str(err))
+    if problems:
+        raise RunError(problems[0] + " (and no earlier checkpoint is usable)")
+    if not run_dir.is_dir():
+        raise RunError(f"run directory {run_dir} does not exist: check the path")
     raise RunError(f"{run_dir} has no checkpoint yet: train it first (tui-rnn train)")
 
 
-def restore_trainer(run_dir: str | Path, corpus: Corpus) -> Trainer:
-    """A Trainer in exactly the state of the run's newest good checkpoint."""
+def load_checkpoint(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """The newest loadable checkpoint of a run (falling back to the previous one if damaged)."""
+    return load_checkpoint_with_source(run_dir)[0]
+
+
+def checkpoint_iteration(arrays: dict[str, np.ndarray]) -> int:
+    return int(arrays["scalars"][1])
+
+
+def _load_into(trainer: Trainer, arrays: dict[str, np.ndarray], run_dir) -> None:
+    if arrays["h"].shape != trainer.h.shape:
+        raise RunError(f"the checkpoint in {run_dir} does not fit its config (hidden state shape)")
+    position = int(arrays["scalars"][0])
+    if not 0 <= position < len(trainer.data):
+        raise RunError(f"the checkpoint in {run_dir} points outside the corpus: it is damaged")
+    try:
+        trainer.load_state_arrays(arrays)
+    except (KeyError, ValueError, TypeError) as err:
+        raise RunError(f"the checkpoint in {run_dir} does not fit its config ({err})") from None
+
+
+def restore_trainer(run_dir: str | Path, corpus: Corpus, warn=None) -> Trainer:
+    """A Trainer in exactly the state of the run's newest good checkpoint, ready to continue.
+
+    Checks the corpus is the run's own, truncates samples.txt to what the checkpoint accounts
+    for, and refills trainer.samples from it. `warn(message)` hears about a damaged newest
+    checkpoint that was skipped.
+    """
     document = read_config(run_dir)
     check_same_corpus(document, corpus)
     trainer = Trainer(corpus.data, corpus.chars, TrainConfig.from_dict(document["config"]))
-    try:
-        trainer.load_state_arrays(load_checkpoint(run_dir))
-    except (KeyError, ValueError) as err:
-        if isinstance(err, RunError):
-            raise
-        raise RunError(f"the checkpoint in {run_dir} does not fit its config ({err})") from None
+    arrays, source, problems = load_checkpoint_with_source(run_dir)
+    if problems and warn is not None:
+        warn(
+            f"{problems[0]}; continuing from {source.name} "
+            f"(iteration {checkpoint_iteration(arrays)})"
+        )
+    _load_into(trainer, arrays, run_dir)
+    if "samples_bytes" in arrays:
+        truncate_samples(run_dir, int(arrays["samples_bytes"]))
+    trainer.samples.extend(read_samples(run_dir, limit=trainer.samples.maxlen))
     return trainer
 
 
+def restore_into(trainer: Trainer, run_dir: str | Path) -> int:
+    """Put the run's newest good checkpoint back into `trainer` (e.g. after a divergence).
+
+    Returns the iteration restored. The trainer's config (eta included) is left as it is.
+    """
+    arrays = load_checkpoint(run_dir)
+    _load_into(trainer, arrays, run_dir)
+    return trainer.iteration
+
+
 def check_same_corpus(document: dict, corpus: Corpus) -> None:
+    run_corpus = document["corpus"].get("path") or document["corpus"].get("name")
     if document["vocabulary"] != "".join(corpus.chars):
         raise RunError(
-            f"{corpus.name} has a different vocabulary from the run's corpus "
-            f"({document['corpus'].get('name')}): resume with the run's own corpus"
+            f"{corpus.name} has a different vocabulary ({corpus.vocab_size} characters) from "
+            f"the run's corpus {run_corpus} ({len(document['vocabulary'])} characters): "
+            "resume with the run's own corpus"
         )
     saved = document["corpus"].get("sha256")
     if saved and saved != corpus.sha256:
         raise RunError(
-            f"{corpus.name} is not the text this run was trained on (content hash differs): "
-            f"resume with {document['corpus'].get('path') or document['corpus'].get('name')}"
+            f"{corpus.name} is not the text this run was trained on (its sha256 differs): "
+            f"resume with {run_corpus}"
         )
 
 
@@ -260,6 +524,89 @@ def load_model(run_dir: str | Path, best: bool = False) -> tuple[Params, tuple[s
 
 
 # -- samples -------------------------------------------------------------------------------------
-def append_sample(run_dir: str | Path, sample: Sample) -> None:
-    with open(Path(run_dir) / SAMPLES_FILE, "a", encoding="utf-8") as f:
-        f.write(f"{sample.header}\n{sample.text}\n\n")
+_SAMPLE_HEADER = re.compile(r"^(best model, )?iter = (\d+), smooth_loss = (\S+)\n", re.MULTILINE)
+
+
+def format_sample(sample: Sample) -> str:
+    """One record of samples.txt: the header line, the text, a blank line."""
+    return f"{sample.header}\n{sample.text}\n\n"
+
+
+def append_sample(run_dir: str | Path, sample: Sample) -> int:
+    """Append one sample to samples.txt in a single write, fsynced; returns the file's new size.
+
+    A kill in the middle leaves at worst a torn last record, which resume cuts off.
+    """
+    path = Path(run_dir) / SAMPLES_FILE
+    data = format_sample(sample).encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+    except OSError as err:
+        hint = "free some disk space" if err.errno == errno.ENOSPC else "check the directory"
+        raise RunWriteError(
+            f"cannot append to {path}: {_reason(err)}; the last checkpoint is intact: "
+            f"{hint}, then resume with --resume {run_dir}"
+        ) from None
+
+
+def truncate_samples(run_dir: str | Path, size: int) -> None:
+    """Cut samples.txt back to `size` bytes: what the checkpoint being resumed accounts for."""
+    path = Path(run_dir) / SAMPLES_FILE
+    try:
+        if path.exists() and path.stat().st_size > size:
+            os.truncate(path, size)
+    except OSError as err:
+        raise RunWriteError(f"cannot truncate {path}: {_reason(err)}") from None
+
+
+def read_samples_text(run_dir: str | Path, upto: int | None = None) -> str:
+    """samples.txt as text, its first `upto` bytes if given (a checkpoint's samples_bytes)."""
+    path = Path(run_dir) / SAMPLES_FILE
+    try:
+        with open(path, "rb") as f:
+            raw = f.read() if upto is None else f.read(upto)
+    except FileNotFoundError:
+        return ""
+    except OSError as err:
+        raise RunError(f"cannot read {path}: {_reason(err)}") from None
+    return raw.decode("utf-8", errors="replace")
+
+
+def parse_samples(text: str) -> list[Sample]:
+    """Samples from samples.txt text (a generated line that looks exactly like a header would
+    fool it; only the in-memory sample log is built from this, never the checkpoint)."""
+    headers = list(_SAMPLE_HEADER.finditer(text))
+    samples = []
+    for i, match in enumerate(headers):
+        end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
+        body = text[match.end() : end]
+        if not body.endswith("\n\n"):
+            continue  # a torn last record
+        try:
+            smooth = float(match.group(3))
+        except ValueError:
+            continue
+        samples.append(Sample(int(match.group(2)), smooth, body[:-2], best=bool(match.group(1))))
+    return samples
+
+
+def read_samples(run_dir: str | Path, limit: int | None = 200, tail_bytes: int = 1 << 20):
+    """The last `limit` samples of a run, parsed from (the tail of) samples.txt."""
+    path = Path(run_dir) / SAMPLES_FILE
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - tail_bytes))
+            raw = f.read()
+    except OSError:
+        return []
+    samples = parse_samples(raw.decode("utf-8", errors="replace"))
+    return samples if limit is None else samples[-limit:]
