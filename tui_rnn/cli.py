@@ -437,14 +437,14 @@ def cmd_gradcheck(args) -> int:
     from .corpus import CorpusError, load_corpus
 
     params = None
-    if args.run:
+    if args.run_dir:
         fresh = [f for f in ("hidden", "sigma", "seed") if getattr(args, f) is not None]
         if fresh:
             raise UsageError(
                 f"--{fresh[0]} describes a fresh model but --run checks the run's own model: "
                 f"drop --{fresh[0]} or --run"
             )
-        params, chars, document = runs.load_model(args.run)
+        params, chars, document = runs.load_model(args.run_dir)
         corpus_path = args.corpus or document["corpus"].get("path")
         encoding = args.encoding if args.corpus else document.get("encoding", args.encoding)
         try:
@@ -452,7 +452,7 @@ def cmd_gradcheck(args) -> int:
         except CorpusError as err:
             raise runs.RunError(
                 f"cannot load the run's corpus: {err} (or give it: tui-rnn gradcheck CORPUS "
-                f"--run {args.run})"
+                f"--run {args.run_dir})"
             ) from None
         if corpus.chars != chars:
             raise runs.RunError(
@@ -557,7 +557,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         model.add_argument("--hidden", type=_number(int, "--hidden", 1), help="hidden size (100)")
         model.add_argument("--sigma", type=_number(float, "--sigma", 0), help="init std (0.01)")
         model.add_argument("--seed", type=_number(int, "--seed", 0), help="init seed (0)")
-        model.add_argument("--run", metavar="RUN_DIR", help="check a saved run's model instead")
+        model.add_argument(
+            "--run", dest="run_dir", metavar="RUN_DIR", help="check a saved run's model instead"
+        )
         check = parser.add_argument_group("the check")
         check.add_argument(
             "--seq-lengths",
