@@ -436,7 +436,9 @@ def load_checkpoint_with_source(run_dir: str | Path) -> tuple[dict[str, np.ndarr
         raise RunError(problems[0] + " (and no earlier checkpoint is usable)")
     if not run_dir.is_dir():
         raise RunError(f"run directory {run_dir} does not exist: check the path")
-    raise RunError(f"{run_dir} has no checkpoint yet: train it first (tui-rnn train)")
+    raise RunError(
+        f"{run_dir} has no checkpoint (it was stopped before its first save): start a new run"
+    )
 
 
 def load_checkpoint(run_dir: str | Path) -> dict[str, np.ndarray]:
