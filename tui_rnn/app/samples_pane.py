@@ -1,0 +1,96 @@
+"""The samples log: every synthesized text, newest last, each headed `iter = N, smooth_loss = X`.
+
+Up/down move through the samples; Enter (or a click) opens one in full in a modal screen.
+Each entry is two lines (header, then the start of the text on one line with newlines shown as
+↵), so a very long sample never pushes the others away.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..train import Sample
+
+MAX_SAMPLES_SHOWN = 500  # the oldest leave the list (all of them stay in samples.txt)
+PREVIEW_CHARS = 400
+
+
+def sample_prompt(sample: Sample) -> Group:
+    """Two lines, each cut to the pane's width (a Rich Group keeps Text's no_wrap; a bare Text
+    would be re-wrapped by the OptionList)."""
+    header = Text(
+        sample.header,
+        style="bold magenta" if sample.best else "bold",
+        no_wrap=True,
+        overflow="ellipsis",
+    )
+    preview = sample.text[:PREVIEW_CHARS].replace("\n", "↵")
+    body = Text(
+        preview or "(empty)", style="" if preview else "dim", no_wrap=True, overflow="ellipsis"
+    )
+    return Group(header, body)
+
+
+class SamplesPane(OptionList):
+    """A list of samples; the highlight follows the newest unless the user moved it."""
+
+    DEFAULT_CSS = """
+    SamplesPane { height: 1fr; border: none; padding: 0; }
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.samples: list[Sample] = []
+
+    def add_sample(self, sample: Sample) -> None:
+        following = self.highlighted is None or self.highlighted == len(self.samples) - 1
+        self.samples.append(sample)
+        self.add_option(Option(sample_prompt(sample)))
+        if len(self.samples) > MAX_SAMPLES_SHOWN:
+            self.samples.pop(0)
+            self.remove_option_at_index(0)
+        if following:
+            self.highlighted = len(self.samples) - 1
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if 0 <= event.option_index < len(self.samples):
+            self.app.push_screen(SampleScreen(self.samples[event.option_index]))
+
+
+class SampleScreen(ModalScreen[None]):
+    """One sample in full, scrollable."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("q", "dismiss", "Close", show=False),
+        Binding("enter", "dismiss", "Close", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    SampleScreen { align: center middle; }
+    SampleScreen > Vertical {
+        width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1;
+    }
+    SampleScreen #sample-header { text-style: bold; height: auto; }
+    SampleScreen VerticalScroll { height: 1fr; }
+    SampleScreen #sample-hint { color: $text-muted; height: 1; }
+    """
+
+    def __init__(self, sample: Sample):
+        super().__init__()
+        self.sample = sample
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.sample.header), id="sample-header")
+            with VerticalScroll():
+                yield Static(Text(self.sample.text), id="sample-text")
+            yield Static(f"{len(self.sample.text):,} characters · escape closes", id="sample-hint")
