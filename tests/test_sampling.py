@@ -65,9 +65,21 @@ def test_temperature_scales_the_logits():
     assert hot.max() - hot.min() < 0.2  # nearly uniform
 
 
-def test_distribution_is_stable_for_large_logits():
+def test_distribution_is_stable_for_large_logits_and_tiny_temperatures():
     p = sampling.distribution(np.array([1000.0, 999.0, -1000.0]), 0.01)
     assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0)
+    with np.errstate(all="raise"):  # no overflow warning either
+        p = sampling.distribution(np.array([1.0, 2.0, 0.5]), 1e-320)
+    np.testing.assert_array_equal(p, [0.0, 1.0, 0.0])
+
+
+def test_choose_never_returns_an_impossible_character_even_at_the_top_edge():
+    class TopOfRange:
+        def random(self):
+            return 1.0  # beyond what a Generator returns, to reach the guard
+
+    p = np.array([0.2, 0.5, 0.3, 0.0, 0.0])
+    assert sampling.choose(p, TopOfRange()) == 2
 
 
 @pytest.mark.parametrize("top_p", [0.05, 0.3, 0.5, 0.7, 0.9, 0.999])

@@ -22,8 +22,11 @@ def step(params: Params, h: np.ndarray, x: int) -> tuple[np.ndarray, np.ndarray]
 
 def distribution(logits: np.ndarray, temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
     """Probabilities over the vocabulary after temperature and top-p."""
-    z = logits / temperature
-    p = np.exp(z - z.max())
+    # Shift by the maximum before dividing, so even a tiny temperature cannot overflow
+    # (the other characters go to -inf, probability 0).
+    with np.errstate(over="ignore"):
+        z = (logits - logits.max()) / temperature
+    p = np.exp(z)
     p /= p.sum()
     if top_p < 1.0:
         order = np.argsort(-p, kind="stable")
@@ -40,7 +43,9 @@ def choose(p: np.ndarray, rng: np.random.Generator) -> int:
     """Inverse-CDF draw: one uniform number per character, so runs replay bit for bit."""
     cumulative = np.cumsum(p)
     index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
-    return min(index, p.size - 1)
+    if index == p.size:  # u * total rounded up to total: the last character with p > 0
+        index = int(np.flatnonzero(p)[-1])
+    return index
 
 
 def prime(params: Params, prompt_ids, h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
