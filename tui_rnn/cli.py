@@ -499,12 +499,16 @@ def cmd_export(args) -> int:
 
 
 def cmd_app(args) -> int:
-    trainer, corpus, run_dir, target = open_session(args)
+    from . import runs
     from .app import TrainingSession, TuiRnnApp
 
+    trainer, corpus, run_dir, target = open_session(args)
     session = TrainingSession(trainer, corpus, run_dir, target, save_every=args.save_every)
     app = TuiRnnApp(session)
-    app.run()
+    try:
+        app.run()
+    finally:
+        runs.unlock_run(run_dir)
     if app.engine_error:
         print(f"tui-rnn: error: {app.engine_error}", file=sys.stderr)
         return 1

@@ -133,8 +133,6 @@ class TuiRnnApp(App):
         self.query_one("#samples-box").border_title = "Samples (s, b; Enter opens)"
         self.query_one("#generator-box").border_title = "Generator (g)"
         self.query_one(StatusBar).show(self.status)
-        for sample in self.session.trainer.samples:  # a resumed run's recent samples
-            self.query_one(SamplesPane).add_sample(sample)
         self.session.start(self.post_message)
         self.query_one(SamplesPane).focus()
         if self.gradcheck_on_start:

@@ -99,6 +99,9 @@ class TrainingSession:
         self._next_save = math.inf
         self._rate: float | None = None
         self._stopped = threading.Event()
+        # The state on disk is the trainer's unless this is set (avoid saving the same state
+        # twice: the second save would push the previous good checkpoint out).
+        self._unsaved = False
 
     # -- requests (any thread) --------------------------------------------------------------------
     def start(self, post: Callable[[object], object]) -> None:
@@ -195,6 +198,8 @@ class TrainingSession:
             # restore this value when they end.
             threadpool_limits(limits=1, user_api="blas")
             self._publish()
+            for sample in runs.read_samples(self.run_dir, limit=200):  # a resumed run's
+                self._post(SampleAdded(sample))
             while True:
                 if self.state == TRAINING:
                     self._train_slice()
@@ -219,7 +224,7 @@ class TrainingSession:
             try:
                 if self.state == TRAINING:
                     self.state = PAUSED
-                self._save()
+                self._save_if_unsaved()
                 self._publish(chart=False)
             finally:
                 future.set_result(None)
@@ -232,7 +237,7 @@ class TrainingSession:
         handler = getattr(self, f"_do_{name}")
         try:
             handler(*args)
-        except (OSError, runs.RunError) as err:
+        except (OSError, runs.RunError, DivergenceError) as err:
             self._post(Notice(f"{name} failed: {err}", "error", timeout=15))
         return True
 
@@ -245,9 +250,9 @@ class TrainingSession:
     def _do_pause(self) -> None:
         if self.state == TRAINING:
             self.state = PAUSED
-            path = self._save()
+            self._save_if_unsaved()
             self._publish()
-            self._post(Notice(f"paused; state saved to {path}"))
+            self._post(Notice(f"paused at iter {self.trainer.iteration:,}; state saved"))
 
     def _do_sample(self) -> None:
         sample = self.trainer.synthesize()
@@ -255,13 +260,14 @@ class TrainingSession:
         self._record_sample(sample)
 
     def _do_best(self, length: int) -> None:
-        sample = self.trainer.synthesize_best(length)
-        runs.append_sample(self.run_dir, sample)
-        self._post(SampleAdded(sample, show=True))
+        self._record_sample(self.trainer.synthesize_best(length), show=True)
 
     def _do_checkpoint(self) -> None:
-        path = self._save()
-        self._post(Notice(f"checkpoint saved: {path} (iter {self.trainer.iteration:,})"))
+        path = self.run_dir / runs.CHECKPOINT_FILE
+        if self._save_if_unsaved():
+            self._post(Notice(f"checkpoint saved: {path} (iter {self.trainer.iteration:,})"))
+        else:
+            self._post(Notice(f"{path} already holds this state (iter {self.trainer.iteration:,})"))
 
     def _do_export(self) -> None:
         paths = export_history(self.run_dir, self.trainer)
@@ -272,12 +278,22 @@ class TrainingSession:
 
     def _save(self) -> Path:
         self._next_save = time.monotonic() + self.save_every
-        return runs.save_checkpoint(self.run_dir, self.trainer)
+        path = runs.save_checkpoint(self.run_dir, self.trainer)
+        self._unsaved = False
+        return path
 
-    def _record_sample(self, sample: Sample) -> None:
+    def _save_if_unsaved(self) -> bool:
+        if self._unsaved:
+            self._save()
+            return True
+        self._next_save = time.monotonic() + self.save_every
+        return False
+
+    def _record_sample(self, sample: Sample, show: bool = False) -> None:
+        # Saved at once: the sample moved the random generator and grew samples.txt.
         runs.append_sample(self.run_dir, sample)
         self._save()
-        self._post(SampleAdded(sample))
+        self._post(SampleAdded(sample, show))
 
     def _train_slice(self) -> None:
         """Train until a request arrives, a checkpoint falls due, or the target is reached."""
@@ -288,6 +304,7 @@ class TrainingSession:
 
         def on_progress(progress) -> None:
             self._rate = progress.chars_per_second
+            self._unsaved = True
             self._publish()
 
         try:
@@ -301,6 +318,7 @@ class TrainingSession:
         except DivergenceError as err:
             self._recover(err)
             return
+        self._unsaved = True
         if self.trainer.iteration >= self.target:
             self.state = DONE
             self._save()
@@ -312,7 +330,8 @@ class TrainingSession:
     def _recover(self, err: DivergenceError) -> None:
         """Back to the last good checkpoint, paused, with advice."""
         try:
-            self.trainer.load_state_arrays(runs.load_checkpoint(self.run_dir))
+            runs.restore_into(self.trainer, self.run_dir)
+            self._unsaved = False
         except (runs.RunError, KeyError, ValueError) as load_error:
             self.state = ERROR
             self._publish()
@@ -325,7 +344,8 @@ class TrainingSession:
             Diverged(
                 f"Training diverged at iteration {err.iteration:,} (loss = {err.loss}). "
                 f"Restored the last good checkpoint (iteration {self.trainer.iteration:,}) and "
-                f"paused. Lower the learning rate: start a new run with --eta {eta / 10:g} "
-                f"(now {eta:g}); pressing t retries with the same settings."
+                f"paused. Lower the learning rate: quit (ctrl+q) and run "
+                f"tui-rnn --resume {self.run_dir} --eta {eta / 10:g} (now {eta:g}); "
+                f"pressing t retries with the same settings."
             )
         )
