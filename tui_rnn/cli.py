@@ -184,19 +184,23 @@ def open_session(args, warn=None):
     check_trainable(corpus, config.seq_length)
     run_dir = runs.prepare_run_dir(args.run_dir or runs.new_run_dir())
     runs.lock_run(run_dir)
-    trainer = Trainer(corpus.data, corpus.chars, config)
-    target = trainer.target_iterations(args.iterations, args.epochs)
-    runs.write_config(
-        run_dir,
-        config,
-        corpus,
-        encoding=args.encoding,
-        save_every=args.save_every,
-        target_iterations=target,
-        requested={"iterations": args.iterations, "epochs": args.epochs},
-        eta_changes=[],
-    )
-    runs.save_checkpoint(run_dir, trainer)
+    try:
+        trainer = Trainer(corpus.data, corpus.chars, config)
+        target = trainer.target_iterations(args.iterations, args.epochs)
+        runs.write_config(
+            run_dir,
+            config,
+            corpus,
+            encoding=args.encoding,
+            save_every=args.save_every,
+            target_iterations=target,
+            requested={"iterations": args.iterations, "epochs": args.epochs},
+            eta_changes=[],
+        )
+        runs.save_checkpoint(run_dir, trainer)
+    except BaseException:
+        runs.unlock_run(run_dir)
+        raise
     return trainer, corpus, run_dir, target
 
 
@@ -232,6 +236,19 @@ def _resume_session(args, warn):
             f"{run_dir})"
         ) from None
     runs.lock_run(run_dir)
+    try:
+        return _continue_session(args, warn, run_dir, document, corpus)
+    except BaseException:
+        runs.unlock_run(run_dir)
+        raise
+
+
+def _continue_session(args, warn, run_dir, document, corpus):
+    from . import runs
+    from .train import TrainConfig
+
+    saved = document["config"]
+    defaults = TrainConfig()
     trainer = runs.restore_trainer(run_dir, corpus, warn=warn)
     changed = False
     eta = getattr(args, "eta", None)

@@ -242,6 +242,8 @@ def write_config(run_dir: str | Path, config: TrainConfig, corpus: Corpus, **ext
 def read_config(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
+        if run_dir.exists():
+            raise RunError(f"{run_dir} is a file, not a run directory: give the run's directory")
         raise RunError(f"run directory {run_dir} does not exist: check the path")
     path = run_dir / CONFIG_FILE
     try:
