@@ -495,6 +495,9 @@ def cmd_gradcheck(args) -> int:
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
+    except KeyboardInterrupt:
+        print("tui-rnn: gradcheck interrupted", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(report.to_json()))
     else:
@@ -502,7 +505,6 @@ def cmd_gradcheck(args) -> int:
         console.print(gradcheck.report_table(report))
         console.print(gradcheck.verdict(report), highlight=False)
     return 0 if report.passed else 1
-
 
 
 def cmd_export(args) -> int:
