@@ -53,6 +53,11 @@ def _file_mode() -> int:
 _FILE_MODE = _file_mode()
 
 
+def _share(f) -> None:
+    if hasattr(os, "fchmod"):  # POSIX
+        os.fchmod(f.fileno(), _FILE_MODE)
+
+
 class RunError(ValueError):
     """A run directory or checkpoint we cannot use, with a one-line reason and a remedy."""
 
@@ -100,7 +105,7 @@ def atomic_write(path: str | Path, write) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), _FILE_MODE)
+            _share(f)
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -323,7 +328,7 @@ def save_checkpoint(
     try:
         fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=run_dir)
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), _FILE_MODE)
+            _share(f)
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
