@@ -235,3 +235,10 @@ def test_loss_history_grows_and_stays_float32():
 def test_config_refuses_options_that_cannot_work(change, word):
     with pytest.raises(ValueError, match=word):
         replace(TrainConfig(), **change).validate()
+
+
+def test_trainer_refuses_text_shorter_than_one_chunk():
+    corpus = from_text("abcdefghij")
+    Trainer(corpus.data, corpus.chars, TrainConfig(hidden_size=4, seq_length=9))
+    with pytest.raises(ValueError, match="seq_length"):
+        Trainer(corpus.data, corpus.chars, TrainConfig(hidden_size=4, seq_length=10))

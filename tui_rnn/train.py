@@ -184,6 +184,11 @@ class Trainer:
 
     def __init__(self, data: np.ndarray, chars: tuple[str, ...], config: TrainConfig):
         config.validate()
+        if len(data) < config.seq_length + 1:  # corpus.check_trainable says this to users
+            raise ValueError(
+                f"the text has {len(data)} characters, fewer than seq_length + 1 = "
+                f"{config.seq_length + 1}"
+            )
         self.data = data
         self.chars = tuple(chars)
         self.config = config
