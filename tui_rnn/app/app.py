@@ -42,12 +42,30 @@ from .status_bar import StatusBar
 
 
 class KeysFooter(Footer):
-    """The Footer, in two rows of six keys when the `-narrow` class is set (below 96 columns)."""
+    """The Footer, in two rows of six keys when the `-narrow` class is set (narrow screens)."""
+
+    NARROW = 104  # eleven compact keys and the palette hint need 103 columns
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
         if self.has_class("-narrow"):  # Footer.compose sets one column per key inline
             self.styles.grid_size_columns = 6
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < self.NARROW
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            self.show_command_palette = not narrow
+            self.refresh(recompose=True)
+
+
+class Panes(Container):
+    """The 2 x 2 grid of panes; a wider left column on wide screens (see app.tcss)."""
+
+    WIDE = 160
+
+    def on_resize(self) -> None:
+        self.set_class(self.app.size.width >= self.WIDE, "-wide")
 
 
 STREAM_INTERVAL = 0.04  # seconds between generator chunks: smooth, but few messages
@@ -116,7 +134,7 @@ class TuiRnnApp(App):
     # -- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusBar(show_rate=self._show_rate, id="status")
-        with Container(id="panes"):
+        with Panes(id="panes"):
             with Vertical(id="gradcheck-box", classes="pane"):
                 yield GradcheckPane(self._seq_lengths, id="gradcheck")
             with Vertical(id="chart-box", classes="pane"):
@@ -138,15 +156,6 @@ class TuiRnnApp(App):
         if self.gradcheck_on_start:
             self.action_gradcheck()
 
-    def on_resize(self) -> None:
-        self.query_one("#panes").set_class(self.size.width >= 160, "-wide")
-        footer = self.query_one(KeysFooter)
-        narrow = self.size.width < 96
-        if narrow != footer.has_class("-narrow"):
-            footer.set_class(narrow, "-narrow")
-            footer.show_command_palette = not narrow
-            footer.refresh(recompose=True)
-
     # -- messages from the threads ----------------------------------------------------------------
     def on_training_progress(self, message: TrainingProgress) -> None:
         self._show_status(message.status)
@@ -167,7 +176,7 @@ class TuiRnnApp(App):
         self.status = status
         self.query_one(StatusBar).show(status)
         if changed:
-            self.refresh_bindings()
+            self._refresh_keys()
 
     def on_sample_added(self, message: SampleAdded) -> None:
         self.query_one(SamplesPane).add_sample(message.sample)
@@ -182,7 +191,7 @@ class TuiRnnApp(App):
 
     def on_engine_stopped(self, message: EngineStopped) -> None:
         self.engine_error = message.error
-        self.refresh_bindings()
+        self._refresh_keys()
         if self._quitting:
             self.exit()
 
@@ -220,11 +229,16 @@ class TuiRnnApp(App):
             return not isinstance(self.screen, HelpScreen | SampleScreen) or None
         return True
 
+    def _refresh_keys(self) -> None:
+        """Re-evaluate check_action for the Footer (not while the app is being torn down)."""
+        if self._screen_stack:
+            self.refresh_bindings()
+
     def on_descendant_focus(self) -> None:
-        self.refresh_bindings()
+        self._refresh_keys()
 
     def on_descendant_blur(self) -> None:
-        self.refresh_bindings()
+        self._refresh_keys()
 
     def action_train(self) -> None:
         self.session.train()
@@ -276,7 +290,7 @@ class TuiRnnApp(App):
         if self._quitting:
             return
         self._quitting = True
-        self.refresh_bindings()
+        self._refresh_keys()
         self.workers.cancel_group(self, "gradcheck")
         self.workers.cancel_group(self, "generate")
         if not self.session.running:

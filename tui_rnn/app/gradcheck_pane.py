@@ -50,7 +50,7 @@ class GradcheckPane(VerticalScroll):
     GradcheckPane.-wide { layout: horizontal; }
     GradcheckPane.-wide .gc-method { margin-right: 1; }
     """
-    WIDE = 80  # columns needed for two tables side by side
+    WIDE = 79  # two tables of 38, a gap, the scrollbar
 
     def __init__(self, seq_lengths=(5, 10, 15, 25), **kwargs):
         super().__init__(**kwargs)
