@@ -478,7 +478,10 @@ def restore_trainer(run_dir: str | Path, corpus: Corpus, warn=None) -> Trainer:
     """
     document = read_config(run_dir)
     check_same_corpus(document, corpus)
-    trainer = Trainer(corpus.data, corpus.chars, TrainConfig.from_dict(document["config"]))
+    try:
+        trainer = Trainer(corpus.data, corpus.chars, TrainConfig.from_dict(document["config"]))
+    except (TypeError, ValueError) as err:  # a hand-edited or damaged config.json
+        raise RunError(f"{Path(run_dir) / CONFIG_FILE} holds unusable options ({err})") from None
     arrays, source, problems = load_checkpoint_with_source(run_dir)
     if problems and warn is not None:
         warn(
