@@ -82,7 +82,7 @@ class TrainingSession:
         target: int,
         *,
         save_every: float = 10.0,
-        progress_every: float = 0.25,
+        progress_every: float = 0.5,
     ):
         self.trainer = trainer
         self.corpus = corpus

@@ -1,0 +1,243 @@
+"""How the app holds up while it trains: speed, UI lag, chart redraw cost.
+
+    python benchmarks/bench_app.py [--iterations 20000] [--corpus FILE]
+
+(a) training speed inside the app (engine thread, UI running) vs headless training of the same
+    corpus and model (the same Trainer.train loop `tui-rnn train` runs, one BLAS thread);
+(b) UI lag while training: how late a 50 ms timer on the UI's event loop fires (p50, p95, max),
+    for the engine in a thread (default GIL switch interval, and 1 ms), for the app idle, and
+    for the app idle while `tui-rnn train` runs in a separate process (what a process-based
+    engine would give, before any IPC cost);
+(c) chart redraw time with 1,000,000 points of history: thinning (engine thread) and
+    plotext build + ANSI parse + render (UI thread).
+
+The app runs headless (App.run_test): it lays out and renders every frame, only the bytes are
+not written to a terminal. Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tui_rnn import runs
+from tui_rnn.app import TrainingSession, TuiRnnApp
+from tui_rnn.app.loss_chart import build_chart
+from tui_rnn.corpus import load_corpus
+from tui_rnn.train import LossHistory, TrainConfig, Trainer
+
+TICK = 0.05
+
+
+def new_session(corpus, iterations: int, run_dir: Path) -> TrainingSession:
+    config = TrainConfig()
+    trainer = Trainer(corpus.data, corpus.chars, config)
+    runs.prepare_run_dir(run_dir)
+    runs.write_config(run_dir, config, corpus)
+    runs.save_checkpoint(run_dir, trainer)
+    return TrainingSession(trainer, corpus, run_dir, iterations)
+
+
+def headless_speed(corpus, iterations: int, run_dir: Path) -> float:
+    """chars/s of the plain training loop, saving samples and checkpoints as `train` does."""
+    from threadpoolctl import threadpool_limits
+
+    session = new_session(corpus, iterations, run_dir)
+    trainer = session.trainer
+
+    def on_sample(sample):
+        runs.append_sample(run_dir, sample)
+        runs.save_checkpoint(run_dir, trainer)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        started = time.perf_counter()
+        trainer.train(iterations, on_sample=on_sample)
+        seconds = time.perf_counter() - started
+    return iterations * trainer.config.seq_length / seconds
+
+
+def cli_train_speed(corpus_path, iterations: int, run_dir: Path) -> float:
+    """chars/s that `tui-rnn train --json` reports for itself."""
+    command = [sys.executable, "-m", "tui_rnn.cli", "train"]
+    if corpus_path:
+        command.append(str(corpus_path))
+    command += ["--iterations", str(iterations), "--run-dir", str(run_dir), "--json"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return float(json.loads(out)["chars_per_second"])
+
+
+def lateness_stats(stamps: list[float]) -> dict:
+    late = [max(0.0, (b - a) - TICK) * 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
+    if not late:
+        return {"ticks": 0}
+    late.sort()
+    return {
+        "ticks": len(late),
+        "p50_ms": statistics.median(late),
+        "p95_ms": late[min(len(late) - 1, int(0.95 * len(late)))],
+        "max_ms": late[-1],
+    }
+
+
+async def run_app(session: TrainingSession, train: bool, seconds: float | None = None) -> dict:
+    """Run the app headless; optionally train to the target; time a 50 ms timer meanwhile."""
+    app = TuiRnnApp(session, gradcheck_on_start=False)
+    stamps: list[float] = []
+    result: dict = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)  # settle: first layout, first chart
+        app.set_interval(TICK, lambda: stamps.append(time.perf_counter()))
+        if train:
+            started = time.perf_counter()
+            start_iteration = session.trainer.iteration
+            app.action_train()
+            while app.status.state != "done":
+                await asyncio.sleep(0.01)
+            elapsed = time.perf_counter() - started
+            updates = session.trainer.iteration - start_iteration
+            result["chars_per_second"] = updates * session.trainer.config.seq_length / elapsed
+        else:
+            await asyncio.sleep(seconds or 5.0)
+        result.update(lateness_stats(stamps))
+        session.shutdown().result(timeout=60)
+    return result
+
+
+def lag_with_training_process(corpus_path, iterations: int, run_dir: Path, session) -> dict:
+    """The UI idle while `tui-rnn train` runs in another process: a process-engine's floor."""
+    command = [sys.executable, "-m", "tui_rnn.cli", "train"]
+    if corpus_path:
+        command.append(str(corpus_path))
+    command += ["--iterations", str(iterations), "--run-dir", str(run_dir), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # let it load the corpus and start
+    result = asyncio.run(run_app(session, train=False, seconds=4.0))
+    process.send_signal(signal.SIGINT)  # train saves, prints its JSON summary, exits
+    out, _ = process.communicate(timeout=60)
+    try:
+        result["process_chars_per_second"] = json.loads(out)["chars_per_second"]
+    except (ValueError, KeyError):
+        pass
+    return result
+
+
+def chart_redraw(points: int = 1_000_000, width: int = 110, height: int = 30) -> dict:
+    rng = np.random.default_rng(0)
+    loss = (40 + 60 * np.exp(-np.arange(points) / 2e5) + rng.normal(0, 2, points)).astype(
+        np.float32
+    )
+    smooth = loss.copy()
+    for i in range(1, points):  # the EMA, as the trainer computes it (not timed)
+        smooth[i] = 0.999 * smooth[i - 1] + 0.001 * loss[i]
+    corpus_like = np.zeros(1000, dtype=np.uint8)
+    trainer = Trainer(corpus_like, tuple("ab"), TrainConfig(hidden_size=4))
+    trainer.history = LossHistory.from_arrays(loss, smooth, [0, 300_000, 600_000, 900_000])
+    trainer.best_iteration = int(np.argmin(smooth)) + 1
+    trainer.best_smooth_loss = float(smooth.min())
+    session = TrainingSession(trainer, None, Path("."), points)
+    session.chart_bins = width
+    from rich.console import Console
+    from rich.text import Text
+
+    devnull = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the benchmark)
+    console = Console(width=width, height=height, file=devnull, color_system="truecolor")
+    thin, ui = [], []
+    build_chart(session.chart(), width, height)  # warm up (first-call imports and caches)
+    for _ in range(20):
+        t0 = time.perf_counter()
+        data = session.chart()
+        t1 = time.perf_counter()
+        text = Text.from_ansi(build_chart(data, width, height), no_wrap=True)
+        list(console.render(text))  # to segments, as the widget's render does
+        t2 = time.perf_counter()
+        thin.append((t1 - t0) * 1000)
+        ui.append((t2 - t1) * 1000)
+    return {
+        "points": points,
+        "drawn_points": len(data.iterations),
+        "thin_median_ms": statistics.median(thin),
+        "thin_max_ms": max(thin),
+        "ui_median_ms": statistics.median(ui),
+        "ui_max_ms": max(ui),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=20_000)
+    parser.add_argument("--corpus", default=None, help="a text file (default: built-in)")
+    args = parser.parse_args()
+    corpus = load_corpus(args.corpus)
+    print(f"corpus {corpus.name}: {len(corpus):,} chars, K = {corpus.vocab_size}; m = 100")
+    base = Path(tempfile.mkdtemp(prefix="bench_app."))
+
+    loop = headless_speed(corpus, args.iterations, base / "headless")
+    print(f"(a) the bare training loop in-process: {loop:,.0f} chars/s")
+    train_runs = [cli_train_speed(args.corpus, args.iterations, base / f"cli{i}") for i in (1, 2)]
+    headless = max(train_runs)
+    print(
+        f"(a) tui-rnn train --iterations {args.iterations:,}: best of 2 {headless:,.0f} chars/s "
+        f"({', '.join(f'{r:,.0f}' for r in train_runs)})"
+    )
+
+    original = sys.getswitchinterval()
+    variants = (
+        ("thread, switch interval 5 ms (default)", original, 2),
+        ("thread, switch interval 1 ms", 0.001, 1),
+    )
+    for label, interval, repeats in variants:
+        sys.setswitchinterval(interval)
+        results = []
+        for i in range(repeats):
+            session = new_session(corpus, args.iterations, base / f"app-{interval}-{i}")
+            results.append(asyncio.run(run_app(session, train=True)))
+        speeds = [r["chars_per_second"] for r in results]
+        print(
+            f"(a) in the app [{label}]: best {max(speeds):,.0f} chars/s = "
+            f"{100 * max(speeds) / headless:.1f}% of tui-rnn train "
+            f"({', '.join(f'{s:,.0f}' for s in speeds)})"
+        )
+        for r in results:
+            print(
+                f"(b) UI lag of a 50 ms timer [{label}]: p50 {r['p50_ms']:.1f} ms, "
+                f"p95 {r['p95_ms']:.1f} ms, max {r['max_ms']:.1f} ms ({r['ticks']} ticks)"
+            )
+    sys.setswitchinterval(original)
+
+    idle = asyncio.run(run_app(new_session(corpus, 0, base / "idle"), train=False, seconds=4.0))
+    print(
+        f"(b) UI lag, app idle: p50 {idle['p50_ms']:.1f} ms, p95 {idle['p95_ms']:.1f} ms, "
+        f"max {idle['max_ms']:.1f} ms"
+    )
+    process = lag_with_training_process(
+        args.corpus, 10**7, base / "process", new_session(corpus, 0, base / "idle2")
+    )
+    print(
+        f"(b) UI lag, app idle + `tui-rnn train` in another process: p50 "
+        f"{process['p50_ms']:.1f} ms, p95 {process['p95_ms']:.1f} ms, max "
+        f"{process['max_ms']:.1f} ms"
+    )
+
+    chart = chart_redraw()
+    print(
+        f"(c) chart with {chart['points']:,} points ({chart['drawn_points']} drawn): thinning "
+        f"(engine thread) median {chart['thin_median_ms']:.1f} ms, max "
+        f"{chart['thin_max_ms']:.1f} ms; plotext build + parse + render (UI thread) median "
+        f"{chart['ui_median_ms']:.1f} ms, max {chart['ui_max_ms']:.1f} ms"
+    )
+    print(f"runs left in {base}")
+
+
+if __name__ == "__main__":
+    main()
