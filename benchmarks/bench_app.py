@@ -182,6 +182,7 @@ def main() -> None:
     print(f"corpus {corpus.name}: {len(corpus):,} chars, K = {corpus.vocab_size}; m = 100")
     base = Path(tempfile.mkdtemp(prefix="bench_app."))
 
+    chart = chart_redraw()  # first, while the heap is small (as in a freshly started app)
     loop = headless_speed(corpus, args.iterations, base / "headless")
     print(f"(a) the bare training loop in-process: {loop:,.0f} chars/s")
     train_runs = [cli_train_speed(args.corpus, args.iterations, base / f"cli{i}") for i in (1, 2)]
@@ -229,7 +230,6 @@ def main() -> None:
         f"{process['max_ms']:.1f} ms"
     )
 
-    chart = chart_redraw()
     print(
         f"(c) chart with {chart['points']:,} points ({chart['drawn_points']} drawn): thinning "
         f"(engine thread) median {chart['thin_median_ms']:.1f} ms, max "

@@ -8,6 +8,7 @@ so the UI thread does no NumPy work and never waits for the model.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -151,6 +152,9 @@ class TuiRnnApp(App):
         self.query_one("#samples-box").border_title = "Samples (s, b; Enter opens)"
         self.query_one("#generator-box").border_title = "Generator (g)"
         self.query_one(StatusBar).show(self.status)
+        # Everything built so far lives as long as the app: keep it out of the collector's
+        # full passes, which otherwise pause the UI for tens of milliseconds now and then.
+        gc.freeze()
         self.session.start(self.post_message)
         self.query_one(SamplesPane).focus()
         if self.gradcheck_on_start:

@@ -294,6 +294,7 @@ class TrainingSession:
         runs.append_sample(self.run_dir, sample)
         self._save()
         self._post(SampleAdded(sample, show))
+        self._publish(chart=False)  # the status line catches up with the sample's iteration
 
     def _train_slice(self) -> None:
         """Train until a request arrives, a checkpoint falls due, or the target is reached."""

@@ -62,6 +62,7 @@ class StatusBar(Static):
         super().__init__("", **kwargs)
         self.show_rate = show_rate
         self.status: Status | None = None
+        self._lines = 0
 
     def show(self, status: Status) -> None:
         self.status = status
@@ -73,4 +74,9 @@ class StatusBar(Static):
     def _update(self) -> None:
         if self.status is not None:
             width = self.content_size.width or self.app.size.width - 2
-            self.update(status_text(self.status, self.show_rate, width))
+            text = status_text(self.status, self.show_rate, width)
+            lines = text.plain.count("\n") + 1
+            # A relayout of the whole screen costs far more than the line itself: only when
+            # the number of lines changes.
+            self.update(text, layout=lines != self._lines)
+            self._lines = lines
