@@ -227,7 +227,8 @@ def main() -> None:
     print(
         f"(b) UI lag, app idle + `tui-rnn train` in another process: p50 "
         f"{process['p50_ms']:.1f} ms, p95 {process['p95_ms']:.1f} ms, max "
-        f"{process['max_ms']:.1f} ms"
+        f"{process['max_ms']:.1f} ms; that process trained at "
+        f"{process.get('process_chars_per_second', float('nan')):,.0f} chars/s"
     )
 
     print(
