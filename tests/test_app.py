@@ -448,3 +448,33 @@ def test_thin_history_keeps_extremes_and_the_last_point():
     assert np.all(np.diff(x) > 0)
     short_x, short_y = thin_history(values[:50], 200)
     assert short_x.tolist() == list(range(1, 51))
+
+
+def test_cli_builds_the_session_runs_the_app_and_unlocks(
+    tmp_path, small_corpus_file, monkeypatch, capsys
+):
+    from tui_rnn import cli
+
+    launched = []
+
+    def fake_run(self):  # the real one needs a terminal; the session is what we check
+        launched.append(self.session)
+
+    monkeypatch.setattr(TuiRnnApp, "run", fake_run)
+    run_dir = tmp_path / "cli-run"
+    argv = [
+        str(small_corpus_file),
+        "--hidden",
+        "8",
+        "--iterations",
+        "40",
+        "--run-dir",
+        str(run_dir),
+    ]
+    assert cli.main(argv) == 0
+    (session,) = launched
+    assert session.target == 40 and session.trainer.config.hidden_size == 8
+    assert f"tui-rnn --resume {run_dir}" in capsys.readouterr().out
+    assert run_dir.resolve() not in runs._held_locks  # the lock is released on the way out
+    assert cli.main(["--resume", str(run_dir)]) == 0  # and the run can be opened again
+    assert launched[1].trainer.iteration == 0

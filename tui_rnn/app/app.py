@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
+from ..gradcheck import DEFAULT_SEQ_LENGTHS
 from .generator_pane import GenerateRequest, GeneratorPane
 from .gradcheck_pane import METHODS, GradcheckPane
 from .help_screen import HelpScreen
@@ -90,14 +91,6 @@ def default_gradcheck(session: TrainingSession, method: str, on_row, should_stop
     )
 
 
-def gradcheck_seq_lengths():
-    try:
-        from ..gradcheck import DEFAULT_SEQ_LENGTHS
-    except ImportError:
-        return (5, 10, 15, 25)
-    return tuple(DEFAULT_SEQ_LENGTHS)
-
-
 class TuiRnnApp(App):
     """`TuiRnnApp(session)`; the CLI builds the session, tests can build their own."""
 
@@ -122,7 +115,7 @@ class TuiRnnApp(App):
         self.status = session.status()
         self.gradcheck_on_start = gradcheck_on_start
         self._gradcheck = gradcheck
-        self._seq_lengths = tuple(seq_lengths or gradcheck_seq_lengths())
+        self._seq_lengths = tuple(seq_lengths or DEFAULT_SEQ_LENGTHS)
         self._gradcheck_run = 0
         self._show_rate = show_rate
         self._generation = 0
