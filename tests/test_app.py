@@ -224,18 +224,20 @@ def test_g_prompt_enter_streams_a_continuation_and_escape_leaves(session_factory
             # an unknown character is named, nothing is generated
             prompt.value = "the ∑"
             await press(pilot, "enter")
-            await pilot.pause(0.05)
-            message = str(app.query_one("#gen-message").render())
-            assert "not in the model's vocabulary" in message and "∑" in message
+
+            def message():
+                return str(app.query_one("#gen-message").render())
+
+            await wait_until(pilot, lambda: "not in the model's vocabulary" in message())
+            assert "∑" in message()
             assert len(generator.text) == 123
             # a bad temperature is named too
             prompt.value = "the"
             app.query_one("#gen-temperature").value = "-1"
             await press(pilot, "enter")
-            await pilot.pause(0.05)
-            assert "temperature" in str(app.query_one("#gen-message").render())
+            await wait_until(pilot, lambda: "temperature" in message())
             await press(pilot, "escape")
-            assert app.focused is not prompt
+            await wait_until(pilot, lambda: app.focused is not prompt)
             assert app.check_action("leave_prompt", ()) is None
 
     run(scenario())
@@ -274,7 +276,7 @@ def test_gradcheck_fills_both_tables_and_r_reruns(session_factory):
                 assert float(str(cell)) < 1e-3
             first = app._gradcheck_run
             await press(pilot, "r")
-            assert app._gradcheck_run == first + 1
+            await wait_until(pilot, lambda: app._gradcheck_run == first + 1)
             await wait_until(pilot, lambda: gradcheck_finished(app))
             assert pane.rows_done["complex"] == 10
 
@@ -351,13 +353,15 @@ def test_f1_opens_and_closes_the_help_screen(session_factory):
         app = make_app(session, gradcheck_on_start=False)
         async with app.run_test(size=(80, 24)) as pilot:
             await press(pilot, "f1")
-            assert isinstance(app.screen, HelpScreen)
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
             screen_text = app.export_screenshot().replace("&#160;", " ")
             assert "ctrl+q" in screen_text and "Gradient check" in screen_text
             await press(pilot, "f1")
-            assert not isinstance(app.screen, HelpScreen)
-            await press(pilot, "f1", "escape")
-            assert not isinstance(app.screen, HelpScreen)
+            await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+            await press(pilot, "f1")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            await press(pilot, "escape")
+            await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
 
     run(scenario())
 

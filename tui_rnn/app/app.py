@@ -8,6 +8,7 @@ so the UI thread does no NumPy work and never waits for the model.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import time
 from collections.abc import Iterable
@@ -70,6 +71,18 @@ class Panes(Container):
         self.set_class(self.app.size.width >= self.WIDE, "-wide")
 
 
+def while_shown(handler):
+    """Drop a thread's message that arrives while the app is being torn down (its widgets may
+    be gone by then: the engine still reports its final save during shutdown)."""
+
+    @functools.wraps(handler)
+    def handle(self, message):
+        if self._screen_stack and not (self._closing or self._closed or self._unmounting):
+            handler(self, message)
+
+    return handle
+
+
 STREAM_INTERVAL = 0.04  # seconds between generator chunks: smooth, but few messages
 SHUTDOWN_TIMEOUT = 60.0
 
@@ -123,6 +136,7 @@ class TuiRnnApp(App):
             session.trainer.config.seed if generation_seed is None else generation_seed
         )
         self._quitting = False
+        self._unmounting = False
         self.engine_error: str | None = None
 
     # -- layout -----------------------------------------------------------------------------------
@@ -144,6 +158,7 @@ class TuiRnnApp(App):
         self.query_one("#chart-box").border_title = "Smooth loss"
         self.query_one("#samples-box").border_title = "Samples (s, b; Enter opens)"
         self.query_one("#generator-box").border_title = "Generator (g)"
+        self.query_one("#samples-box").border_subtitle = "none yet: t trains, s samples now"
         self.query_one(StatusBar).show(self.status)
         # Everything built so far lives as long as the app: keep it out of the collector's
         # full passes, which otherwise pause the UI for tens of milliseconds now and then.
@@ -154,6 +169,7 @@ class TuiRnnApp(App):
             self.action_gradcheck()
 
     # -- messages from the threads ----------------------------------------------------------------
+    @while_shown
     def on_training_progress(self, message: TrainingProgress) -> None:
         self._show_status(message.status)
         if message.chart is not None:
@@ -175,14 +191,19 @@ class TuiRnnApp(App):
         if changed:
             self._refresh_keys()
 
+    @while_shown
     def on_sample_added(self, message: SampleAdded) -> None:
-        self.query_one(SamplesPane).add_sample(message.sample)
+        pane = self.query_one(SamplesPane)
+        pane.add_sample(message.sample)
+        self.query_one("#samples-box").border_subtitle = f"{pane.option_count:,} samples"
         if message.show and not self._quitting and not isinstance(self.screen, SampleScreen):
             self.push_screen(SampleScreen(message.sample))
 
+    @while_shown
     def on_notice(self, message: Notice) -> None:
         self.notify(message.text, severity=message.severity, timeout=message.timeout)
 
+    @while_shown
     def on_diverged(self, message: Diverged) -> None:
         self.notify(message.text, title="Training diverged", severity="error", timeout=60)
 
@@ -192,18 +213,22 @@ class TuiRnnApp(App):
         if self._quitting:
             self.exit()
 
+    @while_shown
     def on_gradcheck_started(self, message: GradcheckStarted) -> None:
         if message.run == self._gradcheck_run:
             self.query_one(GradcheckPane).start(message.method)
 
+    @while_shown
     def on_gradcheck_row_done(self, message: GradcheckRowDone) -> None:
         if message.run == self._gradcheck_run:
             self.query_one(GradcheckPane).add_row(message.method, message.row)
 
+    @while_shown
     def on_gradcheck_done(self, message: GradcheckDone) -> None:
         if message.run == self._gradcheck_run:
             self.query_one(GradcheckPane).finish(message.method, message.report, message.error)
 
+    @while_shown
     def on_generated_text(self, message: GeneratedText) -> None:
         self.query_one(GeneratorPane).append(message.generation, message.text, message.done)
 
@@ -378,6 +403,7 @@ class TuiRnnApp(App):
     # -- leaving ----------------------------------------------------------------------------------
     def on_unmount(self) -> None:
         # Any way out (ctrl+q, a test ending, an error) stops the engine and saves the state.
+        self._unmounting = True
         if self.session.running:
             try:
                 self.session.shutdown().result(timeout=SHUTDOWN_TIMEOUT)
