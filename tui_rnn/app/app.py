@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import signal
 import time
 from collections.abc import Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -164,6 +165,7 @@ class TuiRnnApp(App):
         # full passes, which otherwise pause the UI for tens of milliseconds now and then.
         gc.freeze()
         self.session.start(self.post_message)
+        self._catch_sigterm(True)
         self.query_one(SamplesPane).focus()
         if self.gradcheck_on_start:
             self.action_gradcheck()
@@ -401,9 +403,21 @@ class TuiRnnApp(App):
         self.post_message(GeneratedText(generation, "".join(pending), done=True))
 
     # -- leaving ----------------------------------------------------------------------------------
+    def _catch_sigterm(self, catch: bool) -> None:
+        """SIGTERM (e.g. `kill`, a closing terminal session) quits like ctrl+q: state saved."""
+        try:
+            loop = asyncio.get_running_loop()
+            if catch:
+                loop.add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit))
+            else:
+                loop.remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or no signals here (Windows): ctrl+q still saves
+
     def on_unmount(self) -> None:
         # Any way out (ctrl+q, a test ending, an error) stops the engine and saves the state.
         self._unmounting = True
+        self._catch_sigterm(False)
         if self.session.running:
             try:
                 self.session.shutdown().result(timeout=SHUTDOWN_TIMEOUT)
