@@ -558,15 +558,35 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         )
         parser.set_defaults(run=cmd_train)
     elif command == "generate":
-        parser.description = "Generate text from a saved run."
-        parser.add_argument("run_dir", metavar="RUN_DIR")
+        parser.description = (
+            "Generate text from a saved run: the prompt primes the hidden state character by "
+            "character, then the model continues (an empty prompt starts from a newline)."
+        )
+        parser.add_argument("run_dir", metavar="RUN_DIR", help="a run made by train or the app")
         parser.add_argument("--prompt", default="", help="text to prime the model with")
-        parser.add_argument("--length", type=_number(int, "--length", 0), default=200)
-        parser.add_argument("--temperature", type=_number(float, "--temperature", 0), default=1.0)
-        parser.add_argument("--top-p", type=_number(float, "--top-p", 0, False), default=1.0)
+        parser.add_argument(
+            "--length",
+            type=_number(int, "--length", 0),
+            default=200,
+            help="characters to generate (200)",
+        )
+        parser.add_argument(
+            "--temperature",
+            type=_number(float, "--temperature", 0),
+            default=1.0,
+            help="divide the logits by T: < 1 safer, > 1 wilder, 0 = greedy (1.0)",
+        )
+        parser.add_argument(
+            "--top-p",
+            type=_number(float, "--top-p", 0, False),
+            default=1.0,
+            help="sample only from the likeliest characters holding this much mass (1.0 = off)",
+        )
         parser.add_argument("--greedy", action="store_true", help="always take the likeliest")
         parser.add_argument("--best", action="store_true", help="use the best model")
-        parser.add_argument("--seed", type=_number(int, "--seed", 0), default=0)
+        parser.add_argument(
+            "--seed", type=_number(int, "--seed", 0), default=0, help="sampling seed (0)"
+        )
         parser.set_defaults(run=cmd_generate)
     elif command == "gradcheck":
         from . import gradcheck
