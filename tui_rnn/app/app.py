@@ -197,7 +197,10 @@ class TuiRnnApp(App):
     def on_sample_added(self, message: SampleAdded) -> None:
         pane = self.query_one(SamplesPane)
         pane.add_sample(message.sample)
-        self.query_one("#samples-box").border_subtitle = f"{pane.option_count:,} samples"
+        count = pane.option_count
+        self.query_one(
+            "#samples-box"
+        ).border_subtitle = f"{count:,} sample{'' if count == 1 else 's'}"
         if message.show and not self._quitting and not isinstance(self.screen, SampleScreen):
             self.push_screen(SampleScreen(message.sample))
 
