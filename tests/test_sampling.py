@@ -175,3 +175,16 @@ def test_validate_options_refuses_what_cannot_work(temperature, top_p, length, w
 def test_validate_options_accepts_the_defaults_and_greedy():
     sampling.validate_options(1.0, 1.0, 200)
     sampling.validate_options(0.0, 0.9, 0)
+
+
+def test_start_ids_encodes_the_prompt_or_starts_at_a_newline():
+    from tui_rnn.corpus import UnknownCharactersError
+    from tui_rnn.sampling import start_ids
+
+    chars = ("\n", " ", "a", "b")
+    assert start_ids("ab a", chars) == [2, 3, 1, 2]
+    assert start_ids("", chars) == [0]
+    assert start_ids("", ("x", "y")) == [0]
+    assert start_ids("", ("a", "b", "\n")) == [2]
+    with pytest.raises(UnknownCharactersError, match="'z'"):
+        start_ids("abz", chars)

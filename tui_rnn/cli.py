@@ -411,18 +411,11 @@ def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
 
 
 # -- generate ---------------------------------------------------------------------------------
-def start_ids(prompt: str, chars, encode):
-    """The prompt's ids, or a newline (else the first vocabulary character) when it is empty."""
-    if prompt:
-        return encode(prompt)
-    return [chars.index("\n") if "\n" in chars else 0]
-
-
 def cmd_generate(args) -> int:
     import numpy as np
 
     from . import runs, sampling
-    from .corpus import UnknownCharactersError, encode
+    from .corpus import UnknownCharactersError
 
     try:
         sampling.validate_options(args.temperature, args.top_p, args.length)
@@ -430,7 +423,7 @@ def cmd_generate(args) -> int:
         raise UsageError(str(err)) from None
     params, chars, _ = runs.load_model(args.run_dir, best=args.best)
     try:
-        prompt_ids = start_ids(args.prompt, chars, lambda text: encode(text, chars))
+        prompt_ids = sampling.start_ids(args.prompt, chars)
     except UnknownCharactersError as err:
         raise UsageError(f"the prompt has {err}") from None
     rng = np.random.Generator(np.random.PCG64(args.seed))

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .corpus import encode
 from .model import Params
 
 
@@ -81,6 +82,14 @@ def generate(
         else:
             x = choose(distribution(logits, temperature, top_p), rng)
         yield x
+
+
+def start_ids(prompt: str, chars) -> list[int]:
+    """The prompt's ids (UnknownCharactersError names strangers), or, for an empty prompt, a
+    newline (else the first vocabulary character): the model starts as at a paragraph break."""
+    if prompt:
+        return [int(i) for i in encode(prompt, chars)]
+    return [chars.index("\n") if "\n" in chars else 0]
 
 
 def continue_prompt(

@@ -382,8 +382,6 @@ class TuiRnnApp(App):
         import numpy as np
 
         from .. import sampling
-        from ..cli import start_ids
-        from ..corpus import encode
 
         worker = get_current_worker()
         try:
@@ -391,7 +389,7 @@ class TuiRnnApp(App):
         except FutureTimeout:
             self.post_message(GeneratedText(generation, " [the model did not answer]", True))
             return
-        ids = start_ids(request.prompt, chars, lambda text: encode(text, chars))
+        ids = sampling.start_ids(request.prompt, chars)
         rng = np.random.Generator(np.random.PCG64([self._generation_seed, generation]))
         pending: list[str] = []
         last = time.monotonic()
