@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -129,6 +130,14 @@ def test_bad_options_in_a_subprocess_end_in_one_line(tmp_path, small_corpus_file
     assert_usage_error(tui_rnn("generate", tmp_path), "config.json")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_is_refused_instead_of_blocking(tmp_path):
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)  # opening it for reading would wait forever for a writer
+    result = tui_rnn("train", fifo, "--run-dir", tmp_path / "run", timeout=60)
+    assert_usage_error(result, "corpus.fifo", "not a regular file")
+
+
 def make_bad_corpora(tmp_path):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "binary.bin").write_bytes(b"\x00\x01\x02binary\x00" * 100)
@@ -152,6 +161,9 @@ def make_bad_corpora(tmp_path):
         (["train", "{corpus}", "--iterations", "5", "--epochs", "1"], ["--epochs"]),
         (["train", "{corpus}", "--no-such-option"], ["--no-such-option"]),
         (["train", "{corpus}", "--encoding", "klingon"], ["klingon"]),
+        (["train", "{corpus}", "--encoding", "rot13"], ["rot13", "not a text encoding"]),
+        (["train", "{corpus}", "--encoding", "base64"], ["base64", "not a text encoding"]),
+        (["train", "{corpus}", "--encoding", "zlib"], ["zlib", "not a text encoding"]),
         (["train", "{tmp}/missing.txt"], ["missing.txt", "does not exist"]),
         (["train", "{tmp}"], ["directory"]),
         (["train", "{tmp}/empty.txt"], ["empty"]),

@@ -180,11 +180,23 @@ def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corp
         raise CorpusError(f"corpus file {name} does not exist: check the path")
     if p.is_dir():
         raise CorpusError(f"{name} is a directory: give a text file inside it")
+    if not p.is_file():  # a FIFO would block forever, and resume needs to read it again
+        raise CorpusError(
+            f"{name} is not a regular file (a pipe or a device): save the text to a file and "
+            "give that"
+        )
     try:
-        codec = codecs.lookup(encoding).name
+        codec_info = codecs.lookup(encoding)
     except LookupError:
         raise CorpusError(
             f"unknown encoding {encoding!r}: use a Python codec name such as utf-8 or latin-1"
+        ) from None
+    codec = codec_info.name
+    # base64, zlib, hex, rot13 ... are codecs too, but not bytes -> str: bytes.decode refuses
+    # them by this same flag.
+    if not getattr(codec_info, "_is_text_encoding", True):
+        raise CorpusError(
+            f"{encoding!r} is not a text encoding: use a Python text codec such as utf-8 or latin-1"
         ) from None
     digest = hashlib.sha256()
     try:
