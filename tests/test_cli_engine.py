@@ -171,6 +171,7 @@ def make_bad_corpora(tmp_path):
         (["train", "{tmp}/short.txt"], ["seq_length + 1"]),
         (["train", "{tmp}/same.txt"], ["one distinct character"]),
         (["train", "{tmp}/latin.txt"], ["utf-8", "--encoding"]),
+        (["gradcheck", "{corpus}", "--hidden", "1000000"], ["--hidden", "memory"]),
         (["generate", "{tmp}/missing-run"], ["does not exist"]),
         (["generate", "{tmp}", "--length", "-1"], ["--length"]),
         (["generate", "{tmp}", "--temperature", "-1"], ["--temperature"]),

@@ -88,6 +88,8 @@ OPTIONS = {
     "sigma negative": (["--sigma", "-0.01"], "--sigma"),
     "unknown option": (["--learning-rate", "3"], "--learning-rate"),
     "not a number": (["--hidden", "many"], "--hidden"),
+    "hidden too big for memory": (["--hidden", str(10**9)], "--hidden"),  # not a MemoryError
+    "epochs overflow": (["--epochs", "1e308"], "--epochs"),  # not an OverflowError
 }
 
 
@@ -173,6 +175,10 @@ def test_a_run_from_another_corpus_is_refused(run_dir, corpus_file, tmp_path, ca
     corpus_file.write_text(text + text[:50], encoding="utf-8")  # edited in place
     assert "not the text this run" in fails(["train", "--resume", run_dir], capsys)
     assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 50  # untouched
+
+
+def test_resume_with_too_many_epochs(run_dir, capsys):
+    assert "--epochs" in fails(["train", "--resume", run_dir, "--epochs", "1e308"], capsys)
 
 
 def test_a_moved_corpus_says_how_to_resume(run_dir, corpus_file, capsys):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -146,6 +147,33 @@ def train_config(args):
     return config
 
 
+# Float64 arrays of the model's size that a Trainer holds: the parameters, the gradients,
+# AdaGrad's memory, two scratch buffers and the best parameters.
+_TRAINER_ARRAYS = 6
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: no check
+        return None
+
+
+def check_model_fits(vocab_size: int, hidden_size: int, arrays: int = _TRAINER_ARRAYS) -> None:
+    """Refuse a model that cannot fit in this machine's memory up front, with one line (else
+    NumPy raises MemoryError with a traceback, or the kernel kills us halfway)."""
+    from .model import param_count
+
+    count = param_count(vocab_size, hidden_size)
+    needed, total = arrays * 8 * count, _physical_memory()
+    if total is not None and needed > total:
+        raise UsageError(
+            f"--hidden {hidden_size} needs about {needed / 2**30:,.1f} GiB ({count:,} parameters "
+            f"in {arrays} arrays), more than this machine's {total / 2**30:,.1f} GiB of memory: "
+            "use a smaller --hidden"
+        )
+
+
 # -- sessions: what train and the app both need ---------------------------------------------------
 # Options a resumed run takes from its config.json (option dest -> TrainConfig field). Passing
 # one with a value other than the run's (and other than its default) is refused; only --eta,
@@ -182,11 +210,20 @@ def open_session(args, warn=None):
     config = train_config(args)
     corpus = load_corpus(args.corpus, encoding=args.encoding)
     check_trainable(corpus, config.seq_length)
+    check_model_fits(corpus.vocab_size, config.hidden_size)
+    try:  # before the run directory exists: a refusal leaves nothing behind
+        trainer = Trainer(corpus.data, corpus.chars, config)
+        target = trainer.target_iterations(args.iterations, args.epochs)
+    except MemoryError:
+        raise UsageError(
+            f"not enough memory for a model with --hidden {config.hidden_size}: use a smaller "
+            "--hidden"
+        ) from None
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     run_dir = runs.prepare_run_dir(args.run_dir or runs.new_run_dir())
     runs.lock_run(run_dir)
     try:
-        trainer = Trainer(corpus.data, corpus.chars, config)
-        target = trainer.target_iterations(args.iterations, args.epochs)
         runs.write_config(
             run_dir,
             config,
@@ -259,7 +296,10 @@ def _continue_session(args, warn, run_dir, document, corpus):
         document.setdefault("eta_changes", []).append({"iteration": trainer.iteration, "eta": eta})
         changed = True
     if args.iterations is not None or args.epochs is not None:
-        target = trainer.target_iterations(args.iterations, args.epochs)
+        try:
+            target = trainer.target_iterations(args.iterations, args.epochs)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     else:
         target = int(document.get("target_iterations", trainer.target_iterations()))
     if document.get("target_iterations") != target:
@@ -471,6 +511,7 @@ def cmd_gradcheck(args) -> int:
             )
     else:
         corpus = load_corpus(args.corpus, encoding=args.encoding)
+        check_model_fits(corpus.vocab_size, 100 if args.hidden is None else args.hidden)
     try:
         seq_lengths = gradcheck.parse_seq_lengths(args.seq_lengths)
         report = gradcheck.run_gradcheck(
@@ -488,6 +529,11 @@ def cmd_gradcheck(args) -> int:
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
+    except MemoryError:
+        raise UsageError(
+            f"not enough memory to check a model with --hidden {args.hidden}: use a smaller "
+            "--hidden"
+        ) from None
     except KeyboardInterrupt:
         print("tui-rnn: gradcheck interrupted", file=sys.stderr)
         return 130

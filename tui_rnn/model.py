@@ -31,6 +31,12 @@ def param_shapes(vocab_size: int, hidden_size: int) -> dict[str, tuple[int, ...]
     return {"b": (m,), "c": (K,), "U": (m, K), "W": (m, m), "V": (K, m)}
 
 
+def param_count(vocab_size: int, hidden_size: int) -> int:
+    """P = m + K + 2mK + m^2: the length of the flat parameter vector."""
+    m, K = hidden_size, vocab_size
+    return m + K + 2 * m * K + m * m
+
+
 @dataclass(eq=False)
 class Params:
     """b, c, U, W, V as views into `flat` (writing to one writes to the other)."""

@@ -222,7 +222,10 @@ class Trainer:
     def target_iterations(self, iterations: int | None = None, epochs: float | None = None) -> int:
         if iterations is not None:
             return int(iterations)
-        return int(round((2 if epochs is None else epochs) * self.updates_per_epoch))
+        updates = (2 if epochs is None else epochs) * self.updates_per_epoch
+        if not math.isfinite(updates):  # int(round(inf)) would raise OverflowError
+            raise ValueError(f"--epochs {epochs:g} is more updates than can be counted: give fewer")
+        return int(round(updates))
 
     # -- one update ----------------------------------------------------------------------------
     def step(self) -> float:
