@@ -348,6 +348,20 @@ def test_a_prompt_with_unknown_characters(run_dir, capsys):
     assert "'Ω'" in line and "'☃'" in line and "vocabulary" in line
 
 
+def test_ctrl_c_during_generate_is_one_line_and_exit_130(run_dir, capsys, monkeypatch):
+    from tui_rnn import sampling
+
+    def interrupted(*args, **kwargs):
+        yield 0
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sampling, "continue_prompt", interrupted)
+    capsys.readouterr()
+    assert main(["generate", str(run_dir), "--length", "1000"]) == 130
+    err = capsys.readouterr().err
+    assert err == "tui-rnn: interrupted\n"
+
+
 # -- divergence --------------------------------------------------------------------------------
 def test_step_raises_before_applying_the_update():
     corpus = from_text(make_text(400, seed=1))

@@ -709,6 +709,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. tui-rnn generate ... | head
         return 0
+    except KeyboardInterrupt:  # Ctrl-C in generate, export, or while a corpus loads
+        print("tui-rnn: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
