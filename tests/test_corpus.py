@@ -137,6 +137,15 @@ def test_utf16_file_with_nul_bytes_is_text(tmp_path):
     assert load_corpus(path, encoding="utf-16").decode(load_corpus(path, "utf-16").data) == text
 
 
+def test_a_utf8_byte_order_mark_is_not_part_of_the_text(tmp_path):
+    text = "hello world\n" * 5
+    path = tmp_path / "bom.txt"
+    path.write_bytes(text.encode("utf-8-sig"))
+    corpus = load_corpus(path)
+    assert "\ufeff" not in corpus.chars
+    assert corpus.decode(corpus.data) == text
+
+
 def test_encode_names_unknown_characters():
     corpus = from_text("abc abc")
     with pytest.raises(UnknownCharactersError) as excinfo:

@@ -137,7 +137,10 @@ def from_text(text: str, name: str = "<text>") -> Corpus:
 
 def _decode_chunks(blocks, encoding: str, name: str):
     """Decode an iterable of byte blocks incrementally (a character may span two blocks)."""
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    # A UTF-8 byte order mark (Windows editors add one) is not text: utf-8-sig drops it, as
+    # the utf-16 and utf-32 codecs drop theirs.
+    utf8 = codecs.lookup(encoding).name == "utf-8"
+    decoder = codecs.getincrementaldecoder("utf-8-sig" if utf8 else encoding)(errors="strict")
     offset = 0
     for block in _then_end(blocks):
         try:
