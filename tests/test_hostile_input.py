@@ -260,6 +260,14 @@ def test_an_unwritable_run_directory(corpus_file, tmp_path, capsys):
     assert "cannot write in run directory" in line
 
 
+def test_a_run_dir_that_is_a_file(corpus_file, tmp_path, capsys):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("my notes\n", encoding="utf-8")
+    line = fails(["train", corpus_file, *TINY, "--run-dir", taken], capsys)
+    assert "notes.txt is a file" in line and "--run-dir" in line
+    assert taken.read_text(encoding="utf-8") == "my notes\n"
+
+
 def test_a_read_only_run_directory(corpus_file, tmp_path, capsys):
     target = tmp_path / "readonly"
     target.mkdir()

@@ -135,6 +135,8 @@ def new_run_dir(base: str | Path = "runs") -> Path:
 def prepare_run_dir(run_dir: str | Path) -> Path:
     """Create the directory of a new run and prove we can write in it (os.access lies to root)."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():  # mkdir would only say "File exists"
+        raise RunError(f"{run_dir} is a file, not a directory: choose another --run-dir")
     for name in (CONFIG_FILE, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, SAMPLES_FILE):
         if (run_dir / name).exists():
             raise RunError(
