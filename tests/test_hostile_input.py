@@ -289,6 +289,20 @@ def test_a_read_only_run_directory(corpus_file, tmp_path, capsys):
         cleanup()
 
 
+def test_an_export_never_overwrites_the_runs_own_files(run_dir, capsys):
+    originals = {
+        name: (run_dir / name).read_bytes()
+        for name in (runs.CONFIG_FILE, runs.CHECKPOINT_FILE, runs.SAMPLES_FILE)
+    }
+    for name in originals:
+        for extra in ([], ["--format", "json"], ["--samples"]):
+            line = fails(["export", run_dir, "--output", run_dir / name, *extra], capsys)
+            assert f"run's own {name}" in line and "--output" in line
+    for name, content in originals.items():
+        assert (run_dir / name).read_bytes() == content
+    assert main(["generate", str(run_dir), "--length", "5"]) == 0  # the run still works
+
+
 def test_an_unwritable_export_path(run_dir, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")

@@ -158,6 +158,28 @@ def default_output(run_dir: str | Path, fmt: str = "csv", samples: bool = False)
     return run_dir / ("samples_export.txt" if samples else f"loss_history.{fmt}")
 
 
+_RUN_FILES = (
+    runs.CONFIG_FILE,
+    runs.CHECKPOINT_FILE,
+    runs.PREVIOUS_CHECKPOINT_FILE,
+    runs.SAMPLES_FILE,
+    runs.LOCK_FILE,
+)
+
+
+def _refuse_run_files(run_dir: str | Path, output) -> None:
+    """An export must never replace the run it reads (e.g. --output RUN_DIR/config.json)."""
+    if str(output) == "-":
+        return
+    target = Path(output).resolve()
+    for name in _RUN_FILES:
+        if target == (Path(run_dir) / name).resolve():
+            raise runs.RunError(
+                f"--output {output} is the run's own {name}: writing it would damage the run; "
+                "choose another --output"
+            )
+
+
 def export_run(
     run_dir: str | Path, fmt: str = "csv", output: str | Path | None = None, samples: bool = False
 ):
@@ -169,6 +191,7 @@ def export_run(
     document = runs.read_config(run_dir)
     arrays = runs.load_checkpoint(run_dir)
     output = default_output(run_dir, fmt, samples) if output is None else output
+    _refuse_run_files(run_dir, output)
     if samples:
         upto = int(arrays["samples_bytes"]) if "samples_bytes" in arrays else None
         text = runs.read_samples_text(run_dir, upto)
