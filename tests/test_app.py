@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -157,6 +159,38 @@ def test_p_pauses_and_saves_then_t_resumes_and_ctrl_q_saves(session_factory):
     saved = runs.checkpoint_iteration(runs.load_checkpoint(session.run_dir))
     assert saved == session.trainer.iteration > 150
     assert session.state == "paused"
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_save_the_state(name, session_factory):
+    signum = getattr(signal, name, None)
+    if signum is None:
+        pytest.skip(f"no {name} here")
+    session = session_factory(target=10**8)
+    unhandled, left = [], []
+    # A guard while the app runs: if the app did not take the signal, it lands here (instead
+    # of ending pytest) and the test fails.
+    previous = signal.signal(signum, lambda *args: unhandled.append(args))
+
+    async def scenario():
+        app = make_app(session, gradcheck_on_start=False)
+        app._leave_now = left.append  # SIGHUP would end the process
+        async with app.run_test(size=(100, 30)) as pilot:
+            await press(pilot, "t")
+            await wait_until(pilot, lambda: session.trainer.iteration > 100)
+            os.kill(os.getpid(), signum)
+            await wait_until(pilot, lambda: not session.running or unhandled)
+            assert not unhandled
+            if name == "SIGHUP":
+                assert left == [128 + signum]
+                await press(pilot, "ctrl+q")
+
+    try:
+        run(scenario())
+    finally:
+        signal.signal(signum, previous)
+    saved = runs.checkpoint_iteration(runs.load_checkpoint(session.run_dir))
+    assert saved == session.trainer.iteration > 100
 
 
 def test_s_b_e_c_keys(session_factory):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import os
 import signal
 import time
 from collections.abc import Iterable
@@ -405,15 +406,35 @@ class TuiRnnApp(App):
 
     # -- leaving ----------------------------------------------------------------------------------
     def _catch_sigterm(self, catch: bool) -> None:
-        """SIGTERM (e.g. `kill`, a closing terminal session) quits like ctrl+q: state saved."""
+        """SIGTERM (e.g. `kill`) quits like ctrl+q, and SIGHUP (the terminal window closed, an
+        ssh connection dropped) saves and leaves at once: either way the state is saved."""
+        handlers = {"SIGTERM": lambda: self.call_later(self.action_quit), "SIGHUP": self._hang_up}
+        for name, handler in handlers.items():
+            signum = getattr(signal, name, None)
+            if signum is None:  # no SIGHUP on Windows
+                continue
+            try:
+                loop = asyncio.get_running_loop()
+                if catch:
+                    loop.add_signal_handler(signum, handler)
+                else:
+                    loop.remove_signal_handler(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or no signals here (Windows): ctrl+q still saves
+
+    # The terminal is gone, so Textual's own shutdown would wait forever to restore it (its
+    # writer blocks): save, then end the process directly (tests replace this).
+    _leave_now = staticmethod(os._exit)
+
+    def _hang_up(self) -> None:
+        self._quitting = True
+        self.workers.cancel_group(self, "gradcheck")
+        self.workers.cancel_group(self, "generate")
         try:
-            loop = asyncio.get_running_loop()
-            if catch:
-                loop.add_signal_handler(signal.SIGTERM, lambda: self.call_later(self.action_quit))
-            else:
-                loop.remove_signal_handler(signal.SIGTERM)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass  # not the main thread, or no signals here (Windows): ctrl+q still saves
+            self.session.shutdown().result(timeout=SHUTDOWN_TIMEOUT)
+        except FutureTimeout:
+            pass
+        self._leave_now(128 + signal.SIGHUP)
 
     def on_unmount(self) -> None:
         # Any way out (ctrl+q, a test ending, an error) stops the engine and saves the state.
