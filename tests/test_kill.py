@@ -136,7 +136,7 @@ def test_kill_9_again_and_again_on_the_same_run(corpus_file, uninterrupted, tmp_
     assert_same_state(uninterrupted, run_state(run_dir))
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_saves_and_exits_cleanly_and_export_works_meanwhile(
     stop, corpus_file, uninterrupted, tmp_path, capsys
 ):

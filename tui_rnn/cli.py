@@ -318,18 +318,22 @@ def limit_blas_threads():
 
 
 def cmd_train(args) -> int:
-    """Train headless. Saves every --save-every seconds, at every sample, on SIGINT / SIGTERM
-    and at the end; a divergence or a failed write stops it with the last good checkpoint kept."""
+    """Train headless. Saves every --save-every seconds, at every sample, on SIGINT / SIGTERM /
+    SIGHUP and at the end; a divergence or a failed write stops it with the last good checkpoint
+    kept."""
     import threading
 
     from . import runs
 
     stop_signal = []  # the signal that asked us to stop, if any
 
-    def on_signal(signum, frame):  # SIGINT / SIGTERM: finish the update, save, exit
+    def on_signal(signum, frame):  # SIGINT / SIGTERM / SIGHUP: finish the update, save, exit
         stop_signal.append(signum)
 
-    handled = (signal.SIGINT, signal.SIGTERM)
+    # SIGHUP: the terminal closed or the ssh connection dropped (no SIGHUP on Windows).
+    handled = (signal.SIGINT, signal.SIGTERM) + (
+        (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+    )
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous_handlers = {s: signal.signal(s, on_signal) for s in handled} if in_main_thread else {}
     try:
