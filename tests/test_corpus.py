@@ -146,6 +146,15 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_text(tmp_path):
     assert corpus.decode(corpus.data) == text
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_wide_unicode_without_encoding_says_which_encoding_to_pass(tmp_path, encoding):
+    path = tmp_path / "wide.txt"
+    path.write_bytes(("hello wide world\n" * 5).encode(encoding))  # with a byte order mark
+    with pytest.raises(CorpusError) as excinfo:
+        load_corpus(path)
+    assert_one_line_error(excinfo, "wide.txt", f"--encoding {encoding}")
+
+
 def test_encode_names_unknown_characters():
     corpus = from_text("abc abc")
     with pytest.raises(UnknownCharactersError) as excinfo:

@@ -173,6 +173,27 @@ def _read_blocks(f, first: bytes, digest):
         block = f.read(_CHUNK_BYTES)
 
 
+_BYTE_ORDER_MARKS = (  # UTF-32 first: its little-endian mark starts like UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _nul_bytes_message(name: str, first: bytes) -> str:
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if first.startswith(mark):
+            return (
+                f"{name} is {encoding.upper()} text (it starts with its byte order mark): "
+                f"pass --encoding {encoding}"
+            )
+    return (
+        f"{name} looks binary (it holds NUL bytes): give a plain text file, or pass "
+        "--encoding utf-16 (or utf-32) if it is wide Unicode text"
+    )
+
+
 def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corpus:
     """Load a text file (or the built-in corpus when `path` is None)."""
     if path is None:
@@ -209,9 +230,7 @@ def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corp
                 raise CorpusError(f"{name} is empty: give a text file with some characters in it")
             # NUL bytes are legitimate only in the wide Unicode encodings.
             if b"\x00" in first and not codec.startswith(("utf-16", "utf-32")):
-                raise CorpusError(
-                    f"{name} looks binary (it holds NUL bytes): give a plain text file"
-                )
+                raise CorpusError(_nul_bytes_message(name, first))
             chunks = _decode_chunks(_read_blocks(f, first, digest), encoding, name)
             corpus = corpus_from_chunks(chunks, name=name, path=str(p.resolve()))
     except OSError as err:
