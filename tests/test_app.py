@@ -516,3 +516,33 @@ def test_cli_builds_the_session_runs_the_app_and_unlocks(
     assert run_dir.resolve() not in runs._held_locks  # the lock is released on the way out
     assert cli.main(["--resume", str(run_dir)]) == 0  # and the run can be opened again
     assert launched[1].trainer.iteration == 0
+
+
+def test_quitting_a_finished_run_says_how_to_train_further(
+    tmp_path, small_corpus_file, monkeypatch, capsys
+):
+    from tui_rnn import cli
+
+    def fake_run(self):  # the first run trains to its target, as `t` would
+        if self.session.target == 30:
+            self.session.trainer.train(self.session.target)
+            runs.save_checkpoint(self.session.run_dir, self.session.trainer)
+
+    monkeypatch.setattr(TuiRnnApp, "run", fake_run)
+    run_dir = tmp_path / "done-run"
+    argv = [
+        str(small_corpus_file),
+        "--hidden",
+        "8",
+        "--iterations",
+        "30",
+        "--run-dir",
+        str(run_dir),
+    ]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "done at iter 30" in out and f"tui-rnn --resume {run_dir} --iterations " in out
+    more = int(out.split("--iterations ")[1].split()[0])
+    assert more > 30
+    assert cli.main(["--resume", str(run_dir), "--iterations", str(more)]) == 0
+    assert "continue with" in capsys.readouterr().out  # not done any more: 30 < target

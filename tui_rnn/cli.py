@@ -574,6 +574,13 @@ def cmd_app(args) -> int:
     if app.engine_error:
         print(f"tui-rnn: error: {app.engine_error}", file=sys.stderr)
         return 1
+    if trainer.iteration >= target:  # resuming as is would only show it done
+        more = trainer.iteration + trainer.updates_per_epoch
+        print(
+            f"done at iter {trainer.iteration:,}, saved in {run_dir}; train further with: "
+            f"tui-rnn --resume {run_dir} --iterations {more}"
+        )
+        return 0
     print(
         f"saved at iter {trainer.iteration:,} in {run_dir}; "
         f"continue with: tui-rnn --resume {run_dir}"
