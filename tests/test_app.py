@@ -546,3 +546,17 @@ def test_quitting_a_finished_run_says_how_to_train_further(
     assert more > 30
     assert cli.main(["--resume", str(run_dir), "--iterations", str(more)]) == 0
     assert "continue with" in capsys.readouterr().out  # not done any more: 30 < target
+
+
+def test_requests_after_the_engine_stopped_are_answered_not_left_waiting(tmp_path, small_corpus):
+    """A generate request racing ctrl+q must not wait 30 s for a model copy that never comes."""
+    from tui_rnn.train import TrainConfig
+
+    session = make_session(tmp_path / "run", small_corpus, TrainConfig(hidden_size=4), 50)
+    session.start(lambda message: None)
+    session.shutdown().result(timeout=WAIT)
+    assert session.wait_stopped(WAIT)
+    late = session.model_copy()
+    with pytest.raises(RuntimeError, match="stopped"):
+        late.result(timeout=1)
+    assert session.shutdown().result(timeout=1) is None

@@ -102,6 +102,16 @@ def test_bad_option(case, corpus_file, tmp_path, capsys):
     assert not run.exists()
 
 
+@pytest.mark.parametrize("option", ["--run-dir", "--resume"])
+def test_an_empty_directory_path_is_refused_not_replaced_by_a_new_run(
+    option, corpus_file, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    line = fails(["train", corpus_file, option, ""], capsys)
+    assert option in line and "empty" in line
+    assert not (tmp_path / "runs").exists()
+
+
 # -- runs and checkpoints ----------------------------------------------------------------------
 def every_command(run):
     return [

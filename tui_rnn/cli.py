@@ -51,6 +51,16 @@ def _number(kind, name, low=None, low_inclusive=True):
     return parse
 
 
+def _path(name):
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{name} needs a directory path, got an empty one")
+        return text
+
+    parse.__name__ = name
+    return parse
+
+
 def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "corpus",
@@ -113,9 +123,15 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         help="characters per sample (200)",
     )
     r = parser.add_argument_group("run directory")
-    r.add_argument("--run-dir", default=None, help="where to keep the run (runs/<timestamp>)")
+    r.add_argument(
+        "--run-dir",
+        type=_path("--run-dir"),
+        default=None,
+        help="where to keep the run (runs/<timestamp>)",
+    )
     r.add_argument(
         "--resume",
+        type=_path("--resume"),
         default=None,
         metavar="RUN_DIR",
         help="continue a saved run exactly where it stopped",
@@ -597,6 +613,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             f"Commands: {', '.join(COMMANDS)} (tui-rnn COMMAND --help).",
         )
         add_training_options(parser)
+        from . import __version__
+
+        parser.add_argument("--version", action="version", version=f"tui-rnn {__version__}")
         parser.set_defaults(run=cmd_app)
         return parser
     parser = OneLineParser(prog=f"tui-rnn {command}")

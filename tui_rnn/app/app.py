@@ -387,7 +387,7 @@ class TuiRnnApp(App):
         worker = get_current_worker()
         try:
             params, chars = self.session.model_copy(request.best).result(timeout=30)
-        except FutureTimeout:
+        except (FutureTimeout, RuntimeError):  # the engine is stopping (quit) or stuck
             self.post_message(GeneratedText(generation, " [the model did not answer]", True))
             return
         ids = sampling.start_ids(request.prompt, chars)

@@ -116,6 +116,22 @@ class TrainingSession:
 
     def request(self, name: str, *args) -> None:
         self._commands.put((name, args))
+        if self._stopped.is_set():  # too late: nobody will serve it, so nobody may wait on it
+            self._answer_pending()
+
+    def _answer_pending(self) -> None:
+        """Resolve the futures of requests the stopped engine will never serve."""
+        while True:
+            try:
+                name, args = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            for future in args:
+                if isinstance(future, Future) and not future.done():
+                    if name == "quit":
+                        future.set_result(None)
+                    else:
+                        future.set_exception(RuntimeError("the engine has stopped"))
 
     def train(self) -> None:
         self.request("train")
@@ -215,6 +231,7 @@ class TrainingSession:
             self._publish(chart=False)
         finally:
             self._stopped.set()
+            self._answer_pending()
             self._post(EngineStopped(error))
 
     def _handle(self, name: str, args: tuple) -> bool:
