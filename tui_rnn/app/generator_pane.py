@@ -50,22 +50,6 @@ def unknown_characters(prompt: str, vocabulary) -> list[str]:
 
 
 class GeneratorPane(Vertical):
-    DEFAULT_CSS = """
-    GeneratorPane { height: 1fr; }
-    GeneratorPane Input, GeneratorPane Input:focus { border: none; height: 1; padding: 0 1; }
-    GeneratorPane Input:focus { background: $primary 30%; }
-    GeneratorPane #gen-prompt { width: 1fr; }
-    GeneratorPane #gen-options { height: 1; }
-    GeneratorPane #gen-options Label { padding: 0 1; }
-    GeneratorPane #gen-length { width: 7; }
-    GeneratorPane #gen-temperature { width: 6; }
-    GeneratorPane Checkbox, GeneratorPane Checkbox:focus {
-        border: none; height: 1; padding: 0 1; width: auto;
-    }
-    GeneratorPane #gen-message { height: auto; max-height: 3; color: $warning; }
-    GeneratorPane #gen-scroll { height: 1fr; }
-    """
-
     def __init__(self, vocabulary=(), **kwargs):
         super().__init__(**kwargs)
         self.vocabulary = tuple(vocabulary)

@@ -34,22 +34,11 @@ LABEL_WIDTH = 6  # "W max "
 class MethodTable(DataTable):
     """No cell padding: the table is 6 + 8 x 4 = 38 columns, which fits an 80-column screen."""
 
-    DEFAULT_CSS = """
-    MethodTable { height: auto; scrollbar-size: 0 0; }
-    """
-
 
 class GradcheckPane(VerticalScroll):
     """Two tables (central differences, complex step) with a one-line status above each;
     stacked when the pane is narrow, side by side when it is wide."""
 
-    DEFAULT_CSS = """
-    GradcheckPane { scrollbar-size-vertical: 1; }
-    GradcheckPane .gc-method { height: auto; width: 38; }
-    GradcheckPane .gc-status { height: auto; }
-    GradcheckPane.-wide { layout: horizontal; }
-    GradcheckPane.-wide .gc-method { margin-right: 1; }
-    """
     WIDE = 79  # two tables of 38, a gap, the scrollbar
 
     def __init__(self, seq_lengths=(5, 10, 15, 25), **kwargs):

@@ -64,16 +64,6 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False),
     ]
 
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > Vertical {
-        width: 90%; max-width: 110; height: 90%; border: thick $accent; background: $surface;
-        padding: 0 1;
-    }
-    HelpScreen .help-title { text-style: bold; color: $accent; height: auto; margin-top: 1; }
-    HelpScreen #help-hint { color: $text-muted; height: 1; }
-    """
-
     def compose(self) -> ComposeResult:
         with Vertical():
             with VerticalScroll():

@@ -71,10 +71,6 @@ def build_chart(data: ChartData | None, width: int, height: int) -> str:
 class LossChart(Widget):
     """Shows the newest ChartData; redraws lazily on a timer and on resize."""
 
-    DEFAULT_CSS = """
-    LossChart { width: 1fr; height: 1fr; }
-    """
-
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._data: ChartData | None = None

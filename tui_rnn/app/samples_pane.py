@@ -41,10 +41,6 @@ def sample_prompt(sample: Sample) -> Group:
 class SamplesPane(OptionList):
     """A list of samples; the highlight follows the newest unless the user moved it."""
 
-    DEFAULT_CSS = """
-    SamplesPane { height: 1fr; border: none; padding: 0; }
-    """
-
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.samples: list[Sample] = []
@@ -73,16 +69,6 @@ class SampleScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False),
         Binding("enter", "dismiss", "Close", show=False),
     ]
-
-    DEFAULT_CSS = """
-    SampleScreen { align: center middle; }
-    SampleScreen > Vertical {
-        width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1;
-    }
-    SampleScreen #sample-header { text-style: bold; height: auto; }
-    SampleScreen VerticalScroll { height: 1fr; }
-    SampleScreen #sample-hint { color: $text-muted; height: 1; }
-    """
 
     def __init__(self, sample: Sample):
         super().__init__()

@@ -54,10 +54,6 @@ def status_text(status: Status, show_rate: bool = True, width: int = 1000) -> Te
 
 
 class StatusBar(Static):
-    DEFAULT_CSS = """
-    StatusBar { height: auto; max-height: 2; background: $panel; padding: 0 1; }
-    """
-
     def __init__(self, show_rate: bool = True, **kwargs):
         super().__init__("", **kwargs)
         self.show_rate = show_rate
