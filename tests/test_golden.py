@@ -1,0 +1,76 @@
+"""The report's run must not change by a bit: golden values made by tui-rnn 0.1.0 (see
+tests/fixtures/README.md) against today's code, and a schema-1 run that must resume and
+continue exactly as the old code continued it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tui_rnn import runs
+from tui_rnn.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _sha(array) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def golden():
+    return json.loads((FIXTURES / "golden_report_run.json").read_text(encoding="utf-8"))
+
+
+def test_default_run_is_bit_identical_to_the_report_code(golden):
+    from tui_rnn.corpus import builtin_corpus
+    from tui_rnn.train import TrainConfig, Trainer
+
+    corpus = builtin_corpus()
+    trainer = Trainer(corpus.data, corpus.chars, TrainConfig())
+    samples = []
+    trainer.train(3000, on_sample=samples.append)
+    samples.append(trainer.synthesize())
+    samples.append(trainer.synthesize_best(300))
+    assert trainer.iteration == golden["iteration"]
+    assert repr(trainer.smooth_loss) == golden["smooth_loss"]
+    assert repr(trainer.best_smooth_loss) == golden["best_smooth_loss"]
+    state = trainer.state_arrays()
+    for name, digest in golden["sha256"].items():
+        assert _sha(state[name]) == digest, name
+    text = "".join(f"{s.header}\n{s.text}\n\n" for s in samples)
+    assert hashlib.sha256(text.encode()).hexdigest() == golden["samples_sha256"]
+
+
+@pytest.mark.parametrize("method", ["central", "complex"])
+def test_default_gradient_check_table_is_unchanged(golden, method):
+    from tui_rnn import gradcheck
+    from tui_rnn.corpus import builtin_corpus
+
+    corpus = builtin_corpus()
+    report = gradcheck.run_gradcheck(corpus.data, corpus.vocab_size, method=method)
+    got = [
+        [row.parameter, row.seq_length, repr(row.max_rel_error), repr(row.sum_rel_error)]
+        for row in report.rows
+    ]
+    assert got == golden["gradcheck_default"][method]
+
+
+def test_schema_1_run_resumes_bit_for_bit(tmp_path):
+    run_dir = tmp_path / "v1_run"
+    shutil.copytree(FIXTURES / "v1_run", run_dir)
+    corpus = FIXTURES / "v1_corpus.txt"
+    code = main(["train", str(corpus), "--resume", str(run_dir), "--iterations", "700", "--json"])
+    assert code == 0
+    expected = dict(np.load(FIXTURES / "v1_run_continued_to_700.npz", allow_pickle=False))
+    arrays = runs.load_checkpoint(run_dir)
+    for name in ("params", "memory", "h", "best_params", "loss_history", "smooth_loss_history"):
+        assert np.array_equal(arrays[name], expected[name]), name
+    assert (run_dir / "samples.txt").read_bytes() == (
+        FIXTURES / "v1_run_continued_to_700.samples.txt"
+    ).read_bytes()
