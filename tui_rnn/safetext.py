@@ -1,0 +1,96 @@
+"""Text from a corpus or a model, made safe for where it is shown. The one place that does it.
+
+A corpus can hold anything, and a model trained on it can write anything back: `ESC ] 0 ; ...
+BEL` sets a terminal's title, `ESC [ ? 1049 l` leaves the alternate screen, U+202E reverses
+the text after it. So text that did not come from tui-rnn itself never reaches a terminal raw:
+
+- `terminal(text)`: keeps `\\n` and `\\t`, drops `\\r`, and shows every other control
+  character as one visible character (one to one, so but for a dropped `\\r` a character's
+  position in the text is its position on screen):
+    C0 controls U+0000..U+001F      the Unicode control pictures U+2400..U+241F (ESC as ␛)
+    DEL U+007F                      ␡ (U+2421)
+    C1 controls U+0080..U+009F      � (U+FFFD): no control pictures exist for them
+    bidi and other invisible format controls (U+061C, U+200B..U+200F, U+202A..U+202E,
+    U+2060..U+2069, U+FEFF)         � (U+FFFD)
+    line / paragraph separators     ␤ (U+2424): some terminals move to a new line on them
+- `html(text)`: the same, then HTML-escaped (`&`, `<`, `>`, quotes), for pages and reports.
+- `markdown(text)`: for text inside a fenced code block of a Markdown file: `terminal`, and
+  a line of backticks can never close the fence (see `fence`).
+
+Plain files and pipes keep the exact text: `write(stream, text)` filters only when the stream
+is a terminal.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+
+_CONTROL_PICTURES = {cp: chr(0x2400 + cp) for cp in range(0x20)}
+_TABLE: dict[int, str | None] = {**_CONTROL_PICTURES}
+_TABLE[ord("\n")] = "\n"
+_TABLE[ord("\t")] = "\t"
+_TABLE[ord("\r")] = None  # dropped: a carriage return would overwrite the line on screen
+_TABLE[0x7F] = "\u2421"
+for _cp in range(0x80, 0xA0):
+    _TABLE[_cp] = "\ufffd"
+for _cp in (0x061C, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x206A)):
+    _TABLE[_cp] = "\ufffd"
+_TABLE[0xFEFF] = "\ufffd"
+_TABLE[0x2028] = "\u2424"
+_TABLE[0x2029] = "\u2424"
+
+_UNSAFE = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(_TABLE)) + "]")
+
+
+def is_safe(text: str) -> bool:
+    """True when `terminal(text)` would not change the text (only \\n and \\t controls)."""
+    return _UNSAFE.search(text.replace("\n", "").replace("\t", "")) is None
+
+
+def terminal(text: str) -> str:
+    """`text` with every control character shown, not obeyed (see the module docstring)."""
+    if is_safe(text):  # the common case: no copy
+        return text
+    return text.translate(_TABLE)
+
+
+def char(ch: str) -> str:
+    """One character as `terminal` shows it, with \\n and \\t made visible too (↵ and ⇥):
+    for per-character views (the inspector, a top-5 list) where a raw newline would break the
+    layout. Never empty."""
+    if ch == "\n":
+        return "\u21b5"
+    if ch == "\t":
+        return "\u21e5"
+    if ch == "\r":
+        return "\u240d"
+    return terminal(ch) or "\ufffd"
+
+
+def html(text: str) -> str:
+    """`terminal(text)`, HTML-escaped (quotes too, so it is safe inside an attribute)."""
+    return _html.escape(terminal(text), quote=True)
+
+
+def fence(text: str) -> str:
+    """A Markdown code fence longer than any run of backticks in `text` (at least three)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def markdown(text: str) -> str:
+    """`text` for the inside of a fenced code block (`fence(text)` gives the fence)."""
+    return terminal(text)
+
+
+def isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def write(stream, text: str) -> None:
+    """Write model or corpus text to `stream`: filtered on a terminal, exact otherwise."""
+    stream.write(terminal(text) if isatty(stream) else text)
