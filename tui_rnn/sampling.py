@@ -1,24 +1,27 @@
 """Synthesizing text: priming with a prompt, temperature, top-p (nucleus) and greedy decoding.
 
-One step of the model (equations (1)-(4) in model.py) for one character:
-    h = tanh(W h + U x + b),  p = softmax((V h + c) / temperature)
-then the next character is drawn from p (restricted to its top-p nucleus), or taken as argmax.
+One step of the model for one character (its cell's `step`; for the report's RNN
+h = tanh(W h + U x + b), o = V h + c), then
+    p = softmax(o / temperature), restricted to its top-p nucleus,
+and the next character is drawn from p by one uniform number (or taken as argmax).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from .corpus import encode
-from .model import Params
+
+_STOP_CHECK = 256  # characters between two looks at should_stop (a call costs ~0.1 us)
 
 
-def step(params: Params, h: np.ndarray, x: int) -> tuple[np.ndarray, np.ndarray]:
-    """Advance the hidden state by one input character; return (h, logits o)."""
-    h = np.tanh(params.W @ h + params.U[:, x] + params.b)
-    return h, params.V @ h + params.c
+def step(model, state: list[np.ndarray], x: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Advance one stream's state (one (1, width) array per layer) by one input character;
+    return (state, logits over the vocabulary)."""
+    state, logits = model.step(state, np.array([x], dtype=np.intp))
+    return state, logits[0]
 
 
 def distribution(logits: np.ndarray, temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
@@ -49,34 +52,38 @@ def choose(p: np.ndarray, rng: np.random.Generator) -> int:
     return index
 
 
-def prime(params: Params, prompt_ids, h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Feed the prompt through the recurrence; return (h, logits for the next character)."""
-    h = np.zeros(params.hidden_size) if h is None else h
+def prime(model, prompt_ids, state=None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Feed the prompt through the recurrence; return (state, logits for the next character)."""
+    state = model.zero_state(1) if state is None else state
     logits = None
     for x in prompt_ids:
-        h, logits = step(params, h, int(x))
+        state, logits = step(model, state, int(x))
     if logits is None:
         raise ValueError("prime needs at least one character")
-    return h, logits
+    return state, logits
 
 
 def generate(
-    params: Params,
-    h: np.ndarray,
+    model,
+    state: list[np.ndarray],
     x: int,
     length: int,
     rng: np.random.Generator,
     temperature: float = 1.0,
     top_p: float = 1.0,
     greedy: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[int]:
-    """Yield `length` character indices that follow input `x` from hidden state `h`.
+    """Yield `length` character indices that follow input `x` from `state`.
 
     A generator, so callers can stream characters as they come. Temperature 0 means greedy.
+    It ends early when `should_stop()` turns true (looked at every few hundred characters).
     """
     greedy = greedy or temperature == 0
-    for _ in range(length):
-        h, logits = step(params, h, x)
+    for i in range(length):
+        if should_stop is not None and i % _STOP_CHECK == 0 and i and should_stop():
+            return
+        state, logits = step(model, state, x)
         if greedy:
             x = int(np.argmax(logits))
         else:
@@ -93,20 +100,23 @@ def start_ids(prompt: str, chars) -> list[int]:
 
 
 def continue_prompt(
-    params: Params,
+    model,
     prompt_ids,
     length: int,
     rng: np.random.Generator,
     temperature: float = 1.0,
     top_p: float = 1.0,
     greedy: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[int]:
     """Prime on all but the prompt's last character, then generate from its last character."""
     prompt_ids = [int(i) for i in prompt_ids]
-    h = np.zeros(params.hidden_size)
+    state = model.zero_state(1)
     if len(prompt_ids) > 1:
-        h, _ = prime(params, prompt_ids[:-1], h)
-    yield from generate(params, h, prompt_ids[-1], length, rng, temperature, top_p, greedy)
+        state, _ = prime(model, prompt_ids[:-1], state)
+    yield from generate(
+        model, state, prompt_ids[-1], length, rng, temperature, top_p, greedy, should_stop
+    )
 
 
 def validate_options(temperature: float, top_p: float, length: int) -> None:

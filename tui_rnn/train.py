@@ -1,14 +1,26 @@
-"""The training state: AdaGrad, clipping, smooth loss, epochs, the best model, samples.
+"""The training state: streams, updates, clipping, the optimizer, smooth and validation loss,
+epochs, the best model, samples.
 
-One update (as in the DD2424 assignment and min-char-rnn):
-    X, Y = data[e : e+n], data[e+1 : e+n+1]      (n = seq_length)
-    loss, grads, h = forward/backward from h
-    g = clip(grads, -5, 5)
-    mem += g * g;  theta -= eta * g / sqrt(mem + eps)
+One update (B = 1 stream, float64, AdaGrad is exactly the DD2424 assignment and min-char-rnn):
+
+    the training text is cut into B equal segments, stream b reading segment b from position p:
+    X[t, b], Y[t, b] = text[b*S + p + t], text[b*S + p + t + 1]       t < n = seq_length
+    loss, cache = model.forward(X, Y, state)     loss = (1/B) sum_b sum_t -log p_t,b[y_t,b]
+    g = clip(model.backward(cache), -C, C)        (after averaging over the streams)
+    theta = optimizer(theta, g, eta_e)            eta_e = eta * F^max(0, epochs done - E)
     smooth_loss = 0.999 smooth_loss + 0.001 loss
-    e += n; when a chunk would run past the end: e = 0, h = 0, next epoch.
+    p += n; state = the chunk's final state.
+    When a chunk would run past the end of its segment: p = 0, state = 0, next epoch
+    (the leftover tail of each segment, shorter than a chunk, is skipped).
 
-The Trainer knows nothing about files or screens: runs.py saves it, the CLI and the app drive it.
+Validation (--val-fraction f > 0): the last f of the text is held out and never trained on.
+Every `eval_every` updates (and when training reaches its target) the model reads all of it
+from a zero state, cut into EVAL_STREAMS equal streams carried to their ends, and the mean loss
+per character is the validation loss. With validation the best model is the one with the lowest
+validation loss (char-rnn's and nanoGPT's choice); without it, the lowest smooth loss (the
+report's).
+
+The Trainer knows nothing about files or screens: runs.py saves it, run.py drives it.
 """
 
 from __future__ import annotations
@@ -18,62 +30,35 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import sampling
-from .model import Params, init_params, loss_and_grads
+from .cells import Model, ModelSpec
+from .optim import make_optimizer
+from .options import OptionError, TrainConfig
 
-
-@dataclass
-class TrainConfig:
-    hidden_size: int = 100
-    seq_length: int = 25
-    eta: float = 0.1
-    sigma: float = 0.01
-    seed: int = 0
-    sample_every: int = 10_000
-    sample_length: int = 200
-    clip: float = 5.0
-    eps: float = 1e-8
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first option that cannot work."""
-
-        def finite(name, value):
-            if not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"--{name} must be a finite number, got {value}")
-
-        for name in ("eta", "sigma", "clip", "eps"):
-            finite(name.replace("_", "-"), getattr(self, name))
-        if self.hidden_size < 1:
-            raise ValueError(f"--hidden must be at least 1, got {self.hidden_size}")
-        if self.seq_length < 1:
-            raise ValueError(f"--seq-length must be at least 1, got {self.seq_length}")
-        if self.eta <= 0:
-            raise ValueError(f"--eta must be > 0, got {self.eta}")
-        if self.sigma < 0:
-            raise ValueError(f"--sigma must be >= 0, got {self.sigma}")
-        if self.sample_every < 1:
-            raise ValueError(f"--sample-every must be at least 1, got {self.sample_every}")
-        if self.sample_length < 0:
-            raise ValueError(f"--sample-length must be >= 0, got {self.sample_length}")
-        if self.clip <= 0 or self.eps <= 0:
-            raise ValueError("clip and eps must be > 0")
-        if self.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {self.seed}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
+__all__ = [
+    "DivergenceError",
+    "LossHistory",
+    "Progress",
+    "Sample",
+    "TrainConfig",
+    "Trainer",
+    "OptionError",
+]
 
 _LARGEST_LOSS = float(np.finfo(np.float32).max)
+EVAL_STREAMS = 32  # the held-out text is read as this many streams (any batch size: comparable)
+_EVAL_CHUNK = 256  # steps per forward pass while evaluating (bounds the memory it takes)
+# How much of the training time validation may take: an evaluation reads V characters once
+# (one forward pass each), an update reads B * n characters three times over (forward,
+# backward, the update), so evaluating every V / (0.15 B n) updates costs about 5%.
+_EVAL_SHARE = 0.05
+# A run is "going badly" when the smooth loss is still above where it started after this many
+# updates (and 2% of the target): the learning rate is almost certainly too large.
+_TROUBLE_AFTER = 1000
 
 
 class DivergenceError(RuntimeError):
@@ -89,30 +74,35 @@ class DivergenceError(RuntimeError):
 
 
 class LossHistory:
-    """Per-update loss and smooth loss in growable float32 arrays (8 bytes per update).
+    """Per-update loss, smooth loss and training seconds in growable float32 arrays.
 
-    Epochs are stored as the iterations at which each epoch started, not per row.
+    12 bytes per update. Epochs are stored as the iterations at which each epoch started, and
+    validation losses as (iteration, loss) pairs.
     """
 
     def __init__(self, capacity: int = 4096):
         self._loss = np.empty(capacity, dtype=np.float32)
         self._smooth = np.empty(capacity, dtype=np.float32)
+        self._seconds = np.empty(capacity, dtype=np.float32)
         self._size = 0
         # Epoch e (1-based) starts after update number epoch_starts[e - 1].
         self.epoch_starts = np.zeros(1, dtype=np.int64)
+        self.val_iterations = np.zeros(0, dtype=np.int64)
+        self.val_loss = np.zeros(0, dtype=np.float64)
 
     def __len__(self) -> int:
         return self._size
 
-    def append(self, loss: float, smooth_loss: float) -> None:
+    def append(self, loss: float, smooth_loss: float, seconds: float = 0.0) -> None:
         if self._size == self._loss.size:
             self._grow(2 * self._loss.size)
         self._loss[self._size] = loss
         self._smooth[self._size] = smooth_loss
+        self._seconds[self._size] = seconds
         self._size += 1
 
     def _grow(self, capacity: int) -> None:
-        for name in ("_loss", "_smooth"):
+        for name in ("_loss", "_smooth", "_seconds"):
             old = getattr(self, name)
             new = np.empty(capacity, dtype=np.float32)
             new[: self._size] = old[: self._size]
@@ -121,6 +111,10 @@ class LossHistory:
     def start_epoch(self, after_iteration: int) -> None:
         self.epoch_starts = np.append(self.epoch_starts, after_iteration)
 
+    def add_validation(self, iteration: int, loss: float) -> None:
+        self.val_iterations = np.append(self.val_iterations, iteration)
+        self.val_loss = np.append(self.val_loss, loss)
+
     @property
     def loss(self) -> np.ndarray:
         return self._loss[: self._size]
@@ -128,6 +122,11 @@ class LossHistory:
     @property
     def smooth_loss(self) -> np.ndarray:
         return self._smooth[: self._size]
+
+    @property
+    def seconds(self) -> np.ndarray:
+        """Training seconds (the run's total) when each update finished; not reproducible."""
+        return self._seconds[: self._size]
 
     @property
     def iterations(self) -> np.ndarray:
@@ -145,12 +144,18 @@ class LossHistory:
         return self._loss[:size].copy(), self._smooth[:size].copy()
 
     @classmethod
-    def from_arrays(cls, loss, smooth_loss, epoch_starts) -> LossHistory:
+    def from_arrays(
+        cls, loss, smooth_loss, epoch_starts, seconds=None, val_iterations=(), val_loss=()
+    ) -> LossHistory:
         history = cls(capacity=max(4096, 2 * len(loss)))
-        history._loss[: len(loss)] = loss
-        history._smooth[: len(loss)] = smooth_loss
-        history._size = len(loss)
+        n = len(loss)
+        history._loss[:n] = loss
+        history._smooth[:n] = smooth_loss
+        history._seconds[:n] = 0.0 if seconds is None else seconds
+        history._size = n
         history.epoch_starts = np.asarray(epoch_starts, dtype=np.int64).copy()
+        history.val_iterations = np.asarray(val_iterations, dtype=np.int64).copy()
+        history.val_loss = np.asarray(val_loss, dtype=np.float64).copy()
         return history
 
 
@@ -177,6 +182,14 @@ class Progress:
     best_smooth_loss: float
     chars_per_second: float
     new_samples: list[Sample] = field(default_factory=list)
+    val_loss: float | None = None  # the newest validation loss (nats per character)
+    best_val_loss: float | None = None
+
+
+def split_text(data: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(training text, held-out text): the held-out part is the last val_fraction of it."""
+    held_out = int(len(data) * val_fraction)
+    return data[: len(data) - held_out], data[len(data) - held_out :]
 
 
 class Trainer:
@@ -184,40 +197,109 @@ class Trainer:
 
     def __init__(self, data: np.ndarray, chars: tuple[str, ...], config: TrainConfig):
         config.validate()
-        if len(data) < config.seq_length + 1:  # corpus.check_trainable says this to users
-            raise ValueError(
-                f"the text has {len(data)} characters, fewer than seq_length + 1 = "
-                f"{config.seq_length + 1}"
-            )
         self.data = data
         self.chars = tuple(chars)
         self.config = config
-        K, m = len(self.chars), config.hidden_size
+        self.train_data, self.val_data = split_text(data, config.val_fraction)
+        n, B = config.seq_length, config.batch_size
+        # Each stream's segment; a chunk needs n + 1 characters (targets are shifted by one).
+        self.segment = len(self.train_data) // B
+        if self.segment < n + 1:
+            raise OptionError(
+                f"the training text has {len(self.train_data):,} characters: too few for "
+                f"--batch {B} streams of --seq-length {n} (each needs {n + 1}); use a smaller "
+                "--batch, --seq-length or --val-fraction, or a longer text"
+            )
+        if config.val_fraction > 0 and len(self.val_data) < 2:
+            raise OptionError(
+                f"--val-fraction {config.val_fraction:g} holds out {len(self.val_data)} "
+                "characters: too few to measure a validation loss; use a larger fraction"
+            )
+        self.spec = ModelSpec(
+            cell=config.cell,
+            vocab_size=len(self.chars),
+            hidden_size=config.hidden_size,
+            layers=config.layers,
+            dtype=config.dtype,
+        )
+        # One generator for the initialisation and the samples (the report's: the default run
+        # draws exactly what it always drew), and a stream of its own for dropout masks, so
+        # that taking a sample never changes the weights.
         self.rng = np.random.Generator(np.random.PCG64(config.seed))
-        self.params = init_params(K, m, config.sigma, self.rng)
-        self.grads = Params.zeros(K, m)
-        self.memory = np.zeros_like(self.params.flat)  # AdaGrad's running sum of g^2
-        self._scratch = (np.empty_like(self.memory), np.empty_like(self.memory))
-        self.h = np.zeros(m)
+        self.dropout_rng = np.random.Generator(np.random.PCG64([config.seed, 1]))
+        self.model = Model.zeros(self.spec)
+        self.model.init(self.rng, config.sigma)
+        self.grads = np.zeros_like(self.model.flat)
+        self.optimizer = make_optimizer(
+            config.optimizer, self.model.flat.size, self.model.flat.dtype, config.eps
+        )
+        self.state = self.model.zero_state(B)
         self.position = 0
         self.iteration = 0
         self.epoch = 1
-        self.smooth_loss = -math.log(1.0 / K) * config.seq_length
-        self.best_flat = self.params.flat.copy()
+        self.smooth_loss = self.initial_smooth_loss
+        self.best_flat = self.model.flat.copy()
         self.best_smooth_loss = self.smooth_loss
         self.best_iteration = 0
-        self.history = LossHistory()
+        self.best_val_loss = math.inf
         self.last_sample_iteration = -1
+        self.train_seconds = 0.0
+        self.history = LossHistory()
         self.samples: deque[Sample] = deque(maxlen=200)  # all of them go to disk (runs.py)
+        if self.validating and config.eval_every is None:
+            config.eval_every = self.default_eval_every()  # recorded: a resume keeps it
+        self.eval_every = config.eval_every or 0
+        self._stream_starts = np.arange(B) * self.segment
+        self._steps = np.arange(n)[:, None]
 
     # -- derived quantities --------------------------------------------------------------------
     @property
-    def updates_per_epoch(self) -> int:
-        return (len(self.data) - 1) // self.config.seq_length
+    def params(self) -> Model:
+        """The current model (its `flat` vector is what the optimizer updates)."""
+        return self.model
 
     @property
-    def best_params(self) -> Params:
-        return Params.from_flat(self.best_flat, len(self.chars), self.config.hidden_size)
+    def best_params(self) -> Model:
+        return Model.from_flat(self.spec, self.best_flat)
+
+    @property
+    def initial_smooth_loss(self) -> float:
+        """-log(1/K) * seq_length: the loss of a uniform guess (the report's starting value)."""
+        return -math.log(1.0 / len(self.chars)) * self.config.seq_length
+
+    @property
+    def validating(self) -> bool:
+        return self.config.val_fraction > 0
+
+    @property
+    def chars_per_update(self) -> int:
+        return self.config.batch_size * self.config.seq_length
+
+    @property
+    def chars_seen(self) -> int:
+        return self.iteration * self.chars_per_update
+
+    @property
+    def updates_per_epoch(self) -> int:
+        return (self.segment - 1) // self.config.seq_length
+
+    @property
+    def eta(self) -> float:
+        """This epoch's learning rate: eta * F^max(0, epochs done - E) (char-rnn's rule)."""
+        config = self.config
+        if config.lr_decay == 1.0:
+            return config.eta
+        return config.eta * config.lr_decay ** max(0.0, (self.epoch - 1) - config.decay_after)
+
+    @property
+    def val_loss(self) -> float | None:
+        return float(self.history.val_loss[-1]) if len(self.history.val_loss) else None
+
+    def default_eval_every(self) -> int:
+        if not self.validating:
+            return 0
+        share = 3 * _EVAL_SHARE * self.chars_per_update
+        return max(1, math.ceil(len(self.val_data) / share))
 
     def target_iterations(self, iterations: int | None = None, epochs: float | None = None) -> int:
         if iterations is not None:
@@ -227,39 +309,94 @@ class Trainer:
             raise ValueError(f"--epochs {epochs:g} is more updates than can be counted: give fewer")
         return int(round(updates))
 
+    def trouble(self, target: int | None = None) -> str | None:
+        """A warning when training goes badly although the loss stays finite, else None."""
+        after = max(_TROUBLE_AFTER, int(0.02 * (target or 0)))
+        if self.iteration < after or self.smooth_loss <= self.initial_smooth_loss:
+            return None
+        return (
+            f"training is going badly: after {self.iteration:,} updates the smooth loss "
+            f"({self.smooth_loss:.4g}) is above where it started ({self.initial_smooth_loss:.4g}); "
+            f"the learning rate eta = {self.config.eta:g} is probably too large: try "
+            f"--eta {self.config.eta / 10:g}"
+        )
+
     # -- one update ----------------------------------------------------------------------------
-    def step(self) -> float:
-        """One AdaGrad update on the next chunk; returns the chunk's loss."""
+    def next_chunk(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next (inputs, targets) of every stream, (n, B) each, starting a new epoch first
+        when a chunk would run past the end of a segment."""
         n = self.config.seq_length
-        if self.position + n + 1 > len(self.data):  # the chunk would run past the end
+        if self.position + n + 1 > self.segment:
             self.position = 0
-            self.h = np.zeros_like(self.h)
+            self.state = self.model.zero_state(self.config.batch_size)
             self.epoch += 1
             self.history.start_epoch(self.iteration)
-        e = self.position
-        inputs, targets = self.data[e : e + n], self.data[e + 1 : e + n + 1]
-        loss, grads, h = loss_and_grads(self.params, inputs, targets, self.h, self.grads)
+        index = self._stream_starts + self.position + self._steps
+        return self.train_data[index], self.train_data[index + 1]
+
+    def step(self) -> float:
+        """One update on the next chunk of every stream; returns the chunk's loss."""
+        started = time.perf_counter()
+        inputs, targets = self.next_chunk()
+        loss, cache = self.model.forward(
+            inputs,
+            targets,
+            self.state,
+            dropout=self.config.dropout,
+            dropout_rng=self.dropout_rng,
+        )
         # Diverged: NaN, inf, or too large for the float32 history (a huge eta makes the loss
         # grow by about eta per update, so it overflows float32 long before float64).
         if not abs(loss) <= _LARGEST_LOSS:
             raise DivergenceError(self.iteration + 1, loss, self.config.eta)
-        g = np.clip(grads.flat, -self.config.clip, self.config.clip, out=grads.flat)
-        # mem += g * g;  theta -= eta * g / sqrt(mem + eps), computed in the two scratch
-        # buffers (in the same order, so bit for bit the same) instead of five temporaries.
-        g_squared, update = self._scratch
-        self.memory += np.multiply(g, g, out=g_squared)
-        np.multiply(self.config.eta, g, out=update)
-        update /= np.sqrt(np.add(self.memory, self.config.eps, out=g_squared), out=g_squared)
-        self.params.flat -= update
-        self.h = h
-        self.position = e + n
+        grads = self.model.backward(cache, self.grads)
+        g = np.clip(grads, -self.config.clip, self.config.clip, out=grads)
+        self.optimizer.step(self.model.flat, g, self.eta)
+        self.state = cache.final_state
+        self.position += self.config.seq_length
         self.iteration += 1
         self.smooth_loss = 0.999 * self.smooth_loss + 0.001 * loss
-        self.history.append(loss, self.smooth_loss)
-        if self.smooth_loss < self.best_smooth_loss:
-            np.copyto(self.best_flat, self.params.flat)
-            self.best_smooth_loss = self.smooth_loss
-            self.best_iteration = self.iteration
+        self.train_seconds += time.perf_counter() - started
+        self.history.append(loss, self.smooth_loss, self.train_seconds)
+        if not self.validating and self.smooth_loss < self.best_smooth_loss:
+            self._new_best()
+        return loss
+
+    def _new_best(self) -> None:
+        np.copyto(self.best_flat, self.model.flat)
+        self.best_smooth_loss = self.smooth_loss
+        self.best_iteration = self.iteration
+
+    # -- validation ----------------------------------------------------------------------------
+    def evaluate(self, flat: np.ndarray | None = None) -> float:
+        """The mean loss per character on the held-out text (nats), from a zero state."""
+        model = self.model if flat is None else Model.from_flat(self.spec, flat)
+        val = self.val_data
+        streams = max(1, min(EVAL_STREAMS, (len(val) - 1) // 2))
+        length = (len(val) - 1) // streams
+        starts = np.arange(streams) * length
+        state = model.zero_state(streams)
+        total = 0.0
+        for t0 in range(0, length, _EVAL_CHUNK):
+            steps = np.arange(t0, min(length, t0 + _EVAL_CHUNK))[:, None]
+            index = starts + steps
+            loss, cache = model.forward(val[index], val[index + 1], state)
+            total += loss * streams  # forward's loss is the mean over streams
+            state = cache.final_state
+        return total / (streams * length)
+
+    def eval_due(self) -> bool:
+        if not self.validating:
+            return False
+        return self.iteration % self.eval_every == 0 and not self._validated_now()
+
+    def record_validation(self) -> float:
+        """Evaluate now, record it, and keep the model if it is the best so far."""
+        loss = self.evaluate()
+        self.history.add_validation(self.iteration, loss)
+        if loss < self.best_val_loss:
+            self.best_val_loss = loss
+            self._new_best()
         return loss
 
     # -- samples -------------------------------------------------------------------------------
@@ -269,24 +406,38 @@ class Trainer:
             and self.last_sample_iteration != self.iteration
         )
 
-    def synthesize(self, length: int | None = None) -> Sample:
-        """A sample from the current hidden state and the next input character (the report's)."""
+    def _sample_start(self) -> tuple[list[np.ndarray], int]:
+        """Stream 0's state and next input character: where a sample continues from."""
+        state = [layer[:1].copy() for layer in self.state]
+        return state, int(self.train_data[self.position])
+
+    def synthesize(self, length: int | None = None, should_stop=None) -> Sample:
+        """A sample from the current state and the next input character (the report's)."""
         length = self.config.sample_length if length is None else length
-        x = int(self.data[self.position])
-        ids = sampling.generate(self.params, self.h.copy(), x, length, self.rng)
+        state, x = self._sample_start()
+        ids = sampling.generate(self.model, state, x, length, self.rng, should_stop=should_stop)
         return Sample(self.iteration, self.smooth_loss, "".join(self.chars[i] for i in ids))
 
-    def synthesize_best(self, length: int = 1000) -> Sample:
-        """The report's last section: text from the best model (lowest smooth loss)."""
-        x = int(self.data[self.position])
-        ids = sampling.generate(self.best_params, self.h.copy(), x, length, self.rng)
+    def synthesize_best(self, length: int = 1000, should_stop=None) -> Sample:
+        """The report's last section: text from the best model."""
+        state, x = self._sample_start()
+        ids = sampling.generate(
+            self.best_params, state, x, length, self.rng, should_stop=should_stop
+        )
         text = "".join(self.chars[i] for i in ids)
         return Sample(self.best_iteration, self.best_smooth_loss, text, best=True)
 
-    def _record_due_sample(self) -> Sample | None:
+    def _record_due_sample(self, should_abort=None) -> Sample | None:
+        """The scheduled sample, if one is due. If `should_abort()` turns true while it is
+        written (a long --sample-length and a signal), it is dropped and the generator put
+        back: the sample stays due, and a resumed run writes it again, identically."""
         if not self.sample_due():
             return None
-        sample = self.synthesize()
+        rng_state = self.rng.bit_generator.state
+        sample = self.synthesize(should_stop=should_abort)
+        if should_abort is not None and len(sample.text) < self.config.sample_length:
+            self.rng.bit_generator.state = rng_state
+            return None
         self.samples.append(sample)
         self.last_sample_iteration = self.iteration
         return sample
@@ -299,30 +450,53 @@ class Trainer:
         on_sample: Callable[[Sample], None] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         progress_every: float = 0.25,
+        on_validation: Callable[[float], None] | None = None,
+        should_abort: Callable[[], bool] | None = None,
     ) -> int:
         """Update until `until_iteration` or until `should_stop()` is true; returns updates done.
 
-        Samples fall due before the first update and every `sample_every` updates; progress is
-        reported at most every `progress_every` seconds (and once at the end).
+        `should_abort()` (a signal, quitting) also ends training, and is watched inside a long
+        sample too (which is then left due; see `_record_due_sample`).
+
+        At least one update is made when any is due (so a tiny --save-every cannot livelock).
+        Samples fall due before the first update and every `sample_every` updates, validation
+        every `eval_every` updates and when the target is reached; progress is reported at
+        most every `progress_every` seconds (and once at the end).
         """
         done = 0
+        abort = should_abort or (lambda: False)
+
+        def stop() -> bool:
+            return abort() or (should_stop is not None and should_stop())
         started = last_report = time.perf_counter()
         new_samples: list[Sample] = []
 
-        def take_sample():
-            sample = self._record_due_sample()
+        def due_work():
+            began = time.perf_counter()  # evaluations and samples count as training time
+            try:
+                _due_work()
+            finally:
+                self.train_seconds += time.perf_counter() - began
+
+        def _due_work():
+            reached = self.iteration >= until_iteration and done > 0
+            if self.eval_due() or (reached and self.validating and not self._validated_now()):
+                loss = self.record_validation()
+                if on_validation:
+                    on_validation(loss)
+            sample = self._record_due_sample(should_abort)
             if sample is not None:
                 new_samples.append(sample)
                 if on_sample:
                     on_sample(sample)
 
-        take_sample()
+        due_work()
         while self.iteration < until_iteration:
-            if should_stop is not None and should_stop():
+            if (done and stop()) or abort():
                 break
             self.step()
             done += 1
-            take_sample()
+            due_work()
             now = time.perf_counter()
             if on_progress is not None and now - last_report >= progress_every:
                 on_progress(self.progress(done, now - started, new_samples))
@@ -332,8 +506,12 @@ class Trainer:
             on_progress(self.progress(done, time.perf_counter() - started, new_samples))
         return done
 
+    def _validated_now(self) -> bool:
+        done = self.history.val_iterations
+        return bool(len(done)) and done[-1] == self.iteration
+
     def progress(self, updates: int, seconds: float, new_samples=()) -> Progress:
-        rate = updates * self.config.seq_length / seconds if seconds > 0 else 0.0
+        rate = updates * self.chars_per_update / seconds if seconds > 0 else 0.0
         return Progress(
             self.iteration,
             self.epoch,
@@ -341,53 +519,76 @@ class Trainer:
             self.best_smooth_loss,
             rate,
             list(new_samples),
+            self.val_loss,
+            self.best_val_loss if math.isfinite(self.best_val_loss) else None,
         )
 
     # -- state for checkpoints (runs.py writes it; no pickles: arrays and JSON strings) --------
+    COUNTERS = (
+        "position",
+        "iteration",
+        "epoch",
+        "best_iteration",
+        "last_sample_iteration",
+    )
+    LOSSES = ("smooth_loss", "best_smooth_loss", "best_val_loss", "train_seconds")
+
     def state_arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "params": self.params.flat,
-            "memory": self.memory,
-            "h": self.h,
+        """The whole training state as named arrays (checkpoint schema 2)."""
+        arrays = {
+            "params": self.model.flat,
             "best_params": self.best_flat,
             "loss_history": self.history.loss,
             "smooth_loss_history": self.history.smooth_loss,
+            "seconds_history": self.history.seconds,
             "epoch_starts": self.history.epoch_starts,
-            "scalars": np.array(
-                [
-                    self.position,
-                    self.iteration,
-                    self.epoch,
-                    self.best_iteration,
-                    self.last_sample_iteration,
-                ],
-                dtype=np.int64,
-            ),
-            "losses": np.array([self.smooth_loss, self.best_smooth_loss], dtype=np.float64),
+            "val_iterations": self.history.val_iterations,
+            "val_loss_history": self.history.val_loss,
             "rng_state": np.array(json.dumps(self.rng.bit_generator.state)),
+            "dropout_rng_state": np.array(json.dumps(self.dropout_rng.bit_generator.state)),
         }
+        for name, value in self.optimizer.state_arrays().items():
+            arrays[f"opt.{name}"] = value
+        for layer, value in enumerate(self.state):
+            arrays[f"state.{layer}"] = value
+        for name in self.COUNTERS:
+            arrays[name] = np.array(getattr(self, name), dtype=np.int64)
+        for name in self.LOSSES:
+            arrays[name] = np.array(getattr(self, name), dtype=np.float64)
+        return arrays
 
     def load_state_arrays(self, arrays) -> None:
         """Restore exactly what `state_arrays` saved (after checking shapes)."""
-        expected = self.params.flat.shape
-        for name in ("params", "memory", "best_params"):
+        expected = self.model.flat.shape
+        for name in ("params", "best_params"):
             if arrays[name].shape != expected:
                 raise ValueError(
                     f"checkpoint {name} has shape {arrays[name].shape}, the model needs {expected}"
                 )
-        self.params.flat[...] = arrays["params"]
-        self.memory[...] = arrays["memory"]
+        state = [np.asarray(arrays[f"state.{layer}"]) for layer in range(len(self.state))]
+        for layer, value in enumerate(state):
+            if value.shape != self.state[layer].shape:
+                raise ValueError(
+                    f"checkpoint state.{layer} has shape {value.shape}, the model needs "
+                    f"{self.state[layer].shape}"
+                )
+        self.model.flat[...] = arrays["params"]
         self.best_flat[...] = arrays["best_params"]
-        self.h = np.array(arrays["h"], dtype=np.float64)
-        (
-            self.position,
-            self.iteration,
-            self.epoch,
-            self.best_iteration,
-            self.last_sample_iteration,
-        ) = (int(v) for v in arrays["scalars"])
-        self.smooth_loss, self.best_smooth_loss = (float(v) for v in arrays["losses"])
+        self.optimizer.load_state(
+            {name: arrays[f"opt.{name}"] for name in self.optimizer.state_names}
+        )
+        self.state = [value.astype(self.model.flat.dtype, copy=True) for value in state]
+        for name in self.COUNTERS:
+            setattr(self, name, int(arrays[name]))
+        for name in self.LOSSES:
+            setattr(self, name, float(arrays[name]))
         self.history = LossHistory.from_arrays(
-            arrays["loss_history"], arrays["smooth_loss_history"], arrays["epoch_starts"]
+            arrays["loss_history"],
+            arrays["smooth_loss_history"],
+            arrays["epoch_starts"],
+            arrays.get("seconds_history"),
+            arrays.get("val_iterations", ()),
+            arrays.get("val_loss_history", ()),
         )
         self.rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
+        self.dropout_rng.bit_generator.state = json.loads(str(arrays["dropout_rng_state"]))
