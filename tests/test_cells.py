@@ -247,6 +247,52 @@ def test_batched_float32_is_bit_reproducible(cell):
     assert run(1) == run(1) == run(2)
 
 
+# -- dropout ------------------------------------------------------------------------------------
+def test_dropout_zero_draws_nothing_and_dropout_draws_in_a_fixed_order():
+    model, inputs, targets, state = tiny_problem("lstm", 2, 3)
+    rng = np.random.default_rng(7)
+    before = rng.bit_generator.state
+    plain, _ = model.forward(inputs, targets, state, dropout=0.0, dropout_rng=rng)
+    assert rng.bit_generator.state == before
+    assert plain == model.forward(inputs, targets, state)[0]
+
+    def dropped(seed):
+        return model.forward(
+            inputs, targets, state, dropout=0.5, dropout_rng=np.random.default_rng(seed)
+        )
+
+    (a, cache), (b, _) = dropped(3), dropped(3)
+    assert a == b and a != plain and a != dropped(4)[0]
+    expected = np.random.default_rng(3)
+    for mask in cache.masks:  # layer 0's mask first, each one (T, B, m)
+        keep = expected.random(mask.shape) < 0.5
+        assert np.array_equal(mask, keep * 2.0)
+    with pytest.raises(ValueError, match="dropout_rng"):
+        model.forward(inputs, targets, state, dropout=0.5)
+
+
+# -- names, shapes, initialisation, activations -----------------------------------------------
+def test_parameter_names_and_order():
+    rnn2 = ModelSpec(cell="rnn", vocab_size=10, hidden_size=4, layers=2)
+    assert rnn2.param_shapes() == {
+        "U.0": (4, 10), "W.0": (4, 4), "b.0": (4,),
+        "U.1": (4, 4), "W.1": (4, 4), "b.1": (4,),
+        "V": (10, 4), "c": (10,),
+    }  # fmt: skip
+    lstm = ModelSpec(cell="lstm", vocab_size=10, hidden_size=4, layers=2)
+    assert list(lstm.param_shapes().items())[:4] == [
+        ("W_x.0", (16, 10)), ("W_h.0", (16, 4)), ("b.0", (16,)), ("W_x.1", (16, 4))
+    ]  # fmt: skip
+    assert lstm.state_width == 8
+    gru = ModelSpec(cell="gru", vocab_size=10, hidden_size=4)
+    assert gru.param_shapes()["W_h.0"] == (12, 4) and gru.state_width == 4
+    assert gru.param_count == 12 * 10 + 12 * 4 + 12 + 40 + 10
+    model = Model.zeros(lstm)
+    model["W_h.1"][...] = 3.0  # views into the flat vector
+    start = sum(int(np.prod(s)) for s in list(lstm.param_shapes().values())[:4])
+    assert (model.flat[start : start + 64] == 3.0).all() and model.params["W_h.1"].base is not None
+
+
 @pytest.mark.parametrize(
     "kwargs, words",
     [
@@ -259,3 +305,35 @@ def test_batched_float32_is_bit_reproducible(cell):
 def test_bad_specs_are_one_line_errors(kwargs, words):
     with pytest.raises(ValueError, match=words):
         ModelSpec(vocab_size=5, **kwargs)
+
+
+def test_initialisation():
+    lstm = Model.zeros(ModelSpec(cell="lstm", vocab_size=50, hidden_size=200, layers=2))
+    lstm.init(np.random.default_rng(0))
+    for layer in range(2):
+        b = lstm[f"b.{layer}"]
+        assert (b[200:400] == 1.0).all() and not b[:200].any() and not b[400:].any()
+    assert lstm["W_h.1"].std() == pytest.approx(1 / np.sqrt(400), rel=0.02)
+    assert lstm["W_x.0"].std() == pytest.approx(1 / np.sqrt(250), rel=0.02)
+    assert lstm["V"].std() == pytest.approx(1 / np.sqrt(200), rel=0.05)
+    gru = Model.zeros(ModelSpec(cell="gru", vocab_size=50, hidden_size=100)).init(
+        np.random.default_rng(0), sigma=0.02
+    )
+    assert gru["W_h.0"].std() == pytest.approx(0.02, rel=0.02) and not gru["b.0"].any()
+    # The same seed, the same model; weights drawn in flat order.
+    again = Model.zeros(gru.spec).init(np.random.default_rng(0), sigma=0.02)
+    assert _bytes_equal(again.flat, gru.flat)
+
+
+def test_activations_are_named_by_layer():
+    for cell, names in (("rnn", set()), ("lstm", set("cifog")), ("gru", set("rzn"))):
+        model, inputs, targets, state = tiny_problem(cell, 2, 3)
+        _, cache = model.forward(inputs, targets, state)
+        expected = {f"{name}.{layer}" for name in names | {"h"} for layer in (0, 1)}
+        assert set(cache.activations) == expected
+        assert all(a.shape == (6, 3, 5) for a in cache.activations.values())
+        assert cache.probabilities.shape == (6, 3, 7) and cache.step_losses.shape == (6, 3)
+        np.testing.assert_allclose(cache.probabilities.sum(axis=-1), 1.0)
+    _, cache = tiny_problem("lstm", 1, 1)[0].forward([1, 2], [2, 3], [np.zeros((1, 10))])
+    gates = cache.activations
+    assert ((gates["i.0"] > 0) & (gates["i.0"] < 1)).all() and (np.abs(gates["g.0"]) < 1).all()

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..model import log_softmax
-from . import rnn
+from . import gru, lstm, rnn
 
-CELLS = ("rnn",)  # lstm and gru follow
+CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float64", "float32")
-CELL_MODULES = {"rnn": rnn}
+CELL_MODULES = {"rnn": rnn, "lstm": lstm, "gru": gru}
 REPORT_SIGMA = 0.01  # the report's initialisation scale, the one-layer rnn's default
 
 
