@@ -1,0 +1,204 @@
+"""The GRU layer as in Cho et al. 2014 (the reset gate acts before the recurrent product).
+
+For a layer with input x_t, state h_{t-1} and gate order r, z, n:
+
+    r_t = sigma(W_x[r] x_t + W_h[r] h_{t-1} + b[r])             (1)  reset gate
+    z_t = sigma(W_x[z] x_t + W_h[z] h_{t-1} + b[z])             (2)  update gate
+    n_t = tanh(W_x[n] x_t + W_h[n] (r_t * h_{t-1}) + b[n])      (3)  candidate
+    h_t = z_t * h_{t-1} + (1 - z_t) * n_t                       (4)
+        = n_t + z_t * (h_{t-1} - n_t)                           (the form computed)
+
+Shapes: W_x (3m x in), W_h (3m x m), b (3m), rows in the order r, z, n. The convention for z is
+Cho's (and PyTorch's): z is the share of the old state that is kept, so z near 1 carries h
+unchanged (a leaky integrator) and the candidate enters with weight 1 - z. Cho's form applies r
+to h_{t-1} before the product, so n needs no bias of its own inside the product (PyTorch's
+variant, r * (W_h[n] h + b_hn), would), but a step is two products: rows r, z on h_{t-1}, then
+rows n on r * h_{t-1}. W_x x_t + b for the whole sequence is one product (layer 0: a row lookup).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NAMES = ("W_x", "W_h", "b")
+GATES = 3
+STATE_FACTOR = 1  # the state is h
+ACTIVATIONS = ("r", "z", "n")
+
+
+@dataclass(eq=False)
+class LayerCache:
+    H: np.ndarray  # (T + 1, B, m): H[0] = h_0, H[t + 1] = h_t
+    gates: np.ndarray | None  # (T, B, 3m): r, z, n after (1)-(3) (None: not kept)
+    RH: np.ndarray | None  # (T, B, m): r_t * h_{t-1}, the source of W_h[n]
+
+    @property
+    def outputs(self) -> np.ndarray:
+        return self.H[1:]
+
+    @property
+    def final_state(self) -> np.ndarray:
+        return self.H[-1].copy()
+
+    def activations(self) -> dict[str, np.ndarray]:
+        if self.gates is None:
+            return {}
+        m = self.H.shape[-1]
+        return {name: self.gates[..., k * m : (k + 1) * m] for k, name in enumerate("rzn")}
+
+
+def _sigmoid(a: np.ndarray) -> None:
+    """sigma(a) = (1 + tanh(a / 2)) / 2, in place (never overflows)."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+
+
+def cell(xw, h_prev, W_rz_T, W_n_T, a, rh, h, perturb=None, t=0) -> None:
+    """(1)-(4) for one step: a receives r, z, n; rh receives r * h_{t-1}; h receives h_t.
+
+    W_rz_T, W_n_T: the transposes of W_h's rows r, z and rows n."""
+    m = h_prev.shape[-1]
+    rz, n = a[..., : 2 * m], a[..., 2 * m :]
+    np.matmul(h_prev, W_rz_T, out=rz)  # (1), (2): rows r, z on h_{t-1} ...
+    rz += xw[..., : 2 * m]  # ... + W_x x_t + b
+    if perturb is not None:
+        perturb(t, h_prev, 0, 2 * m, rz)
+    _sigmoid(rz)
+    np.multiply(rz[..., :m], h_prev, out=rh)  # r_t * h_{t-1}
+    np.matmul(rh, W_n_T, out=n)  # (3): rows n on r * h ...
+    n += xw[..., 2 * m :]  # ... + W_x x_t + b
+    if perturb is not None:
+        perturb(t, rh, 2 * m, 3 * m, n)
+    np.tanh(n, out=n)
+    np.subtract(h_prev, n, out=h)  # (4): n + z * (h_{t-1} - n)
+    h *= rz[..., m:]
+    h += n
+
+
+def layer_forward(XW, W_h, state0, perturb=None, keep: bool = True) -> LayerCache:
+    """h_t for t = 1..T from XW[t] = W_x x_t + b (T, B or 1, 3m) and h_0 = state0 (B, m).
+
+    perturb(t, src, lo, hi, a) may add to the pre-activations of rows lo:hi (source h_{t-1}
+    for r, z; r * h_{t-1} for n). keep=False keeps only h (no backward pass then).
+    """
+    T, (B, m) = len(XW), state0.shape
+    dtype = np.result_type(XW, W_h, state0)
+    H = np.empty((T + 1, B, m), dtype)
+    H[0] = state0
+    gates = np.empty((T if keep else 1, B, 3 * m), dtype)
+    RH = np.empty((T if keep else 1, B, m), dtype)
+    W_rz_T, W_n_T = _transposes(W_h)
+    for t in range(T):
+        k = t if keep else 0
+        cell(XW[t], H[t], W_rz_T, W_n_T, gates[k], RH[k], H[t + 1], perturb, t)
+    return LayerCache(H, gates if keep else None, RH if keep else None)
+
+
+def layer_backward(cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.ndarray):
+    """dL/da_t for every t (T, B, 3m) from dL/dh_t through the layer's output; dL/dW_h into
+    dW_h.
+
+    dh_t    = dH[t] + z_{t+1} dh_{t+1} + r_{t+1} * d(rh)_{t+1} + W_h[r,z]^T da[r,z]_{t+1}
+    da[n]   = dh_t * (1 - z) * (1 - n^2)                    (4, 3)
+    da[z]   = dh_t * (h_{t-1} - n) * z (1 - z)              (4, 2)
+    d(rh)_t = W_h[n]^T da[n]                                (3)
+    da[r]   = d(rh)_t * h_{t-1} * r (1 - r)                 (3, 1)
+    dL/dW_h[r,z] = sum_t da[r,z] h_{t-1}^T;  dL/dW_h[n] = sum_t da[n] (r * h_{t-1})^T
+    """
+    gates, RH = cache.gates, cache.RH
+    H_prev = cache.H[:-1]
+    T, B, m = RH.shape
+    r, z, n = (gates[..., k * m : (k + 1) * m] for k in range(3))
+    factor_n = (1.0 - z) * (1.0 - n * n)
+    factor_z = (H_prev - n) * z * (1.0 - z)
+    factor_r = H_prev * r * (1.0 - r)
+    dA = np.empty_like(gates)
+    dh = np.zeros((B, m), dtype=gates.dtype)
+    drh = np.empty((B, m), dtype=gates.dtype)
+    carried = np.empty((B, m), dtype=gates.dtype)
+    W_rz, W_n = W_h[: 2 * m], W_h[2 * m :]
+    for t in range(T - 1, -1, -1):
+        dh += dH[t]
+        np.multiply(dh, factor_n[t], out=dA[t, :, 2 * m :])
+        np.multiply(dh, factor_z[t], out=dA[t, :, m : 2 * m])
+        np.matmul(dA[t, :, 2 * m :], W_n, out=drh)
+        np.multiply(drh, factor_r[t], out=dA[t, :, :m])
+        if t == 0:
+            break
+        np.matmul(dA[t, :, : 2 * m], W_rz, out=carried)  # dh_{t-1}: through (1), (2) ...
+        dh *= z[t]  # ... (4) directly ...
+        dh += carried
+        dh += np.multiply(drh, r[t], out=carried)  # ... and through r * h in (3)
+    flat = dA.reshape(T * B, 3 * m)
+    np.matmul(flat[:, : 2 * m].T, H_prev.reshape(T * B, m), out=dW_h[: 2 * m])
+    np.matmul(flat[:, 2 * m :].T, RH.reshape(T * B, m), out=dW_h[2 * m :])
+    return dA
+
+
+def layer_tangent(cache: LayerCache, W_h: np.ndarray, dXW, start: int, perturb):
+    """The forward-mode derivative of h_t (per copy) from step `start`: the complex step's
+    imaginary part, linear once its square underflows against the real part.
+
+    da[r,z] = W_h[r,z] dh_{t-1} + dXW[r,z] (+ perturb);  dr, dz = sigma' da[r], sigma' da[z]
+    d(rh) = dr h_{t-1} + r dh_{t-1};  da[n] = W_h[n] d(rh) + dXW[n] (+ perturb);
+    dn = (1 - n^2) da[n];  dh_t = dn + dz (h_{t-1} - n) + z (dh_{t-1} - dn).
+    cache: the unperturbed trajectory (B = 1). Returns dh (T - start, n, m).
+    """
+    H, gates, RH = cache.H, cache.gates, cache.RH
+    T, m = len(gates), H.shape[2]
+    n_copies = dXW.shape[1] if dXW is not None else perturb.copies
+    r, z, n = (gates[start:, :, k * m : (k + 1) * m] for k in range(3))
+    dH = np.zeros((T - start + 1, n_copies, m))
+    W_rz_T, W_n_T = _transposes(W_h)
+    da = np.empty((n_copies, 3 * m))
+    drh = np.empty((n_copies, m))
+    for t in range(start, T):
+        s, h_prev, dh_prev = t - start, H[t], dH[t - start]
+        da_rz, dn = da[:, : 2 * m], da[:, 2 * m :]
+        np.matmul(dh_prev, W_rz_T, out=da_rz)
+        if dXW is not None:
+            da_rz += dXW[s, :, : 2 * m]
+        if perturb is not None:
+            perturb(t, h_prev, 0, 2 * m, da_rz)
+        da[:, :m] *= r[s] * (1.0 - r[s])
+        da[:, m : 2 * m] *= z[s] * (1.0 - z[s])
+        np.multiply(da[:, :m], h_prev, out=drh)
+        drh += r[s] * dh_prev
+        np.matmul(drh, W_n_T, out=dn)
+        if dXW is not None:
+            dn += dXW[s, :, 2 * m :]
+        if perturb is not None:
+            perturb(t, RH[t], 2 * m, 3 * m, dn)
+        dn *= 1.0 - n[s] * n[s]
+        dh = dH[s + 1]
+        np.subtract(dh_prev, dn, out=dh)
+        dh *= z[s]
+        dh += dn
+        dh += da[:, m : 2 * m] * (h_prev - n[s])
+    return dH[1:]
+
+
+def step(inp: np.ndarray, W_h: np.ndarray, b: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """One step for sampling: h from inp = W_x x and h_{t-1} ((m,) or (B, m))."""
+    m = state.shape[-1]
+    dtype = np.result_type(inp, W_h, state)
+    a = np.empty((*state.shape[:-1], 3 * m), dtype)
+    rh = np.empty(state.shape, dtype)
+    h = np.empty(state.shape, dtype)
+    cell(inp + b, state, W_h[: 2 * m].T, W_h[2 * m :].T, a, rh, h)
+    return h
+
+
+def _transposes(W_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous transposes of W_h's rows r, z and rows n: products with a transposed view
+    are slower, and a sequence does T of them."""
+    m = W_h.shape[1]
+    return np.ascontiguousarray(W_h[: 2 * m].T), np.ascontiguousarray(W_h[2 * m :].T)
+
+
+def forget_bias(b: np.ndarray) -> None:
+    """No forget gate: the GRU's biases start at zero (z = 1/2)."""

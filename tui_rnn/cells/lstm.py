@@ -1,0 +1,187 @@
+"""The LSTM layer (Hochreiter and Schmidhuber 1997, with a forget gate), torch-rnn's layout.
+
+For a layer with input x_t, state [h_{t-1} | c_{t-1}] and gate order i, f, o, g:
+
+    a_t = W_x x_t + W_h h_{t-1} + b      (1)  the four gates' pre-activations, (4m)
+    i_t = sigma(a_t[i])                  (2)  input gate
+    f_t = sigma(a_t[f])                  (3)  forget gate
+    o_t = sigma(a_t[o])                  (4)  output gate
+    g_t = tanh(a_t[g])                   (5)  candidate
+    c_t = f_t * c_{t-1} + i_t * g_t      (6)
+    h_t = o_t * tanh(c_t)                (7)
+
+Shapes: W_x (4m x in), W_h (4m x m), b (4m), rows in the order i, f, o, g (torch-rnn's): the
+three sigmoid gates are one contiguous block. The gates are fused: W_x x_t + b for the whole
+sequence is one product (layer 0: a row lookup of W_x's columns) before the loop, and each step
+is one matrix product for all four gates. sigma(a) = (1 + tanh(a / 2)) / 2 never overflows.
+The forget gate's bias starts at 1 (torch-rnn, Jozefowicz et al. 2015): the cell remembers
+from the first update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NAMES = ("W_x", "W_h", "b")
+GATES = 4
+STATE_FACTOR = 2  # the state is [h | c]
+ACTIVATIONS = ("c", "i", "f", "o", "g")
+
+
+@dataclass(eq=False)
+class LayerCache:
+    H: np.ndarray  # (T + 1, B, m): H[0] = h_0, H[t + 1] = h_t
+    C: np.ndarray  # (T + 1, B, m): C[0] = c_0, C[t + 1] = c_t
+    gates: np.ndarray | None  # (T, B, 4m): i, f, o, g after (2)-(5) (None: not kept)
+    tanh_c: np.ndarray | None  # (T, B, m)
+
+    @property
+    def outputs(self) -> np.ndarray:
+        return self.H[1:]
+
+    @property
+    def final_state(self) -> np.ndarray:
+        return np.concatenate([self.H[-1], self.C[-1]], axis=-1)
+
+    def activations(self) -> dict[str, np.ndarray]:
+        m = self.H.shape[-1]
+        shown = {"c": self.C[1:]}
+        if self.gates is not None:
+            for k, name in enumerate("ifog"):
+                shown[name] = self.gates[..., k * m : (k + 1) * m]
+        return shown
+
+
+def cell(a: np.ndarray, c_prev: np.ndarray, c: np.ndarray, tanh_c: np.ndarray, h: np.ndarray):
+    """(2)-(7) for one step, in place: a holds a_t on entry and i, f, o, g on return."""
+    m = c.shape[-1]
+    ifo = a[..., : 3 * m]
+    ifo *= 0.5
+    np.tanh(ifo, out=ifo)
+    ifo *= 0.5
+    ifo += 0.5  # (2)-(4): sigma(a) = (1 + tanh(a / 2)) / 2
+    g = np.tanh(a[..., 3 * m :], out=a[..., 3 * m :])  # (5)
+    np.multiply(a[..., m : 2 * m], c_prev, out=c)  # (6): f * c_{t-1} ...
+    np.multiply(a[..., :m], g, out=tanh_c)
+    c += tanh_c  # ... + i * g
+    np.tanh(c, out=tanh_c)
+    np.multiply(a[..., 2 * m : 3 * m], tanh_c, out=h)  # (7)
+
+
+def layer_forward(XW, W_h, state0, perturb=None, keep: bool = True) -> LayerCache:
+    """h_t, c_t for t = 1..T from XW[t] = W_x x_t + b (T, B or 1, 4m), state0 = [h_0 | c_0].
+
+    perturb(t, src, lo, hi, a) may add to a_t (rows lo:hi, source h_{t-1}) before (2)-(5).
+    keep=False keeps only h and c (evaluation, the gradient check): no backward pass then.
+    """
+    T, (B, width) = len(XW), state0.shape
+    m = width // 2
+    dtype = np.result_type(XW, W_h, state0)
+    H = np.empty((T + 1, B, m), dtype)
+    C = np.empty((T + 1, B, m), dtype)
+    H[0], C[0] = state0[:, :m], state0[:, m:]
+    gates = np.empty((T if keep else 1, B, 4 * m), dtype)
+    tanh_c = np.empty((T if keep else 1, B, m), dtype)
+    W_hT = np.ascontiguousarray(W_h.T)  # a transposed view would make every product slower
+    for t in range(T):
+        k = t if keep else 0
+        a = np.matmul(H[t], W_hT, out=gates[k])  # (1): one product for the four gates ...
+        a += XW[t]  # ... + W_x x_t + b
+        if perturb is not None:
+            perturb(t, H[t], 0, 4 * m, a)
+        cell(a, C[t], C[t + 1], tanh_c[k], H[t + 1])
+    return LayerCache(H, C, gates if keep else None, tanh_c if keep else None)
+
+
+def layer_backward(cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.ndarray):
+    """dL/da_t for every t (T, B, 4m) from dL/dh_t through the layer's output; dL/dW_h into
+    dW_h.
+
+    dh_t  = dH[t] + W_h^T da_{t+1}                        (7 and 1 of the next step)
+    dc_t  = dc_{t+1} * f_{t+1} + dh_t * o_t * (1 - tanh^2 c_t)       (7, 6 of the next step)
+    da[o] = dh_t * tanh c_t * o (1 - o)                   (7, 4)
+    da[i] = dc_t * g_t * i (1 - i);  da[f] = dc_t * c_{t-1} * f (1 - f)    (6, 2, 3)
+    da[g] = dc_t * i_t * (1 - g^2)                        (6, 5)
+    dL/dW_h = sum_t da_t h_{t-1}^T (one product over all t and streams)
+    The factors that do not depend on the recurrence are computed for all t before the loop.
+    """
+    gates, tanh_c = cache.gates, cache.tanh_c
+    T, B, m = tanh_c.shape
+    i, f, o, g = (gates[..., k * m : (k + 1) * m] for k in range(4))
+    dc_dh = o * (1.0 - tanh_c * tanh_c)  # d c-path of (7)
+    factor = np.empty_like(gates)  # multiplies dc_t (slots i, f, g) or dh_t (slot o)
+    np.multiply(g, i * (1.0 - i), out=factor[..., :m])
+    np.multiply(cache.C[:-1], f * (1.0 - f), out=factor[..., m : 2 * m])
+    np.multiply(tanh_c, o * (1.0 - o), out=factor[..., 2 * m : 3 * m])
+    np.multiply(i, 1.0 - g * g, out=factor[..., 3 * m :])
+    dA = np.empty_like(gates)
+    dh = np.zeros((B, m), dtype=gates.dtype)
+    dc = np.zeros((B, m), dtype=gates.dtype)
+    dc_from_h = np.empty((B, m), dtype=gates.dtype)
+    for t in range(T - 1, -1, -1):
+        if t < T - 1:
+            np.matmul(dA[t + 1], W_h, out=dh)  # W_h^T da_{t+1}, as rows
+            dc *= f[t + 1]
+        dh += dH[t]
+        dc += np.multiply(dh, dc_dh[t], out=dc_from_h)
+        da = dA[t].reshape(B, 4, m)
+        np.multiply(dc[:, None, :], factor[t].reshape(B, 4, m)[:, :2], out=da[:, :2])  # i, f
+        np.multiply(dh, factor[t, :, 2 * m : 3 * m], out=da[:, 2])  # o
+        np.multiply(dc, factor[t, :, 3 * m :], out=da[:, 3])  # g
+    np.matmul(dA.reshape(T * B, 4 * m).T, cache.H[:-1].reshape(T * B, m), out=dW_h)
+    return dA
+
+
+def layer_tangent(cache: LayerCache, W_h: np.ndarray, dXW, start: int, perturb):
+    """The forward-mode derivative of h_t (per copy) from step `start`: the complex step's
+    imaginary part, linear once its square underflows against the real part.
+
+    da = W_h dh_{t-1} + dXW[t] (+ perturb);  di = i (1 - i) da[i], likewise f, o;
+    dg = (1 - g^2) da[g];  dc = f dc_{t-1} + c_{t-1} df + i dg + g di;
+    dh = o (1 - tanh^2 c) dc + tanh c do.   cache: the unperturbed trajectory (B = 1).
+    Returns dh (T - start, n, m).
+    """
+    H, C, gates, tanh_c = cache.H, cache.C, cache.gates, cache.tanh_c
+    T, m = len(gates), H.shape[2]
+    n = dXW.shape[1] if dXW is not None else perturb.copies
+    i, f, o, g = (gates[start:, :, k * m : (k + 1) * m] for k in range(4))
+    slope = np.concatenate([i * (1 - i), f * (1 - f), o * (1 - o), 1 - g * g], axis=-1)
+    dH = np.zeros((T - start + 1, n, m))
+    dc = np.zeros((n, m))
+    da = np.empty((n, 4 * m))
+    W_hT = np.ascontiguousarray(W_h.T)  # a transposed view would make every product slower
+    for t in range(start, T):
+        s = t - start
+        np.matmul(dH[s], W_hT, out=da)
+        if dXW is not None:
+            da += dXW[s]
+        if perturb is not None:
+            perturb(t, H[t], 0, 4 * m, da)
+        da *= slope[s]
+        dc *= f[s]
+        dc += C[t] * da[:, m : 2 * m]
+        dc += i[s] * da[:, 3 * m :]
+        dc += g[s] * da[:, :m]
+        np.multiply(o[s] * (1.0 - tanh_c[t] ** 2), dc, out=dH[s + 1])
+        dH[s + 1] += tanh_c[t] * da[:, 2 * m : 3 * m]
+    return dH[1:]
+
+
+def step(inp: np.ndarray, W_h: np.ndarray, b: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """One step for sampling: [h | c] from inp = W_x x, state [h_{t-1} | c_{t-1}] ((2m,) or
+    (B, 2m))."""
+    m = state.shape[-1] // 2
+    h, c_prev = state[..., :m], state[..., m:]
+    a = (W_h @ h if state.ndim == 1 else h @ W_h.T) + inp + b  # (1)
+    new = np.empty_like(state, dtype=a.dtype)
+    tanh_c = np.empty_like(c_prev, dtype=a.dtype)
+    cell(a, c_prev, new[..., m:], tanh_c, new[..., :m])
+    return new
+
+
+def forget_bias(b: np.ndarray) -> None:
+    """The forget gate's bias starts at 1 (torch-rnn's choice)."""
+    m = b.size // GATES
+    b[m : 2 * m] = 1.0
