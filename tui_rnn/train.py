@@ -349,7 +349,7 @@ class Trainer:
         # grow by about eta per update, so it overflows float32 long before float64).
         if not abs(loss) <= _LARGEST_LOSS:
             raise DivergenceError(self.iteration + 1, loss, self.config.eta)
-        grads = self.model.backward(cache, self.grads)
+        grads = self.model.backward(cache, self.grads).flat
         g = np.clip(grads, -self.config.clip, self.config.clip, out=grads)
         self.optimizer.step(self.model.flat, g, self.eta)
         self.state = cache.final_state
@@ -380,9 +380,8 @@ class Trainer:
         for t0 in range(0, length, _EVAL_CHUNK):
             steps = np.arange(t0, min(length, t0 + _EVAL_CHUNK))[:, None]
             index = starts + steps
-            loss, cache = model.forward(val[index], val[index + 1], state)
-            total += loss * streams  # forward's loss is the mean over streams
-            state = cache.final_state
+            loss, state = model.evaluate(val[index], val[index + 1], state)
+            total += loss * streams  # the loss is the mean over the streams
         return total / (streams * length)
 
     def eval_due(self) -> bool:
