@@ -398,10 +398,13 @@ def _output_error(reason: str):
 
 
 def _print(text: str) -> None:
-    """Print our own text (not a corpus's) on stdout; a failing stdout is one line."""
-    from . import safeio
+    """Print a line of ours on stdout (a path in it shown safely on a terminal); a failing
+    stdout is one line."""
+    from . import safeio, safetext
 
-    safeio.write_output(sys.stdout, text)
+    safeio.write_output(
+        sys.stdout, safetext.terminal(text) if safetext.isatty(sys.stdout) else text
+    )
 
 
 def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
@@ -511,15 +514,15 @@ def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
         _print(_json_line(summary))
     else:
         state = "stopped (saved)" if stop_signal else "done"
+        line = (
+            f"{state}: {summary['iterations']:,} updates, epoch {summary['epochs']}, "
+            f"smooth_loss {summary['smooth_loss']:.3f} (best "
+            f"{summary['best_smooth_loss']:.3f} at iter {summary['best_iteration']:,}), "
+            f"{summary['chars_per_second']:,.0f} chars/s, run in {run_dir}"
+        )
         try:
-            console.print(
-                f"{state}: {summary['iterations']:,} updates, epoch {summary['epochs']}, "
-                f"smooth_loss {summary['smooth_loss']:.3f} (best "
-                f"{summary['best_smooth_loss']:.3f} at iter {summary['best_iteration']:,}), "
-                f"{summary['chars_per_second']:,.0f} chars/s, run in {run_dir}",
-                markup=False,
-                highlight=False,
-            )
+            shown = safetext.terminal(line) if safetext.isatty(console.file) else line
+            console.print(shown, markup=False, highlight=False)
         except OSError as err:
             raise _output_error(f"{safeio.describe(err)}; the run is saved in {run_dir}") from None
     return 128 + stop_signal[0] if stop_signal else 0

@@ -26,10 +26,11 @@ import numpy as np
 from . import sampling
 from .model import Params, init_params, loss_and_grads, loss_only
 
-# The longest sample: one sample of it takes about 10 s at the default size (about 10 us per
-# character, see the README), and the in-memory log of the last 200 samples stays within
-# 200 MB of text. Longer text is what `tui-rnn generate --length` is for (it streams).
-MAX_SAMPLE_LENGTH = 1_000_000
+# The longest sample (--sample-length). One sample of it takes about 4 s at the default size
+# (about 38 us per character, measured with a 2-core machine, see the README), the in-memory log
+# of the last 200 samples stays under 20 million characters, and samples.txt grows at most a
+# few hundred kB per sample. Longer text is what `tui-rnn generate --length` is for: it streams.
+MAX_SAMPLE_LENGTH = 100_000
 
 
 @dataclass

@@ -219,7 +219,7 @@ class TrainingSession:
             threadpool_limits(limits=1, user_api="blas")
             self._publish()
             for warning in self.warnings:
-                self._post(Notice(warning, "warning", timeout=30))
+                self._warn(warning)
             for sample in runs.read_samples(self.run_dir, limit=200):  # a resumed run's
                 self._post(SampleAdded(sample))
             while True:
@@ -351,10 +351,13 @@ class TrainingSession:
         elif time.monotonic() >= self._next_save:
             self._save()
 
+    def _warn(self, message: str) -> None:
+        self._post(Notice(message, "warning", timeout=30))
+
     def _recover(self, err: DivergenceError) -> None:
         """Back to the last good checkpoint, paused, with advice."""
         try:
-            runs.restore_into(self.trainer, self.run_dir)
+            runs.restore_into(self.trainer, self.run_dir, warn=self._warn)
             self._unsaved = False
         except (runs.RunError, KeyError, ValueError) as load_error:
             self.state = ERROR
