@@ -26,9 +26,9 @@ import numpy as np
 from . import sampling
 from .model import Params, init_params, loss_and_grads, loss_only
 
-# The longest sample (--sample-length). One sample of it takes about 4 s at the default size
-# (about 38 us per character, measured with a 2-core machine, see the README), the in-memory log
-# of the last 200 samples stays under 20 million characters, and samples.txt grows at most a
+# The longest sample (--sample-length). One sample of it takes 2 to 4 s at the default size
+# (17 to 38 us per character on a busy 2-core machine: benchmarks/bench_checkpoint.py), the log
+# of the last 200 samples in memory stays under 20 million characters, samples.txt grows a
 # few hundred kB per sample. Longer text is what `tui-rnn generate --length` is for: it streams.
 MAX_SAMPLE_LENGTH = 100_000
 
