@@ -168,7 +168,9 @@ def open_regular(
     try:
         fd = os.open(path, flags | extra, mode)
     except OSError as err:
-        if err.errno in (errno.ELOOP, errno.ENXIO, errno.EMLINK) or err.errno == errno.EISDIR:
+        # ELOOP / EMLINK: O_NOFOLLOW met a link; ENXIO: a pipe without a reader (write-only);
+        # EISDIR: a directory opened for writing.
+        if err.errno in (errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.EISDIR):
             _explain_refused_open(path, err, follow_symlinks)
         raise
     try:
