@@ -125,9 +125,9 @@ def refuse_existing_run(run_dir: str | Path) -> None:
     checkpoint holds nothing to lose and may be started afresh; samples without any checkpoint
     are named with what to delete."""
     run_dir = Path(run_dir)
-    present = {name for name in RUN_FILES if safeio.file_size(run_dir / name) is not None}
+    check_run_files(run_dir)
     for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
-        if name in present:
+        if safeio.file_size(run_dir / name) is not None:
             raise RunError(
                 f"{run_dir} already holds a run ({name}): continue it with --resume {run_dir} "
                 "or choose another --run-dir"
@@ -143,9 +143,13 @@ def abandon_new_run(run_dir: str | Path) -> None:
     """Undo a new run whose first checkpoint could not be written: no config.json without a
     checkpoint is left behind (the lock is released; the directory stays)."""
     run_dir = Path(run_dir)
-    if safeio.file_size(run_dir / CHECKPOINT_FILE) is None:
-        safeio.unlink_quietly(run_dir / CONFIG_FILE)
-    unlock_run(run_dir)
+    try:
+        if safeio.file_size(run_dir / CHECKPOINT_FILE) is None:
+            safeio.unlink_quietly(run_dir / CONFIG_FILE)
+    except RunError:  # called while another error is on its way out: never replace it
+        pass
+    finally:
+        unlock_run(run_dir)
 
 
 def remove_temporaries(run_dir: str | Path) -> None:
