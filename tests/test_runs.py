@@ -47,6 +47,8 @@ def run_state(run_dir) -> dict:
 def assert_same_state(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for name in a:
+        if name in Trainer.TIMING:  # wall-clock: never the same twice
+            continue
         assert a[name].dtype == b[name].dtype, name
         assert np.array_equal(a[name], b[name]), name
 
@@ -91,22 +93,23 @@ def test_checkpoint_restores_the_exact_state(tmp_path, small_corpus, tiny_config
     assert_same_state(trainer.state_arrays(), restored.state_arrays())
 
 
-def test_every_load_refuses_pickles(tmp_path, short_corpus_file, monkeypatch):
+def test_checkpoints_are_never_read_by_np_load(tmp_path, short_corpus_file, monkeypatch):
+    """np.load trusts headers and inflates members; every load goes through npzsafe."""
     run_dir = tmp_path / "run"
     assert train(short_corpus_file, run_dir, "--iterations", "30") == 0
     seen = []
-    real_load = np.load
 
     def spy(*args, **kwargs):
-        seen.append(kwargs.get("allow_pickle"))
-        return real_load(*args, **kwargs)
+        seen.append(args)
+        raise AssertionError("np.load was called")
 
     monkeypatch.setattr(np, "load", spy)
     runs.load_checkpoint(run_dir)
     runs.load_model(run_dir, best=True)
     export.export_run(run_dir, "json")
     assert resume(run_dir, "--iterations", "35") == 0
-    assert seen and all(flag is False for flag in seen)
+    assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 35
+    assert seen == []
 
 
 def test_previous_checkpoint_is_kept_and_used_when_the_newest_is_damaged(
@@ -144,7 +147,7 @@ def test_stopped_and_resumed_run_is_bit_identical(tmp_path, short_corpus_file, l
     for stop in stops[1:]:
         assert resume(pieces, length, stop) == 0
     state = run_state(pieces)
-    assert int(state["scalars"][2]) >= 3 if length == "--epochs" else True
+    assert int(state["epoch"]) >= 3 if length == "--epochs" else True
     assert_same_state(run_state(whole), state)
 
 

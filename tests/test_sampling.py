@@ -6,14 +6,19 @@ import numpy as np
 import pytest
 
 from tui_rnn import sampling
+from tui_rnn.cells import Model, ModelSpec
 from tui_rnn.corpus import UnknownCharactersError, from_text
-from tui_rnn.model import forward, init_params
+
+
+def make_model(cell="rnn", layers=1, sigma=0.5):
+    """A random model whose output distributions are far from uniform."""
+    model = Model.zeros(ModelSpec(cell=cell, vocab_size=12, hidden_size=16, layers=layers))
+    return model.init(np.random.default_rng(7), sigma)
 
 
 @pytest.fixture
 def params():
-    """A random model whose output distributions are far from uniform."""
-    return init_params(12, 16, 0.5, np.random.default_rng(7))
+    return make_model()
 
 
 def softmax(z):
@@ -23,24 +28,32 @@ def softmax(z):
 
 def take(params, length, seed, **options):
     rng = np.random.default_rng(seed)
-    return list(sampling.generate(params, np.zeros(16), 3, length, rng, **options))
+    return list(sampling.generate(params, params.zero_state(1), 3, length, rng, **options))
 
 
-def test_step_matches_the_model_forward_pass(params):
-    inputs = np.array([3, 1, 4, 1, 5, 9, 2, 6])
-    _, H, P = forward(params, inputs, inputs, np.zeros(16))
-    h = np.zeros(16)
-    for t, x in enumerate(inputs):
-        h, logits = sampling.step(params, h, int(x))
-        np.testing.assert_allclose(h, H[t], rtol=0, atol=1e-14)
-        np.testing.assert_allclose(softmax(logits), P[t], rtol=1e-12, atol=1e-15)
+@pytest.mark.parametrize(
+    "cell, layers", [("rnn", 1), ("rnn", 2), ("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 3)]
+)
+def test_step_matches_the_model_forward_pass(cell, layers):
+    model = make_model(cell, layers, sigma=None)
+    inputs = np.array([3, 1, 4, 1, 5, 9, 2, 6])[:, None]
+    _, cache = model.forward(inputs, inputs, model.zero_state(1))
+    state = model.zero_state(1)
+    for t, x in enumerate(inputs[:, 0]):
+        state, logits = sampling.step(model, state, int(x))
+        for layer in range(layers):
+            np.testing.assert_allclose(
+                state[layer][0, :16], cache.activations[f"h.{layer}"][t, 0], rtol=0, atol=1e-14
+            )
+        probabilities = cache.probabilities[t, 0]
+        np.testing.assert_allclose(softmax(logits), probabilities, rtol=1e-12, atol=1e-15)
 
 
 def test_greedy_and_temperature_zero_are_deterministic_argmax(params):
     greedy = take(params, 40, seed=1, greedy=True)
     assert greedy == take(params, 40, seed=2, greedy=True)  # the seed does not matter
     assert greedy == take(params, 40, seed=3, temperature=0.0)
-    h, x = np.zeros(16), 3  # follow the argmax by hand
+    h, x = params.zero_state(1), 3  # follow the argmax by hand
     for chosen in greedy:
         h, logits = sampling.step(params, h, x)
         x = int(np.argmax(logits))
@@ -103,7 +116,7 @@ def test_top_p_keeps_exactly_the_nucleus(top_p):
 
 def test_sampling_with_top_p_never_leaves_the_nucleus(params):
     support = set()
-    h, x, rng = np.zeros(16), 3, np.random.default_rng(0)
+    h, x, rng = params.zero_state(1), 3, np.random.default_rng(0)
     for _ in range(300):
         h, logits = sampling.step(params, h, x)
         p = sampling.distribution(logits, 1.0, 0.6)
@@ -123,11 +136,11 @@ def test_choose_follows_the_distribution():
 
 def test_prime_then_continue_equals_generating_from_the_last_prompt_character(params):
     prompt = [1, 5, 2, 7]
-    h = np.zeros(16)
+    h = params.zero_state(1)
     for x in prompt[:-1]:
         h, _ = sampling.step(params, h, x)
     h_primed, _ = sampling.prime(params, prompt[:-1])
-    np.testing.assert_array_equal(h_primed, h)
+    np.testing.assert_array_equal(h_primed[0], h[0])
     expected = list(sampling.generate(params, h, prompt[-1], 50, np.random.default_rng(4)))
     got = list(sampling.continue_prompt(params, prompt, 50, np.random.default_rng(4)))
     assert got == expected
@@ -142,8 +155,31 @@ def test_prime_needs_a_character(params):
 
 
 def test_generate_streams_lazily(params):
-    stream = sampling.generate(params, np.zeros(16), 3, 10**9, np.random.default_rng(0))
+    stream = sampling.generate(params, params.zero_state(1), 3, 10**9, np.random.default_rng(0))
     assert [next(stream) for _ in range(5)] == take(params, 5, seed=0)
+
+
+def test_generate_ends_early_when_asked_to_stop(params):
+    looks = []
+
+    def stop():
+        looks.append(1)
+        return len(looks) >= 2
+
+    text = list(
+        sampling.generate(
+            params, params.zero_state(1), 3, 10_000, np.random.default_rng(0), should_stop=stop
+        )
+    )
+    assert 0 < len(text) < 10_000 and text == take(params, len(text), seed=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_every_cell_continues_a_prompt_reproducibly(cell):
+    model = make_model(cell, 2, sigma=None)
+    first = list(sampling.continue_prompt(model, [1, 2, 3], 60, np.random.default_rng(1), 0.8, 0.9))
+    again = list(sampling.continue_prompt(model, [1, 2, 3], 60, np.random.default_rng(1), 0.8, 0.9))
+    assert first == again and len(set(first)) > 2
 
 
 def test_unknown_prompt_characters_are_named():

@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 COMMANDS = ("train", "generate", "gradcheck", "export")
 EXIT_USAGE = 2
@@ -51,10 +50,10 @@ def _number(kind, name, low=None, low_inclusive=True):
     return parse
 
 
-def _path(name):
+def _path(name, what="a directory path"):
     def parse(text: str) -> str:
         if not text.strip():
-            raise argparse.ArgumentTypeError(f"{name} needs a directory path, got an empty one")
+            raise argparse.ArgumentTypeError(f"{name} needs {what}, got an empty one")
         return text
 
     parse.__name__ = name
@@ -69,34 +68,22 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
         metavar="CORPUS",
         help="a text file to learn (default: the built-in tinyshakespeare)",
     )
-    parser.add_argument("--encoding", default="utf-8", help="the corpus's encoding (utf-8)")
+    parser.add_argument("--encoding", default=None, help="the corpus's encoding (utf-8)")
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
+    from .options import PRESETS, add_arguments
+
     add_corpus_options(parser)
-    g = parser.add_argument_group("model and training")
+    add_arguments(parser)
+    g = parser.add_argument_group("how far")
     g.add_argument(
-        "--hidden", type=_number(int, "--hidden", 1), default=100, help="hidden size m (100)"
+        "--preset",
+        choices=tuple(PRESETS),
+        default=None,
+        help="report: the report's setup (the default); quality: the best model this machine "
+        "trains in a few minutes (see the README); options given explicitly override it",
     )
-    g.add_argument(
-        "--seq-length",
-        type=_number(int, "--seq-length", 1),
-        default=25,
-        help="characters per update (25)",
-    )
-    g.add_argument(
-        "--eta",
-        type=_number(float, "--eta", 0, False),
-        default=0.1,
-        help="AdaGrad learning rate (0.1)",
-    )
-    g.add_argument(
-        "--sigma",
-        type=_number(float, "--sigma", 0),
-        default=0.01,
-        help="std of the Gaussian weight init (0.01)",
-    )
-    g.add_argument("--seed", type=_number(int, "--seed", 0), default=0, help="random seed (0)")
     length = g.add_mutually_exclusive_group()
     length.add_argument(
         "--iterations",
@@ -109,18 +96,6 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         type=_number(float, "--epochs", 0),
         default=None,
         help="train up to this many epochs in total (default 2)",
-    )
-    g.add_argument(
-        "--sample-every",
-        type=_number(int, "--sample-every", 1),
-        default=10_000,
-        help="updates between samples (10000)",
-    )
-    g.add_argument(
-        "--sample-length",
-        type=_number(int, "--sample-length", 0),
-        default=200,
-        help="characters per sample (200)",
     )
     r = parser.add_argument_group("run directory")
     r.add_argument(
@@ -139,198 +114,62 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--save-every",
         type=_number(float, "--save-every", 0, False),
-        default=10.0,
+        default=None,
         help="seconds between automatic checkpoints (10)",
     )
 
 
-def train_config(args):
-    from .train import TrainConfig
+def run_request(args):
+    """What the command line asked for, as the run driver takes it."""
+    from .options import given
+    from .run import RunRequest
 
-    config = TrainConfig(
-        hidden_size=args.hidden,
-        seq_length=args.seq_length,
-        eta=args.eta,
-        sigma=args.sigma,
-        seed=args.seed,
-        sample_every=args.sample_every,
-        sample_length=args.sample_length,
+    return RunRequest(
+        corpus=args.corpus,
+        encoding=args.encoding,
+        options=given(args),
+        preset=args.preset,
+        iterations=args.iterations,
+        epochs=args.epochs,
+        run_dir=args.run_dir,
+        resume=args.resume,
+        save_every=args.save_every,
     )
-    try:
-        config.validate()
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    return config
-
-
-# Float64 arrays of the model's size that a Trainer holds: the parameters, the gradients,
-# AdaGrad's memory, two scratch buffers and the best parameters.
-_TRAINER_ARRAYS = 6
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not POSIX: no check
-        return None
-
-
-def check_model_fits(vocab_size: int, hidden_size: int, arrays: int = _TRAINER_ARRAYS) -> None:
-    """Refuse a model that cannot fit in this machine's memory up front, with one line (else
-    NumPy raises MemoryError with a traceback, or the kernel kills us halfway)."""
-    from .model import param_count
-
-    count = param_count(vocab_size, hidden_size)
-    needed, total = arrays * 8 * count, _physical_memory()
-    if total is not None and needed > total:
-        raise UsageError(
-            f"--hidden {hidden_size} needs about {needed / 2**30:,.1f} GiB ({count:,} parameters "
-            f"in {arrays} arrays), more than this machine's {total / 2**30:,.1f} GiB of memory: "
-            "use a smaller --hidden"
-        )
-
-
-# -- sessions: what train and the app both need ---------------------------------------------------
-# Options a resumed run takes from its config.json (option dest -> TrainConfig field). Passing
-# one with a value other than the run's (and other than its default) is refused; only --eta,
-# --iterations / --epochs and --save-every may change on resume.
-_RUN_OPTIONS = {
-    "hidden": "hidden_size",
-    "seq_length": "seq_length",
-    "sigma": "sigma",
-    "seed": "seed",
-    "sample_every": "sample_every",
-    "sample_length": "sample_length",
-}
 
 
 def _warn(message: str) -> None:
-    print(f"tui-rnn: warning: {message}", file=sys.stderr)
+    _print_error(f"tui-rnn: warning: {message}")
 
 
-def open_session(args, warn=None):
-    """(trainer, corpus, run_dir, target_iterations) for a new run or `args.resume`.
+def _print_error(line: str) -> None:
+    """One line on stderr (paths and corpus characters in it shown safely on a terminal)."""
+    from . import safetext
 
-    A new run gets its directory, config.json and a first checkpoint; a resumed run is exactly
-    the state of its newest good checkpoint. The run's lock is held by this process from here
-    on (runs.unlock_run(run_dir) releases it; so does exiting). `warn(message)` hears
-    non-fatal news, such as a damaged newest checkpoint that was skipped (default: stderr).
+    try:
+        safetext.write(sys.stderr, line + "\n")
+        sys.stderr.flush()
+    except OSError:  # nowhere left to say it
+        pass
+
+
+def open_run(args, warn=None, lazy: bool = False):
+    """The run the command line asks for (tui_rnn.run.Run): new, or resumed with --resume.
+
+    `warn(message)` hears non-fatal news, such as a damaged newest checkpoint that was skipped
+    or carriage returns in a new corpus (default: stderr); the app collects them to show them
+    in its window.
     """
-    from . import runs
-    from .corpus import check_trainable, load_corpus
-    from .train import Trainer
+    from .run import Run
 
-    warn = warn or _warn
-    if getattr(args, "resume", None):
-        return _resume_session(args, warn)
-    config = train_config(args)
-    corpus = load_corpus(args.corpus, encoding=args.encoding)
-    check_trainable(corpus, config.seq_length)
-    check_model_fits(corpus.vocab_size, config.hidden_size)
-    try:  # before the run directory exists: a refusal leaves nothing behind
-        trainer = Trainer(corpus.data, corpus.chars, config)
-        target = trainer.target_iterations(args.iterations, args.epochs)
-    except MemoryError:
-        raise UsageError(
-            f"not enough memory for a model with --hidden {config.hidden_size}: use a smaller "
-            "--hidden"
-        ) from None
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    run_dir = runs.prepare_run_dir(args.run_dir or runs.new_run_dir())
-    runs.lock_run(run_dir)
-    try:
-        runs.write_config(
-            run_dir,
-            config,
-            corpus,
-            encoding=args.encoding,
-            save_every=args.save_every,
-            target_iterations=target,
-            requested={"iterations": args.iterations, "epochs": args.epochs},
-            eta_changes=[],
-        )
-        runs.save_checkpoint(run_dir, trainer)
-    except BaseException:
-        runs.unlock_run(run_dir)
-        raise
-    return trainer, corpus, run_dir, target
+    return Run.open(run_request(args), warn or _warn, lazy=lazy)
 
 
-def _resume_session(args, warn):
-    from . import runs
-    from .corpus import CorpusError, load_corpus
-    from .train import TrainConfig
-
-    run_dir = Path(args.resume)
-    document = runs.read_config(run_dir)
-    saved = document["config"]
-    defaults = TrainConfig()
-    for option, name in _RUN_OPTIONS.items():
-        value = getattr(args, option, None)
-        if value is not None and value != getattr(defaults, name) and value != saved.get(name):
-            flag = "--" + option.replace("_", "-")
-            raise UsageError(
-                f"{flag} {value} conflicts with the run's {name} = {saved.get(name)}: a resumed "
-                f"run keeps its options (only --eta, --iterations, --epochs, --save-every may "
-                f"change); drop {flag} or start a new run"
-            )
-    if getattr(args, "run_dir", None) and Path(args.run_dir).resolve() != run_dir.resolve():
-        raise UsageError("--run-dir and --resume both given: a resumed run stays in its directory")
-    encoding = document.get("encoding", "utf-8")
-    if getattr(args, "encoding", "utf-8") not in ("utf-8", encoding):
-        raise UsageError(f"--encoding {args.encoding} conflicts with the run's {encoding}")
-    corpus_path = args.corpus or document["corpus"].get("path")
-    try:
-        corpus = load_corpus(corpus_path, encoding=encoding)
-    except CorpusError as err:
-        raise runs.RunError(
-            f"cannot load the run's corpus: {err} (or give it: tui-rnn train CORPUS --resume "
-            f"{run_dir})"
-        ) from None
-    runs.lock_run(run_dir)
-    try:
-        return _continue_session(args, warn, run_dir, document, corpus)
-    except BaseException:
-        runs.unlock_run(run_dir)
-        raise
-
-
-def _continue_session(args, warn, run_dir, document, corpus):
-    from . import runs
-    from .train import TrainConfig
-
-    saved = document["config"]
-    defaults = TrainConfig()
-    trainer = runs.restore_trainer(run_dir, corpus, warn=warn)
-    changed = False
-    eta = getattr(args, "eta", None)
-    if eta is not None and eta != defaults.eta and eta != trainer.config.eta:
-        # A deliberate change (e.g. after a divergence): recorded, so the run stays explainable.
-        trainer.config.eta = eta
-        saved["eta"] = eta
-        document.setdefault("eta_changes", []).append({"iteration": trainer.iteration, "eta": eta})
-        changed = True
-    if args.iterations is not None or args.epochs is not None:
-        try:
-            target = trainer.target_iterations(args.iterations, args.epochs)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    else:
-        target = int(document.get("target_iterations", trainer.target_iterations()))
-    if document.get("target_iterations") != target:
-        document["target_iterations"] = target
-        changed = True
-    if changed:
-        runs.write_config_document(run_dir, document)
-    return trainer, corpus, run_dir, target
-
-
-def limit_blas_threads():
-    """One BLAS thread: at m = 100 the matrices are too small for a second thread to pay off."""
+def limit_blas_threads(threads: int = 1):
+    """The run's --threads BLAS threads (one by default: at m = 100 the matrices are too small
+    for a second thread to pay off)."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def cmd_train(args) -> int:
@@ -338,8 +177,6 @@ def cmd_train(args) -> int:
     SIGHUP and at the end; a divergence or a failed write stops it with the last good checkpoint
     kept."""
     import threading
-
-    from . import runs
 
     stop_signal = []  # the signal that asked us to stop, if any
 
@@ -353,148 +190,239 @@ def cmd_train(args) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous_handlers = {s: signal.signal(s, on_signal) for s in handled} if in_main_thread else {}
     try:
-        trainer, corpus, run_dir, target = open_session(args)
+        run = open_run(args)
         try:
-            return _train_session(args, trainer, run_dir, target, stop_signal)
+            return _train_run(args, run, stop_signal)
         finally:
-            runs.unlock_run(run_dir)
+            run.close()
     finally:
         for s, handler in previous_handlers.items():
             signal.signal(s, handler)
 
 
-def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
+class TrainingStopped(UsageError):
+    """Training stopped early (divergence, a full disk, a failing stdout); the run is kept."""
+
+
+def _json_line(document: dict) -> str:
+    """One line of strict JSON: NaN and infinities (which JSON lacks) become null."""
+
+    def strict(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [strict(v) for v in value]
+        return value
+
+    return json.dumps(strict(document), allow_nan=False) + "\n"
+
+
+def _output_error(reason: str):
+    from . import safeio
+
+    return safeio.OutputError(f"cannot write to standard output: {reason}", "stdout", reason)
+
+
+def _print(text: str) -> None:
+    """Print a line of ours on stdout (a path in it shown safely on a terminal); a failing
+    stdout is one line."""
+    from . import safeio, safetext
+
+    safeio.write_output(
+        sys.stdout, safetext.terminal(text) if safetext.isatty(sys.stdout) else text
+    )
+
+
+def _train_run(args, run, stop_signal) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.text import Text
 
-    from . import runs
+    from . import runs, safeio, safetext
     from .train import DivergenceError
 
-    console = Console(stderr=args.json)
-    quiet = args.json
+    trainer, run_dir = run.trainer, run.run_dir
+    # The progress bar (and what is said beside it) goes to stderr when it is a terminal, never
+    # into a pipe; samples go to stdout (through safetext on a terminal, exact into a pipe),
+    # and not at all with --json, whose stdout is the one JSON summary.
+    console = Console(stderr=True)
+    show_bar = safetext.isatty(sys.stderr)
+    samples_on_terminal = safetext.isatty(sys.stdout)
+    out_console = console if show_bar else Console()
     started = time.perf_counter()
     start_iteration = trainer.iteration
     failure = None
-    saved_iteration = [trainer.iteration]  # open_session has just saved or restored this state
+    if run.done:
+        more = run.trainer.iteration + max(1, round(2 * trainer.updates_per_epoch))
+        _print_error(
+            f"tui-rnn: {run_dir} is already at iteration {trainer.iteration:,}, past its "
+            f"target {run.target:,}: to train further give the new total, e.g. tui-rnn train "
+            f"--resume {run_dir} --iterations {more}"
+        )
 
-    def save():
-        runs.save_checkpoint(run_dir, trainer)
-        saved_iteration[0] = trainer.iteration
-
-    def save_if_new():  # a second save of the same state would push out checkpoint.prev.npz
-        if trainer.iteration != saved_iteration[0]:
-            save()
+    def say(line: str, style: str | None = None) -> None:
+        """A line for the person watching: above the bar, or on stderr."""
+        if show_bar:
+            progress.console.print(Text(safetext.terminal(line), style=style or ""))
+        else:
+            _print_error(line)
 
     def on_sample(sample):
-        runs.append_sample(run_dir, sample)
-        save()  # the sample moved the random generator and samples.txt: always save
-        if not quiet:
-            progress.console.print(f"[bold]{sample.header}[/bold]")
-            progress.console.print(sample.text, markup=False, highlight=False)
-            progress.console.print()
+        if args.json:
+            return
+        if samples_on_terminal:  # shown, never obeyed; soft_wrap: no added newlines
+            out_console.print(f"[bold]{sample.header}[/bold]")
+            out_console.print(Text(safetext.terminal(sample.text)), soft_wrap=True)
+            out_console.print()
+        else:  # a pipe or a file: the exact record, as in samples.txt
+            safeio.write_output(sys.stdout, runs.format_sample(sample))
 
-    progress = Progress(
+    def on_validation(loss):
+        if show_bar:
+            say(
+                f"iter {trainer.iteration:,}: val_loss {loss:.4f} nats/char "
+                f"({loss / math.log(2):.3f} bits)"
+            )
+
+    fields = [
         TextColumn("[bold]iter {task.completed:,.0f}/{task.total:,.0f}"),
         BarColumn(),
         TextColumn("smooth_loss {task.fields[smooth_loss]:.3f}"),
-        TextColumn("{task.fields[rate]:,.0f} chars/s"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-        transient=False,
-    )
-    with progress, limit_blas_threads():
-        task = progress.add_task(
-            "train",
-            total=target,
-            completed=trainer.iteration,
-            smooth_loss=trainer.smooth_loss,
-            rate=0.0,
-        )
-
-        def on_progress(p):
-            progress.update(
-                task, completed=p.iteration, smooth_loss=p.smooth_loss, rate=p.chars_per_second
+    ]
+    if trainer.validating:
+        fields.append(TextColumn("val {task.fields[val]}"))
+    fields += [TextColumn("{task.fields[rate]:,.0f} chars/s"), TimeRemainingColumn()]
+    progress = Progress(*fields, console=console, disable=not show_bar, transient=False)
+    try:
+        with progress, limit_blas_threads(trainer.config.threads):
+            task = progress.add_task(
+                "train",
+                total=run.target,
+                completed=trainer.iteration,
+                smooth_loss=trainer.smooth_loss,
+                rate=0.0,
+                val=_loss_text(trainer.val_loss),
             )
 
-        try:
-            while trainer.iteration < target and not stop_signal:
-                deadline = time.monotonic() + args.save_every
-                trainer.train(
-                    target,
-                    should_stop=lambda d=deadline: bool(stop_signal) or time.monotonic() >= d,
+            def on_progress(p):
+                progress.update(
+                    task,
+                    completed=p.iteration,
+                    smooth_loss=p.smooth_loss,
+                    rate=p.chars_per_second,
+                    val=_loss_text(p.val_loss),
+                )
+
+            while not run.done and not stop_signal:
+                run.train_slice(
+                    interrupt=lambda: bool(stop_signal),
                     on_sample=on_sample,
                     on_progress=on_progress,
+                    on_validation=on_validation,
                 )
-                save_if_new()
-            save_if_new()
-        except DivergenceError as err:
-            # Nothing after the last checkpoint is saved: on disk the run stays at its last
-            # good state (the parameters in memory may already be huge or infinite).
-            last_good = runs.checkpoint_iteration(runs.load_checkpoint(run_dir))
-            eta = trainer.config.eta
-            failure = (
-                f"training diverged at iteration {err.iteration} (loss = {err.loss:.3g}) with "
-                f"eta = {eta:g}; the run is kept at its last good checkpoint (iteration "
-                f"{last_good}) in {run_dir}: continue with a smaller learning rate, e.g. "
-                f"tui-rnn train --resume {run_dir} --eta {eta / 10:g}"
-            )
-        except runs.RunWriteError as err:
-            failure = str(err)
+                trouble = run.trouble()
+                if trouble:
+                    say(f"warning: {trouble}", "yellow")
+            run.save_if_unsaved()
+    except DivergenceError as err:
+        # Nothing after the last checkpoint is saved: on disk the run stays at its last
+        # good state (the parameters in memory may already be huge or infinite).
+        last_good = runs.checkpoint_iteration(runs.load_checkpoint(run_dir))
+        eta = trainer.config.eta
+        failure = (
+            f"training diverged at iteration {err.iteration} (loss = {err.loss:.3g}) with "
+            f"eta = {eta:g}; the run is kept at its last good checkpoint (iteration "
+            f"{last_good}) in {run_dir}: continue with a smaller learning rate, e.g. "
+            f"tui-rnn train --resume {run_dir} --eta {eta / 10:g}"
+        )
+    except (safeio.OutputError, OSError) as err:  # stdout failed (rich raises OSError)
+        if not isinstance(err, runs.RunWriteError):
+            run.save_if_unsaved()  # the run itself is fine: keep it, then say what failed
+            reason = err.reason if isinstance(err, safeio.OutputError) else safeio.describe(err)
+            raise _output_error(f"{reason}; the run is saved in {run_dir}") from None
+        failure = str(err)
+    except runs.RunWriteError as err:
+        failure = str(err)
     if failure is not None:
-        print(f"tui-rnn: error: {failure}", file=sys.stderr)
-        return EXIT_USAGE
+        raise TrainingStopped(failure)
     seconds = time.perf_counter() - started
     updates = trainer.iteration - start_iteration
+    best_val = trainer.best_val_loss if trainer.validating else None
     summary = {
         "iterations": trainer.iteration,
+        "target": run.target,
         "epochs": trainer.epoch,
         "smooth_loss": trainer.smooth_loss,
+        "loss_per_char": trainer.smooth_loss / trainer.config.seq_length,
         "best_smooth_loss": trainer.best_smooth_loss,
         "best_iteration": trainer.best_iteration,
+        "val_loss": trainer.val_loss,
+        "best_val_loss": best_val,
+        "best_val_iteration": trainer.best_iteration if trainer.validating else None,
         "seconds": seconds,
-        "chars_per_second": updates * trainer.config.seq_length / seconds if seconds else 0.0,
+        "train_seconds": trainer.train_seconds,
+        "chars_per_second": updates * trainer.chars_per_update / seconds if seconds else 0.0,
         "run_dir": str(run_dir),
         "interrupted": bool(stop_signal),
     }
     if args.json:
-        print(json.dumps(summary))
+        _print(_json_line(summary))
     else:
         state = "stopped (saved)" if stop_signal else "done"
-        console.print(
+        val = ""
+        if best_val is not None:
+            val = f", best val_loss {best_val:.4f} at iter {trainer.best_iteration:,}"
+        line = (
             f"{state}: {summary['iterations']:,} updates, epoch {summary['epochs']}, "
-            f"smooth_loss {summary['smooth_loss']:.3f} (best {summary['best_smooth_loss']:.3f} "
-            f"at iter {summary['best_iteration']:,}), {summary['chars_per_second']:,.0f} chars/s, "
-            f"run in {run_dir}"
+            f"smooth_loss {summary['smooth_loss']:.3f} (best "
+            f"{summary['best_smooth_loss']:.3f}){val}, "
+            f"{summary['chars_per_second']:,.0f} chars/s, run in {run_dir}"
         )
+        try:
+            _print(line + "\n")
+        except OSError as err:
+            raise _output_error(f"{safeio.describe(err)}; the run is saved in {run_dir}") from None
     return 128 + stop_signal[0] if stop_signal else 0
+
+
+def _loss_text(loss: float | None) -> str:
+    return "-" if loss is None else f"{loss:.3f}"
 
 
 # -- generate ---------------------------------------------------------------------------------
 def cmd_generate(args) -> int:
     import numpy as np
 
-    from . import runs, sampling
+    from . import runs, safeio, safetext, sampling
     from .corpus import UnknownCharactersError
 
     try:
         sampling.validate_options(args.temperature, args.top_p, args.length)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    params, chars, _ = runs.load_model(args.run_dir, best=args.best)
+    params, chars, _ = runs.load_model(args.run_dir, best=args.best, warn=_warn)
     try:
         prompt_ids = sampling.start_ids(args.prompt, chars)
     except UnknownCharactersError as err:
         raise UsageError(f"the prompt has {err}") from None
     rng = np.random.Generator(np.random.PCG64(args.seed))
+    # Streamed a line (or 256 characters) at a time: shown through safetext on a terminal,
+    # exact into a pipe or a file.
     out = sys.stdout
-    out.write(args.prompt)
+    shown = safetext.isatty(out)
+    pending = [args.prompt]
     for i in sampling.continue_prompt(
         params, prompt_ids, args.length, rng, args.temperature, args.top_p, args.greedy
     ):
-        out.write(chars[i])
-    out.write("\n")
-    out.flush()
+        pending.append(chars[i])
+        if chars[i] == "\n" or len(pending) >= 256:
+            text = "".join(pending)
+            safeio.write_output(out, safetext.terminal(text) if shown else text)
+            pending = []
+    text = "".join(pending) + "\n"
+    safeio.write_output(out, safetext.terminal(text) if shown else text)
     return 0
 
 
@@ -503,7 +431,7 @@ def cmd_gradcheck(args) -> int:
     """The report's Table 1 (or one JSON object); exit 1 when any row fails."""
     from rich.console import Console
 
-    from . import gradcheck, runs
+    from . import gradcheck, runs, safeio
     from .corpus import CorpusError, load_corpus
 
     params = None
@@ -514,7 +442,7 @@ def cmd_gradcheck(args) -> int:
                 f"--{fresh[0]} describes a fresh model but --run checks the run's own model: "
                 f"drop --{fresh[0]} or --run"
             )
-        params, chars, document = runs.load_model(args.run_dir)
+        params, chars, document = runs.load_model(args.run_dir, warn=_warn)
         corpus_path = args.corpus or document["corpus"].get("path")
         encoding = args.encoding if args.corpus else document.get("encoding", args.encoding)
         try:
@@ -530,8 +458,12 @@ def cmd_gradcheck(args) -> int:
                 "check the run with its own corpus"
             )
     else:
-        corpus = load_corpus(args.corpus, encoding=args.encoding)
-        check_model_fits(corpus.vocab_size, 100 if args.hidden is None else args.hidden)
+        from .options import TrainConfig
+        from .train import check_fits_memory
+
+        corpus = load_corpus(args.corpus, encoding=args.encoding or "utf-8")
+        hidden = 100 if args.hidden is None else args.hidden
+        check_fits_memory(TrainConfig(hidden_size=hidden), corpus.vocab_size)
     try:
         seq_lengths = gradcheck.parse_seq_lengths(args.seq_lengths)
         report = gradcheck.run_gradcheck(
@@ -558,11 +490,14 @@ def cmd_gradcheck(args) -> int:
         print("tui-rnn: gradcheck interrupted", file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(report.to_json()))
+        _print(_json_line(report.to_json()))
     else:
-        console = Console()
-        console.print(gradcheck.report_table(report))
-        console.print(gradcheck.verdict(report), highlight=False)
+        try:
+            console = Console()
+            console.print(gradcheck.report_table(report))
+            console.print(gradcheck.verdict(report), highlight=False)
+        except OSError as err:
+            raise _output_error(safeio.describe(err)) from None
     return 0 if report.passed else 1
 
 
@@ -570,36 +505,44 @@ def cmd_export(args) -> int:
     """Write a run's loss history or samples from its newest checkpoint (only reads the run)."""
     from .export import export_run
 
-    path, count = export_run(args.run_dir, args.format, args.output, args.samples)
+    path, count = export_run(args.run_dir, args.format, args.output, args.samples, warn=_warn)
     if path is not None:
-        print(f"wrote {count:,} {'samples' if args.samples else 'updates'} to {path}")
+        _print(f"wrote {count:,} {'samples' if args.samples else 'updates'} to {path}\n")
     return 0
 
 
 def cmd_app(args) -> int:
-    from . import runs
     from .app import TrainingSession, TuiRnnApp
 
-    trainer, corpus, run_dir, target = open_session(args)
-    session = TrainingSession(trainer, corpus, run_dir, target, save_every=args.save_every)
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:  # seen now (and after the app exits), and in the app
+        warnings.append(message)
+        _warn(message)
+
+    run = open_run(args, warn=warn)
+    trainer, run_dir, target = run.trainer, run.run_dir, run.target
+    session = TrainingSession(
+        trainer, run.corpus, run_dir, target, save_every=run.save_every, warnings=warnings
+    )
     app = TuiRnnApp(session)
     try:
         app.run()
     finally:
-        runs.unlock_run(run_dir)
+        run.close()
     if app.engine_error:
-        print(f"tui-rnn: error: {app.engine_error}", file=sys.stderr)
+        _print_error(f"tui-rnn: error: {app.engine_error}")
         return 1
     if trainer.iteration >= target:  # resuming as is would only show it done
         more = trainer.iteration + trainer.updates_per_epoch
-        print(
+        _print(
             f"done at iter {trainer.iteration:,}, saved in {run_dir}; train further with: "
-            f"tui-rnn --resume {run_dir} --iterations {more}"
+            f"tui-rnn --resume {run_dir} --iterations {more}\n"
         )
         return 0
-    print(
+    _print(
         f"saved at iter {trainer.iteration:,} in {run_dir}; "
-        f"continue with: tui-rnn --resume {run_dir}"
+        f"continue with: tui-rnn --resume {run_dir}\n"
     )
     return 0
 
@@ -712,6 +655,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         parser.add_argument("--format", choices=("csv", "json"), default="csv", help="(csv)")
         parser.add_argument(
             "--output",
+            type=_path("--output", "a file path (or - for stdout)"),
             metavar="PATH",
             default=None,
             help="where to write, - for stdout "
@@ -724,8 +668,21 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """After stdout failed (a full disk, a closed pipe): send what is still buffered, and
+    anything after, to /dev/null, so that exiting does not fail again with a second message."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, ValueError, OSError):  # not a real file (a test's stream)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    from . import safeio
     from .corpus import CorpusError
+    from .options import OptionError
     from .runs import RunError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -733,14 +690,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(command)
     try:
         args = parser.parse_args(argv[1:] if command else argv)
-        return args.run(args)
-    except (UsageError, CorpusError, RunError) as err:
-        print(f"tui-rnn: error: {err}", file=sys.stderr)
+        code = args.run(args)
+        safeio.write_output(sys.stdout, "")  # what is still buffered must reach it too
+        return code
+    except (UsageError, CorpusError, RunError, OptionError) as err:
+        if isinstance(err, safeio.OutputError):
+            _silence_stdout()
+        _print_error(f"tui-rnn: error: {err}")
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. tui-rnn generate ... | head
+        _silence_stdout()
         return 0
+    except UnicodeEncodeError as err:  # e.g. a latin-1 terminal and a model writing CJK
+        _silence_stdout()
+        _print_error(
+            f"tui-rnn: error: standard output's encoding ({err.encoding}) cannot write "
+            f"{err.object[err.start : err.end]!r}: use a UTF-8 locale or PYTHONIOENCODING=utf-8"
+        )
+        return EXIT_USAGE
+    except OSError as err:  # anything else the system refused: still one line
+        _print_error(f"tui-rnn: error: {safeio.describe(err)} ({err.filename or err})")
+        return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C in generate, export, or while a corpus loads
-        print("tui-rnn: interrupted", file=sys.stderr)
+        _print_error("tui-rnn: interrupted")
         return 130
 
 

@@ -38,6 +38,14 @@ class Optimizer:
     def step(self, params: np.ndarray, g: np.ndarray, eta: float) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def state_layout(cls, size: int) -> dict[str, tuple[str, tuple[int, ...]]]:
+        """name -> (dtype kinds, shape) of every state array, for checking a checkpoint."""
+        return {
+            name: ("f", (size,)) if name in cls.vector_state else ("iu", ())
+            for name in cls.state_names
+        }
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The named state, as saved in a checkpoint (views, not copies)."""
         return {name: getattr(self, name) for name in self.state_names}
@@ -130,11 +138,10 @@ class Adam(Optimizer):
         params -= update
 
 
+CLASSES: dict[str, type[Optimizer]] = {"adagrad": AdaGrad, "rmsprop": RMSProp, "adam": Adam}
+
+
 def make_optimizer(name: str, size: int, dtype=np.float64, eps: float = 1e-8) -> Optimizer:
-    if name == "adagrad":
-        return AdaGrad(size, dtype, eps=eps)
-    if name == "rmsprop":
-        return RMSProp(size, dtype, eps=eps)
-    if name == "adam":
-        return Adam(size, dtype, eps=eps)
-    raise ValueError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
+    if name not in CLASSES:
+        raise ValueError(f"unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}")
+    return CLASSES[name](size, dtype, eps=eps)

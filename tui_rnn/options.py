@@ -22,7 +22,11 @@ from .optim import DEFAULT_ETA, OPTIMIZERS
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float64", "float32")
 PRESETS_NAMES = ("report", "quality")
-MAX_SAMPLE_LENGTH = 1_000_000  # a sample is generated one character at a time (~20 us each)
+# The longest sample (--sample-length). One sample of it takes 2 to 4 s at the default size
+# (17 to 38 us per character on a busy 2-core machine: benchmarks/bench_checkpoint.py), the log
+# of the last 200 samples in memory stays under 20 million characters, samples.txt grows a
+# few hundred kB per sample. Longer text is what `tui-rnn generate --length` is for: it streams.
+MAX_SAMPLE_LENGTH = 100_000
 
 
 class OptionError(ValueError):
@@ -61,8 +65,16 @@ class Option:
             raise OptionError(f"{self.flag} must be {what}, got {text!r}") from None
         return self.check(value)
 
-    def check(self, value):
-        """`value` if this option can take it (from argparse, config.json or a form)."""
+    def check(self, value, label: str | None = None):
+        """`value` if this option can take it (from argparse, config.json or a form).
+
+        Messages name the option by `label` (default: its flag; config.json's checks pass the
+        field's name)."""
+        if label is not None and label != self.flag:
+            try:
+                return self.check(value)
+            except OptionError as err:
+                raise OptionError(str(err).replace(self.flag, label, 1)) from None
         if value is None and self.allow_none:
             return None
         if self.kind is str:
@@ -76,20 +88,19 @@ class Option:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise OptionError(f"{self.flag} must be a number, got {value!r}")
         if self.kind is int:
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise OptionError(f"{self.flag} must be a whole number, got {value!r}")
-                value = int(value)
+            if not isinstance(value, int):  # 100.0 in a hand-edited config.json too
+                raise OptionError(f"{self.flag} must be a whole number, got {value!r}")
         else:
             value = float(value)
             if not math.isfinite(value):
                 raise OptionError(f"{self.flag} must be a finite number, got {value!r}")
+        shown = f"{value:,}" if self.kind is int else f"{value:g}"
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             sign = ">" if self.low_open else ">="
-            raise OptionError(f"{self.flag} must be {sign} {self.low:g}, got {value:g}")
+            raise OptionError(f"{self.flag} must be {sign} {_number(self.low)}, got {shown}")
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
             sign = "<" if self.high_open else "<="
-            raise OptionError(f"{self.flag} must be {sign} {self.high:g}, got {value:g}")
+            raise OptionError(f"{self.flag} must be {sign} {_number(self.high)}, got {shown}")
         return value
 
     @property
@@ -101,6 +112,10 @@ class Option:
             if isinstance(self.default, float)
             else str(self.default)
         )
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if float(value).is_integer() else f"{value:g}"
 
 
 def _opt(name, flag, kind, default, help, **rules) -> Option:
@@ -292,15 +307,18 @@ class TrainConfig:
     extra: dict = field(default_factory=dict, repr=False)  # unknown keys of a newer config
 
     def __post_init__(self) -> None:
-        if self.eta is None and self.optimizer in DEFAULT_ETA:
+        if self.eta is None and isinstance(self.optimizer, str) and self.optimizer in DEFAULT_ETA:
             self.eta = DEFAULT_ETA[self.optimizer]
         if self.sigma is None and self.cell == "rnn":
             self.sigma = 0.01
 
-    def validate(self) -> None:
-        """OptionError naming the first option that cannot work."""
+    def validate(self, names: str = "flags") -> None:
+        """OptionError naming the first option that cannot work: by its flag ("--hidden"), or
+        with names="fields" by its name in config.json ("hidden_size"). Types are checked too
+        (a hand-edited config.json can hold anything)."""
         for option in CONFIG_OPTIONS:
-            option.check(getattr(self, option.name))
+            label = option.flag if names == "flags" else option.name
+            option.check(getattr(self, option.name), label)
         if self.eta is None:
             raise OptionError("--eta is missing")
         if not (isinstance(self.eps, float | int) and math.isfinite(self.eps) and self.eps > 0):
@@ -317,6 +335,10 @@ class TrainConfig:
         data = asdict(self)
         data.pop("extra")
         return data
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls) if f.name != "extra")
 
     @classmethod
     def from_dict(cls, data: Mapping) -> TrainConfig:

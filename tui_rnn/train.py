@@ -36,10 +36,12 @@ import numpy as np
 
 from . import sampling
 from .cells import Model, ModelSpec
+from .optim import CLASSES as OPTIMIZER_CLASSES
 from .optim import make_optimizer
-from .options import OptionError, TrainConfig
+from .options import MAX_SAMPLE_LENGTH, OptionError, TrainConfig
 
 __all__ = [
+    "MAX_SAMPLE_LENGTH",
     "DivergenceError",
     "LossHistory",
     "Progress",
@@ -70,6 +72,73 @@ class DivergenceError(RuntimeError):
         super().__init__(
             f"training diverged at iteration {iteration} (loss = {loss}): lower --eta "
             f"(now {eta:g}) and resume from the last good checkpoint"
+        )
+
+
+class Interrupted(Exception):
+    """A sample was stopped by `interrupt()`; the random generator is as it was before it."""
+
+
+def parse_rng_state(text: str) -> dict:
+    """The PCG64 state a checkpoint stores as JSON, checked field by field (ValueError)."""
+    if len(text) > 1024:  # the real state is about 150 characters
+        raise ValueError(f"rng_state is {len(text):,} characters long")
+    try:
+        state = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise ValueError(f"rng_state is not JSON ({err})") from None
+    inner = state.get("state") if isinstance(state, dict) else None
+    if (
+        not isinstance(inner, dict)
+        or set(state) != {"bit_generator", "state", "has_uint32", "uinteger"}
+        or state["bit_generator"] != "PCG64"
+        or set(inner) != {"state", "inc"}
+        or not all(_integer_in(inner[k], 0, 1 << 128) for k in ("state", "inc"))
+        or not _integer_in(state["has_uint32"], 0, 2)
+        or not _integer_in(state["uinteger"], 0, 1 << 32)
+    ):
+        raise ValueError("rng_state is not a PCG64 state")
+    return state
+
+
+def _integer_in(value, low: int, stop: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < stop
+
+
+def model_spec(config: TrainConfig, vocab_size: int) -> ModelSpec:
+    """The model a config describes."""
+    return ModelSpec(
+        cell=config.cell,
+        vocab_size=vocab_size,
+        hidden_size=config.hidden_size,
+        layers=config.layers,
+        dtype=config.dtype,
+    )
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (None where it cannot be asked: no check then)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_memory(config: TrainConfig, vocab_size: int, label: str = "--hidden") -> None:
+    """OptionError when a Trainer of this config cannot fit in this machine's memory (NumPy
+    would raise MemoryError halfway, or the kernel kill us). It holds arrays of the model's
+    size: parameters, gradients, best parameters, two optimizer scratch buffers and the
+    optimizer's own state."""
+    count = model_spec(config, vocab_size).param_count
+    arrays = 5 + len(OPTIMIZER_CLASSES[config.optimizer].vector_state)
+    needed, total = arrays * np.dtype(config.dtype).itemsize * count, physical_memory()
+    if total is not None and needed > total:
+        raise OptionError(
+            f"{label} {config.hidden_size} needs about {needed / 2**30:,.1f} GiB ({count:,} "
+            f"parameters in {arrays} arrays), more than this machine's {total / 2**30:,.1f} GiB "
+            f"of memory: use a smaller {label}"
         )
 
 
@@ -215,13 +284,7 @@ class Trainer:
                 f"--val-fraction {config.val_fraction:g} holds out {len(self.val_data)} "
                 "characters: too few to measure a validation loss; use a larger fraction"
             )
-        self.spec = ModelSpec(
-            cell=config.cell,
-            vocab_size=len(self.chars),
-            hidden_size=config.hidden_size,
-            layers=config.layers,
-            dtype=config.dtype,
-        )
+        self.spec = model_spec(config, len(self.chars))
         # One generator for the initialisation and the samples (the report's: the default run
         # draws exactly what it always drew), and a stream of its own for dropout masks, so
         # that taking a sample never changes the weights.
@@ -306,8 +369,27 @@ class Trainer:
             return int(iterations)
         updates = (2 if epochs is None else epochs) * self.updates_per_epoch
         if not math.isfinite(updates):  # int(round(inf)) would raise OverflowError
-            raise ValueError(f"--epochs {epochs:g} is more updates than can be counted: give fewer")
+            raise OptionError(
+                f"--epochs {epochs:g} is more updates than can be counted: give fewer"
+            )
         return int(round(updates))
+
+    def check_initial_loss(self) -> None:
+        """OptionError naming --sigma when the initial weights are so large that the loss of
+        the first chunk is not finite (or overflows the float32 history): no update could ever
+        be applied, and --eta is not the cause."""
+        sigma = f"--sigma {self.config.sigma:g}"
+        smaller = "use a smaller --sigma (or leave it out for the cell's default)"
+        if not np.isfinite(self.model.flat).all():
+            raise OptionError(f"{sigma} makes the initial weights overflow to infinity: {smaller}")
+        n = self.config.seq_length
+        inputs, targets = self.train_data[:n, None], self.train_data[1 : n + 1, None]
+        with np.errstate(all="ignore"):
+            loss = self.model.loss(inputs, targets, self.model.zero_state(1))
+        if not abs(loss) <= _LARGEST_LOSS:
+            raise OptionError(
+                f"{sigma} makes the first loss {loss:.3g}, too large to train: {smaller}"
+            )
 
     def trouble(self, target: int | None = None) -> str | None:
         """A warning when training goes badly although the loss stays finite, else None."""
@@ -405,38 +487,35 @@ class Trainer:
             and self.last_sample_iteration != self.iteration
         )
 
-    def _sample_start(self) -> tuple[list[np.ndarray], int]:
-        """Stream 0's state and next input character: where a sample continues from."""
-        state = [layer[:1].copy() for layer in self.state]
-        return state, int(self.train_data[self.position])
+    def synthesize(self, length: int | None = None, interrupt=None) -> Sample:
+        """A sample from stream 0's state and its next input character (the report's).
 
-    def synthesize(self, length: int | None = None, should_stop=None) -> Sample:
-        """A sample from the current state and the next input character (the report's)."""
+        `interrupt()` is asked every few hundred characters: when it says stop, the random
+        generator is put back as it was and Interrupted raised, so the sample can be drawn
+        again later, identically (a resumed run stays the uninterrupted one)."""
         length = self.config.sample_length if length is None else length
-        state, x = self._sample_start()
-        ids = sampling.generate(self.model, state, x, length, self.rng, should_stop=should_stop)
-        return Sample(self.iteration, self.smooth_loss, "".join(self.chars[i] for i in ids))
+        text = self._sample_text(self.model, length, interrupt)
+        return Sample(self.iteration, self.smooth_loss, text)
 
-    def synthesize_best(self, length: int = 1000, should_stop=None) -> Sample:
+    def synthesize_best(self, length: int = 1000, interrupt=None) -> Sample:
         """The report's last section: text from the best model."""
-        state, x = self._sample_start()
-        ids = sampling.generate(
-            self.best_params, state, x, length, self.rng, should_stop=should_stop
-        )
-        text = "".join(self.chars[i] for i in ids)
+        text = self._sample_text(self.best_params, length, interrupt)
         return Sample(self.best_iteration, self.best_smooth_loss, text, best=True)
 
-    def _record_due_sample(self, should_abort=None) -> Sample | None:
-        """The scheduled sample, if one is due. If `should_abort()` turns true while it is
-        written (a long --sample-length and a signal), it is dropped and the generator put
-        back: the sample stays due, and a resumed run writes it again, identically."""
+    def _sample_text(self, model: Model, length: int, interrupt) -> str:
+        state = [layer[:1].copy() for layer in self.state]
+        x = int(self.train_data[self.position])
+        before = self.rng.bit_generator.state
+        ids = list(sampling.generate(model, state, x, length, self.rng, should_stop=interrupt))
+        if len(ids) < length:
+            self.rng.bit_generator.state = before
+            raise Interrupted(f"sample stopped after {len(ids):,} of {length:,} characters")
+        return "".join(self.chars[i] for i in ids)
+
+    def _record_due_sample(self, interrupt=None) -> Sample | None:
         if not self.sample_due():
             return None
-        rng_state = self.rng.bit_generator.state
-        sample = self.synthesize(should_stop=should_abort)
-        if should_abort is not None and len(sample.text) < self.config.sample_length:
-            self.rng.bit_generator.state = rng_state
-            return None
+        sample = self.synthesize(interrupt=interrupt)
         self.samples.append(sample)
         self.last_sample_iteration = self.iteration
         return sample
@@ -449,53 +528,53 @@ class Trainer:
         on_sample: Callable[[Sample], None] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         progress_every: float = 0.25,
+        interrupt: Callable[[], bool] | None = None,
         on_validation: Callable[[float], None] | None = None,
-        should_abort: Callable[[], bool] | None = None,
     ) -> int:
         """Update until `until_iteration` or until `should_stop()` is true; returns updates done.
 
-        `should_abort()` (a signal, quitting) also ends training, and is watched inside a long
-        sample too (which is then left due; see `_record_due_sample`).
-
-        At least one update is made when any is due (so a tiny --save-every cannot livelock).
-        Samples fall due before the first update and every `sample_every` updates, validation
-        every `eval_every` updates and when the target is reached; progress is reported at
-        most every `progress_every` seconds (and once at the end).
+        `should_stop` (a deadline, a waiting request) is asked only after the first update, so
+        every call makes progress however soon it says stop. `interrupt` (a signal, quitting)
+        is asked before every update and inside samples: a sample it stops is undone (see
+        `synthesize`) and falls due again on the next call. Samples fall due before the first
+        update and every `sample_every` updates, validation every `eval_every` updates and
+        when the target is reached; progress is reported at most every `progress_every`
+        seconds (and once at the end).
         """
         done = 0
-        abort = should_abort or (lambda: False)
-
-        def stop() -> bool:
-            return abort() or (should_stop is not None and should_stop())
         started = last_report = time.perf_counter()
         new_samples: list[Sample] = []
 
-        def due_work():
+        def due_work() -> bool:
+            """Validation and the sample, if due; False when interrupted."""
             began = time.perf_counter()  # evaluations and samples count as training time
             try:
-                _due_work()
+                reached = self.iteration >= until_iteration and done > 0
+                if self.eval_due() or (reached and self.validating and not self._validated_now()):
+                    loss = self.record_validation()
+                    if on_validation:
+                        on_validation(loss)
+                try:
+                    sample = self._record_due_sample(interrupt)
+                except Interrupted:
+                    return False
+                if sample is not None:
+                    new_samples.append(sample)
+                    if on_sample:
+                        on_sample(sample)
+                return True
             finally:
                 self.train_seconds += time.perf_counter() - began
 
-        def _due_work():
-            reached = self.iteration >= until_iteration and done > 0
-            if self.eval_due() or (reached and self.validating and not self._validated_now()):
-                loss = self.record_validation()
-                if on_validation:
-                    on_validation(loss)
-            sample = self._record_due_sample(should_abort)
-            if sample is not None:
-                new_samples.append(sample)
-                if on_sample:
-                    on_sample(sample)
-
-        due_work()
-        while self.iteration < until_iteration:
-            if (done and stop()) or abort():
+        going = due_work()
+        while going and self.iteration < until_iteration:
+            if interrupt is not None and interrupt():
+                break
+            if done and should_stop is not None and should_stop():
                 break
             self.step()
             done += 1
-            due_work()
+            going = due_work()
             now = time.perf_counter()
             if on_progress is not None and now - last_report >= progress_every:
                 on_progress(self.progress(done, now - started, new_samples))
@@ -531,6 +610,9 @@ class Trainer:
         "last_sample_iteration",
     )
     LOSSES = ("smooth_loss", "best_smooth_loss", "best_val_loss", "train_seconds")
+    # Wall-clock measurements: saved, but never the same twice, so every bit-for-bit
+    # comparison of two states leaves them out.
+    TIMING = ("seconds_history", "train_seconds")
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The whole training state as named arrays (checkpoint schema 2)."""
@@ -552,6 +634,8 @@ class Trainer:
             arrays[f"state.{layer}"] = value
         for name in self.COUNTERS:
             arrays[name] = np.array(getattr(self, name), dtype=np.int64)
+        # How many validation losses there are: bounds the two arrays that hold them.
+        arrays["evaluations"] = np.array(len(self.history.val_loss), dtype=np.int64)
         for name in self.LOSSES:
             arrays[name] = np.array(getattr(self, name), dtype=np.float64)
         return arrays

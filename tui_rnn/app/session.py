@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -83,6 +83,7 @@ class TrainingSession:
         *,
         save_every: float = 10.0,
         progress_every: float = 0.5,
+        warnings: Sequence[str] = (),
     ):
         self.trainer = trainer
         self.corpus = corpus
@@ -90,6 +91,9 @@ class TrainingSession:
         self.target = int(target)
         self.save_every = float(save_every)
         self.progress_every = float(progress_every)
+        # What opening the run had to say (a damaged newest checkpoint skipped, carriage
+        # returns in the corpus): printed before the app took the screen, so shown again in it.
+        self.warnings = tuple(warnings)
         # Written by the UI on resize; read by the engine when it thins the history.
         self.chart_bins = 200
         self.state = DONE if trainer.iteration >= self.target else IDLE
@@ -214,6 +218,8 @@ class TrainingSession:
             # restore this value when they end.
             threadpool_limits(limits=1, user_api="blas")
             self._publish()
+            for warning in self.warnings:
+                self._warn(warning)
             for sample in runs.read_samples(self.run_dir, limit=200):  # a resumed run's
                 self._post(SampleAdded(sample))
             while True:
@@ -345,10 +351,13 @@ class TrainingSession:
         elif time.monotonic() >= self._next_save:
             self._save()
 
+    def _warn(self, message: str) -> None:
+        self._post(Notice(message, "warning", timeout=30))
+
     def _recover(self, err: DivergenceError) -> None:
         """Back to the last good checkpoint, paused, with advice."""
         try:
-            runs.restore_into(self.trainer, self.run_dir)
+            runs.restore_into(self.trainer, self.run_dir, warn=self._warn)
             self._unsaved = False
         except (runs.RunError, KeyError, ValueError) as load_error:
             self.state = ERROR
