@@ -305,10 +305,23 @@ def test_an_export_never_overwrites_the_runs_own_files(run_dir, capsys):
 def test_an_unwritable_export_path(run_dir, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    for extra in ([], ["--format", "json"], ["--samples"]):
-        line = fails(["export", run_dir, "--output", blocker / "out.csv", *extra], capsys)
+    for name, extra in (
+        ("out.csv", []),
+        ("out.json", ["--format", "json"]),
+        ("out", ["--samples"]),
+    ):
+        line = fails(["export", run_dir, "--output", blocker / name, *extra], capsys)
         assert "cannot write" in line and "--output" in line
     assert "--format" in fails(["export", run_dir, "--format", "xml"], capsys)
+
+
+def test_export_takes_its_format_from_the_extension_and_refuses_a_contradiction(
+    run_dir, tmp_path, capsys
+):
+    assert main(["export", str(run_dir), "--output", str(tmp_path / "x.json")]) == 0
+    assert json.loads((tmp_path / "x.json").read_text())["fields"][0] == "iteration"
+    line = fails(["export", run_dir, "--format", "csv", "--output", tmp_path / "y.json"], capsys)
+    assert "--format csv contradicts --output" in line and not (tmp_path / "y.json").exists()
 
 
 def test_a_full_disk_stops_training_with_the_last_checkpoint_intact(

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import make_text
 
-from tui_rnn import runs
+from tui_rnn import export, runs
 from tui_rnn.cli import main
 from tui_rnn.corpus import load_corpus
 from tui_rnn.train import Trainer
@@ -151,7 +151,7 @@ def test_a_signal_saves_and_exits_cleanly_and_export_works_meanwhile(
             output = tmp_path / f"export{k}.csv"
             assert main(["export", str(run_dir), "--output", str(output)]) == 0
             rows = output.read_text().splitlines()
-            assert rows[0] == "iteration,epoch,loss,smooth_loss"
+            assert rows[0] == ",".join(export.FIELDS)
             assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, len(rows)))
         process.send_signal(stop)
         out, err = process.communicate(timeout=60)

@@ -213,7 +213,7 @@ def test_a_run_being_trained_is_locked(tmp_path, short_corpus_file, capsys):
         held.flush()
         capsys.readouterr()
         assert resume(run_dir, "--iterations", "20") == 2
-        assert "being trained by another tui-rnn process (pid 4242)" in capsys.readouterr().err
+        assert "open in another tui-rnn process (pid 4242)" in capsys.readouterr().err
     assert resume(run_dir, "--iterations", "20") == 0  # the lock went with its holder
 
 
@@ -241,7 +241,11 @@ def test_csv_export_holds_every_update_exactly(trained_run, capsys):
     arrays = runs.load_checkpoint(trained_run)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["iteration", "epoch", "loss", "smooth_loss"]
+    assert list(rows[0]) == list(export.FIELDS)
+    assert all(r["val_loss"] == "" for r in rows)  # no validation in this run
+    assert [int(r["chars_seen"]) for r in rows] == [10 * i for i in range(1, 181)]
+    seconds = np.array([float(r["seconds"]) for r in rows])
+    assert (np.diff(seconds) >= 0).all() and seconds[-1] > 0
     assert [int(r["iteration"]) for r in rows] == list(range(1, 181))
     loss = np.array([np.float32(r["loss"]) for r in rows])
     smooth = np.array([np.float32(r["smooth_loss"]) for r in rows])
@@ -258,7 +262,8 @@ def test_csv_export_loads_in_pandas(trained_run):
     pandas = pytest.importorskip("pandas")
     assert main(["export", str(trained_run)]) == 0
     frame = pandas.read_csv(trained_run / "loss_history.csv")
-    assert list(frame.columns) == ["iteration", "epoch", "loss", "smooth_loss"]
+    assert list(frame.columns) == list(export.FIELDS)
+    assert frame["val_loss"].isna().all() and frame["seconds"].dtype.kind == "f"
     assert len(frame) == 180
 
 
@@ -269,7 +274,8 @@ def test_json_export_has_the_history_and_the_config(trained_run, tmp_path):
     document = json.loads(out.read_text(encoding="utf-8"))
     arrays = runs.load_checkpoint(trained_run)
     assert document["config"] == runs.read_config(trained_run)
-    assert document["fields"] == ["iteration", "epoch", "loss", "smooth_loss"]
+    assert document["fields"] == list(export.FIELDS)
+    assert document["history"]["val_loss"] == [None] * 180
     assert document["rows"] == 180
     history = document["history"]
     assert history["iteration"] == list(range(1, 181))
@@ -288,7 +294,7 @@ def test_samples_export_and_stdout(trained_run, capsys):
     capsys.readouterr()
     assert main(["export", str(trained_run), "--output", "-"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("iteration,epoch,loss,smooth_loss\n1,1,")
+    assert out.startswith(",".join(export.FIELDS) + "\n1,1,")
     assert out.count("\n") == 181
     assert main(["export", str(trained_run)]) == 0
     assert out == (trained_run / "loss_history.csv").read_text()

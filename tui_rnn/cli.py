@@ -649,10 +649,20 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     elif command == "export":
         parser.description = (
             "Export a run's loss history (one row per update: iteration, epoch, loss, "
-            "smooth_loss) or its samples, from its newest checkpoint; safe while it trains."
+            "smooth_loss, val_loss, chars_seen, seconds) or its samples, from its newest "
+            "checkpoint; safe while it trains."
         )
-        parser.add_argument("run_dir", metavar="RUN_DIR")
-        parser.add_argument("--format", choices=("csv", "json"), default="csv", help="(csv)")
+        parser.add_argument(
+            "run_dir",
+            metavar="RUN_DIR",
+            help="a run directory made by tui-rnn train or the app (runs/<timestamp>)",
+        )
+        parser.add_argument(
+            "--format",
+            choices=("csv", "json"),
+            default=None,
+            help="csv or json (default: from --output's extension, else csv)",
+        )
         parser.add_argument(
             "--output",
             type=_path("--output", "a file path (or - for stdout)"),

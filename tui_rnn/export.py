@@ -3,13 +3,18 @@
 The writers take plain arrays, so the app can export straight from an in-memory Trainer and the
 CLI from a checkpoint:
 
-    CSV   iteration,epoch,loss,smooth_loss          one row per update, a header, nothing else
+    CSV   iteration,epoch,loss,smooth_loss,val_loss,chars_seen,seconds
+          one row per update, a header, nothing else
     JSON  {"fields": [...], "rows": N, "config": {config.json},
-           "history": {"iteration": [...], "epoch": [...], "loss": [...], "smooth_loss": [...]}}
+           "history": {"iteration": [...], "epoch": [...], "loss": [...], ...}}
 
-Losses are written in the shortest decimal form that reads back as the same float32, so an
-export holds exactly what the run holds. Every file is written atomically (a temporary file in
-the same directory, renamed into place), so a reader never sees half an export.
+val_loss is the validation loss (nats per character) on the rows of the updates after which it
+was measured, empty (CSV) or null (JSON) elsewhere; chars_seen counts the training characters
+read so far (updates x streams x seq_length: the axis on which runs of different batch sizes
+compare), seconds the training time so far. Losses are written in the shortest decimal form
+that reads back as the same float, so an export holds exactly what the run holds. Every file
+is written atomically (a temporary file in the same directory, renamed into place), so a reader
+never sees half an export.
 """
 
 from __future__ import annotations
@@ -24,14 +29,23 @@ import numpy as np
 from . import runs, safeio, safetext
 
 FORMATS = ("csv", "json")
-FIELDS = ("iteration", "epoch", "loss", "smooth_loss")
+FIELDS = ("iteration", "epoch", "loss", "smooth_loss", "val_loss", "chars_seen", "seconds")
 _ROWS_PER_CHUNK = 1 << 16  # format this many rows at a time: memory stays flat for long runs
 
 
-def history_columns(loss, smooth_loss, epoch_starts) -> dict[str, np.ndarray]:
-    """The four columns of an export. Row i is update number i + 1.
+def history_columns(
+    loss,
+    smooth_loss,
+    epoch_starts,
+    val_iterations=(),
+    val_loss=(),
+    seconds=None,
+    chars_per_update: int = 0,
+) -> dict[str, np.ndarray]:
+    """The columns of an export. Row i is update number i + 1.
 
-    `epoch_starts[e - 1]` is the number of updates done before epoch e began (LossHistory's).
+    `epoch_starts[e - 1]` is the number of updates done before epoch e began (LossHistory's);
+    `val_iterations[k]` the update after which `val_loss[k]` was measured (0: before any).
     """
     loss = np.asarray(loss, dtype=np.float32)
     smooth_loss = np.asarray(smooth_loss, dtype=np.float32)
@@ -39,17 +53,29 @@ def history_columns(loss, smooth_loss, epoch_starts) -> dict[str, np.ndarray]:
         raise ValueError("loss and smooth_loss must be 1-D arrays of the same length")
     rows = np.arange(loss.size, dtype=np.int64)
     epoch_starts = np.asarray(epoch_starts, dtype=np.int64)
+    val = np.full(loss.size, np.nan)
+    measured = np.asarray(val_iterations, dtype=np.int64)
+    after_updates = measured > 0  # a loss measured before any update has no row
+    val[measured[after_updates] - 1] = np.asarray(val_loss, dtype=np.float64)[after_updates]
+    seconds = np.zeros(loss.size, np.float32) if seconds is None else np.asarray(seconds)
     return {
         "iteration": rows + 1,
         "epoch": np.searchsorted(epoch_starts, rows, side="right").astype(np.int64),
         "loss": loss,
         "smooth_loss": smooth_loss,
+        "val_loss": val,
+        "chars_seen": (rows + 1) * int(chars_per_update),
+        "seconds": seconds.astype(np.float32),
     }
 
 
 def _decimal(values: np.ndarray) -> np.ndarray:
-    """Shortest round-tripping decimal strings (numpy's float32 repr, integers as is)."""
-    return values.astype(str)
+    """Shortest round-tripping decimal strings (numpy's float repr, integers as is); NaN (a
+    value not measured) as an empty string."""
+    text = values.astype(str)
+    if values.dtype.kind == "f":
+        text = np.where(np.isnan(values), "", text)
+    return text
 
 
 def _chunks(columns: dict[str, np.ndarray]):
@@ -60,10 +86,11 @@ def _chunks(columns: dict[str, np.ndarray]):
 
 
 def write_csv(f, columns: dict[str, np.ndarray]) -> None:
-    """Write the CSV text (header + one row per update) to binary file `f`."""
+    """Write the CSV text (header + one row per update) to binary file `f` (a missing value,
+    such as val_loss where none was measured, is an empty field)."""
     f.write((",".join(FIELDS) + "\n").encode("ascii"))
     for chunk in _chunks(columns):
-        lines = (f"{i},{e},{l},{s}\n" for i, e, l, s in zip(*chunk, strict=True))
+        lines = (",".join(row) + "\n" for row in zip(*chunk, strict=True))
         f.write("".join(lines).encode("ascii"))
 
 
@@ -73,7 +100,7 @@ def _column_text(values: np.ndarray):
         chunk = values[start : start + _ROWS_PER_CHUNK]
         text = _decimal(chunk)
         if chunk.dtype.kind == "f":
-            text = np.where(np.isfinite(chunk), text, "null")
+            text = np.where(np.isfinite(chunk), text, "null")  # JSON has no NaN
         yield ",".join(text)
 
 
@@ -115,17 +142,47 @@ def _write_output(path: str | Path, write) -> Path | None:
         raise type(err)(f"cannot write {err.path}: {err.reason}; choose another --output") from None
 
 
-def history_arrays(source) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(loss, smooth_loss, epoch_starts) from a Trainer, a LossHistory, checkpoint arrays
-    (a mapping with loss_history / smooth_loss_history / epoch_starts) or such a triple."""
-    history = getattr(source, "history", source)  # a Trainer holds a LossHistory
-    if hasattr(history, "snapshot"):  # copies, safe while another thread trains
+def history_arrays(source, chars_per_update: int = 0) -> dict:
+    """The history of a Trainer (a consistent copy, safe while another thread trains) or of
+    checkpoint arrays, as history_columns' keyword arguments."""
+    history = getattr(source, "history", None)
+    if history is not None:  # a Trainer
         loss, smooth = history.snapshot()
-        return loss, smooth, np.array(history.epoch_starts, dtype=np.int64)
-    if isinstance(source, dict):
-        return source["loss_history"], source["smooth_loss_history"], source["epoch_starts"]
-    loss, smooth, epoch_starts = source
-    return loss, smooth, epoch_starts
+        size = len(loss)
+        return {
+            "loss": loss,
+            "smooth_loss": smooth,
+            "epoch_starts": np.array(history.epoch_starts, dtype=np.int64),
+            "val_iterations": np.array(history.val_iterations),
+            "val_loss": np.array(history.val_loss),
+            "seconds": history.seconds[:size].copy(),
+            "chars_per_update": source.chars_per_update,
+        }
+    return {
+        "loss": source["loss_history"],
+        "smooth_loss": source["smooth_loss_history"],
+        "epoch_starts": source["epoch_starts"],
+        "val_iterations": source.get("val_iterations", ()),
+        "val_loss": source.get("val_loss_history", ()),
+        "seconds": source.get("seconds_history"),
+        "chars_per_update": chars_per_update,
+    }
+
+
+def format_for(output, fmt: str | None, samples: bool = False) -> str:
+    """The export format: `fmt` if given, else the output's extension (.csv, .json), else csv.
+    A contradiction (--format csv --output x.json) is refused in one line."""
+    if samples:
+        return "txt"
+    suffix = Path(str(output)).suffix.lower().lstrip(".") if output not in (None, "-") else ""
+    if fmt is None:
+        return suffix if suffix in FORMATS else "csv"
+    if suffix in FORMATS and suffix != fmt:
+        raise runs.RunError(
+            f"--format {fmt} contradicts --output {output} (a .{suffix} file): drop --format, "
+            f"or name the file .{fmt}"
+        )
+    return fmt
 
 
 def export_history(source, path, fmt: str = "csv", config: dict | None = None):
@@ -141,7 +198,8 @@ def export_history(source, path, fmt: str = "csv", config: dict | None = None):
         return export_trainer(source, path)
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
-    columns = history_columns(*history_arrays(source))
+    arrays = source if isinstance(source, dict) and "loss" in source else history_arrays(source)
+    columns = history_columns(**arrays)
     if fmt == "csv":
         return _write_output(path, lambda f: write_csv(f, columns))
     return _write_output(path, lambda f: write_json(f, columns, config))
@@ -194,7 +252,7 @@ def _refuse_run_files(run_dir: str | Path, output) -> None:
 
 def export_run(
     run_dir: str | Path,
-    fmt: str = "csv",
+    fmt: str | None = None,
     output: str | Path | None = None,
     samples: bool = False,
     warn=None,
@@ -206,6 +264,7 @@ def export_run(
     hears why the newest checkpoint was skipped, if it was.
     """
     document = runs.read_config(run_dir)
+    fmt = format_for(output, fmt, samples)
     arrays = runs.load_checkpoint(run_dir, warn, document)
     output = default_output(run_dir, fmt, samples) if output is None else output
     _refuse_run_files(run_dir, output)
@@ -213,5 +272,7 @@ def export_run(
         upto = int(arrays["samples_bytes"]) if "samples_bytes" in arrays else None
         text = runs.read_samples_text(run_dir, upto)
         return export_samples(text, output), len(runs.parse_samples(text))
-    path = export_history(arrays, output, fmt, config=document)
+    config = document["config"]
+    chars_per_update = config.get("batch_size", 1) * config["seq_length"]
+    path = export_history(history_arrays(arrays, chars_per_update), output, fmt, config=document)
     return path, len(arrays["loss_history"])

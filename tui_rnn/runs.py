@@ -193,8 +193,8 @@ def lock_run(run_dir: str | Path) -> None:
         fd = safeio.open_lock(key / LOCK_FILE)
     except safeio.LockHeld as held:
         raise RunError(
-            f"{run_dir} is being trained by another tui-rnn process (pid {held.holder}): "
-            "wait for it to stop, or stop it first"
+            f"{run_dir} is open in another tui-rnn process (pid {held.holder}): close it "
+            "there first (quit the app or stop the training), then try again"
         ) from None
     _held_locks[key] = fd
     try:
