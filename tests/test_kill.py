@@ -25,6 +25,13 @@ from tui_rnn.train import Trainer
 
 UPDATES = 3000  # under a second of training for the tiny model below
 OPTIONS = ["--hidden", "8", "--seq-length", "10", "--sample-every", "100", "--sample-length", "20"]
+# A batched, stacked, gated model with every stateful option: dropout masks, Adam, validation.
+LSTM_UPDATES = 600
+LSTM_OPTIONS = [
+    *OPTIONS,
+    *("--cell", "lstm", "--layers", "2", "--batch", "4", "--dtype", "float32"),
+    *("--optimizer", "adam", "--dropout", "0.2", "--val-fraction", "0.1", "--eval-every", "50"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +41,8 @@ def corpus_file(tmp_path_factory):
     return path
 
 
-def _argv(corpus_file, run_dir, *extra):
-    argv = ["train", str(corpus_file), *OPTIONS, "--iterations", str(UPDATES)]
+def _argv(corpus_file, run_dir, *extra, options=OPTIONS, updates=UPDATES):
+    argv = ["train", str(corpus_file), *options, "--iterations", str(updates)]
     return argv + ["--run-dir", str(run_dir), "--json", *extra]
 
 
@@ -62,9 +69,20 @@ def uninterrupted(corpus_file, tmp_path_factory):
     return run_state(run_dir)
 
 
-def start_training(corpus_file, run_dir) -> subprocess.Popen:
+@pytest.fixture(scope="module")
+def uninterrupted_lstm(corpus_file, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("whole-lstm") / "run"
+    argv = _argv(corpus_file, run_dir, "--save-every", "1000", **_LSTM)
+    assert main(argv) == 0
+    return run_state(run_dir)
+
+
+_LSTM = {"options": LSTM_OPTIONS, "updates": LSTM_UPDATES}
+
+
+def start_training(corpus_file, run_dir, **which) -> subprocess.Popen:
     """A real `tui-rnn train` saving very often, so that kills land during saves too."""
-    argv = [sys.executable, "-m", "tui_rnn.cli", *_argv(corpus_file, run_dir)]
+    argv = [sys.executable, "-m", "tui_rnn.cli", *_argv(corpus_file, run_dir, **which)]
     argv += ["--save-every", "0.01"]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -80,8 +98,8 @@ def wait_for_first_checkpoint(process, run_dir, limit=30.0) -> None:
         time.sleep(0.005)
 
 
-def kill_and_resume(corpus_file, run_dir, delay, uninterrupted) -> None:
-    process = start_training(corpus_file, run_dir)
+def kill_and_resume(corpus_file, run_dir, delay, uninterrupted, **which) -> None:
+    process = start_training(corpus_file, run_dir, **which)
     try:
         wait_for_first_checkpoint(process, run_dir)
         time.sleep(delay)
@@ -92,7 +110,7 @@ def kill_and_resume(corpus_file, run_dir, delay, uninterrupted) -> None:
         process.stderr.close()
     # Killed at any moment, the run loads...
     arrays = runs.load_checkpoint(run_dir)
-    assert 0 <= runs.checkpoint_iteration(arrays) <= UPDATES
+    assert 0 <= runs.checkpoint_iteration(arrays) <= which.get("updates", UPDATES)
     runs.restore_trainer(run_dir, load_corpus(corpus_file))
     # ...and resuming it (to the run's own target) replays the uninterrupted run bit for bit.
     assert main(["train", "--resume", str(run_dir), "--json"]) == 0
@@ -103,6 +121,20 @@ def test_kill_9_at_random_moments(corpus_file, uninterrupted, tmp_path):
     moments = random.Random(5)
     for k in range(3):
         kill_and_resume(corpus_file, tmp_path / f"run{k}", moments.uniform(0, 0.3), uninterrupted)
+
+
+def test_kill_9_of_a_batched_stacked_lstm(corpus_file, uninterrupted_lstm, tmp_path):
+    kill_and_resume(corpus_file, tmp_path / "run", 0.15, uninterrupted_lstm, **_LSTM)
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_batched_stacked_lstm_at_many_moments(
+    corpus_file, uninterrupted_lstm, tmp_path
+):
+    moments = random.Random(99)
+    for k in range(8):
+        delay = moments.uniform(0, 0.6)
+        kill_and_resume(corpus_file, tmp_path / f"run{k}", delay, uninterrupted_lstm, **_LSTM)
 
 
 @pytest.mark.slow

@@ -378,6 +378,8 @@ class Trainer:
         """OptionError naming --sigma when the initial weights are so large that the loss of
         the first chunk is not finite (or overflows the float32 history): no update could ever
         be applied, and --eta is not the cause."""
+        if self.config.sigma is None:  # the cell's scaled initialisation is always sound
+            return
         sigma = f"--sigma {self.config.sigma:g}"
         smaller = "use a smaller --sigma (or leave it out for the cell's default)"
         if not np.isfinite(self.model.flat).all():

@@ -1,0 +1,77 @@
+"""Exact resume for every kind of model: a run saved at any update and restored from disk
+continues bit for bit as the run that was never interrupted (in-process, tiny models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_text
+
+from tui_rnn import runs
+from tui_rnn.corpus import from_text
+from tui_rnn.train import TrainConfig, Trainer
+
+CONFIGS = {
+    "report rnn": dict(hidden_size=8),
+    "stacked rnn, 3 streams": dict(layers=2, hidden_size=8, batch_size=3),
+    "lstm: float32, adam, dropout, validation": dict(
+        cell="lstm",
+        layers=2,
+        hidden_size=8,
+        batch_size=4,
+        dtype="float32",
+        optimizer="adam",
+        dropout=0.25,
+        val_fraction=0.1,
+        eval_every=30,
+    ),
+    "gru: rmsprop, decay, validation": dict(
+        cell="gru",
+        hidden_size=10,
+        batch_size=2,
+        optimizer="rmsprop",
+        lr_decay=0.8,
+        decay_after=0,
+        val_fraction=0.2,
+        eval_every=40,
+    ),
+}
+COMMON = dict(seq_length=10, sample_every=25, sample_length=15, seed=4)
+UPDATES = 170
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return from_text(make_text(1200, seed=8), name="matrix")
+
+
+def state(trainer: Trainer) -> dict:
+    arrays = {k: np.array(v) for k, v in trainer.state_arrays().items()}
+    for name in Trainer.TIMING:  # wall-clock: never the same twice
+        arrays.pop(name)
+    arrays["samples"] = np.array([s.text for s in trainer.samples])
+    return arrays
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_a_run_restored_from_disk_continues_bit_for_bit(name, corpus, tmp_path):
+    config = TrainConfig(**CONFIGS[name], **COMMON)
+    whole = Trainer(corpus.data, corpus.chars, config)
+    whole.train(UPDATES)
+    epochs_crossed = whole.epoch
+    assert epochs_crossed >= 2, "the run must cross an epoch boundary"
+    for stop in (1, 25, whole.updates_per_epoch, 97):  # the first update, a sample, an epoch
+        run_dir = runs.prepare_run_dir(tmp_path / f"{stop}")
+        first = Trainer(corpus.data, corpus.chars, TrainConfig(**CONFIGS[name], **COMMON))
+        runs.write_config(run_dir, first.config, corpus)
+        first.train(UPDATES, should_stop=lambda first=first, stop=stop: first.iteration >= stop)
+        runs.save_checkpoint(run_dir, first)
+        resumed = runs.restore_trainer(run_dir, corpus)
+        resumed.samples.clear()
+        resumed.samples.extend(first.samples)
+        resumed.train(UPDATES)
+        expected, got = state(whole), state(resumed)
+        assert expected.keys() == got.keys()
+        for key in expected:
+            assert expected[key].dtype == got[key].dtype, (stop, key)
+            assert np.array_equal(expected[key], got[key]), (stop, key)
