@@ -174,6 +174,7 @@ def make_bad_corpora(tmp_path):
         (["gradcheck", "{corpus}", "--hidden", "1000000"], ["--hidden", "memory"]),
         (["generate", "{tmp}/missing-run"], ["does not exist"]),
         (["generate", "{tmp}", "--length", "-1"], ["--length"]),
+        (["generate", "{tmp}", "--length", "0"], ["--length must be >= 1"]),
         (["generate", "{tmp}", "--temperature", "-1"], ["--temperature"]),
         (["generate", "{tmp}", "--top-p", "0"], ["--top-p"]),
         (["generate", "{tmp}", "--top-p", "1.5"], ["top-p"]),

@@ -578,7 +578,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         parser.add_argument("--prompt", default="", help="text to prime the model with")
         parser.add_argument(
             "--length",
-            type=_number(int, "--length", 0),
+            type=_number(int, "--length", 1),
             default=200,
             help="characters to generate (200)",
         )
