@@ -43,7 +43,11 @@ class LayerCache:
 
     @property
     def final_state(self) -> np.ndarray:
-        return np.concatenate([self.H[-1], self.C[-1]], axis=-1)
+        return self.state_at(-1).copy()
+
+    def state_at(self, t: int) -> np.ndarray:
+        """The (B, state width) state after t steps (t = 0: the initial state)."""
+        return np.concatenate([self.H[t], self.C[t]], axis=-1)
 
     def activations(self) -> dict[str, np.ndarray]:
         m = self.H.shape[-1]

@@ -35,7 +35,11 @@ class LayerCache:
 
     @property
     def final_state(self) -> np.ndarray:
-        return self.H[-1].copy()
+        return self.state_at(-1).copy()
+
+    def state_at(self, t: int) -> np.ndarray:
+        """The (B, state width) state after t steps (t = 0: the initial state)."""
+        return self.H[t]
 
     def activations(self) -> dict[str, np.ndarray]:
         return {}
