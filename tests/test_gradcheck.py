@@ -619,14 +619,14 @@ def test_long_sequences_shrink_chunks_to_the_memory_budget(small_corpus):
 
     params = init_params(65, 4, 0.01, np.random.default_rng(0))
     for name in PARAM_NAMES:
-        size = gradcheck_vanilla._chunk_size(params, 19_999, name)
+        size = gradcheck_batch.chunk_size(gradcheck_vanilla.PATH, params, 19_999, name)
         assert (
             size * gradcheck_vanilla.chunk_bytes(params, 19_999, name)
             <= gradcheck_batch.CHUNK_BYTES
         )
         assert 1 <= size < (512 if name in ("c", "V") else 256)  # the defaults
     model = Model.zeros(tiny_spec(small_corpus, "lstm", 2))
-    assert gradcheck_generic._chunk_size(model, 19_999, "W_h.0") < 256
+    assert gradcheck_batch.chunk_size(gradcheck_generic.PATH, model, 19_999, "W_h.0") < 256
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+RECURRENT_CHUNK = 256  # entries per chunk for recurrent parameters (2 x 256 x T x m floats)
+OUTPUT_CHUNK = 512  # entries per chunk for c, V
+
 # -- memory: what a chunk, and all chunks in flight, may hold -------------------------------------
 CHUNK_BYTES = 128 * 2**20  # one chunk's arrays (its copies' states, logits, losses)
 MEMORY_BUDGET = 512 * 2**20  # all chunks running at once, plus the unperturbed trajectory
@@ -215,6 +218,91 @@ def run_chunks(
             aborted.set()
             pool.shutdown(wait=True, cancel_futures=True)
     return result
+
+
+@dataclass(frozen=True)
+class Path:
+    """What a batched check (gradcheck_vanilla, gradcheck_generic) provides to the runner.
+
+    subject: the model (model.Params or cells.Model); base: its unperturbed trajectory.
+    """
+
+    make_base: Callable  # (subject, inputs, targets, method, h) -> base
+    entries: Callable  # (subject, inputs, name) -> (flat indices, row, column, first step)
+    chunk_bytes: Callable  # (subject, T, name) -> bytes of one perturbed copy
+    shape: Callable  # (subject, name) -> the parameter's shape
+    output_chunk: Callable  # (base, name, rows, columns, lengths, stop) -> (n, lengths)
+    recurrent_chunk: Callable  # (base, name, rows, columns, starts, lengths, stop) -> same
+
+
+def chunk_size(path: Path, subject, T: int, name: str) -> int:
+    """Copies per chunk: the default, fewer for long sequences (chunk memory)."""
+    default = OUTPUT_CHUNK if name in ("c", "V") else RECURRENT_CHUNK
+    bytes_per_copy = path.chunk_bytes(subject, T, name)
+    return copies_per_chunk(default, bytes_per_copy, lambda: f"sequence length {T}")
+
+
+def chunk_plan(path: Path, subject, base, name: str, inputs, selection, lengths) -> Parameter:
+    """The chunks computing the selected entries of one parameter, in a fixed order (entries
+    sorted by the step they start at; those never read are left out: their gn is 0)."""
+    index, rows, columns, start = path.entries(subject, inputs, name)
+    T = len(inputs)
+    live = (start < T) & np.isin(index, selection.entries)
+    order = np.argsort(start[live], kind="stable")
+    index, rows, columns, start = (v[live][order] for v in (index, rows, columns, start))
+    size = chunk_size(path, subject, T, name)
+    tasks = []
+    for lo in range(0, len(index), size):
+        sl = slice(lo, lo + size)
+        if name in ("c", "V"):
+
+            def run(stop, sl=sl):
+                return path.output_chunk(base, name, rows[sl], columns[sl], lengths, stop)
+
+        else:
+
+            def run(stop, sl=sl):
+                return path.recurrent_chunk(
+                    base, name, rows[sl], columns[sl], start[sl], lengths, stop
+                )
+
+        tasks.append((index[sl], run))
+    return Parameter(name, math.prod(path.shape(subject, name)), tasks)
+
+
+def numerical_gradients(
+    path: Path, subject, inputs, targets, seq_lengths, method, h, names, should_stop,
+    on_parameter, workers, selections,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The batched numerical gradients of `names` (see the paths' numerical_gradients)."""
+    T = max(seq_lengths)
+    inputs = np.asarray(inputs, dtype=np.intp)[:T]
+    targets = np.asarray(targets, dtype=np.intp)[:T]
+    base = path.make_base(subject, inputs, targets, method, h)
+    lengths = np.asarray(seq_lengths) - 1
+    shapes = {name: path.shape(subject, name) for name in names}
+    selections = selections or {
+        name: Selection(np.arange(math.prod(shape)), math.prod(shape))
+        for name, shape in shapes.items()
+    }
+    plan = [
+        chunk_plan(path, subject, base, name, inputs, selections[name], lengths) for name in names
+    ]
+    biggest = max(path.chunk_bytes(subject, T, name) * RECURRENT_CHUNK for name in names)
+
+    def reshape(name, grads):
+        if on_parameter is not None:
+            on_parameter(name, grads.reshape((len(lengths), *shapes[name])))
+
+    done = run_chunks(
+        plan,
+        len(lengths),
+        2 * h if method == "central" else h,
+        should_stop,
+        reshape,
+        pool_size(workers, min(biggest, CHUNK_BYTES)),
+    )
+    return {name: grads.reshape((len(lengths), *shapes[name])) for name, grads in done.items()}
 
 
 def pool_size(requested: int | None, chunk_bytes: float) -> int:

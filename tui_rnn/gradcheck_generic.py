@@ -39,10 +39,7 @@ import numpy as np
 
 from . import gradcheck_batch as batch
 from .cells import ForwardCache, Model
-from .gradcheck_vanilla import _output_chunk
-
-RECURRENT_CHUNK = 256  # entries per chunk for a layer's W_x, W_h, b
-OUTPUT_CHUNK = 512  # entries per chunk for V, c
+from .gradcheck_vanilla import output_chunk
 
 
 @dataclass
@@ -214,7 +211,7 @@ def entry_seconds(model: Model, inputs, name: str, method: str) -> np.ndarray:
     m, K, G = spec.hidden_size, spec.vocab_size, spec.module.GATES
     index, _, _, start = entries(model, inputs, name)
     output = batch.softmax_elements(K, method)
-    copies = _chunk_size(model, T, name)
+    copies = batch.chunk_size(PATH, model, T, name)
     if name in ("c", "V"):
         per_step = batch.step_seconds(0, output, 1, copies)
     else:  # layers l..L-1 and the output, for two rows (central) or one tangent (complex)
@@ -226,45 +223,6 @@ def entry_seconds(model: Model, inputs, name: str, method: str) -> np.ndarray:
     cost = np.zeros(model[name].size)
     cost[index] = np.where(start < T, (T - start) * per_step, 0.0)
     return cost
-
-
-def _chunk_size(model: Model, T: int, name: str) -> int:
-    """Copies per chunk: the default, fewer for long sequences (chunk memory)."""
-    default = OUTPUT_CHUNK if name in ("c", "V") else RECURRENT_CHUNK
-    return batch.copies_per_chunk(
-        default, chunk_bytes(model, T, name), lambda: f"sequence length {T}"
-    )
-
-
-def chunk_plan(base: Base, name: str, selection, lengths) -> batch.Parameter:
-    """The chunks computing the selected entries of one parameter, in a fixed order."""
-    index, a, b_, start = entries(base.model, base.inputs, name)
-    T = len(base.inputs)
-    live = (start < T) & np.isin(index, selection.entries)
-    order = np.argsort(start[live], kind="stable")
-    index, a, b_, start = (v[live][order] for v in (index, a, b_, start))
-    size = _chunk_size(base.model, T, name)
-    tasks = []
-    if name in ("c", "V"):
-        for lo in range(0, len(index), size):
-            sl = slice(lo, lo + size)
-
-            def run(stop, sl=sl):
-                return _output_chunk(
-                    base.H_top, base.O, base.targets, base.method, base.h, name, a[sl], b_[sl],
-                    lengths, stop,
-                )  # fmt: skip
-
-            tasks.append((index[sl], run))
-    else:
-        for lo in range(0, len(index), size):
-            sl = slice(lo, lo + size)
-
-            def run(stop, sl=sl):
-                return _recurrent_chunk(base, name, a[sl], b_[sl], start[sl], lengths, stop)
-
-            tasks.append((index[sl], run))
-    return batch.Parameter(name, int(base.model[name].size), tasks)
 
 
 def numerical_gradients(
@@ -291,30 +249,10 @@ def numerical_gradients(
     h = default_h(method) if h is None else h
     model = float64_model(model)
     names = list(model.params) if names is None else list(names)
-    T = max(seq_lengths)
-    inputs = np.asarray(inputs, dtype=np.intp)[:T]
-    targets = np.asarray(targets, dtype=np.intp)[:T]
-    base = make_base(model, inputs, targets, method, h)
-    lengths = np.asarray(seq_lengths) - 1
-    every = {name: batch.Selection(np.arange(model[name].size), model[name].size) for name in names}
-    selections = selections or every
-    plan = [chunk_plan(base, name, selections[name], lengths) for name in names]
-    biggest = max(chunk_bytes(model, T, name) * RECURRENT_CHUNK for name in names)
-    shapes = {name: model[name].shape for name in names}
-
-    def reshape(name, grads):
-        if on_parameter is not None:
-            on_parameter(name, grads.reshape((len(lengths), *shapes[name])))
-
-    done = batch.run_chunks(
-        plan,
-        len(lengths),
-        2 * h if method == "central" else h,
-        should_stop,
-        reshape,
-        batch.pool_size(workers, min(biggest, batch.CHUNK_BYTES)),
-    )
-    return {name: grads.reshape((len(lengths), *shapes[name])) for name, grads in done.items()}
+    return batch.numerical_gradients(
+        PATH, model, inputs, targets, seq_lengths, method, h, names, should_stop, on_parameter,
+        workers, selections,
+    )  # fmt: skip
 
 
 def float64_model(model: Model) -> Model:
@@ -364,3 +302,15 @@ def numerical_gradients_loop(
             grad[e] = probe.loss(inputs, targets, state).imag / h
             probe.flat[e] = model.flat[e]
     return grad
+
+
+PATH = batch.Path(
+    make_base=make_base,
+    entries=entries,
+    chunk_bytes=chunk_bytes,
+    shape=lambda model, name: model[name].shape,
+    output_chunk=lambda base, name, k, j, lengths, stop: output_chunk(
+        base.H_top, base.O, base.targets, base.method, base.h, name, k, j, lengths, stop
+    ),
+    recurrent_chunk=_recurrent_chunk,
+)

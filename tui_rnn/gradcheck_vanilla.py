@@ -35,9 +35,6 @@ import numpy as np
 from . import gradcheck_batch as batch
 from .model import PARAM_NAMES, Params, loss_only
 
-RECURRENT_CHUNK = 256  # entries per chunk for b, U, W (a chunk holds ~2 x 256 x T x m floats)
-OUTPUT_CHUNK = 512  # entries per chunk for c, V
-
 
 @dataclass
 class Base:
@@ -147,7 +144,7 @@ def _recurrent_chunk(base: Base, name: str, i, key, start, lengths, stop) -> np.
     return batch.prefix_changes(change, start, s0, T, lengths)
 
 
-def _output_chunk(H, O, targets, method, h, name, k, j, lengths, stop) -> np.ndarray:
+def output_chunk(H, O, targets, method, h, name, k, j, lengths, stop) -> np.ndarray:
     """Prefix loss changes for copies perturbing c[k] or V[k, j] (the states do not change).
 
     H, O: the unperturbed top-layer states and logits (T, m) and (T, K)."""
@@ -181,51 +178,12 @@ def chunk_bytes(params: Params, T: int, name: str) -> float:
     return prefix + 8 * T * 2 * hidden * 2  # its states (x2: the half-chunk rule)
 
 
-def chunk_plan(base: Base, name: str, selection, lengths) -> batch.Parameter:
-    """The chunks computing the selected entries of one parameter, in a fixed order."""
-    index, a, b_, start = entries(base.params, base.inputs, name)
-    T = len(base.inputs)
-    live = (start < T) & np.isin(index, selection.entries)  # entries never read: gn = 0
-    order = np.argsort(start[live], kind="stable")
-    index, a, b_, start = (v[live][order] for v in (index, a, b_, start))
-    size = _chunk_size(base.params, T, name)
-    tasks = []
-    if name in ("c", "V"):
-        for lo in range(0, len(index), size):
-            sl = slice(lo, lo + size)
-
-            def run(stop, sl=sl):
-                return _output_chunk(
-                    base.H, base.O, base.targets, base.method, base.h, name, a[sl], b_[sl],
-                    lengths, stop,
-                )  # fmt: skip
-
-            tasks.append((index[sl], run))
-    else:
-        for lo in range(0, len(index), size):
-            sl = slice(lo, lo + size)
-
-            def run(stop, sl=sl):
-                return _recurrent_chunk(base, name, a[sl], b_[sl], start[sl], lengths, stop)
-
-            tasks.append((index[sl], run))
-    return batch.Parameter(name, int(getattr(base.params, name).size), tasks)
-
-
-def _chunk_size(params: Params, T: int, name: str) -> int:
-    """Copies per chunk: the default, fewer for long sequences (chunk memory)."""
-    default = OUTPUT_CHUNK if name in ("c", "V") else RECURRENT_CHUNK
-    return batch.copies_per_chunk(
-        default, chunk_bytes(params, T, name), lambda: f"sequence length {T}"
-    )
-
-
 def entry_seconds(params: Params, inputs, name: str, method: str) -> np.ndarray:
     """Estimated seconds of each entry of `name` (0: never read, gn = 0 for free)."""
     index, _, _, start = entries(params, inputs, name)
     T, m, K = len(inputs), params.hidden_size, params.vocab_size
     output = batch.softmax_elements(K, method)
-    copies = _chunk_size(params, T, name)
+    copies = batch.chunk_size(PATH, params, T, name)
     if name in ("c", "V"):
         per_step = batch.step_seconds(0, output, 1, copies)
     else:  # two rows per entry (+h and -h, or real and imaginary parts) through W and V
@@ -260,30 +218,10 @@ def numerical_gradients(
     from .gradcheck import default_h
 
     h = default_h(method) if h is None else h
-    T = max(seq_lengths)
-    inputs = np.asarray(inputs, dtype=np.intp)[:T]
-    targets = np.asarray(targets, dtype=np.intp)[:T]
-    base = make_base(params, inputs, targets, method, h)
-    lengths = np.asarray(seq_lengths) - 1
-    every = {name: batch.Selection(np.arange(getattr(params, name).size), 1) for name in names}
-    selections = selections or every
-    plan = [chunk_plan(base, name, selections[name], lengths) for name in names]
-    biggest = max(chunk_bytes(params, T, name) * RECURRENT_CHUNK for name in names)
-    shapes = {name: getattr(params, name).shape for name in names}
-
-    def reshape(name, grads):
-        if on_parameter is not None:
-            on_parameter(name, grads.reshape((len(lengths), *shapes[name])))
-
-    done = batch.run_chunks(
-        plan,
-        len(lengths),
-        2 * h if method == "central" else h,
-        should_stop,
-        reshape,
-        batch.pool_size(workers, min(biggest, batch.CHUNK_BYTES)),
-    )
-    return {name: grads.reshape((len(lengths), *shapes[name])) for name, grads in done.items()}
+    return batch.numerical_gradients(
+        PATH, params, inputs, targets, seq_lengths, method, h, names, should_stop, on_parameter,
+        workers, selections,
+    )  # fmt: skip
 
 
 # -- one entry at a time: the reference, and the benchmark's baseline -----------------------------
@@ -336,3 +274,15 @@ def numerical_gradients_loop(
             grad[e] = complex_loss(probe, inputs, targets).imag / h
             probe.flat[e] = params.flat[e]
     return grad
+
+
+PATH = batch.Path(
+    make_base=make_base,
+    entries=entries,
+    chunk_bytes=chunk_bytes,
+    shape=lambda params, name: getattr(params, name).shape,
+    output_chunk=lambda base, name, k, j, lengths, stop: output_chunk(
+        base.H, base.O, base.targets, base.method, base.h, name, k, j, lengths, stop
+    ),
+    recurrent_chunk=_recurrent_chunk,
+)

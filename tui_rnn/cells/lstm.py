@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import layer
+
 NAMES = ("W_x", "W_h", "b")
 GATES = 4
 STATE_FACTOR = 2  # the state is [h | c]
@@ -34,22 +36,13 @@ ACTIVATIONS = ("c", "i", "f", "o", "g")
 
 
 @dataclass(eq=False)
-class LayerCache:
-    H: np.ndarray  # (T + 1, B, m): H[0] = h_0, H[t + 1] = h_t
+class LayerCache(layer.LayerCache):
     C: np.ndarray  # (T + 1, B, m): C[0] = c_0, C[t + 1] = c_t
     gates: np.ndarray | None  # (T, 4, B, m): i, f, o, g after (2)-(5) (None: not kept)
     tanh_c: np.ndarray | None  # (T, B, m)
 
-    @property
-    def outputs(self) -> np.ndarray:
-        return self.H[1:]
-
-    @property
-    def final_state(self) -> np.ndarray:
-        return self.state_at(-1).copy()
-
     def state_at(self, t: int) -> np.ndarray:
-        """The (B, state width) state after t steps (t = 0: the initial state)."""
+        """The (B, 2m) state [h | c] after t steps (t = 0: the initial state)."""
         return np.concatenate([self.H[t], self.C[t]], axis=-1)
 
     def activations(self) -> dict[str, np.ndarray]:

@@ -15,34 +15,14 @@ At B = 1 the loops take NumPy's matrix-vector path, which is the report's code t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from .layer import LayerCache
 
 NAMES = ("U", "W", "b")  # input weights, recurrent weights, bias of a layer
 GATES = 1  # rows of U, W, b per hidden unit
 STATE_FACTOR = 1  # the state is h
 ACTIVATIONS = ()  # nothing besides h worth showing
-
-
-@dataclass(eq=False)
-class LayerCache:
-    H: np.ndarray  # (T + 1, B, m): H[0] = h_0, H[t + 1] = h_t (all the backward pass needs)
-
-    @property
-    def outputs(self) -> np.ndarray:
-        return self.H[1:]
-
-    @property
-    def final_state(self) -> np.ndarray:
-        return self.state_at(-1).copy()
-
-    def state_at(self, t: int) -> np.ndarray:
-        """The (B, state width) state after t steps (t = 0: the initial state)."""
-        return self.H[t]
-
-    def activations(self) -> dict[str, np.ndarray]:
-        return {}
 
 
 def layer_forward(XU, W, state0, perturb=None, keep: bool = True) -> LayerCache:
