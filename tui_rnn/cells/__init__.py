@@ -222,11 +222,12 @@ class Model:
     def input_projection(self, layer: int, X: np.ndarray) -> np.ndarray:
         """W_x x_t + b for every t and stream: (T, B, G m). Layer 0 looks up columns by id."""
         W_x, _, b = self.layer(layer)
-        if layer == 0:  # rows of W_x^T; many of them: from a contiguous copy (a strided gather
-            table = W_x.T if X.size < len(b) else np.ascontiguousarray(W_x.T)  # is slow)
-            XW = table[X]
-            XW += b
-            return XW
+        if layer == 0:  # rows of W_x^T (+ b)
+            if X.size < len(W_x.T):  # few: gather, then add b (the report's order)
+                XW = W_x.T[X]
+                XW += b
+                return XW
+            return np.take(W_x.T + b, X, axis=0)  # many: add b to the table once (same sums)
         T, B, m = X.shape
         XW = (X.reshape(T * B, m) @ W_x.T).reshape(T, B, -1)
         XW += b
