@@ -709,3 +709,30 @@ def test_cli_full_and_a_refused_sequence_length(capsys, tmp_path, small_text, mo
     code, out, err = run_cli(capsys, corpus, "--hidden", 3, "--seq-lengths", "5000")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "sequence length 5000" in err and "--seq-lengths" in err
+
+
+def test_generic_reports_are_bit_identical_whatever_the_thread_count(small_corpus):
+    spec = tiny_spec(small_corpus, "lstm", 2)
+
+    def rows(**kwargs):
+        return run_gradcheck(
+            small_corpus.data, small_corpus.vocab_size, spec=spec, seq_lengths=(4, 9), **kwargs
+        ).rows
+
+    assert rows(workers=1) == rows(workers=2) == rows(workers=3)
+    assert rows(method="complex", workers=1) == rows(method="complex", workers=2)
+
+
+def test_a_given_model_is_checked_in_float64_and_left_untouched(small_corpus):
+    from tui_rnn.cells import Model, ModelSpec
+
+    spec = ModelSpec(cell="gru", vocab_size=small_corpus.vocab_size, hidden_size=5, dtype="float32")
+    model = Model.zeros(spec).init(np.random.default_rng(0))
+    before = model.flat.copy()
+    report = run_gradcheck(
+        small_corpus.data, small_corpus.vocab_size, model=model, seq_lengths=(6,), method="complex"
+    )
+    assert report.passed and report.cell == "gru" and report.hidden == 5
+    assert model.flat.dtype == np.float32 and np.array_equal(model.flat, before)
+    with pytest.raises(ValueError, match="vocabulary"):
+        run_gradcheck(small_corpus.data[:50], 3, model=model)

@@ -250,15 +250,16 @@ def run_gradcheck(
         subject = model
     names = list(model.params)
 
+    if analytic is not None and not report_rnn:
+        raise ValueError("analytic= is for the report's model: give model_analytic= instead")
     _check_memory(model, T)
     for name in names:  # one perturbed copy must fit: refuse before anything big is allocated
-        per_copy = path.chunk_bytes(subject, T, name)
-        gradcheck_batch.copies_per_chunk(1, per_copy, lambda: f"sequence length {T}")
+        gradcheck_batch.chunk_size(path.PATH, subject, T, name)
     costs = {name: path.entry_seconds(subject, inputs, name, method) for name in names}
     selections, estimate = gradcheck_batch.select_entries(costs, full)
     exact, h0 = {}, np.zeros(model.spec.hidden_size)
     for L in lengths:
-        if analytic is not None and report_rnn:
+        if analytic is not None:
             grads = analytic(report_params, inputs[:L], targets[:L], h0)
             exact[L] = Model(model.spec, grads.flat)
         elif model_analytic is not None:
