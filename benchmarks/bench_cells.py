@@ -13,8 +13,8 @@
     at the same thread count. PyTorch is optional (benchmark only): without it the script says
     so and skips the comparison. Install the CPU build with `pip install torch==2.13.0`.
 
-Every comparison alternates its two sides round by round (a slow spell of the machine hits
-both), and reports the best and the median round. After (2) and (3) it prints where the
+Every comparison alternates its two sides over many short rounds (a slow spell of the machine
+hits both), and reports the best and the median round. After (2) and (3) it prints where the
 cells' time goes: matrix products (timed alone, same shapes) against everything else.
 """
 
@@ -164,7 +164,7 @@ def bench_report_model(corpus, n_rounds: int) -> None:
     params = report_model.Params.from_flat(model.flat.copy(), K, m)
     grads, cell_grads = report_model.Params.zeros(K, m), Model.zeros(model.spec)
     data = corpus.data
-    chunks = [(data[e : e + T], data[e + 1 : e + T + 1]) for e in range(0, 200 * T, T)]
+    chunks = [(data[e : e + T], data[e + 1 : e + T + 1]) for e in range(0, 40 * T, T)]
     h0, state = np.zeros(m), model.zero_state(1)
 
     def with_model_py():
@@ -176,8 +176,9 @@ def bench_report_model(corpus, n_rounds: int) -> None:
             _, cache = model.forward(inputs, targets, state)
             model.backward(cache, cell_grads)
 
+    # Many short rounds: on a shared machine the best of many is the steadiest figure.
     with threadpool_limits(limits=1, user_api="blas"):
-        result = rounds({"model.py": with_model_py, "cells": with_cells}, 5, n_rounds)
+        result = rounds({"model.py": with_model_py, "cells": with_cells}, 5, 5 * n_rounds)
     chars = len(chunks) * T
     print("(1) the report's model, m = 100, B = 1, float64, forward + backward, 1 BLAS thread")
     for name, seconds in result.items():
@@ -196,7 +197,7 @@ def bench_batched_rnn(corpus, n_rounds: int, threads: list[int]) -> None:
         cells = CellTrainer(spec, corpus.data, 64, 25, AdaGrad, 0.1)
         textbook = TextbookRNN(corpus.data, corpus.vocab_size, 100, 25)
         with threadpool_limits(limits=n, user_api="blas"):
-            result = rounds({"cells": cells.step, "textbook": textbook.step}, 40, n_rounds)
+            result = rounds({"cells": cells.step, "textbook": textbook.step}, 20, 3 * n_rounds)
         per = {"cells": 64 * 25, "textbook": 25}
         for name, seconds in result.items():
             print(f"    {n} thread(s) {name:9s} {summary(seconds, per[name], 'chars/s', 1.0)}")
@@ -228,7 +229,7 @@ def bench_lstm(corpus, n_rounds: int, threads: list[int], use_torch: bool) -> No
             torch.set_num_threads(n)
             sides["pytorch"] = torch_step(torch, corpus.data, K, m, B, T)
         with threadpool_limits(limits=n, user_api="blas"):
-            result = rounds(sides, 10, n_rounds)
+            result = rounds(sides, 5, 3 * n_rounds)
         for name, seconds in result.items():
             print(f"    {n} thread(s) {name:8s} {summary(seconds, T * B, 'chars/s', 1.0)}"
                   f"  ({min(seconds) * 1e3:.1f} ms per step)")  # fmt: skip
