@@ -336,3 +336,23 @@ def test_activations_are_named_by_layer():
     _, cache = tiny_problem("lstm", 1, 1)[0].forward([1, 2], [2, 3], [np.zeros((1, 10))])
     gates = cache.activations
     assert ((gates["i.0"] > 0) & (gates["i.0"] < 1)).all() and (np.abs(gates["g.0"]) < 1).all()
+
+
+@pytest.mark.parametrize(
+    "rows, width, K",
+    [(25, 100, 65), (1600, 100, 65), (2048, 64, 9), (300, 40, 3000)],  # both strategies
+)
+def test_input_column_sums_are_the_scatter_add_to_the_bit(rows, width, K):
+    """Layer 0's dW_x: bincount or sorted blocks, whichever is faster, always np.add.at's bits."""
+    from tui_rnn.cells import _column_sums
+
+    rng = np.random.default_rng(rows)
+    ids = rng.integers(0, min(K, 60), rows)
+    dA = rng.standard_normal((rows, width))
+    dA[3] = -0.0  # signed zeros too: (0 + -0) + ... as a scatter-add starting from zeros
+    expected = np.zeros((K, width))
+    np.add.at(expected, ids, dA)
+    assert _bytes_equal(_column_sums(ids, dA, K), expected)
+    got32 = _column_sums(ids, dA.astype(np.float32), K)
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32, expected, rtol=1e-4, atol=1e-4)

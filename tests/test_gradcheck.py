@@ -65,8 +65,8 @@ def backward_variant(bug: str | None):
     return analytic
 
 
-def worst(report: GradcheckReport, names=PARAM_NAMES) -> float:
-    return max(row.max_rel_error for row in report.rows if row.parameter in names)
+def worst(report: GradcheckReport, names=None) -> float:
+    return max(r.max_rel_error for r in report.rows if names is None or r.parameter in names)
 
 
 # -- the real backward pass passes, with margin ---------------------------------------------------
@@ -271,9 +271,11 @@ def run_cli(capsys, *argv):
 def test_cli_prints_the_table_and_a_verdict(capsys, small_corpus_file):
     code, out, err = run_cli(capsys, small_corpus_file, "--hidden", 5)
     assert code == 0, err
-    for text in ("max error", "sum error", "seq 5", "seq 25", "central differences", "PASS"):
+    for text in ("report's max", "report's sum", "max rel", "sum rel", "seq 5", "seq 25"):
         assert text in out
-    assert out.count("max error") == len(PARAM_NAMES)
+    for label in ("report's max", "report's sum", "max rel", "sum rel"):  # a line each
+        assert out.count(f"│ {label} ") == len(PARAM_NAMES)
+    assert "central differences" in out and "sampled" not in out
     assert "PASS: all 20 rows" in out and "FAIL" not in out
 
 
@@ -289,11 +291,18 @@ def test_cli_json_schema_and_failing_exit_code(capsys, small_corpus_file):
         "h",
         "eps",
         "threshold",
+        "cell",
+        "layers",
         "hidden",
+        "sampled",
+        "checked_entries",
+        "total_entries",
         "seconds",
         "passed",
     }
     assert document["method"] == "central" and document["hidden"] == 4
+    assert document["cell"] == "rnn" and document["layers"] == 1 and document["sampled"] is False
+    assert document["checked_entries"] == document["total_entries"] > 0
     assert document["eps"] == DEFAULT_EPS and document["passed"] is True
     assert len(document["rows"]) == 2 * len(PARAM_NAMES)
     for row in document["rows"]:
@@ -302,10 +311,16 @@ def test_cli_json_schema_and_failing_exit_code(capsys, small_corpus_file):
             "seq_length",
             "max_rel_error",
             "sum_rel_error",
+            "report_max_error",
+            "report_sum_error",
             "max_abs_error",
             "max_abs_grad",
+            "entries",
+            "total_entries",
             "passed",
         }
+        assert 0 < row["report_max_error"] <= row["report_sum_error"] < row["sum_rel_error"]
+        assert row["entries"] == row["total_entries"]
         assert row["seq_length"] in (3, 6) and row["parameter"] in PARAM_NAMES
 
     # A threshold no central difference can meet: every row fails, exit code 1.
@@ -386,3 +401,338 @@ def test_cli_checks_a_saved_run(capsys, tmp_path, small_corpus_file):
 
     code, out, err = run_cli(capsys, "--run", run_dir, "--hidden", 8)
     assert code == 2 and "--hidden" in err and err.count("\n") == 1
+
+
+# -- every cell: the generic check --------------------------------------------------------------
+CELL_MODELS = [("rnn", 2), ("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 2)]
+
+
+def tiny_spec(corpus, cell, layers, hidden=6):
+    from tui_rnn.cells import ModelSpec
+
+    return ModelSpec(cell=cell, vocab_size=corpus.vocab_size, hidden_size=hidden, layers=layers)
+
+
+@pytest.mark.parametrize("cell, layers", CELL_MODELS)
+@pytest.mark.parametrize("method", METHODS)
+def test_every_cell_passes_with_tenfold_margin(small_corpus, cell, layers, method):
+    spec = tiny_spec(small_corpus, cell, layers)
+    report = run_gradcheck(
+        small_corpus.data, small_corpus.vocab_size, spec=spec, seq_lengths=(4, 9), method=method
+    )
+    assert report.passed and not report.sampled
+    assert report.cell == cell and report.layers == layers
+    names = list(spec.param_shapes())  # W_x.0, W_h.0, b.0, ..., V, c: the flat order
+    assert [(r.parameter, r.seq_length) for r in report.rows] == [
+        (name, L) for name in names for L in (4, 9)
+    ]
+    assert worst(report, names) <= default_threshold(method) / 10
+    assert report.checked_entries == report.total_entries == spec.param_count
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("method, h", [("complex", None), ("central", 1e-2)])
+def test_generic_numerical_gradients_equal_the_one_entry_loop(
+    small_corpus, cell, layers, method, h
+):
+    """The batched complex step propagates only imaginary parts (tangents): it must equal a
+    genuine complex128 forward pass of a complex Model, one entry at a time, to 1e-12."""
+    from tui_rnn import gradcheck_generic
+    from tui_rnn.cells import Model, ModelSpec
+
+    spec = ModelSpec(cell=cell, vocab_size=6, hidden_size=4, layers=layers)
+    model = Model.zeros(spec).init(np.random.default_rng(3), sigma=0.5)
+    model.flat += 0.1 * np.random.default_rng(4).standard_normal(model.flat.size)
+    data = np.random.default_rng(5).integers(0, 5, 10)  # character 5 is never read
+    lengths = (4, 9)
+    batched = gradcheck_generic.numerical_gradients(model, data[:9], data[1:10], lengths, method, h)
+    for n, L in enumerate(lengths):
+        loop = gradcheck_generic.numerical_gradients_loop(
+            model, data[:L], data[1 : L + 1], method, h
+        )
+        loop = Model(spec, loop)
+        for name in spec.param_shapes():
+            scale = max(1.0, np.abs(loop[name]).max())
+            assert np.abs(batched[name][n] - loop[name]).max() <= 1e-12 * scale, (name, L)
+        assert np.abs(loop.flat).max() > 1e-3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_generic_check_of_the_report_model_equals_its_fast_path(small_corpus, method):
+    from tui_rnn import gradcheck_generic
+    from tui_rnn.cells import Model
+
+    params = init_params(small_corpus.vocab_size, 6, 0.5, np.random.default_rng(3))
+    model = Model(tiny_spec(small_corpus, "rnn", 1), params.flat)
+    data = small_corpus.data.astype(np.intp)
+    fast = numerical_gradients(params, data[:9], data[1:10], (4, 9), method)
+    generic = gradcheck_generic.numerical_gradients(model, data[:9], data[1:10], (4, 9), method)
+    for name in PARAM_NAMES:
+        np.testing.assert_allclose(generic[name], fast[name], rtol=1e-12, atol=1e-15)
+
+
+# -- every cell: deliberately broken backward passes are caught ---------------------------------
+def reference_analytic(bug):
+    from reference_backward import reference_gradients
+
+    return lambda model, inputs, targets: reference_gradients(model, inputs, targets, bug)
+
+
+def _bug_cases():
+    from reference_backward import BUGS
+
+    return [(cell, layers, bug) for cell, layers in CELL_MODELS for bug in BUGS[cell]]
+
+
+@pytest.mark.parametrize("cell, layers", CELL_MODELS)
+def test_the_rewritten_backward_passes_agree_with_the_cells(small_corpus, cell, layers):
+    """So each broken variant below differs from the truth by its one mistake only."""
+    report = run_gradcheck(
+        small_corpus.data,
+        small_corpus.vocab_size,
+        spec=tiny_spec(small_corpus, cell, layers),
+        seq_lengths=(4, 9),
+        method="complex",
+        model_analytic=reference_analytic(None),
+    )
+    assert report.passed and worst(report) <= default_threshold("complex") / 10
+
+
+@pytest.mark.parametrize("cell, layers, bug", _bug_cases())
+@pytest.mark.parametrize("method", METHODS)
+def test_broken_backward_passes_of_every_cell_fail_by_tenfold(
+    small_corpus, cell, layers, bug, method
+):
+    report = run_gradcheck(
+        small_corpus.data,
+        small_corpus.vocab_size,
+        spec=tiny_spec(small_corpus, cell, layers),
+        seq_lengths=(4, 9),
+        method=method,
+        model_analytic=reference_analytic(bug),
+    )
+    assert not report.passed
+    assert worst(report) >= 10 * default_threshold(method)
+    # The output layer does not depend on the mistake, and the check says so.
+    assert all(r.passed for r in report.rows if r.parameter in ("V", "c"))
+
+
+# -- the report's criteria (issue 13) ------------------------------------------------------------
+def test_the_reports_criteria_by_hand(small_corpus):
+    """max|ga - gn| / max(eps, sum(|ga| + |gn|)) and the sum version, over each parameter."""
+    K, m = small_corpus.vocab_size, 5
+    params = init_params(K, m, 0.01, np.random.Generator(np.random.PCG64(0)))
+    data = small_corpus.data.astype(np.intp)
+    report = run_gradcheck(small_corpus.data, K, hidden_size=m, seq_lengths=(6,))
+    numerical = numerical_gradients(params, data[:6], data[1:7], (6,))
+    exact = gradcheck.analytic_gradients(params, data[:6], data[1:7], np.zeros(m))
+    for row in report.rows:
+        ga, gn = getattr(exact, row.parameter).ravel(), numerical[row.parameter][0].ravel()
+        pairs = list(zip(ga.tolist(), gn.tolist(), strict=True))
+        total = max(DEFAULT_EPS, sum(abs(a) + abs(n) for a, n in pairs))
+        max_by_hand = max(abs(a - n) for a, n in pairs) / total
+        sum_by_hand = sum(abs(a - n) for a, n in pairs) / total
+        assert row.report_max_error == pytest.approx(max_by_hand, rel=1e-12)
+        assert row.report_sum_error == pytest.approx(sum_by_hand, rel=1e-12)
+        assert row.report_max_error < row.max_rel_error  # the report's is the laxer one
+        assert row.entries == row.total_entries == ga.size
+
+
+@pytest.mark.parametrize("bug", ["tanh", "carry", "transpose"])
+def test_broken_passes_still_fail_through_the_elementwise_check(small_corpus, bug):
+    """Pass or fail stays the elementwise max: the report's criteria are shown, not judged."""
+    report = run_gradcheck(
+        small_corpus.data,
+        small_corpus.vocab_size,
+        hidden_size=20,
+        seq_lengths=(10,),
+        analytic=backward_variant(bug),
+    )
+    failed = [row for row in report.rows if not row.passed]
+    assert failed and all(row.max_rel_error > report.threshold for row in failed)
+    assert all(row.passed == (row.max_rel_error <= report.threshold) for row in report.rows)
+    # The report's max moves less than the elementwise max (its denominator is the whole sum).
+    assert all(row.report_max_error < row.max_rel_error for row in failed)
+
+
+def test_markdown_table_has_all_four_lines(small_corpus):
+    report = run_gradcheck(small_corpus.data, small_corpus.vocab_size, hidden_size=3)
+    text = gradcheck.markdown_table(report)
+    for label in ("report's max", "report's sum", "max rel", "sum rel"):
+        assert text.count(f"| {label} |") == len(PARAM_NAMES)
+
+
+# -- the budget: every entry when it fits, a labelled seeded sample otherwise ---------------------
+def test_the_default_table_fits_the_budget_with_room():
+    from tui_rnn import gradcheck_batch, gradcheck_vanilla
+    from tui_rnn.corpus import builtin_corpus
+
+    corpus = builtin_corpus()
+    params = init_params(corpus.vocab_size, 100, 0.01, np.random.default_rng(0))
+    inputs = corpus.data[:25].astype(np.intp)
+    for method in METHODS:
+        costs = {
+            name: gradcheck_vanilla.entry_seconds(params, inputs, name, method)
+            for name in PARAM_NAMES
+        }
+        selections, estimate = gradcheck_batch.select_entries(costs, full=False)
+        assert not any(s.sampled for s in selections.values())
+        assert estimate <= gradcheck_batch.TIME_BUDGET / 2
+
+
+def test_a_check_over_the_budget_is_a_labelled_seeded_sample(small_corpus, monkeypatch, capsys):
+    from rich.console import Console
+
+    from tui_rnn import gradcheck_batch
+
+    monkeypatch.setattr(gradcheck_batch, "TIME_BUDGET", 1e-3)
+    monkeypatch.setattr(gradcheck_batch, "MIN_SAMPLE", 8)
+    spec = tiny_spec(small_corpus, "lstm", 2, hidden=8)
+
+    def check(**kwargs):
+        return run_gradcheck(
+            small_corpus.data, small_corpus.vocab_size, spec=spec, seq_lengths=(5,), **kwargs
+        )
+
+    report = check()
+    assert report.sampled and report.passed
+    assert report.checked_entries < report.total_entries == spec.param_count
+    assert all(row.entries <= row.total_entries for row in report.rows)
+    assert any(row.sampled for row in report.rows)
+    document = report.to_json()
+    assert document["sampled"] is True and document["checked_entries"] == report.checked_entries
+    note = f"sampled {report.checked_entries:,} of {report.total_entries:,} entries"
+    console = Console(width=200)
+    with console.capture() as capture:
+        console.print(gradcheck.report_table(report))
+    assert note in " ".join(capture.get().split()) and note in gradcheck.verdict(report)
+    assert check().rows == report.rows  # the same entries every time
+    full = check(full=True)
+    assert not full.sampled and full.checked_entries == spec.param_count
+
+
+def test_long_sequences_shrink_chunks_to_the_memory_budget(small_corpus):
+    """gradcheck --seq-lengths 19999 --hidden 4 grew to GBs: its chunks now fit CHUNK_BYTES."""
+    from tui_rnn import gradcheck_batch, gradcheck_generic, gradcheck_vanilla
+    from tui_rnn.cells import Model
+
+    params = init_params(65, 4, 0.01, np.random.default_rng(0))
+    for name in PARAM_NAMES:
+        size = gradcheck_batch.chunk_size(gradcheck_vanilla.PATH, params, 19_999, name)
+        assert (
+            size * gradcheck_vanilla.chunk_bytes(params, 19_999, name)
+            <= gradcheck_batch.CHUNK_BYTES
+        )
+        assert 1 <= size < (512 if name in ("c", "V") else 256)  # the defaults
+    model = Model.zeros(tiny_spec(small_corpus, "lstm", 2))
+    assert gradcheck_batch.chunk_size(gradcheck_generic.PATH, model, 19_999, "W_h.0") < 256
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_a_check_that_cannot_fit_memory_is_refused_naming_the_sequence_length(cell):
+    from tui_rnn.cells import ModelSpec
+
+    data = (np.arange(3_000_001) % 65).astype(np.uint8)
+    spec = ModelSpec(cell=cell, vocab_size=65, hidden_size=4)
+    with pytest.raises(ValueError) as caught:
+        run_gradcheck(data, 65, spec=spec, seq_lengths=(3_000_000,))
+    message = str(caught.value)
+    assert "sequence length 3000000" in message and "--seq-lengths" in message
+    assert "\n" not in message
+
+
+def test_the_stop_flag_is_seen_inside_a_long_chunk():
+    data = (np.arange(3_001) % 7).astype(np.uint8)
+    polls = []
+
+    def stop():
+        polls.append(1)
+        return len(polls) > 3
+
+    report = run_gradcheck(
+        data, 7, hidden_size=3, seq_lengths=(3_000,), should_stop=stop, workers=1
+    )
+    assert report.stopped and not report.passed
+    # One chunk per parameter here: more polls than chunks means it looked inside one.
+    assert len(polls) > 3
+
+
+@pytest.mark.slow
+def test_seq_length_19999_at_hidden_4_stays_small():
+    import tracemalloc
+
+    from tui_rnn.corpus import builtin_corpus
+
+    corpus = builtin_corpus()
+    tracemalloc.start()
+    try:
+        report = run_gradcheck(corpus.data, corpus.vocab_size, hidden_size=4, seq_lengths=(19_999,))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.passed and report.sampled
+    assert peak < 700 * 2**20
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_long_check_between_and_inside_chunks(tmp_path, small_text):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(small_text, encoding="utf-8")
+    argv = [sys.executable, "-m", "tui_rnn.cli", "gradcheck", str(corpus), "--hidden", "4"]
+    check = subprocess.Popen(
+        argv + ["--seq-lengths", "19000", "--full"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)  # well inside the check (it takes ~25 s)
+    check.send_signal(signal.SIGINT)
+    out, err = check.communicate(timeout=60)
+    assert check.returncode == 130 and err == "tui-rnn: gradcheck interrupted\n" and out == ""
+
+
+def test_cli_full_and_a_refused_sequence_length(capsys, tmp_path, small_text, monkeypatch):
+    from tui_rnn import gradcheck_batch
+
+    code, out, err = run_cli(capsys, "--hidden", 3, "--seq-lengths", "4", "--json", "--full")
+    assert code == 0 and json.loads(out)["sampled"] is False
+
+    monkeypatch.setattr(gradcheck_batch, "MEMORY_BUDGET", 2**20)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(small_text, encoding="utf-8")
+    code, out, err = run_cli(capsys, corpus, "--hidden", 3, "--seq-lengths", "5000")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "sequence length 5000" in err and "--seq-lengths" in err
+
+
+def test_generic_reports_are_bit_identical_whatever_the_thread_count(small_corpus):
+    spec = tiny_spec(small_corpus, "lstm", 2)
+
+    def rows(**kwargs):
+        return run_gradcheck(
+            small_corpus.data, small_corpus.vocab_size, spec=spec, seq_lengths=(4, 9), **kwargs
+        ).rows
+
+    assert rows(workers=1) == rows(workers=2) == rows(workers=3)
+    assert rows(method="complex", workers=1) == rows(method="complex", workers=2)
+
+
+def test_a_given_model_is_checked_in_float64_and_left_untouched(small_corpus):
+    from tui_rnn.cells import Model, ModelSpec
+
+    spec = ModelSpec(cell="gru", vocab_size=small_corpus.vocab_size, hidden_size=5, dtype="float32")
+    model = Model.zeros(spec).init(np.random.default_rng(0))
+    before = model.flat.copy()
+    report = run_gradcheck(
+        small_corpus.data, small_corpus.vocab_size, model=model, seq_lengths=(6,), method="complex"
+    )
+    assert report.passed and report.cell == "gru" and report.hidden == 5
+    assert model.flat.dtype == np.float32 and np.array_equal(model.flat, before)
+    with pytest.raises(ValueError, match="vocabulary"):
+        run_gradcheck(small_corpus.data[:50], 3, model=model)

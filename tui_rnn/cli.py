@@ -478,6 +478,7 @@ def cmd_gradcheck(args) -> int:
             h=args.h,
             eps=args.eps,
             threshold=args.threshold,
+            full=args.full,
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
@@ -643,6 +644,12 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             "--threshold",
             type=_number(float, "--threshold", 0, False),
             help="largest max relative error that passes (central 1e-3, complex 1e-8)",
+        )
+        check.add_argument(
+            "--full",
+            action="store_true",
+            help="check every entry even when the check is over its time budget (otherwise a "
+            "seeded sample of entries, labelled as such)",
         )
         check.add_argument("--json", action="store_true", help="print one JSON object instead")
         parser.set_defaults(run=cmd_gradcheck)

@@ -222,10 +222,12 @@ class Model:
     def input_projection(self, layer: int, X: np.ndarray) -> np.ndarray:
         """W_x x_t + b for every t and stream: (T, B, G m). Layer 0 looks up columns by id."""
         W_x, _, b = self.layer(layer)
-        if layer == 0:  # rows of W_x^T, gathered from a contiguous copy (a strided gather is slow)
-            XW = np.take(np.ascontiguousarray(W_x.T), X, axis=0)
-            XW += b
-            return XW
+        if layer == 0:  # rows of W_x^T (+ b)
+            if X.size < len(W_x.T):  # few: gather, then add b (the report's order)
+                XW = W_x.T[X]
+                XW += b
+                return XW
+            return np.take(W_x.T + b, X, axis=0)  # many: add b to the table once (same sums)
         T, B, m = X.shape
         XW = (X.reshape(T * B, m) @ W_x.T).reshape(T, B, -1)
         XW += b
@@ -363,9 +365,9 @@ def _column_sums(ids: np.ndarray, dA: np.ndarray, K: int) -> np.ndarray:
     """
     ids = ids.reshape(-1)
     rows, width = dA.shape
-    counts = np.bincount(ids, minlength=K)
-    present = np.flatnonzero(counts)
-    if rows * width < 2**15 or rows < 8 * len(present):
+    counts = np.bincount(ids, minlength=K) if rows * width >= 2**15 else None
+    present = np.flatnonzero(counts) if counts is not None else None
+    if counts is None or rows < 8 * len(present):
         cells = ids.astype(np.intp)[:, None] * width + np.arange(width)
         sums = np.bincount(cells.ravel(), weights=dA.ravel(), minlength=K * width)
         return sums.reshape(K, width).astype(dA.dtype, copy=False)

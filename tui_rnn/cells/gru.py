@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import layer
+
 NAMES = ("W_x", "W_h", "b")
 GATES = 3
 STATE_FACTOR = 1  # the state is h
@@ -29,18 +31,9 @@ ACTIVATIONS = ("r", "z", "n")
 
 
 @dataclass(eq=False)
-class LayerCache:
-    H: np.ndarray  # (T + 1, B, m): H[0] = h_0, H[t + 1] = h_t
+class LayerCache(layer.LayerCache):
     gates: np.ndarray | None  # (T, B, 3m): r, z, n after (1)-(3) (None: not kept)
     RH: np.ndarray | None  # (T, B, m): r_t * h_{t-1}, the source of W_h[n]
-
-    @property
-    def outputs(self) -> np.ndarray:
-        return self.H[1:]
-
-    @property
-    def final_state(self) -> np.ndarray:
-        return self.H[-1].copy()
 
     def activations(self) -> dict[str, np.ndarray]:
         if self.gates is None:

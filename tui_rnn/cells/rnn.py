@@ -15,30 +15,14 @@ At B = 1 the loops take NumPy's matrix-vector path, which is the report's code t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from .layer import LayerCache
 
 NAMES = ("U", "W", "b")  # input weights, recurrent weights, bias of a layer
 GATES = 1  # rows of U, W, b per hidden unit
 STATE_FACTOR = 1  # the state is h
 ACTIVATIONS = ()  # nothing besides h worth showing
-
-
-@dataclass(eq=False)
-class LayerCache:
-    H: np.ndarray  # (T + 1, B, m): H[0] = h_0, H[t + 1] = h_t (all the backward pass needs)
-
-    @property
-    def outputs(self) -> np.ndarray:
-        return self.H[1:]
-
-    @property
-    def final_state(self) -> np.ndarray:
-        return self.H[-1].copy()
-
-    def activations(self) -> dict[str, np.ndarray]:
-        return {}
 
 
 def layer_forward(XU, W, state0, perturb=None, keep: bool = True) -> LayerCache:
@@ -50,20 +34,19 @@ def layer_forward(XU, W, state0, perturb=None, keep: bool = True) -> LayerCache:
     T, (B, m) = len(XU), state0.shape
     H = np.empty((T + 1, B, m), dtype=np.result_type(XU, W, state0))
     H[0] = state0
-    if B == 1 and perturb is None:
-        H_1, XU_1 = H[:, 0], XU[:, 0]  # (T + 1, m) and (T, m) views: vectors per step
-        for t in range(T):  # (1), (2): np.dot(W, h) + XU, the report's order and rounding
-            h = H_1[t + 1]
-            np.dot(W, H_1[t], out=h)
-            np.add(h, XU_1[t], out=h)
-            np.tanh(h, out=h)
+    if B == 1 and perturb is None:  # vectors per step: (T + 1, m) and (T, m) views
+        dot, add, tanh = np.dot, np.add, np.tanh
+        for h_prev, h, xu in zip(H[:-1, 0], H[1:, 0], XU[:, 0], strict=True):
+            dot(W, h_prev, out=h)  # (1): np.dot(W, h) + XU, the report's order and rounding
+            add(h, xu, out=h)
+            tanh(h, out=h)  # (2)
         return LayerCache(H)
     WT = np.ascontiguousarray(W.T)  # a transposed view would make every product slower
-    for t in range(T):
-        a = np.matmul(H[t], WT, out=H[t + 1])  # (1): W h_{t-1} ...
-        a += XU[t]  # ... + U x_t + b
+    for t, (h_prev, a, xu) in enumerate(zip(H[:-1], H[1:], XU, strict=True)):
+        np.matmul(h_prev, WT, out=a)  # (1): W h_{t-1} ...
+        a += xu  # ... + U x_t + b
         if perturb is not None:
-            perturb(t, H[t], 0, m, a)
+            perturb(t, h_prev, 0, m, a)
         np.tanh(a, out=a)  # (2)
     return LayerCache(H)
 
@@ -79,19 +62,20 @@ def layer_backward(cache: LayerCache, W: np.ndarray, dH: np.ndarray, dW: np.ndar
     dtanh = 1.0 - H * H  # tanh'(a_t) = 1 - h_t^2
     dA = np.empty_like(H)
     if B == 1:
-        dA_1, dH_1, dtanh_1 = dA[:, 0], dH[:, 0], dtanh[:, 0]
         da_next, carried = np.zeros(m, dtype=H.dtype), np.empty(m, dtype=H.dtype)
-        for t in range(T - 1, -1, -1):  # (dH + W^T da_{t+1}) * tanh', the report's rounding
-            np.dot(da_next, W, out=carried)
-            da_next = np.add(dH_1[t], carried, out=dA_1[t])
-            da_next *= dtanh_1[t]
+        dot, add, multiply = np.dot, np.add, np.multiply
+        # (dH + W^T da_{t+1}) * tanh', the report's order and rounding, from t = T down to 1
+        for da, dh, dtanh_t in zip(dA[::-1, 0], dH[::-1, 0], dtanh[::-1, 0], strict=True):
+            dot(da_next, W, out=carried)
+            add(dh, carried, out=da)
+            da_next = multiply(da, dtanh_t, out=da)
     else:
-        dh = np.zeros((B, m), dtype=H.dtype)
-        for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                np.matmul(dA[t + 1], W, out=dh)  # W^T dL/da_{t+1}, as rows
-            np.add(dh, dH[t], out=dA[t])
-            dA[t] *= dtanh[t]
+        carried, da_next = np.zeros((B, m), dtype=H.dtype), None
+        for da, dh, dtanh_t in zip(dA[::-1], dH[::-1], dtanh[::-1], strict=True):
+            if da_next is not None:
+                np.matmul(da_next, W, out=carried)  # W^T dL/da_{t+1}, as rows
+            np.add(carried, dh, out=da)
+            da_next = np.multiply(da, dtanh_t, out=da)
     np.matmul(dA.reshape(T * B, m).T, cache.H[:-1].reshape(T * B, m), out=dW)
     return dA
 
