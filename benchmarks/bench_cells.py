@@ -3,7 +3,8 @@
     python benchmarks/bench_cells.py [--rounds 7] [--threads 1,2] [--no-torch]
 
 (1) the report's model, m = 100, B = 1, float64: forward + backward per character, tui_rnn/cells
-    against tui_rnn/model.py (the code the cells replace), on the built-in corpus's chunks;
+    against tui-rnn 0.1.0's model.py (the code the cells replace, kept frozen in
+    tests/report_reference.py), on the built-in corpus's chunks;
 (2) vanilla m = 100, B = 64 streams, T = 25, float32: characters per second of forward +
     backward + clip + AdaGrad, against the textbook loop (benchmarks/textbook_rnn.py: B = 1,
     float64, one-hot vectors, as the assignment is usually first written);
@@ -31,9 +32,10 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import report_reference as report_model  # noqa: E402  (tests/: 0.1.0's model.py, frozen)
 from textbook_rnn import TextbookRNN  # noqa: E402
 
-from tui_rnn import model as report_model  # noqa: E402
 from tui_rnn.cells import Model, ModelSpec  # noqa: E402
 from tui_rnn.corpus import builtin_corpus  # noqa: E402
 from tui_rnn.optim import AdaGrad, Adam  # noqa: E402

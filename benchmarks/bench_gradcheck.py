@@ -26,7 +26,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tui_rnn.cells import ModelSpec
+from tui_rnn.cells import Model, ModelSpec
 from tui_rnn.corpus import from_text, load_corpus
 from tui_rnn.gradcheck import (
     DEFAULT_SEQ_LENGTHS,
@@ -35,7 +35,6 @@ from tui_rnn.gradcheck import (
     run_gradcheck,
 )
 from tui_rnn.gradcheck_batch import workers
-from tui_rnn.model import init_params
 
 
 def time_batched(corpus, hidden, method, workers, repeats):
@@ -51,7 +50,8 @@ def time_batched(corpus, hidden, method, workers, repeats):
 
 def time_loop(corpus, hidden, method, sample_size, seed=0):
     """(extrapolated seconds for every entry at every length, entries timed, total entries)."""
-    params = init_params(corpus.vocab_size, hidden, 0.01, np.random.Generator(np.random.PCG64(0)))
+    spec = ModelSpec(vocab_size=corpus.vocab_size, hidden_size=hidden)
+    params = Model.zeros(spec).init(np.random.Generator(np.random.PCG64(0)), 0.01)
     rng = np.random.default_rng(seed)
     sample = rng.choice(params.flat.size, size=min(sample_size, params.flat.size), replace=False)
     data = corpus.data.astype(np.intp)

@@ -356,3 +356,12 @@ def test_input_column_sums_are_the_scatter_add_to_the_bit(rows, width, K):
     got32 = _column_sums(ids, dA.astype(np.float32), K)
     assert got32.dtype == np.float32
     np.testing.assert_allclose(got32, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_log_softmax_is_stable_for_huge_logits():
+    from tui_rnn.cells import log_softmax
+
+    out = log_softmax(np.array([[1000.0, 999.0, -1000.0], [0.0, 0.0, 0.0]]))
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(np.exp(out).sum(axis=1), 1.0, rtol=1e-15)
+    np.testing.assert_allclose(out[1], np.log(1 / 3), rtol=1e-15)

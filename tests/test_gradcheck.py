@@ -10,8 +10,10 @@ import json
 
 import numpy as np
 import pytest
+import report_reference as report
 
 from tui_rnn import cli, gradcheck
+from tui_rnn.cells import Model, ModelSpec
 from tui_rnn.gradcheck import (
     DEFAULT_EPS,
     DEFAULT_SEQ_LENGTHS,
@@ -22,10 +24,17 @@ from tui_rnn.gradcheck import (
     numerical_gradients_loop,
     run_gradcheck,
 )
-from tui_rnn.model import PARAM_NAMES, Params, forward, init_params
+from tui_rnn.gradcheck_vanilla import PARAM_NAMES
 from tui_rnn.train import TrainConfig, Trainer
 
 METHODS = ("central", "complex")
+
+
+def init_params(K: int, m: int, sigma: float, rng) -> Model:
+    """The report's model, drawn as training draws it (U, W, V)."""
+    return Model.zeros(ModelSpec(vocab_size=K, hidden_size=m)).init(rng, sigma)
+
+
 RECURRENT = ("b", "U", "W")  # what the broken backward passes get wrong
 OUTPUT = ("c", "V")  # what they still get right
 
@@ -34,10 +43,10 @@ OUTPUT = ("c", "V")  # what they still get right
 def backward_variant(bug: str | None):
     """model.backward rewritten, with one mistake: "tanh", "carry" or "transpose" (None: none)."""
 
-    def analytic(params: Params, inputs, targets, h0) -> Params:
+    def analytic(params: Model, inputs, targets, h0) -> report.Params:
         inputs, targets = np.asarray(inputs), np.asarray(targets)
-        _, H, P = forward(params, inputs, targets, h0)
-        grads = Params.zeros(params.vocab_size, params.hidden_size)
+        _, H, P = report.forward(params, inputs, targets, h0)
+        grads = report.Params.zeros(params.vocab_size, params.hidden_size)
         T = len(inputs)
         G = P.copy()
         G[np.arange(T), targets] -= 1.0
@@ -148,8 +157,8 @@ def test_batched_numerical_gradients_equal_the_loop(small_corpus, method, h):
     data = small_corpus.data.astype(np.intp)
     batched = numerical_gradients(params, data[:9], data[1:10], lengths, method, h)
     for n, L in enumerate(lengths):
-        loop = Params.from_flat(
-            numerical_gradients_loop(params, data[:L], data[1 : L + 1], method, h), K, m
+        loop = Model(
+            params.spec, numerical_gradients_loop(params, data[:L], data[1 : L + 1], method, h)
         )
         for name in PARAM_NAMES:
             expected = getattr(loop, name)
@@ -736,3 +745,26 @@ def test_a_given_model_is_checked_in_float64_and_left_untouched(small_corpus):
     assert model.flat.dtype == np.float32 and np.array_equal(model.flat, before)
     with pytest.raises(ValueError, match="vocabulary"):
         run_gradcheck(small_corpus.data[:50], 3, model=model)
+
+
+# -- the command line for every model ------------------------------------------------------------
+def test_cli_checks_any_cell_and_names_parameters_by_layer(small_corpus_file, capsys):
+    argv = ["gradcheck", str(small_corpus_file), "--cell", "lstm", "--layers", "2"]
+    argv += ["--hidden", "3", "--seq-lengths", "3,5", "--method", "complex", "--json"]
+    assert cli.main(argv) == 0
+    document = json.loads(capsys.readouterr().out)
+    names = [row["parameter"] for row in document["rows"]]
+    assert names[:2] == ["W_x.0", "W_x.0"] and "W_h.1" in names and names[-1] == "c"
+    assert document["cell"] == "lstm" and document["layers"] == 2 and document["passed"]
+
+
+def test_cli_takes_a_run_directory_as_its_positional_argument(small_corpus_file, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train = ["train", str(small_corpus_file), "--cell", "gru", "--hidden", "4", "--seq-length"]
+    assert cli.main([*train, "8", "--iterations", "30", "--run-dir", str(run_dir), "--json"]) == 0
+    capsys.readouterr()
+    assert cli.main(["gradcheck", str(run_dir), "--seq-lengths", "4", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["cell"] == "gru" and document["passed"]
+    assert cli.main(["gradcheck", str(run_dir), "--hidden", "5"]) == 2
+    assert "describes a fresh model" in capsys.readouterr().err

@@ -431,48 +431,28 @@ def cmd_gradcheck(args) -> int:
     """The report's Table 1 (or one JSON object); exit 1 when any row fails."""
     from rich.console import Console
 
-    from . import gradcheck, runs, safeio
-    from .corpus import CorpusError, load_corpus
+    from . import gradcheck, safeio
+    from .options import MODEL_OPTIONS, given
 
-    params = None
-    if args.run_dir:
-        fresh = [f for f in ("hidden", "sigma", "seed") if getattr(args, f) is not None]
+    run_dir = _gradcheck_run_dir(args)
+    fresh = given(args, MODEL_OPTIONS)
+    if run_dir:
         if fresh:
+            flag = next(o.flag for o in MODEL_OPTIONS if o.name in fresh)
             raise UsageError(
-                f"--{fresh[0]} describes a fresh model but --run checks the run's own model: "
-                f"drop --{fresh[0]} or --run"
+                f"{flag} describes a fresh model but {run_dir} is a run, whose own model is "
+                f"checked: drop {flag}, or give a corpus file to check a fresh model"
             )
-        params, chars, document = runs.load_model(args.run_dir, warn=_warn)
-        corpus_path = args.corpus or document["corpus"].get("path")
-        encoding = args.encoding if args.corpus else document.get("encoding", args.encoding)
-        try:
-            corpus = load_corpus(corpus_path, encoding=encoding)
-        except CorpusError as err:
-            raise runs.RunError(
-                f"cannot load the run's corpus: {err} (or give it: tui-rnn gradcheck CORPUS "
-                f"--run {args.run_dir})"
-            ) from None
-        if corpus.chars != chars:
-            raise runs.RunError(
-                f"{corpus.name} has a different vocabulary from the run's corpus: "
-                "check the run with its own corpus"
-            )
+        corpus, model = _run_model(run_dir, args)
+        subject = {"model": model}
     else:
-        from .options import TrainConfig
-        from .train import check_fits_memory
-
-        corpus = load_corpus(args.corpus, encoding=args.encoding or "utf-8")
-        hidden = 100 if args.hidden is None else args.hidden
-        check_fits_memory(TrainConfig(hidden_size=hidden), corpus.vocab_size)
+        corpus, subject = _fresh_model(args, fresh)
     try:
         seq_lengths = gradcheck.parse_seq_lengths(args.seq_lengths)
         report = gradcheck.run_gradcheck(
             corpus.data,
             corpus.vocab_size,
-            hidden_size=100 if args.hidden is None else args.hidden,
-            sigma=0.01 if args.sigma is None else args.sigma,
-            seed=0 if args.seed is None else args.seed,
-            params=params,
+            **subject,
             seq_lengths=seq_lengths,
             method=args.method,
             h=args.h,
@@ -484,11 +464,10 @@ def cmd_gradcheck(args) -> int:
         raise UsageError(str(err)) from None
     except MemoryError:
         raise UsageError(
-            f"not enough memory to check a model with --hidden {args.hidden}: use a smaller "
-            "--hidden"
+            "not enough memory for this check: use a smaller --hidden or shorter --seq-lengths"
         ) from None
     except KeyboardInterrupt:
-        print("tui-rnn: gradcheck interrupted", file=sys.stderr)
+        _print_error("tui-rnn: gradcheck interrupted")
         return 130
     if args.json:
         _print(_json_line(report.to_json()))
@@ -500,6 +479,61 @@ def cmd_gradcheck(args) -> int:
         except OSError as err:
             raise _output_error(safeio.describe(err)) from None
     return 0 if report.passed else 1
+
+
+def _gradcheck_run_dir(args) -> str | None:
+    """The run to check: --run, or the positional argument when it is a directory."""
+    positional = args.corpus
+    if positional is not None and os.path.isdir(positional):
+        if args.run_dir:
+            raise UsageError(
+                f"{positional} is a run directory and --run {args.run_dir} names another: give one"
+            )
+        args.corpus = None
+        return positional
+    return args.run_dir
+
+
+def _run_model(run_dir, args):
+    """(corpus, model) of a saved run: its newest model, on its own corpus."""
+    from . import runs
+    from .corpus import CorpusError, load_corpus
+
+    model, chars, document = runs.load_model(run_dir, warn=_warn)
+    corpus_path = args.corpus or document["corpus"].get("path")
+    encoding = args.encoding or document.get("encoding", "utf-8")
+    try:
+        corpus = load_corpus(corpus_path, encoding=encoding)
+    except CorpusError as err:
+        raise runs.RunError(
+            f"cannot load the run's corpus: {err} (or give it: tui-rnn gradcheck --run "
+            f"{run_dir} CORPUS)"
+        ) from None
+    if corpus.chars != chars:
+        raise runs.RunError(
+            f"{corpus.name} has a different vocabulary from the run's corpus: "
+            "check the run with its own corpus"
+        )
+    return corpus, model
+
+
+def _fresh_model(args, fresh: dict):
+    """(corpus, run_gradcheck's model arguments) for a model initialised as training would."""
+    from .cells import ModelSpec
+    from .corpus import load_corpus
+    from .options import resolve
+    from .train import check_fits_memory
+
+    config = resolve(fresh)
+    corpus = load_corpus(args.corpus, encoding=args.encoding or "utf-8")
+    check_fits_memory(config, corpus.vocab_size)
+    spec = ModelSpec(
+        cell=config.cell,
+        vocab_size=corpus.vocab_size,
+        hidden_size=config.hidden_size,
+        layers=config.layers,
+    )
+    return corpus, {"spec": spec, "sigma": config.sigma, "seed": config.seed}
 
 
 def cmd_export(args) -> int:
@@ -608,12 +642,19 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             "Compare analytic and numerical gradients of every parameter entry (the report's "
             "Table 1). Exit code 1 when any row fails."
         )
-        add_corpus_options(parser)
-        model = parser.add_argument_group("the model (default: a fresh one, as train makes it)")
-        model.add_argument("--hidden", type=_number(int, "--hidden", 1), help="hidden size (100)")
-        model.add_argument("--sigma", type=_number(float, "--sigma", 0), help="init std (0.01)")
-        model.add_argument("--seed", type=_number(int, "--seed", 0), help="init seed (0)")
-        model.add_argument(
+        parser.add_argument(
+            "corpus",
+            nargs="?",
+            default=None,
+            metavar="CORPUS|RUN_DIR",
+            help="a text file (a fresh model, as train would make it, on its first characters; "
+            "default: the built-in corpus) or a run directory (its newest model, on its corpus)",
+        )
+        parser.add_argument("--encoding", default=None, help="the corpus's encoding (utf-8)")
+        from .options import MODEL_OPTIONS, add_arguments
+
+        add_arguments(parser, MODEL_OPTIONS, "the fresh model (as train makes it)")
+        parser.add_argument(
             "--run", dest="run_dir", metavar="RUN_DIR", help="check a saved run's model instead"
         )
         check = parser.add_argument_group("the check")

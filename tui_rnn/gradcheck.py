@@ -45,7 +45,6 @@ from .gradcheck_vanilla import (
     numerical_gradients,
     numerical_gradients_loop,
 )
-from .model import Params, loss_and_grads
 
 __all__ = [  # with the names re-exported from the modules that do the work
     "DEFAULT_EPS", "DEFAULT_SEQ_LENGTHS", "METHODS", "METHOD_NAMES", "GradcheckReport",
@@ -70,7 +69,9 @@ _DEFAULT_H = {"central": 1e-4, "complex": 1e-20}
 # threshold sits at least 10x from both sides (complex: > 100x).
 _DEFAULT_THRESHOLD = {"central": 1e-3, "complex": 1e-8}
 
-AnalyticFn = Callable[[Params, np.ndarray, np.ndarray, np.ndarray], Params]
+# The report's model's backward pass under test: (model, inputs, targets, h0) -> an object
+# with a `flat` gradient vector (tests inject broken ones written as the report writes them).
+AnalyticFn = Callable[[Model, np.ndarray, np.ndarray, np.ndarray], object]
 ModelAnalyticFn = Callable[[Model, np.ndarray, np.ndarray], "Model | np.ndarray"]
 
 
@@ -190,9 +191,9 @@ def report_criteria(ga: np.ndarray, gn: np.ndarray, eps: float) -> tuple[float, 
 
 
 # -- the whole check ----------------------------------------------------------------------------
-def analytic_gradients(params: Params, inputs, targets, h0) -> Params:
-    """The report's model's own backward pass (the gradient of the unclipped loss)."""
-    return loss_and_grads(params, inputs, targets, h0)[1]
+def analytic_gradients(model: Model, inputs, targets, h0=None) -> Model:
+    """The model's own backward pass (the gradient of the unclipped loss, from a zero state)."""
+    return gradcheck_generic.analytic_gradients(model, inputs, targets)
 
 
 def run_gradcheck(
@@ -202,7 +203,6 @@ def run_gradcheck(
     hidden_size: int = 100,
     sigma: float | None = None,
     seed: int = 0,
-    params: Params | None = None,
     model: Model | None = None,
     spec: ModelSpec | None = None,
     seq_lengths: Sequence[int] = DEFAULT_SEQ_LENGTHS,
@@ -219,13 +219,13 @@ def run_gradcheck(
 ) -> GradcheckReport:
     """The report's Table 1 for a model: every entry of every parameter at each length.
 
-    The model is `model` (a cells.Model, e.g. from a run), `params` (the report's model as
-    model.Params), or a fresh one initialised exactly as training does with the same seed and
-    sigma (None: the cell's default): `spec` (any cell and layers), else the report's model
-    with `hidden_size`. Rows come in the parameters' flat order (b, c, U, W, V for the report's
-    model), lengths ascending; on_row(row) is called from this thread as each row completes.
-    `full` checks every entry whatever the budget. `analytic` (report's model, on model.Params)
-    or `model_analytic` (any Model -> gradient Model or flat array) replaces the backward pass
+    The model is `model` (a cells.Model, e.g. from a run), or a fresh one initialised exactly
+    as training does with the same seed and sigma (None: the cell's default): `spec` (any cell
+    and layers), else the report's model with `hidden_size`. Rows come in the parameters' flat
+    order (b, c, U, W, V for the report's model), lengths ascending; on_row(row) is called from
+    this thread as each row completes. `full` checks every entry whatever the budget.
+    `analytic` (the report's model: (model, inputs, targets, h0) -> gradients) or
+    `model_analytic` (any Model -> gradient Model or flat array) replaces the backward pass
     under test (tests inject broken ones). Raises ValueError with a one-line message for bad
     options, and for a check too large for memory (naming the cause).
     """
@@ -235,7 +235,7 @@ def run_gradcheck(
     threshold = default_threshold(method) if threshold is None else float(threshold)
     eps = float(eps)
     lengths = _check_options(data, vocab_size, hidden_size, sigma, seq_lengths, h, eps, threshold)
-    model = _the_model(vocab_size, hidden_size, sigma, seed, params, model, spec)
+    model = _the_model(vocab_size, hidden_size, sigma, seed, model, spec)
     data = np.asarray(data)
     if data.size and int(data.max()) >= vocab_size:
         raise ValueError(f"the data holds ids >= the vocabulary size {vocab_size}")
@@ -244,10 +244,7 @@ def run_gradcheck(
     targets = data[1 : T + 1].astype(np.intp)
     report_rnn = model.spec.is_report_rnn
     path = gradcheck_vanilla if report_rnn else gradcheck_generic
-    if report_rnn:  # the report's model: its own fast path, on model.Params views
-        report_params = subject = Params.from_flat(model.flat, vocab_size, model.spec.hidden_size)
-    else:
-        subject = model
+    subject = model  # the report's model reads as its equations: model.W, model.U ...
     names = list(model.params)
 
     if analytic is not None and not report_rnn:
@@ -260,7 +257,7 @@ def run_gradcheck(
     exact, h0 = {}, np.zeros(model.spec.hidden_size)
     for L in lengths:
         if analytic is not None:
-            grads = analytic(report_params, inputs[:L], targets[:L], h0)
+            grads = analytic(model, inputs[:L], targets[:L], h0)
             exact[L] = Model(model.spec, grads.flat)
         elif model_analytic is not None:
             grads = model_analytic(model, inputs[:L], targets[:L])
@@ -316,12 +313,8 @@ def run_gradcheck(
     )
 
 
-def _the_model(vocab_size, hidden_size, sigma, seed, params, model, spec) -> Model:
+def _the_model(vocab_size, hidden_size, sigma, seed, model, spec) -> Model:
     """The model to check, as a float64 copy (the caller's parameters are never touched)."""
-    if params is not None:
-        model = Model(
-            ModelSpec(vocab_size=params.vocab_size, hidden_size=params.hidden_size), params.flat
-        )
     if model is not None:
         if model.spec.vocab_size != vocab_size:
             raise ValueError(

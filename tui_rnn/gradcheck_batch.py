@@ -224,7 +224,7 @@ def run_chunks(
 class Path:
     """What a batched check (gradcheck_vanilla, gradcheck_generic) provides to the runner.
 
-    subject: the model (model.Params or cells.Model); base: its unperturbed trajectory.
+    subject: the model (a cells.Model); base: its unperturbed trajectory.
     """
 
     make_base: Callable  # (subject, inputs, targets, method, h) -> base

@@ -33,14 +33,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import gradcheck_batch as batch
-from .model import PARAM_NAMES, Params, loss_only
+from .cells import Model
+
+PARAM_NAMES = ("b", "c", "U", "W", "V")  # the report's model, in flat order
 
 
 @dataclass
 class Base:
     """The unperturbed model and its trajectory on the longest sequence."""
 
-    params: Params
+    params: Model
     inputs: np.ndarray
     targets: np.ndarray
     A_in: np.ndarray  # U x_t + b for every t
@@ -50,7 +52,7 @@ class Base:
     h: float
 
 
-def make_base(params: Params, inputs, targets, method: str, h: float) -> Base:
+def make_base(params: Model, inputs, targets, method: str, h: float) -> Base:
     A_in = params.U.T[inputs] + params.b
     H = np.empty((len(inputs), params.hidden_size))
     state = np.zeros(params.hidden_size)
@@ -60,7 +62,7 @@ def make_base(params: Params, inputs, targets, method: str, h: float) -> Base:
     return Base(params, inputs, targets, A_in, H, O, method, h)
 
 
-def entries(params: Params, inputs: np.ndarray, name: str):
+def entries(params: Model, inputs: np.ndarray, name: str):
     """(flat indices within the parameter, row i, key, first step the entry acts at)."""
     m, K, T = params.hidden_size, params.vocab_size, len(inputs)
     if name == "b":
@@ -169,7 +171,7 @@ def output_chunk(H, O, targets, method, h, name, k, j, lengths, stop) -> np.ndar
     return batch.prefix_changes(change, np.zeros(n, np.intp), 0, T, lengths)
 
 
-def chunk_bytes(params: Params, T: int, name: str) -> float:
+def chunk_bytes(params: Model, T: int, name: str) -> float:
     """Bytes of one perturbed copy (its +h/-h or real/imaginary pair) in a chunk of `name`."""
     hidden, vocab = params.hidden_size, params.vocab_size
     prefix = 8 * T * 3  # its per-step changes and their prefix sums
@@ -178,7 +180,7 @@ def chunk_bytes(params: Params, T: int, name: str) -> float:
     return prefix + 8 * T * 2 * hidden * 2  # its states (x2: the half-chunk rule)
 
 
-def entry_seconds(params: Params, inputs, name: str, method: str) -> np.ndarray:
+def entry_seconds(params: Model, inputs, name: str, method: str) -> np.ndarray:
     """Estimated seconds of each entry of `name` (0: never read, gn = 0 for free)."""
     index, _, _, start = entries(params, inputs, name)
     T, m, K = len(inputs), params.hidden_size, params.vocab_size
@@ -196,7 +198,7 @@ def entry_seconds(params: Params, inputs, name: str, method: str) -> np.ndarray:
 
 
 def numerical_gradients(
-    params: Params,
+    params: Model,
     inputs,
     targets,
     seq_lengths: Sequence[int],
@@ -231,7 +233,7 @@ def complex_log_softmax(O: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def complex_loss(params: Params, inputs, targets) -> complex:
+def complex_loss(params: Model, inputs, targets) -> complex:
     """The loss of a complex128 model, one step at a time (the reference for the complex step)."""
     inputs, targets = np.asarray(inputs), np.asarray(targets)
     h = np.zeros(params.hidden_size, dtype=np.complex128)
@@ -243,7 +245,7 @@ def complex_loss(params: Params, inputs, targets) -> complex:
 
 
 def numerical_gradients_loop(
-    params: Params, inputs, targets, method: str = "central", h: float | None = None, entries=None
+    params: Model, inputs, targets, method: str = "central", h: float | None = None, entries=None
 ) -> np.ndarray:
     """Numerical gradient of the loss on (inputs, targets) as a flat vector, one entry at a time.
 
@@ -260,15 +262,13 @@ def numerical_gradients_loop(
         probe = params.copy()
         for e in entries:
             probe.flat[e] = params.flat[e] + h
-            plus = loss_only(probe, inputs, targets, h0)
+            plus = probe.loss(inputs[:, None], targets[:, None], [h0[None]])
             probe.flat[e] = params.flat[e] - h
-            minus = loss_only(probe, inputs, targets, h0)
+            minus = probe.loss(inputs[:, None], targets[:, None], [h0[None]])
             probe.flat[e] = params.flat[e]
             grad[e] = (plus - minus) / (2 * h)
     else:
-        probe = Params.from_flat(
-            params.flat.astype(np.complex128), params.vocab_size, params.hidden_size
-        )
+        probe = Model(params.spec, params.flat.astype(np.complex128))
         for e in entries:
             probe.flat[e] = params.flat[e] + 1j * h
             grad[e] = complex_loss(probe, inputs, targets).imag / h

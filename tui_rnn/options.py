@@ -132,8 +132,8 @@ MODEL_OPTIONS = (
         "--sigma",
         float,
         None,
-        "std of the Gaussian weight init (rnn: 0.01, the report's; lstm/gru: the cell's "
-        "scaled init, 1/sqrt(fan_in))",
+        "std of the Gaussian weight init (default: the report's 0.01 for a one-layer rnn, "
+        "otherwise the scaled init N(0, 1/(inputs + m)))",
         low=0,
         allow_none=True,
         metavar="S",
@@ -286,7 +286,7 @@ class TrainConfig:
     cell: str = "rnn"
     layers: int = 1
     hidden_size: int = 100
-    sigma: float | None = None  # None: the cell's default (0.01 for the rnn)
+    sigma: float | None = None  # None: the cell's default (0.01 for the report's rnn)
     seed: int = 0
     seq_length: int = 25
     batch_size: int = 1
@@ -309,8 +309,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.eta is None and isinstance(self.optimizer, str) and self.optimizer in DEFAULT_ETA:
             self.eta = DEFAULT_ETA[self.optimizer]
-        if self.sigma is None and self.cell == "rnn":
-            self.sigma = 0.01
+        if self.sigma is None and self.cell == "rnn" and self.layers == 1:
+            self.sigma = 0.01  # the report's, recorded as such (the cell's default anyway)
 
     def validate(self, names: str = "flags") -> None:
         """OptionError naming the first option that cannot work: by its flag ("--hidden"), or

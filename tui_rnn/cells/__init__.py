@@ -36,13 +36,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..model import log_softmax
 from . import gru, lstm, rnn
 
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float64", "float32")
 CELL_MODULES = {"rnn": rnn, "lstm": lstm, "gru": gru}
 REPORT_SIGMA = 0.01  # the report's initialisation scale, the one-layer rnn's default
+
+
+def log_softmax(O: np.ndarray) -> np.ndarray:
+    """Row-wise log softmax, shifted by the row maximum so exp never overflows."""
+    shifted = O - O.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,6 +209,22 @@ class Model:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.params[name]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """model.W, model.U ...: the report's names read as in its equations (any parameter
+        whose name is an identifier)."""
+        params = self.__dict__.get("params")
+        if params is not None and name in params:
+            return params[name]
+        raise AttributeError(name)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.spec.hidden_size
+
+    @property
+    def vocab_size(self) -> int:
+        return self.spec.vocab_size
 
     def layer(self, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(input weights, recurrent weights, bias) of a layer."""
