@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
 from datetime import UTC, datetime
@@ -569,6 +570,38 @@ def append_sample(run_dir: str | Path, sample: Sample) -> int:
             f"cannot append to {path}: {_reason(err)}; the last checkpoint is intact: "
             f"{hint}, then resume with --resume {run_dir}"
         ) from None
+
+
+def append_run_file(run_dir: str | Path, name: str, data: bytes) -> int:
+    """Append `data` to RUN_DIR/name in one write, fsynced; returns the file's new size.
+
+    Never follows a symlink (O_NOFOLLOW) and appends only to a regular file (never a FIFO or
+    a device, which O_NONBLOCK keeps from hanging the open). Minimal until tui_rnn/safeio.py
+    (the hardening work) provides the shared writer with this contract.
+    """
+    path = Path(run_dir) / name
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise RunWriteError(
+                f"{path} is a symbolic link: tui-rnn never writes through one"
+            ) from None
+        raise RunWriteError(f"cannot append to {path}: {_reason(err)}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RunWriteError(f"{path} is not a regular file: remove it or rename it")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    except OSError as err:
+        hint = "free some disk space" if err.errno == errno.ENOSPC else "check the directory"
+        raise RunWriteError(f"cannot append to {path}: {_reason(err)}; {hint}") from None
+    finally:
+        os.close(fd)
 
 
 def truncate_samples(run_dir: str | Path, size: int) -> None:

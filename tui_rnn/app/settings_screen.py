@@ -1,0 +1,144 @@
+"""The training settings (T): the run's target, in updates or in epochs, and its learning rate.
+
+Enter in any field applies, escape cancels. Every bad value is named under the fields (the field
+turns red) and nothing is applied. A new learning rate is recorded in config.json's
+`eta_changes`, as `--resume --eta` records it; a new target in its `target_iterations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from ..options import BY_NAME, OptionError
+from .keys import Scope, bindings
+from .messages import Status
+from .safe_input import SafeInput
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: int | None = None  # None: unchanged
+    eta: float | None = None
+
+
+def epochs_text(iterations: int, updates_per_epoch: int) -> str:
+    return f"{iterations / max(1, updates_per_epoch):.4g}"
+
+
+def parse_iterations(text: str, at: int) -> int:
+    try:
+        target = int(text.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        raise ValueError(f"target must be a whole number of updates, got {text!r}") from None
+    if target <= at:
+        raise ValueError(f"target must be above the run's iteration {at:,}, got {target:,}")
+    return target
+
+
+def parse_epochs(text: str, at: int, updates_per_epoch: int) -> int:
+    try:
+        epochs = float(text.strip())
+    except ValueError:
+        raise ValueError(f"epochs must be a number, got {text!r}") from None
+    if not epochs > 0 or epochs * updates_per_epoch > 2**62:  # also NaN, inf
+        raise ValueError(f"epochs must be a positive number, got {text!r}")
+    return parse_iterations(str(round(epochs * updates_per_epoch)), at)
+
+
+def parse_eta(text: str) -> float:
+    try:
+        return BY_NAME["eta"].parse(text)
+    except OptionError as err:
+        raise ValueError(str(err).replace("--eta", "eta")) from None
+
+
+class SettingsScreen(ModalScreen[Settings | None]):
+    BINDINGS = bindings(Scope.MODAL)
+
+    def __init__(self, status: Status) -> None:
+        super().__init__()
+        self.status = status
+        self._syncing = False
+
+    def compose(self) -> ComposeResult:
+        s = self.status
+        with Vertical():
+            yield Static(Text("Training settings", style="bold"), classes="modal-title")
+            yield Static(
+                Text(
+                    f"The run is at iter {s.iteration:,} (epoch {s.epoch}; "
+                    f"{s.updates_per_epoch:,} updates per epoch).",
+                    style="dim",
+                )
+            )
+            with Grid(id="settings-grid"):
+                yield Label("target (updates)")
+                yield SafeInput(str(s.target), id="set-iterations")
+                yield Label("or (epochs)")
+                yield SafeInput(epochs_text(s.target, s.updates_per_epoch), id="set-epochs")
+                yield Label("learning rate eta")
+                yield SafeInput(f"{s.eta:g}", id="set-eta")
+            yield Static("", id="settings-message")
+            yield Static(Text("Enter applies · escape cancels"), classes="modal-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#set-iterations", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Keep the two targets in step (each shows the other's value)."""
+        if self._syncing or event.input.id not in ("set-iterations", "set-epochs"):
+            return
+        s = self.status
+        try:
+            if event.input.id == "set-iterations":
+                value = parse_iterations(event.value, -1)
+                other, text = "#set-epochs", epochs_text(value, s.updates_per_epoch)
+            else:
+                value = parse_epochs(event.value, -1, s.updates_per_epoch)
+                other, text = "#set-iterations", str(value)
+        except ValueError:
+            return
+        self._syncing = True
+        try:
+            self.query_one(other, Input).value = text
+        finally:
+            self._syncing = False
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        s = self.status
+        problems = []
+        values = {}
+        rules = {
+            "set-iterations": lambda text: parse_iterations(text, s.iteration),
+            "set-epochs": lambda text: parse_epochs(text, s.iteration, s.updates_per_epoch),
+            "set-eta": parse_eta,
+        }
+        if self.query_one("#set-iterations", Input).value.strip() == str(s.target):
+            rules.pop("set-iterations"), rules.pop("set-epochs")  # the target stays as it is
+            values["set-iterations"] = s.target
+        for field_id, rule in rules.items():
+            field = self.query_one(f"#{field_id}", Input)
+            try:
+                values[field_id] = rule(field.value)
+                field.remove_class("-invalid")
+            except ValueError as err:
+                field.add_class("-invalid")
+                problems.append(str(err))
+        if problems:
+            self.query_one("#settings-message", Static).update(Text("; ".join(problems)))
+            return
+        target = values["set-iterations"]
+        eta = values["set-eta"]
+        self.dismiss(
+            Settings(
+                target=None if target == s.target else target,
+                eta=None if eta == s.eta else eta,
+            )
+        )
