@@ -1069,8 +1069,12 @@ def test_quitting_a_finished_run_says_how_to_train_further(
 ):
     from tui_rnn import cli
 
+    raise_target = []
+
     def fake_run(self):  # the first run trains to its target, as `t` would
-        if self.session.target == 30:
+        if raise_target:  # `t` on a finished run: the app raised the target
+            self.session.target = self.session.trainer.iteration + 100
+        elif self.session.target == 30:
             self.session.trainer.train(self.session.target)
             runs.save_checkpoint(self.session.run_dir, self.session.trainer)
 
@@ -1084,6 +1088,9 @@ def test_quitting_a_finished_run_says_how_to_train_further(
     assert more > 30
     assert cli.main(["--resume", str(run_dir), "--iterations", str(more)]) == 0
     assert "continue with" in capsys.readouterr().out  # not done any more: 30 < target
+    raise_target.append(True)
+    assert cli.main(["--resume", str(run_dir), "--iterations", "30"]) == 0
+    assert "continue with" in capsys.readouterr().out  # the app's target, not the CLI's
 
 
 def test_requests_after_the_engine_stopped_are_answered_not_left_waiting(tmp_path, small_corpus):

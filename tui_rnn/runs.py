@@ -588,6 +588,8 @@ def append_run_file(run_dir: str | Path, name: str, data: bytes) -> int:
             raise RunWriteError(
                 f"{path} is a symbolic link: tui-rnn never writes through one"
             ) from None
+        if err.errno == errno.ENXIO:  # a FIFO with no reader (O_NONBLOCK)
+            raise RunWriteError(f"{path} is not a regular file: remove it or rename it") from None
         raise RunWriteError(f"cannot append to {path}: {_reason(err)}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Static
 
 from .. import safetext, sampling
+from .fields import SafeInput, read_fields
 from .keys import Scope, bindings
-from .safe_input import SafeInput
 
 MAX_LENGTH = 10_000
 DEFAULT_LENGTH = 300
@@ -114,12 +114,12 @@ def parse_count(text: str) -> int:
     return count
 
 
-FIELDS = {  # field id -> (label, rule)
-    "gen-length": ("len", parse_length),
-    "gen-temperature": ("temp", parse_temperature),
-    "gen-top-p": ("top-p", parse_top_p),
-    "gen-seed": ("seed", parse_seed),
-    "gen-count": ("n", parse_count),
+FIELDS = {  # field id -> its rule
+    "gen-length": parse_length,
+    "gen-temperature": parse_temperature,
+    "gen-top-p": parse_top_p,
+    "gen-seed": parse_seed,
+    "gen-count": parse_count,
 }
 
 
@@ -198,15 +198,7 @@ class GeneratorPane(Vertical):
 
     def read_request(self) -> Request | None:
         """The fields as a Request, or None after naming every bad value (the output cleared)."""
-        values, problems = {}, []
-        for field_id, (_, rule) in FIELDS.items():
-            field = self.query_one(f"#{field_id}", Input)
-            try:
-                values[field_id] = rule(field.value)
-                field.remove_class("-invalid")
-            except ValueError as err:
-                field.add_class("-invalid")
-                problems.append(str(err))
+        values, problems = read_fields(self, FIELDS)
         prompt = self.query_one("#gen-prompt", Input)
         unknown = unknown_characters(prompt.value, self.vocabulary)
         prompt.set_class(bool(unknown), "-invalid")

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from .. import safetext, sampling
 from ..gradcheck import DEFAULT_SEQ_LENGTHS, GradcheckReport, GradcheckRow
 from ..model import Params
+from ..train import TrainConfig
 from .generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from .gradcheck_pane import METHODS, GradcheckPane
 from .keys import Scope, bindings, footer_rank
@@ -67,7 +68,7 @@ class GradcheckTarget:
 
     data: np.ndarray
     vocab_size: int
-    config: object  # the run's TrainConfig (hidden size, sigma, seed)
+    config: TrainConfig  # the run's options (hidden size, sigma, seed)
     params: Params | None = None
     iteration: int = 0
 

@@ -16,9 +16,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from ..options import BY_NAME, OptionError
+from .fields import SafeInput, read_fields
 from .keys import Scope, bindings
 from .messages import Status
-from .safe_input import SafeInput
 
 
 @dataclass(frozen=True)
@@ -113,28 +113,19 @@ class SettingsScreen(ModalScreen[Settings | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         s = self.status
-        problems = []
-        values = {}
         rules = {
             "set-iterations": lambda text: parse_iterations(text, s.iteration),
             "set-epochs": lambda text: parse_epochs(text, s.iteration, s.updates_per_epoch),
             "set-eta": parse_eta,
         }
-        if self.query_one("#set-iterations", Input).value.strip() == str(s.target):
-            rules.pop("set-iterations"), rules.pop("set-epochs")  # the target stays as it is
-            values["set-iterations"] = s.target
-        for field_id, rule in rules.items():
-            field = self.query_one(f"#{field_id}", Input)
-            try:
-                values[field_id] = rule(field.value)
-                field.remove_class("-invalid")
-            except ValueError as err:
-                field.add_class("-invalid")
-                problems.append(str(err))
+        unchanged = self.query_one("#set-iterations", Input).value.strip() == str(s.target)
+        if unchanged:  # the target stays as it is (even on a finished run)
+            rules.pop("set-iterations"), rules.pop("set-epochs")
+        values, problems = read_fields(self, rules)
         if problems:
             self.query_one("#settings-message", Static).update(Text("; ".join(problems)))
             return
-        target = values["set-iterations"]
+        target = s.target if unchanged else values["set-iterations"]
         eta = values["set-eta"]
         self.dismiss(
             Settings(
