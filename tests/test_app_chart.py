@@ -97,6 +97,20 @@ def test_the_y_axis_leaves_out_the_initial_drop_unless_asked():
     assert "105" not in ANSI.sub("", rows)
 
 
+def test_after_200k_updates_the_46_to_52_range_fills_most_of_the_axis():
+    """The issue's case: smooth_loss starts at -log(1/65) * 25 = 104.4 and forgets it slowly
+    (0.999 per update) while the loss itself falls to the high 40s."""
+    n = 200_000
+    t = np.arange(1, n + 1)
+    loss = 46 + 14 * np.exp(-t / 3_000) + 6 * np.exp(-t / 60_000)
+    smooth = ema(loss, 0.999, initial=104.4)
+    x, y = thin_history(smooth.astype(np.float32), 100)
+    data = ChartData(x.tolist(), y.tolist(), [], n, float(y.min()), n)
+    low, high = y_range(data, ChartOptions())
+    assert (52 - 46) / (high - low) > 0.5  # was 6 / 58: 3 rows of 13
+    assert y_range(data, ChartOptions(full_y=True))[1] > 104
+
+
 def test_the_noisy_loss_counts_by_its_percentiles():
     data = chart_data()
     x = np.asarray(data.iterations)

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Static
 
 from .. import safetext, sampling
@@ -27,8 +28,9 @@ from .keys import Scope, bindings
 MAX_LENGTH = 10_000
 DEFAULT_LENGTH = 300
 MAX_COUNT = 10
-MAX_PROMPT_SHOWN = 60  # a long prompt is shown shortened in the header
+MAX_PROMPT_SHOWN = 40  # a long prompt is shown shortened in the header
 MAX_SEED = 2**63 - 1
+REDRAWS_PER_SECOND = 8  # while text streams in (a redraw lays out the whole sample)
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,10 @@ class GeneratorPane(Vertical):
         self.seeds: list[int] = []
         self.samples: list[list[str]] = []  # the text of each sample, in chunks
         self.running = False
+        self.streaming = 0  # the sample the text is coming in for
+        self.outputs: list[Static] = []  # one per sample: only the growing one is redrawn
+        self._redraw: Timer | None = None
+        self._pending: set[int] = set()
 
     def compose(self) -> ComposeResult:
         yield SafeInput(placeholder="prompt (g), Enter generates", id="gen-prompt")
@@ -184,8 +190,7 @@ class GeneratorPane(Vertical):
             yield BestBox("best", id="gen-best")
         yield Static("", id="gen-message")
         yield Static("", id="gen-header")
-        with VerticalScroll(id="gen-scroll"):
-            yield Static("", id="gen-output")
+        yield VerticalScroll(id="gen-scroll")
 
     # -- reading the fields -----------------------------------------------------------------------
     @property
@@ -233,7 +238,8 @@ class GeneratorPane(Vertical):
             self.post_message(GenerateRequest(request))
 
     def action_leave(self) -> None:
-        self.screen.focus_next("SamplesPane")
+        """Back to the samples."""
+        self.screen.set_focus(self.screen.query_one("SamplesPane"))
 
     def action_save(self) -> None:
         if self.request is None or not self.samples:
@@ -249,28 +255,50 @@ class GeneratorPane(Vertical):
         self.generation += 1  # chunks still on their way are dropped
         self.request, self.model, self.seeds, self.samples = None, "", [], []
         self.running = False
-        self._show()
+        self.outputs = []
+        self.query_one("#gen-scroll").remove_children()
+        self._show_header()
 
     def begin(self, generation: int, request: Request, seeds: list[int]) -> None:
         """A request was sent; the model is being copied (its iteration comes with `started`)."""
         self.generation = generation
         self.request, self.seeds, self.model = request, seeds, "…"
         self.samples = [[] for _ in seeds]
-        self.running = True
-        self._show()
+        self.running, self.streaming = True, 0
+        scroll = self.query_one("#gen-scroll")
+        scroll.remove_children()
+        self.outputs = [Static(classes="gen-sample") for _ in seeds]
+        scroll.mount_all(self.outputs)
+        self._show_header()
+        for index in range(len(seeds)):
+            self._show_sample(index)
 
     def started(self, generation: int, model: str) -> None:
         if generation == self.generation:
             self.model = model
-            self._show()
+            self._show_header()
 
     def append(self, generation: int, index: int, text: str, done: bool) -> None:
         if generation != self.generation or not self.running:
             return
         self.samples[index].append(text)
+        self.streaming = index + 1 if done else index
         if done and index == len(self.samples) - 1:
             self.running = False
-        self._show()
+        self._pending.add(index)
+        if done:
+            if self._redraw is not None:
+                self._redraw.stop()
+            self._redraw_now()
+        elif self._redraw is None:  # at most REDRAWS_PER_SECOND while it streams
+            self._redraw = self.set_timer(1 / REDRAWS_PER_SECOND, self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw = None
+        for index in sorted(self._pending):
+            if index < len(self.samples):
+                self._show_sample(index)
+        self._pending.clear()
 
     def fail(self, generation: int, error: str) -> None:
         if generation == self.generation:
@@ -288,29 +316,31 @@ class GeneratorPane(Vertical):
             lines.append(request.prompt + "".join(parts))
         return "\n".join(lines) + "\n\n"
 
-    def _show(self) -> None:
+    def _show_header(self) -> None:
         header = self.query_one("#gen-header", Static)
-        output = Text()
         if self.request is None:
             header.update(Text())
-        else:
-            header.update(
-                Text.assemble(
-                    (header_line(self.request, self.model, self.seeds), "dim"),
-                    ("\nprompt ", "dim"),
-                    (shown_prompt(self.request.prompt) or "(empty: starts at a newline)", "bold"),
-                    no_wrap=True,
-                    overflow="ellipsis",
-                )
+            return
+        prompt = shown_prompt(self.request.prompt) or "(empty: starts at a newline)"
+        header.update(
+            Text.assemble(
+                ("prompt ", "dim"),
+                (prompt, "bold"),
+                (" · " + header_line(self.request, self.model, self.seeds), "dim"),
             )
-            count = len(self.samples)
-            for index, (seed, parts) in enumerate(zip(self.seeds, self.samples, strict=True)):
-                if count > 1:
-                    rule = f"── {sample_header(index, count, seed)} ──\n"
-                    output.append(("\n\n" if index else "") + rule, "dim")
-                output.append(safetext.terminal(self.request.prompt[-MAX_PROMPT_SHOWN:]), "bold")
-                output.append(safetext.terminal("".join(parts)))
-            if self.running:
-                output.append("▌", style="blink")
-        self.query_one("#gen-output", Static).update(output)
+        )
+
+    def _show_sample(self, index: int) -> None:
+        outputs = self.outputs
+        if index >= len(outputs):
+            return
+        count = len(self.samples)
+        text = Text()
+        if count > 1:
+            text.append(f"── {sample_header(index, count, self.seeds[index])} ──\n", "dim")
+        text.append(safetext.terminal(self.request.prompt[-MAX_PROMPT_SHOWN:]), "bold")
+        text.append(safetext.terminal("".join(self.samples[index])))
+        if self.running and index == self.streaming:
+            text.append("▌", style="blink")
+        outputs[index].update(text)
         self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)

@@ -30,8 +30,8 @@ PANES = (
         "Loss chart",
         "smooth_loss against iteration (cyan), the per-update loss (grey, u) and the "
         "validation loss (magenta) when there is one; grey vertical lines are epoch "
-        "boundaries, the green dot is the best model. The y axis leaves out the first 2% of "
-        "the updates (f shows them).",
+        "boundaries, the green dot is the best model. The y axis leaves out the start (the "
+        "first 5% of the updates, at least smooth_loss's 3,000-update warm-up; f shows it).",
     ),
     (
         "Samples",

@@ -9,7 +9,7 @@ What is drawn (keys while the chart has the focus, see keys.py):
 - the per-update loss (grey, under it), smoothed by TensorBoard's debiased EMA, `-` / `+`;
 - the validation loss (magenta) when the run has one;
 - epoch boundaries as grey vertical lines.
-The y axis covers what matters: the curves after the first 2% of the updates (the initial drop
+The y axis covers what matters: the curves after their start (see `skipped`: the initial drop
 from -log(1/K) * seq_length would squeeze the rest into a few rows), the noisy per-update loss
 by its 1st..99th percentiles; `f` shows the whole range, `y` a log scale (plotted as log10 of
 the values, labelled in loss units), `z` the recent part of the run.
@@ -30,7 +30,10 @@ from .keys import Scope, bindings
 from .messages import ChartData
 
 MAX_REDRAWS_PER_SECOND = 4
-SKIP_FRACTION = 0.02  # the first 2% of the updates do not set the y axis (unless `full`)
+SKIP_FRACTION = 0.05  # the first 5% of the updates do not set the y axis (unless `full`) ...
+# ... nor smooth_loss's warm-up: it starts at -log(1/K) * seq_length and forgets that start as
+# 0.999^t, which takes 3 / (1 - 0.999) = 3,000 updates to fall below 5% (train.py's EMA).
+SMOOTH_WARMUP = 3_000
 WINDOWS = (1.0, 0.25, 0.05)  # all updates, the recent quarter, the recent 5%
 SMOOTHING = (0.0, 0.6, 0.9, 0.99, 0.999)  # TensorBoard's EMA weights; 0.6 is its default
 DEFAULT_SMOOTHING = 1
@@ -72,9 +75,14 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round-number ticks (1, 2, 5 x 10^k steps) covering [low, high]."""
     if not math.isfinite(low) or not math.isfinite(high) or high <= low:
         return [low]
-    raw = (high - low) / max(1, count)
+    span = high - low
+    raw = span / max(1, count)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    steps = [m * magnitude for m in (0.5, 1, 2, 5, 10)]  # ascending, round numbers
+    index = next(i for i, s in enumerate(steps) if s >= raw)
+    while index > 0 and span / steps[index] < 1.5:  # at least two ticks
+        index -= 1
+    step = steps[index]
     first = math.ceil(low / step) * step
     ticks = []
     value = first
@@ -96,9 +104,15 @@ def tick_label(value: float) -> str:
     return f"{value:.4g}"
 
 
+def skipped(points: int) -> float:
+    """The updates, from the first, that do not set the y axis: 5% of them, at least
+    smooth_loss's warm-up, at most half."""
+    return min(max(SKIP_FRACTION * points, SMOOTH_WARMUP), points / 2)
+
+
 def y_range(data: ChartData, options: ChartOptions) -> tuple[float, float]:
     """(low, high) of the y axis in loss units: the data that matters (see the module doc)."""
-    skip = 0.0 if options.full_y else SKIP_FRACTION * data.points
+    skip = 0.0 if options.full_y else skipped(data.points)
     lows, highs = [], []
 
     def take(xs, ys, robust: bool) -> None:

@@ -371,11 +371,13 @@ class MainScreen(Screen):
     def action_checkpoint(self) -> None:
         self.session.checkpoint()
 
+    # Screen.set_focus, not Widget.focus (which waits for the next turn of the event loop): a
+    # key typed right after `l` already goes to the chart.
     def action_focus_prompt(self) -> None:
-        self.query_one("#gen-prompt").focus()
+        self.set_focus(self.query_one("#gen-prompt"))
 
     def action_focus_chart(self) -> None:
-        self.chart.focus()
+        self.set_focus(self.chart)
 
     def action_settings(self) -> None:
         def apply(settings: Settings | None) -> None:
