@@ -36,7 +36,7 @@ from tui_rnn.app.help_screen import HelpScreen
 from tui_rnn.app.keys import KEYS, RESERVED, Scope
 from tui_rnn.app.loss_chart import LossChart
 from tui_rnn.app.main_screen import GradcheckTarget
-from tui_rnn.app.messages import RunState
+from tui_rnn.app.messages import RunState, TrainingProgress
 from tui_rnn.app.samples_pane import SampleScreen, SamplesPane
 from tui_rnn.app.settings_screen import SettingsScreen
 from tui_rnn.app.status_bar import StatusBar
@@ -109,6 +109,10 @@ def screen_text(app) -> str:
     svg = app.export_screenshot()
     body = svg[svg.index("</style>") :]
     return html.unescape(re.sub(r"<[^>]+>", "", body)).replace("\xa0", " ")
+
+
+def box_title(app) -> str:
+    return app.query_one("#chart-box").border_title
 
 
 def gradcheck_finished(app) -> bool:
@@ -511,8 +515,15 @@ def test_chart_keys_work_only_while_the_chart_has_the_focus(session_factory):
             # the raw loss, thinned: its extremes are there
             history = session.trainer.history.loss[150:]
             assert max(chart.data.loss) == pytest.approx(float(history.max()))
-            assert app.main.check_action is not None
             assert chart.check_action("toggle_validation", ()) is False  # no validation yet
+            # a validation series (the engine sends none yet): drawn, and v hides it
+            data = replace(chart.data, val_iterations=[100.0, 200.0], val_loss=[30.0, 29.0])
+            app.main.post_message(TrainingProgress(app.status, data))
+            await wait_until(pilot, lambda: "validation" in str(box_title(app)))
+            assert chart.check_action("toggle_validation", ()) is True
+            await pilot.press("v")
+            assert chart.options.validation is False
+            await wait_until(pilot, lambda: "validation" not in str(box_title(app)))
 
     run(scenario())
 

@@ -106,8 +106,8 @@ def tick_label(value: float) -> str:
 
 def skipped(points: int) -> float:
     """The updates, from the first, that do not set the y axis: 5% of them, at least
-    smooth_loss's warm-up, at most half."""
-    return min(max(SKIP_FRACTION * points, SMOOTH_WARMUP), points / 2)
+    smooth_loss's warm-up, at most a quarter."""
+    return min(max(SKIP_FRACTION * points, SMOOTH_WARMUP), points / 4)
 
 
 def y_range(data: ChartData, options: ChartOptions) -> tuple[float, float]:
@@ -143,6 +143,11 @@ def y_range(data: ChartData, options: ChartOptions) -> tuple[float, float]:
     if options.log_y:
         low = max(low, min(lows) / 1.05, 1e-12)
     return low, high
+
+
+def above_the_chart(data: ChartData, options: ChartOptions) -> bool:
+    """Whether smooth_loss has points above the y axis (its start, left out by `skipped`)."""
+    return bool(data.smooth_loss) and max(data.smooth_loss) > y_range(data, options)[1]
 
 
 def build_chart(data: ChartData | None, width: int, height: int, options=ChartOptions()) -> str:

@@ -34,7 +34,7 @@ from ..train import TrainConfig
 from .generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from .gradcheck_pane import METHODS, GradcheckPane
 from .keys import Scope, bindings, footer_rank
-from .loss_chart import LossChart, iteration_label
+from .loss_chart import LossChart, above_the_chart, iteration_label
 from .messages import (
     Diverged,
     EngineStopped,
@@ -146,6 +146,7 @@ class MainScreen(Screen):
         self._gradcheck_worker: Worker | None = None
         self._generate_worker: Worker | None = None
         self._overflow: list = []
+        self._titles: dict[tuple, Text | None] = {}
 
     # -- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -262,20 +263,31 @@ class MainScreen(Screen):
             legend.append_text(Text.assemble(" · ", ("validation", "magenta")))
         if options.describe():
             legend.append(f" · {options.describe()}", "dim")
+        if data is not None and not options.full_y and above_the_chart(data, options):
+            legend.append(" · ↑ start: f", "dim")
         box = self.query_one("#chart-box")
-        box.border_title = legend
+        self._set_title(box, "border_title", legend)
         parts = []
         if data is not None and data.best_iteration > 0:
             parts.append(
                 f"best {data.best_smooth_loss:.3f} @ {iteration_label(data.best_iteration)}"
             )
         parts += [p.text.plain for p in self._overflow if p.name not in WHERE_PARTS]
-        box.border_subtitle = Text(" · ".join(parts))
+        self._set_title(box, "border_subtitle", Text(" · ".join(parts)))
+
+    def _set_title(self, box, which: str, text: Text | None) -> None:
+        """Set a border title only when it changed (each change repaints the pane, and
+        progress arrives twice a second while the engine shares the GIL with this thread)."""
+        key = (box.id, which)
+        if self._titles.get(key, False) != text:
+            self._titles[key] = text
+            setattr(box, which, text)
 
     def _title_samples(self) -> None:
         count = len(self.samples.samples)
         box = self.query_one("#samples-box")
-        box.border_title = f"Samples ({count:,})" if count else "Samples (s, b; Enter opens)"
+        title = f"Samples ({count:,})" if count else "Samples (s, b; Enter opens)"
+        self._set_title(box, "border_title", Text(title))
         where = [p.text.plain for p in self._overflow if p.name in WHERE_PARTS]
         if where:
             # The corpus whole if it can be, then as much of the run directory's end as fits.
@@ -283,11 +295,12 @@ class MainScreen(Screen):
             if len(where) == 2:
                 corpus = keep_end(where[0], room // 2)
                 where = [corpus, keep_end(where[1], room - cell_len(corpus) - 3)]
-            box.border_subtitle = Text(" · ".join(keep_end(w, room) for w in where))
+            subtitle = Text(" · ".join(keep_end(w, room) for w in where))
         elif count:
-            box.border_subtitle = None
+            subtitle = None
         else:
-            box.border_subtitle = Text("none yet: t trains, s samples now")
+            subtitle = Text("none yet: t trains, s samples now")
+        self._set_title(box, "border_subtitle", subtitle)
 
     # -- messages from the engine -----------------------------------------------------------------
     def on_training_progress(self, message: TrainingProgress) -> None:

@@ -92,6 +92,7 @@ class TrainingSession:
         *,
         save_every: float = 10.0,
         progress_every: float = 0.5,
+        chart_every: float = 1.0,
     ):
         self.trainer = trainer
         self.corpus = corpus
@@ -99,6 +100,10 @@ class TrainingSession:
         self.target = int(target)
         self.save_every = float(save_every)
         self.progress_every = float(progress_every)
+        # While training, the chart follows once a second (the status line twice): each
+        # redraw is UI work that shares the GIL with the engine.
+        self.chart_every = float(chart_every)
+        self._last_chart = -math.inf
         # Replaced (never mutated) by the UI; read by the engine when it prepares the chart.
         self.chart_view = ChartView()
         self.state = RunState.DONE if trainer.iteration >= self.target else RunState.IDLE
@@ -258,6 +263,8 @@ class TrainingSession:
         )
 
     def _publish(self, chart: bool = True) -> None:
+        if chart:
+            self._last_chart = time.monotonic()
         self._post(TrainingProgress(self.status(), self.chart() if chart else None))
 
     # -- the engine thread ------------------------------------------------------------------------
@@ -454,7 +461,9 @@ class TrainingSession:
         def on_progress(progress) -> None:
             self._rate = progress.chars_per_second
             self._unsaved = True
-            self._publish()
+            now = time.monotonic()
+            chart = now - self._last_chart >= self.chart_every
+            self._publish(chart=chart)
 
         try:
             self.trainer.train(

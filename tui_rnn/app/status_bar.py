@@ -119,7 +119,7 @@ class StatusBar(Static):
         width = self.content_size.width or self.app.size.width - 2
         shown, overflow = fit(status_parts(self.status, self.show_rate), width)
         self.update(status_line(shown), layout=False)
-        names = [p.name for p in overflow]
-        if names != self._overflow or overflow:
-            self._overflow = names
+        texts = [p.text.plain for p in overflow]
+        if texts != self._overflow:  # only a change (progress comes twice a second)
+            self._overflow = texts
             self.post_message(self.Overflow(overflow))
