@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
@@ -151,9 +150,8 @@ def sample_header(index: int, count: int, seed: int) -> str:
 
 
 class BestBox(Checkbox, inherit_bindings=False):
-    """A checkbox that Enter does not toggle (Enter generates, space toggles)."""
-
-    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+    """A checkbox without keys of its own: Enter generates and space ticks it (both the pane's
+    keys, in keys.py)."""
 
 
 class GeneratorPane(Vertical):
@@ -199,7 +197,7 @@ class GeneratorPane(Vertical):
         return "".join("".join(parts) for parts in self.samples)
 
     def say(self, message: str) -> None:
-        self.query_one("#gen-message", Static).update(Text(message))
+        self.query_one("#gen-message", Static).update(Text(safetext.terminal(message)))
 
     def read_request(self) -> Request | None:
         """The fields as a Request, or None after naming every bad value (the output cleared)."""
@@ -236,6 +234,9 @@ class GeneratorPane(Vertical):
         request = self.read_request()
         if request is not None:
             self.post_message(GenerateRequest(request))
+
+    def action_toggle_best(self) -> None:
+        self.query_one(BestBox).toggle()
 
     def action_leave(self) -> None:
         """Back to the samples."""

@@ -17,6 +17,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from .. import safetext
 from ..gradcheck import GradcheckReport, GradcheckRow
 from .keys import Scope, bindings
 
@@ -208,7 +209,7 @@ class GradcheckPane(VerticalScroll):
         if error is None:
             self.set_status(method, "not run (r runs the check again)", "yellow")
         else:
-            self.set_status(method, f"failed: {error}", "bold red")
+            self.set_status(method, f"failed: {safetext.terminal(error)}", "bold red")
 
     @property
     def failed(self) -> dict[str, int]:

@@ -15,7 +15,8 @@ from .keys import KEYS, SCOPE_TITLES, Scope, bindings
 PANES = (
     (
         "Status line",
-        "state, iteration / target, smooth_loss, training time and time left, epoch, speed, "
+        "state, iteration / target, smooth_loss, the time spent training since the app "
+        "started and the time left to the target, epoch, speed, "
         "learning rate (eta), corpus and run directory; what does not fit moves to the chart's "
         "and the samples' subtitles.",
     ),

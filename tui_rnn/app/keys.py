@@ -187,6 +187,14 @@ KEYS: tuple[Key, ...] = (
         Scope.GENERATOR,
         5,
     ),
+    Key(
+        "best-model",
+        "space",
+        "toggle_best",
+        "Best",
+        "tick or untick best: the best model instead of the current (on the box)",
+        Scope.GENERATOR,
+    ),
     # -- the gradient-check pane, while it has the focus -------------------------------------------
     Key(
         "gc-tables",
