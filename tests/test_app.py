@@ -321,9 +321,13 @@ def test_settings_change_target_and_learning_rate_with_inline_errors(session_fac
             epochs = screen.query_one("#set-epochs", Input)
             eta = screen.query_one("#set-eta", Input)
             message = screen.query_one("#settings-message")
-            # epochs and updates follow each other
+            # epochs and updates follow each other (what the user types in)
+            epochs.focus()
+            await wait_until(pilot, lambda: app.focused is epochs)
             epochs.value = "1"
             await wait_until(pilot, lambda: iterations.value == str(per_epoch))
+            iterations.focus()
+            await wait_until(pilot, lambda: app.focused is iterations)
             # bad values are named, nothing is applied
             iterations.value, eta.value = "50", "-1"
             await pilot.press("enter")
@@ -349,6 +353,41 @@ def test_settings_change_target_and_learning_rate_with_inline_errors(session_fac
     assert document["config"]["eta"] == 0.05
     assert document["eta_changes"] == [{"iteration": 100, "eta": 0.05}]
     assert session.trainer.iteration == 250 and session.trainer.config.eta == 0.05
+
+
+def test_settings_typed_key_by_key(session_factory):
+    """As a user types: the epochs field follows the updates typed (and does not feed back
+    into them), Tab moves on, Enter applies."""
+    session = session_factory(target=100)
+    per_epoch = session.trainer.updates_per_epoch
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("t")
+            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await pilot.press("T")
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            screen = app.screen
+            iterations = screen.query_one("#set-iterations", Input)
+            epochs = screen.query_one("#set-epochs", Input)
+            await wait_until(pilot, lambda: app.focused is iterations)
+            await pilot.press("backspace", *"20000")  # the value starts selected
+            await pilot.pause(0.1)
+            assert iterations.value == "20000"  # not rewritten from the rounded epochs
+            assert epochs.value == f"{20000 / per_epoch:.4g}"
+            await pilot.press("tab", "tab", "backspace", *"0.05", "enter")
+            await wait_until(pilot, lambda: app.status.target == 20000 and app.status.eta == 0.05)
+            # and in epochs: 2 epochs from the run's start
+            await pilot.press("T")
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            await pilot.press("tab", "backspace", "2", "enter")
+            await wait_until(pilot, lambda: app.status.target == 2 * per_epoch)
+
+    run(scenario())
+    document = runs.read_config(session.run_dir)
+    assert document["target_iterations"] == 2 * session.trainer.updates_per_epoch
+    assert document["config"]["eta"] == 0.05
 
 
 def test_p_pauses_and_saves_then_t_resumes_and_ctrl_q_saves(session_factory):

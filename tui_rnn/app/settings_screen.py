@@ -58,13 +58,16 @@ def parse_eta(text: str) -> float:
         raise ValueError(str(err).replace("--eta", "eta")) from None
 
 
+TARGET_FIELDS = ("set-iterations", "set-epochs")
+
+
 class SettingsScreen(ModalScreen[Settings | None]):
     BINDINGS = bindings(Scope.MODAL)
 
     def __init__(self, status: Status) -> None:
         super().__init__()
         self.status = status
-        self._syncing = False
+        self.source: str | None = None  # the target field the user typed in
 
     def compose(self) -> ComposeResult:
         s = self.status
@@ -91,12 +94,16 @@ class SettingsScreen(ModalScreen[Settings | None]):
         self.query_one("#set-iterations", Input).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        """Keep the two targets in step (each shows the other's value)."""
-        if self._syncing or event.input.id not in ("set-iterations", "set-epochs"):
+        """The target typed in one unit is shown in the other. Only the focused field is the
+        user's: a change to the other one is this method's own (its Changed message arrives
+        later), and must not echo back."""
+        field_id = event.input.id
+        if field_id not in TARGET_FIELDS or event.input is not self.focused:
             return
+        self.source = field_id
         s = self.status
         try:
-            if event.input.id == "set-iterations":
+            if field_id == "set-iterations":
                 value = parse_iterations(event.value, -1)
                 other, text = "#set-epochs", epochs_text(value, s.updates_per_epoch)
             else:
@@ -104,28 +111,21 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 other, text = "#set-iterations", str(value)
         except ValueError:
             return
-        self._syncing = True
-        try:
-            self.query_one(other, Input).value = text
-        finally:
-            self._syncing = False
+        self.query_one(other, Input).value = text
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         s = self.status
-        rules = {
-            "set-iterations": lambda text: parse_iterations(text, s.iteration),
-            "set-epochs": lambda text: parse_epochs(text, s.iteration, s.updates_per_epoch),
-            "set-eta": parse_eta,
-        }
-        unchanged = self.query_one("#set-iterations", Input).value.strip() == str(s.target)
-        if unchanged:  # the target stays as it is (even on a finished run)
-            rules.pop("set-iterations"), rules.pop("set-epochs")
+        rules = {"set-eta": parse_eta}
+        if self.source == "set-iterations":  # the field the user typed the target in
+            rules[self.source] = lambda text: parse_iterations(text, s.iteration)
+        elif self.source == "set-epochs":
+            rules[self.source] = lambda text: parse_epochs(text, s.iteration, s.updates_per_epoch)
         values, problems = read_fields(self, rules)
         if problems:
             self.query_one("#settings-message", Static).update(Text("; ".join(problems)))
             return
-        target = s.target if unchanged else values["set-iterations"]
+        target = values.get(self.source, s.target)  # no source: the target stays as it is
         eta = values["set-eta"]
         self.dismiss(
             Settings(
