@@ -383,11 +383,21 @@ def test_settings_typed_key_by_key(session_factory):
             await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
             await pilot.press("tab", "backspace", "2", "enter")
             await wait_until(pilot, lambda: app.status.target == 2 * per_epoch)
+            # only the learning rate, on a run at its target: the target is left alone
+            await pilot.press("t")
+            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            target = app.status.target
+            await pilot.press("T")
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            await pilot.press("tab", "tab", "backspace", *"0.02", "enter")
+            await wait_until(pilot, lambda: app.status.eta == 0.02)
+            assert app.status.target == target and not isinstance(app.screen, SettingsScreen)
 
     run(scenario())
     document = runs.read_config(session.run_dir)
     assert document["target_iterations"] == 2 * session.trainer.updates_per_epoch
-    assert document["config"]["eta"] == 0.05
+    assert document["config"]["eta"] == 0.02
+    assert [change["eta"] for change in document["eta_changes"]] == [0.05, 0.02]
 
 
 def test_p_pauses_and_saves_then_t_resumes_and_ctrl_q_saves(session_factory):

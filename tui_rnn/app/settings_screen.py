@@ -68,6 +68,10 @@ class SettingsScreen(ModalScreen[Settings | None]):
         super().__init__()
         self.status = status
         self.source: str | None = None  # the target field the user typed in
+        self.initial = {
+            "set-iterations": str(status.target),
+            "set-epochs": epochs_text(status.target, status.updates_per_epoch),
+        }
 
     def compose(self) -> ComposeResult:
         s = self.status
@@ -82,9 +86,9 @@ class SettingsScreen(ModalScreen[Settings | None]):
             )
             with Grid(id="settings-grid"):
                 yield Label("target (updates)")
-                yield SafeInput(str(s.target), id="set-iterations")
+                yield SafeInput(self.initial["set-iterations"], id="set-iterations")
                 yield Label("or (epochs)")
-                yield SafeInput(epochs_text(s.target, s.updates_per_epoch), id="set-epochs")
+                yield SafeInput(self.initial["set-epochs"], id="set-epochs")
                 yield Label("learning rate eta")
                 yield SafeInput(f"{s.eta:g}", id="set-eta")
             yield Static("", id="settings-message")
@@ -100,6 +104,8 @@ class SettingsScreen(ModalScreen[Settings | None]):
         field_id = event.input.id
         if field_id not in TARGET_FIELDS or event.input is not self.focused:
             return
+        if event.value == self.initial[field_id] and self.source is None:
+            return  # the field's first value (Textual posts it on mount), not an edit
         self.source = field_id
         s = self.status
         try:
