@@ -91,19 +91,16 @@ class TrainingSession:
         target: int,
         *,
         save_every: float = 10.0,
-        progress_every: float = 0.5,
-        chart_every: float = 1.0,
+        progress_every: float = 1.0,
     ):
         self.trainer = trainer
         self.corpus = corpus
         self.run_dir = Path(run_dir)
         self.target = int(target)
         self.save_every = float(save_every)
+        # Status and chart once a second while training: each message is UI work (a chart
+        # redraw above all) that shares the GIL with the engine.
         self.progress_every = float(progress_every)
-        # While training, the chart follows once a second (the status line twice): each
-        # redraw is UI work that shares the GIL with the engine.
-        self.chart_every = float(chart_every)
-        self._last_chart = -math.inf
         # Replaced (never mutated) by the UI; read by the engine when it prepares the chart.
         self.chart_view = ChartView()
         self.state = RunState.DONE if trainer.iteration >= self.target else RunState.IDLE
@@ -263,8 +260,6 @@ class TrainingSession:
         )
 
     def _publish(self, chart: bool = True) -> None:
-        if chart:
-            self._last_chart = time.monotonic()
         self._post(TrainingProgress(self.status(), self.chart() if chart else None))
 
     # -- the engine thread ------------------------------------------------------------------------
@@ -461,9 +456,7 @@ class TrainingSession:
         def on_progress(progress) -> None:
             self._rate = progress.chars_per_second
             self._unsaved = True
-            now = time.monotonic()
-            chart = now - self._last_chart >= self.chart_every
-            self._publish(chart=chart)
+            self._publish()
 
         try:
             self.trainer.train(
