@@ -104,6 +104,17 @@ async def wait_until(pilot, predicate, timeout: float = WAIT) -> None:
         await pilot.pause(0.02)
 
 
+async def train_to_done(pilot) -> None:
+    """t, then wait for the target (short targets: Pilot's press is quick)."""
+    await pilot.press("t")
+    await wait_until(pilot, lambda: pilot.app.status.state == RunState.DONE)
+
+
+async def open_settings(pilot) -> None:
+    await pilot.press("T")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, SettingsScreen))
+
+
 def screen_text(app) -> str:
     """The text on the screen (the screenshot's SVG without tags and escapes)."""
     svg = app.export_screenshot()
@@ -258,8 +269,7 @@ def test_t_trains_to_the_target_and_saves(session_factory):
         async with app.run_test(size=(100, 30)) as pilot:
             assert app.main.check_action("pause", ()) is False  # nothing to pause: not shown
             assert app.main.check_action("train", ()) is True
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await train_to_done(pilot)
             samples = app.main.samples.samples
             assert [s.iteration for s in samples] == list(range(0, 301, 50))
             assert app.main.chart.data.points == 300
@@ -281,8 +291,7 @@ def test_t_on_a_finished_run_goes_on_by_another_epochs_worth(tmp_path, small_cor
     async def scenario():
         app = make_app(session)
         async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await train_to_done(pilot)
             assert app.main.check_action("train", ()) is True  # t goes on
             await pilot.press("t")
             await wait_until(pilot, lambda: app.status.target == 120 + more)
@@ -312,10 +321,8 @@ def test_settings_change_target_and_learning_rate_with_inline_errors(session_fac
     async def scenario():
         app = make_app(session)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
-            await pilot.press("T")
-            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            await train_to_done(pilot)
+            await open_settings(pilot)
             screen = app.screen
             iterations = screen.query_one("#set-iterations", Input)
             epochs = screen.query_one("#set-epochs", Input)
@@ -344,8 +351,7 @@ def test_settings_change_target_and_learning_rate_with_inline_errors(session_fac
             await wait_until(pilot, lambda: app.status.target == 250 and app.status.eta == 0.05)
             assert app.status.state == RunState.IDLE  # below the target again: t trains
             assert "eta 0.05" in str(app.query_one(StatusBar).render())
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await train_to_done(pilot)
 
     run(scenario())
     document = runs.read_config(session.run_dir)
@@ -364,10 +370,8 @@ def test_settings_typed_key_by_key(session_factory):
     async def scenario():
         app = make_app(session)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
-            await pilot.press("T")
-            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            await train_to_done(pilot)
+            await open_settings(pilot)
             screen = app.screen
             iterations = screen.query_one("#set-iterations", Input)
             epochs = screen.query_one("#set-epochs", Input)
@@ -379,16 +383,13 @@ def test_settings_typed_key_by_key(session_factory):
             await pilot.press("tab", "tab", "backspace", *"0.05", "enter")
             await wait_until(pilot, lambda: app.status.target == 20000 and app.status.eta == 0.05)
             # and in epochs: 2 epochs from the run's start
-            await pilot.press("T")
-            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            await open_settings(pilot)
             await pilot.press("tab", "backspace", "2", "enter")
             await wait_until(pilot, lambda: app.status.target == 2 * per_epoch)
             # only the learning rate, on a run at its target: the target is left alone
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await train_to_done(pilot)
             target = app.status.target
-            await pilot.press("T")
-            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            await open_settings(pilot)
             await pilot.press("tab", "tab", "backspace", *"0.02", "enter")
             await wait_until(pilot, lambda: app.status.eta == 0.02)
             assert app.status.target == target and not isinstance(app.screen, SettingsScreen)
@@ -473,8 +474,7 @@ def test_s_b_e_c_keys(session_factory):
         app = make_app(session)
         async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
             assert app.main.check_action("export", ()) is None  # no history yet
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await train_to_done(pilot)
             pane = app.main.samples
             before = len(pane.samples)
             await pilot.press("s")
@@ -541,8 +541,7 @@ def test_chart_keys_work_only_while_the_chart_has_the_focus(session_factory):
     async def scenario():
         app = make_app(session)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await train_to_done(pilot)
             chart = app.main.chart
             await pilot.press("y", "z", "u")  # the samples have the focus: nothing changes
             assert chart.options.log_y is False and chart.options.window == 0
@@ -780,8 +779,7 @@ def test_gradcheck_at_init_on_start_then_r_checks_the_current_model(session_fact
                 assert "passed" in pane.summaries[method].plain
             assert float(str(pane.table.get_cell("central-W-max", "10"))) < 1e-3
             at_init = pane.rows["complex"][("W", 10)].max_rel_error
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await train_to_done(pilot)
             await pilot.press("r")
             await wait_until(pilot, lambda: pane.model == "at iter 150")
             await wait_until(pilot, lambda: gradcheck_finished(app))
@@ -930,8 +928,7 @@ def test_corpus_and_model_text_never_reach_the_terminal_raw(tmp_path, tiny_confi
     async def scenario():
         app = make_app(session)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await train_to_done(pilot)
             await pilot.press("s")
             await wait_until(pilot, lambda: len(app.main.samples.samples) >= 3)
             generator, prompt = await open_generator(pilot)
@@ -1040,8 +1037,7 @@ def test_resize_reflows_the_panes(session_factory):
     async def scenario():
         app = make_app(session)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("t")
-            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            await train_to_done(pilot)
             chart = app.main.chart
             await pilot.pause(0.3)
             small = chart.content_size.width
