@@ -52,3 +52,140 @@ def tiny_config():
     from tui_rnn.train import TrainConfig
 
     return TrainConfig(hidden_size=16, seq_length=10, seed=0, sample_every=50, sample_length=30)
+
+
+def fails(argv, capsys) -> str:
+    """Run the CLI in-process: it must fail with exactly one line on stderr and exit code 2."""
+    from tui_rnn.cli import main
+
+    capsys.readouterr()
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tui-rnn: error: ")
+    return lines[0]
+
+
+def files_outside(root, run_dir) -> dict:
+    """{path: bytes} of every regular file under `root` but outside `run_dir` (links not
+    followed): compare before and after to prove a command wrote nothing outside its run."""
+    import os
+    import stat
+    from pathlib import Path
+
+    root, run_dir = Path(root), Path(run_dir)
+    found = {}
+    for folder, dirs, names in os.walk(root):
+        if Path(folder) == run_dir:
+            dirs[:] = []
+            continue
+        for name in names:
+            path = Path(folder) / name
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                found[path] = path.read_bytes()
+    return found
+
+
+# -- hand-made archives: what a hostile or damaged checkpoint can look like ---------------------
+def npy_bytes(descr: str, shape: tuple, data: bytes = b"", fortran_order: bool = False) -> bytes:
+    """A version 1.0 .npy file as np.save writes it (header padded to 64 bytes), any shape."""
+    import struct
+
+    header = f"{{'descr': {descr!r}, 'fortran_order': {fortran_order}, 'shape': {shape!r}, }}"
+    pad = -(10 + len(header) + 1) % 64
+    header = (header + " " * pad + "\n").encode("latin-1")
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data
+
+
+def write_zip(path, members) -> None:
+    """A zip archive from (name, stored bytes, method, declared size, crc or None) tuples: any
+    declared size or compression method, whatever the bytes are (zipfile would not lie). A
+    stored member (method 0) declares `size` as both its sizes."""
+    import struct
+    import zlib
+
+    local, central = bytearray(), bytearray()
+    for name, data, method, size, crc in members:
+        name_bytes = name.encode()
+        crc = zlib.crc32(data) if crc is None else crc
+        offset = len(local)
+        stored = size if method == 0 else len(data)
+        local += struct.pack(
+            "<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, stored, size,
+            len(name_bytes), 0,
+        ) + name_bytes + data  # fmt: skip
+        central += struct.pack(
+            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc, stored, size,
+            len(name_bytes), 0, 0, 0, 0, 0, offset,
+        ) + name_bytes  # fmt: skip
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(local), 0
+    )
+    with open(path, "wb") as f:
+        f.write(bytes(local + central + end))
+
+
+def zip_members(path) -> list:
+    """The members of a (stored) .npz as write_zip tuples, to rebuild it with changes."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return [(i.filename, z.read(i), 0, i.file_size, None) for i in z.infolist()]
+
+
+@pytest.fixture
+def no_hang():
+    """Fail (instead of hanging the suite) if the test blocks for 20 s, e.g. opening a named
+    pipe or livelocking."""
+    import signal
+
+    class Blocked(BaseException):  # not an OSError: code under test must not swallow it
+        pass
+
+    def on_alarm(signum, frame):
+        raise Blocked("blocked for 20 s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def run_unprivileged(function) -> tuple[int, str]:
+    """Call function() (returning an exit code) in a forked child that runs as `nobody` when we
+    are root (CI is: EACCES can never happen to root), as ourselves otherwise; returns
+    (exit code, what it wrote to stderr)."""
+    import os
+    import sys
+    import traceback
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 99
+        try:
+            os.close(read_end)
+            sys.stderr = os.fdopen(write_end, "w")
+            sys.stdout = open(os.devnull, "w")
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            code = function()
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    os.close(write_end)
+    chunks = []
+    with os.fdopen(read_end, "rb") as f:
+        while chunk := f.read(65536):
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode("utf-8", "replace")

@@ -1,16 +1,13 @@
 """The chart's numbers without a screen: thinning, TensorBoard's smoothing, the y axis that
-leaves out the initial drop, log scale, the recent window, the validation series; and the
-symlink-safe append the generator saves through."""
+leaves out the initial drop, log scale, the recent window, the validation series."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import numpy as np
 import pytest
 
-from tui_rnn import runs
 from tui_rnn.app.curves import Smoother, ema, thin_history
 from tui_rnn.app.loss_chart import ChartOptions, build_chart, y_range
 from tui_rnn.app.messages import ChartData
@@ -171,19 +168,3 @@ def test_the_recent_window_follows_the_newest_and_the_loss_is_thinned_and_smooth
     smoothed = session.chart()
     assert smoothed.first_iteration == 1 and smoothed.loss_smoothing == 0.99
     assert max(smoothed.loss[len(smoothed.loss) // 2 :]) < float(raw.max())  # smoothed
-
-
-def test_append_run_file_appends_and_refuses_links_and_fifos(tmp_path):
-    assert runs.append_run_file(tmp_path, "generated.txt", b"one\n") == 4
-    assert runs.append_run_file(tmp_path, "generated.txt", b"two\n") == 8
-    assert (tmp_path / "generated.txt").read_bytes() == b"one\ntwo\n"
-    target = tmp_path / "target.txt"
-    target.write_text("kept")
-    (tmp_path / "link.txt").symlink_to(target)
-    with pytest.raises(runs.RunWriteError, match="symbolic link"):
-        runs.append_run_file(tmp_path, "link.txt", b"x")
-    assert target.read_text() == "kept"
-    if hasattr(os, "mkfifo"):
-        os.mkfifo(tmp_path / "pipe.txt")
-        with pytest.raises(runs.RunWriteError, match="not a regular file"):
-            runs.append_run_file(tmp_path, "pipe.txt", b"x")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_text
+from conftest import fails, make_text
 
 from tui_rnn import runs
 from tui_rnn.cli import main
@@ -21,18 +21,6 @@ from tui_rnn.corpus import from_text
 from tui_rnn.train import DivergenceError, TrainConfig, Trainer
 
 TINY = ["--hidden", "8", "--seq-length", "10", "--sample-every", "40", "--sample-length", "20"]
-
-
-def fails(argv, capsys) -> str:
-    """Run the CLI; it must fail with exactly one line on stderr and exit code 2."""
-    capsys.readouterr()
-    assert main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("tui-rnn: error: ")
-    return lines[0]
 
 
 @pytest.fixture
@@ -183,7 +171,7 @@ def test_a_run_from_another_corpus_is_refused(run_dir, corpus_file, tmp_path, ca
     assert "different vocabulary" in fails(["train", other_vocabulary, "--resume", run_dir], capsys)
 
     corpus_file.write_text(text + text[:50], encoding="utf-8")  # edited in place
-    assert "not the text this run" in fails(["train", "--resume", run_dir], capsys)
+    assert "changed since the run began" in fails(["train", "--resume", run_dir], capsys)
     assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 50  # untouched
 
 
@@ -267,7 +255,7 @@ def test_an_unwritable_run_directory(corpus_file, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     line = fails(["train", corpus_file, *TINY, "--run-dir", blocker / "run"], capsys)
-    assert "cannot write in run directory" in line
+    assert "a-file/run" in line and "component of the path is a file" in line
 
 
 def test_a_run_dir_that_is_a_file(corpus_file, tmp_path, capsys):
@@ -433,3 +421,391 @@ def test_a_checkpoint_of_infinite_parameters_is_never_written(tmp_path):
     with pytest.raises(DivergenceError):
         runs.save_checkpoint(run, trainer)
     assert (run / runs.CHECKPOINT_FILE).read_bytes() == before
+
+
+# -- 4. nothing hangs, signals always work ----------------------------------------------------
+def test_a_tiny_save_every_still_makes_progress(corpus_file, tmp_path, no_hang):
+    """--save-every 1e-12 livelocked at iteration 0: every slice ended before its first update."""
+    run = tmp_path / "run"
+    argv = ["train", corpus_file, *TINY, "--iterations", "25", "--save-every", "1e-12"]
+    assert main([str(a) for a in [*argv, "--run-dir", run, "--json"]]) == 0
+    assert runs.checkpoint_iteration(runs.load_checkpoint(run)) == 25
+
+
+def test_the_app_engine_makes_progress_with_a_tiny_save_every(corpus_file, tmp_path, no_hang):
+    import time
+
+    from tui_rnn.app.messages import RunState
+    from tui_rnn.app.session import TrainingSession
+    from tui_rnn.corpus import load_corpus
+
+    corpus = load_corpus(corpus_file)
+    config = TrainConfig(hidden_size=8, seq_length=10, sample_every=40, sample_length=20)
+    trainer = Trainer(corpus.data, corpus.chars, config)
+    run = runs.prepare_run_dir(tmp_path / "run")
+    runs.write_config(run, config, corpus)
+    runs.save_checkpoint(run, trainer)
+    session = TrainingSession(trainer, corpus, run, 30, save_every=1e-12)
+    session.start(lambda message: None)
+    session.train()
+    deadline = time.monotonic() + 15
+    while session.state != RunState.DONE and time.monotonic() < deadline:
+        time.sleep(0.01)
+    session.shutdown().result(timeout=10)
+    assert trainer.iteration == 30
+    assert runs.checkpoint_iteration(runs.load_checkpoint(run)) == 30
+
+
+def test_sample_length_is_bounded(corpus_file, tmp_path, capsys):
+    from tui_rnn.train import MAX_SAMPLE_LENGTH
+
+    run = tmp_path / "run"
+    line = fails(["train", corpus_file, "--sample-length", "1000000000", "--run-dir", run], capsys)
+    assert "--sample-length" in line and f"{MAX_SAMPLE_LENGTH:,}" in line
+    assert not run.exists()
+    argv = ["train", corpus_file, *TINY, "--sample-length", MAX_SAMPLE_LENGTH, "--iterations", "0"]
+    assert main([str(a) for a in [*argv, "--run-dir", run, "--json"]]) == 0  # the maximum is fine
+
+
+def test_an_interrupted_sample_is_undone_and_comes_again_identically():
+    from tui_rnn.train import Interrupted
+
+    corpus = from_text(make_text(400, seed=1))
+    config = TrainConfig(hidden_size=8, seq_length=10)
+    trainer, reference = (Trainer(corpus.data, corpus.chars, config) for _ in range(2))
+    asked = []
+
+    def interrupt_after_100_characters():
+        asked.append(1)
+        return len(asked) > 100
+
+    with pytest.raises(Interrupted):
+        trainer.synthesize(5000, interrupt=interrupt_after_100_characters)
+    assert trainer.synthesize(300) == reference.synthesize(300)
+
+
+@pytest.mark.parametrize("signum", [15, pytest.param(2, marks=pytest.mark.slow)])
+def test_a_signal_stops_a_long_sample(corpus_file, tmp_path, signum):
+    """The longest sample takes seconds: SIGTERM / SIGINT stop it, undo it, save and exit."""
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "tui_rnn.cli", "train", str(corpus_file), "--hidden", "256"]
+    argv += ["--seq-length", "10", "--sample-length", "100000", "--iterations", "100"]
+    argv += ["--run-dir", str(run), "--json"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (run / runs.CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # the first sample (due at iteration 0) is being drawn now
+    process.send_signal(signum)
+    try:
+        code = process.wait(timeout=20)
+    finally:
+        process.kill()
+    assert code == 128 + signum, process.stderr.read().decode()
+    assert json.loads(process.stdout.read())["interrupted"] is True
+    assert runs.samples_size(run) == 0  # no half sample written
+    arrays = runs.load_checkpoint(run)
+    assert runs.checkpoint_iteration(arrays) == 0 and int(arrays["scalars"][4]) == -1
+
+
+# -- 5. tracebacks on plausible input ---------------------------------------------------------
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "undefined", "punycode"])
+def test_an_encoding_that_cannot_read_the_file(encoding, corpus_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    line = fails(["train", corpus_file, "--encoding", encoding, "--run-dir", run], capsys)
+    assert encoding in line and "--encoding" in line
+    assert not run.exists()
+
+
+def test_every_codec_either_reads_a_file_or_refuses_it_in_one_line(tmp_path):
+    import encodings.aliases
+
+    from tui_rnn.corpus import CorpusError, load_corpus
+
+    path = tmp_path / "plain.txt"
+    path.write_bytes(b"hello world, +AGEA- xn--b \\x41 =41 hello\n" * 3)
+    names = set(encodings.aliases.aliases.values()) | {"undefined", "punycode", "idna", "utf-7"}
+    for name in sorted(names):
+        try:
+            load_corpus(path, encoding=name)
+        except CorpusError as err:
+            assert "\n" not in str(err)
+
+
+def test_a_sigma_so_large_the_weights_overflow(corpus_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    line = fails(["train", corpus_file, *TINY, "--sigma", "1e308", "--run-dir", run], capsys)
+    assert "--sigma" in line and "--eta" not in line
+    assert not run.exists()  # no half-made run
+
+
+LONG = "a" * 300
+
+
+def test_a_path_component_too_long(run_dir, corpus_file, tmp_path, capsys):
+    long_dir = tmp_path / LONG
+    for argv in (
+        ["train", long_dir / "corpus.txt", "--run-dir", tmp_path / "run2"],
+        ["train", corpus_file, *TINY, "--run-dir", long_dir / "run"],
+        ["train", "--resume", long_dir],
+        ["generate", long_dir],
+        ["export", long_dir],
+        ["gradcheck", long_dir / "corpus.txt"],
+        ["gradcheck", "--run", long_dir],
+        ["export", run_dir, "--output", tmp_path / f"{LONG}.csv"],
+        [long_dir / "corpus.txt"],  # the app: refused before it starts
+    ):
+        line = fails(argv, capsys)
+        assert "too long" in line, argv
+
+
+def test_a_corpus_in_a_directory_the_user_cannot_enter(corpus_file, tmp_path):
+    from conftest import run_unprivileged
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(corpus_file, locked / "corpus.txt")
+    locked.chmod(0o700 if os.geteuid() == 0 else 0o000)  # root's 0o700 keeps nobody out
+    try:
+        argv = ["train", str(locked / "corpus.txt"), "--run-dir", str(tmp_path / "run")]
+        code, err = run_unprivileged(lambda: main(argv))
+    finally:
+        locked.chmod(0o700)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "corpus.txt" in err and "permission denied" in err.lower()
+
+
+def _world_readable_copy(run_dir):
+    """A copy of the run that `nobody` can read (pytest's tmp_path is private to root)."""
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="tui-rnn-test-"))
+    top.chmod(0o755)
+    shutil.copytree(run_dir, top / "run")
+    for path in [top / "run", *(top / "run").iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return top
+
+
+@pytest.mark.parametrize("both", [False, True])
+def test_an_unreadable_checkpoint_is_not_called_corrupt(run_dir, both):
+    from conftest import run_unprivileged
+
+    top = _world_readable_copy(run_dir)
+    run = top / "run"
+    try:
+        names = [runs.CHECKPOINT_FILE] + ([runs.PREVIOUS_CHECKPOINT_FILE] if both else [])
+        for name in names:
+            (run / name).chmod(0o600 if os.geteuid() == 0 else 0o000)
+        code, err = run_unprivileged(lambda: main(["generate", str(run), "--length", "5"]))
+    finally:
+        shutil.rmtree(top)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "permission denied" in err.lower() and "corrupt" not in err
+    assert code == (2 if both else 0)
+    if not both:
+        assert "warning" in err and "checkpoint.prev.npz" in err
+
+
+STDOUT_COMMANDS = {
+    "generate": lambda run, corpus: ["generate", run, "--length", "50"],
+    "export": lambda run, corpus: ["export", run, "--output", "-"],
+    "export samples": lambda run, corpus: ["export", run, "--samples", "--output", "-"],
+    "export message": lambda run, corpus: ["export", run],
+    "gradcheck --json": lambda run, corpus: [
+        "gradcheck",
+        corpus,
+        "--hidden",
+        "3",
+        "--seq-lengths",
+        "2",
+        "--json",
+    ],  # fmt: skip
+    "gradcheck": lambda run, corpus: ["gradcheck", corpus, "--hidden", "3", "--seq-lengths", "2"],
+    "train --json": lambda run, corpus: ["train", "--resume", run, "--iterations", "55", "--json"],
+    "train": lambda run, corpus: ["train", "--resume", run, "--iterations", "55"],
+}
+
+
+@pytest.mark.parametrize("command", STDOUT_COMMANDS)
+def test_a_full_stdout_is_one_line(command, run_dir, corpus_file, monkeypatch, capsys):
+    with open("/dev/full", "w") as full:
+        monkeypatch.setattr("sys.stdout", full)
+        line = fails(STDOUT_COMMANDS[command](run_dir, corpus_file), capsys)
+    assert "standard output" in line and "No space left on device" in line
+    if command.startswith("train"):  # the run itself is saved
+        assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 55
+
+
+def test_a_full_stdout_in_a_real_process_prints_nothing_more(run_dir):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "tui_rnn.cli", "generate", str(run_dir), "--length", "9999"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    err = result.stderr.decode()
+    assert result.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert "standard output" in err
+
+
+def _edit_config(run_dir, edit) -> None:
+    document = json.loads((run_dir / runs.CONFIG_FILE).read_text(encoding="utf-8"))
+    text = edit(document)
+    if text is None:
+        text = json.dumps(document)
+    (run_dir / runs.CONFIG_FILE).write_text(text, encoding="utf-8")
+
+
+def _set(path, value, raw=None):
+    """An edit setting document[path...] = value (raw: JSON text that replaces it verbatim)."""
+
+    def edit(document):
+        *parents, last = path
+        target = document
+        for key in parents:
+            target = target[key]
+        if value is _MISSING:
+            del target[last]
+            return None
+        target[last] = "@RAW@" if raw is not None else value
+        return json.dumps(document).replace('"@RAW@"', raw) if raw is not None else None
+
+    return edit
+
+
+_MISSING = object()
+DEEP = "[" * 100_000 + "]" * 100_000
+CONFIG_EDITS = {
+    "nested 100,000 deep": (lambda d: '{"schema_version": 1, "config": ' + DEEP + "}", "JSON"),
+    "target_iterations null": (_set(["target_iterations"], None), "target_iterations"),
+    "target_iterations abc": (_set(["target_iterations"], "abc"), "target_iterations"),
+    "target_iterations 1e400": (_set(["target_iterations"], 0, "1e400"), "target_iterations"),
+    "eta_changes not a list": (_set(["eta_changes"], {"a": 1}), "eta_changes"),
+    "corpus.path a number": (_set(["corpus", "path"], 42), "corpus.path"),
+    "corpus.path a list": (_set(["corpus", "path"], ["a", "b"]), "corpus.path"),
+    "encoding a number": (_set(["encoding"], 8), "encoding"),
+    "hidden_size 1e400": (_set(["config", "hidden_size"], 0, "1e400"), "hidden_size"),
+    "hidden_size 10**7": (_set(["config", "hidden_size"], 10**7), "hidden_size"),
+    "hidden_size a float": (_set(["config", "hidden_size"], 8.0), "hidden_size"),
+    "hidden_size missing": (_set(["config", "hidden_size"], _MISSING), "hidden_size"),
+    "eta NaN": (_set(["config", "eta"], 0, "NaN"), "eta"),
+    "sample_length huge": (_set(["config", "sample_length"], 10**9), "sample_length"),
+    "vocabulary not sorted": (_set(["vocabulary"], "zyx"), "vocabulary"),
+    "rng seed a string": (_set(["config", "seed"], "0"), "seed"),
+}
+
+
+@pytest.mark.parametrize("case", CONFIG_EDITS)
+def test_a_hand_edited_config_is_checked_field_by_field(case, run_dir, capsys):
+    edit, word = CONFIG_EDITS[case]
+    _edit_config(run_dir, edit)
+    for argv in (["train", "--resume", run_dir, "--eta", "0.05"], ["generate", run_dir]):
+        line = fails(argv, capsys)
+        assert word in line and runs.CONFIG_FILE in line, line
+    fails(["export", run_dir], capsys)
+
+
+def test_a_nan_smooth_loss_is_null_in_the_json_summary(run_dir, capsys):
+    path = run_dir / runs.CHECKPOINT_FILE
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = dict(npz)
+    arrays["losses"] = np.array([np.nan, arrays["losses"][1]])
+    np.savez(path, **arrays)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir), "--json"]) == 0
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    summary = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert summary["smooth_loss"] is None
+
+
+# -- 6. messages that lead the user astray ----------------------------------------------------
+def test_a_run_without_a_checkpoint_can_be_started_afresh(corpus_file, tmp_path, capsys):
+    """kill -9 before the first save left config.json alone: resume says how, a new run works."""
+    run = tmp_path / "run"
+    runs.prepare_run_dir(run)
+    runs.write_config(run, TrainConfig(hidden_size=8), from_text(make_text(400)))
+    line = fails(["train", "--resume", run], capsys)
+    assert "no checkpoint" in line and f"--run-dir {run}" in line and "--resume" not in line
+    argv = ["train", corpus_file, *TINY, "--iterations", "5", "--run-dir", run, "--json"]
+    assert main([str(a) for a in argv]) == 0
+    assert runs.read_config(run)["config"]["seq_length"] == 10
+
+
+def test_a_full_disk_at_the_first_save_leaves_no_half_made_run(
+    corpus_file, tmp_path, monkeypatch, capsys
+):
+    def savez_on_a_full_disk(f, **arrays):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(np, "savez", savez_on_a_full_disk)
+    line = fails(["train", corpus_file, *TINY, "--run-dir", run], capsys)
+    assert "No space left on device" in line and "resume" not in line
+    assert not (run / runs.CONFIG_FILE).exists()
+    monkeypatch.undo()
+    argv = ["train", corpus_file, *TINY, "--iterations", "5", "--run-dir", run, "--json"]
+    assert main([str(a) for a in argv]) == 0
+
+
+def test_a_corpus_edited_in_place_is_called_changed(run_dir, corpus_file, capsys):
+    text = corpus_file.read_text(encoding="utf-8")
+    corpus_file.write_text(text[::-1], encoding="utf-8")  # same vocabulary, other text
+    line = fails(["train", "--resume", run_dir], capsys)
+    assert "changed since the run began" in line
+    assert line.count(str(corpus_file.resolve())) == 1
+
+    corpus_file.write_text(text + "\u00e9\u00e8", encoding="utf-8")  # a grown vocabulary
+    line = fails(["train", "--resume", run_dir], capsys)
+    assert "changed since the run began" in line and "vocabulary" in line
+    assert line.count(str(corpus_file.resolve())) == 1
+
+
+def test_a_symlink_loop_is_called_a_loop(tmp_path, capsys):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for argv in (["train", tmp_path / "a"], ["train", "--resume", tmp_path / "a"]):
+        line = fails(argv, capsys)
+        assert "symbolic link" in line and "loop" in line and "does not exist" not in line
+    assert "loop" in fails(["generate", tmp_path / "a"], capsys)
+
+
+def test_an_empty_export_output_is_refused_by_name(run_dir, capsys):
+    line = fails(["export", run_dir, "--output", ""], capsys)
+    assert "--output" in line and "busy" not in line
+
+
+def test_windows_line_endings_are_named_once(tmp_path, capsys):
+    path = tmp_path / "crlf.txt"
+    path.write_bytes(make_text(800, seed=2).replace("\n", "\r\n").encode())
+    run = tmp_path / "run"
+    capsys.readouterr()
+    assert main(["train", str(path), *TINY, "--iterations", "5", "--run-dir", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and "\\r" in err and "line endings" in err
+    assert main(["train", "--resume", str(run), "--iterations", "10", "--json"]) == 0
+    assert "warning" not in capsys.readouterr().err  # once: when the run begins
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_a_byte_order_mark_is_dropped_in_an_explicit_byte_order(encoding, tmp_path):
+    from tui_rnn.corpus import load_corpus
+
+    text = make_text(300, seed=4)
+    path = tmp_path / "bom.txt"
+    path.write_bytes(("\ufeff" + text).encode(encoding))
+    corpus = load_corpus(path, encoding=encoding)
+    assert "\ufeff" not in corpus.chars
+    assert corpus.decode(corpus.data) == text

@@ -51,10 +51,10 @@ def _number(kind, name, low=None, low_inclusive=True):
     return parse
 
 
-def _path(name):
+def _path(name, what="a directory path"):
     def parse(text: str) -> str:
         if not text.strip():
-            raise argparse.ArgumentTypeError(f"{name} needs a directory path, got an empty one")
+            raise argparse.ArgumentTypeError(f"{name} needs {what}, got an empty one")
         return text
 
     parse.__name__ = name
@@ -163,31 +163,15 @@ def train_config(args):
     return config
 
 
-# Float64 arrays of the model's size that a Trainer holds: the parameters, the gradients,
-# AdaGrad's memory, two scratch buffers and the best parameters.
-_TRAINER_ARRAYS = 6
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not POSIX: no check
-        return None
-
-
-def check_model_fits(vocab_size: int, hidden_size: int, arrays: int = _TRAINER_ARRAYS) -> None:
+def check_model_fits(vocab_size: int, hidden_size: int, arrays: int | None = None) -> None:
     """Refuse a model that cannot fit in this machine's memory up front, with one line (else
     NumPy raises MemoryError with a traceback, or the kernel kills us halfway)."""
-    from .model import param_count
+    from .model import TRAINER_ARRAYS, check_fits_memory
 
-    count = param_count(vocab_size, hidden_size)
-    needed, total = arrays * 8 * count, _physical_memory()
-    if total is not None and needed > total:
-        raise UsageError(
-            f"--hidden {hidden_size} needs about {needed / 2**30:,.1f} GiB ({count:,} parameters "
-            f"in {arrays} arrays), more than this machine's {total / 2**30:,.1f} GiB of memory: "
-            "use a smaller --hidden"
-        )
+    try:
+        check_fits_memory(vocab_size, hidden_size, arrays or TRAINER_ARRAYS)
+    except ValueError as err:
+        raise UsageError(f"{err}: use a smaller --hidden") from None
 
 
 # -- sessions: what train and the app both need ---------------------------------------------------
@@ -205,7 +189,18 @@ _RUN_OPTIONS = {
 
 
 def _warn(message: str) -> None:
-    print(f"tui-rnn: warning: {message}", file=sys.stderr)
+    _print_error(f"tui-rnn: warning: {message}")
+
+
+def _print_error(line: str) -> None:
+    """One line on stderr (paths and corpus characters in it shown safely on a terminal)."""
+    from . import safetext
+
+    try:
+        safetext.write(sys.stderr, line + "\n")
+        sys.stderr.flush()
+    except OSError:  # nowhere left to say it
+        pass
 
 
 def open_session(args, warn=None):
@@ -214,7 +209,8 @@ def open_session(args, warn=None):
     A new run gets its directory, config.json and a first checkpoint; a resumed run is exactly
     the state of its newest good checkpoint. The run's lock is held by this process from here
     on (runs.unlock_run(run_dir) releases it; so does exiting). `warn(message)` hears
-    non-fatal news, such as a damaged newest checkpoint that was skipped (default: stderr).
+    non-fatal news, such as a damaged newest checkpoint that was skipped or carriage returns in
+    a new corpus (default: stderr); the app collects them to show them in its window.
     """
     from . import runs
     from .corpus import check_trainable, load_corpus
@@ -229,6 +225,7 @@ def open_session(args, warn=None):
     check_model_fits(corpus.vocab_size, config.hidden_size)
     try:  # before the run directory exists: a refusal leaves nothing behind
         trainer = Trainer(corpus.data, corpus.chars, config)
+        trainer.check_initial_loss()
         target = trainer.target_iterations(args.iterations, args.epochs)
     except MemoryError:
         raise UsageError(
@@ -239,6 +236,17 @@ def open_session(args, warn=None):
         raise UsageError(str(err)) from None
     run_dir = runs.prepare_run_dir(args.run_dir or runs.new_run_dir())
     runs.lock_run(run_dir)
+    try:
+        runs.refuse_existing_run(run_dir)  # again, under the lock: another process may have begun
+    except BaseException:
+        runs.unlock_run(run_dir)
+        raise
+    if "\r" in corpus.chars:  # said once, when the run begins
+        warn(
+            f"{corpus.name} has carriage returns (\\r, Windows line endings): the model learns "
+            "\\r as a character of its own; convert the file (e.g. dos2unix) and start a new "
+            "run if that is not what you want"
+        )
     try:
         runs.write_config(
             run_dir,
@@ -252,7 +260,7 @@ def open_session(args, warn=None):
         )
         runs.save_checkpoint(run_dir, trainer)
     except BaseException:
-        runs.unlock_run(run_dir)
+        runs.abandon_new_run(run_dir)  # no config.json without a checkpoint is left behind
         raise
     return trainer, corpus, run_dir, target
 
@@ -264,6 +272,7 @@ def _resume_session(args, warn):
 
     run_dir = Path(args.resume)
     document = runs.read_config(run_dir)
+    runs.check_has_checkpoint(run_dir)
     saved = document["config"]
     defaults = TrainConfig()
     for option, name in _RUN_OPTIONS.items():
@@ -302,7 +311,7 @@ def _continue_session(args, warn, run_dir, document, corpus):
 
     saved = document["config"]
     defaults = TrainConfig()
-    trainer = runs.restore_trainer(run_dir, corpus, warn=warn)
+    trainer = runs.restore_trainer(run_dir, corpus, warn=warn, document=document)
     changed = False
     eta = getattr(args, "eta", None)
     if eta is not None and eta != defaults.eta and eta != trainer.config.eta:
@@ -363,11 +372,47 @@ def cmd_train(args) -> int:
             signal.signal(s, handler)
 
 
+class TrainingStopped(UsageError):
+    """Training stopped early (divergence, a full disk, a failing stdout); the run is kept."""
+
+
+def _json_line(document: dict) -> str:
+    """One line of strict JSON: NaN and infinities (which JSON lacks) become null."""
+
+    def strict(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [strict(v) for v in value]
+        return value
+
+    return json.dumps(strict(document), allow_nan=False) + "\n"
+
+
+def _output_error(reason: str):
+    from . import safeio
+
+    return safeio.OutputError(f"cannot write to standard output: {reason}", "stdout", reason)
+
+
+def _print(text: str) -> None:
+    """Print a line of ours on stdout (a path in it shown safely on a terminal); a failing
+    stdout is one line."""
+    from . import safeio, safetext
+
+    safeio.write_output(
+        sys.stdout, safetext.terminal(text) if safetext.isatty(sys.stdout) else text
+    )
+
+
 def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.text import Text
 
-    from . import runs
+    from . import runs, safeio, safetext
     from .train import DivergenceError
 
     console = Console(stderr=args.json)
@@ -388,10 +433,14 @@ def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
     def on_sample(sample):
         runs.append_sample(run_dir, sample)
         save()  # the sample moved the random generator and samples.txt: always save
-        if not quiet:
+        if quiet:
+            return
+        if safetext.isatty(console.file):  # shown, never obeyed; soft_wrap: no added newlines
             progress.console.print(f"[bold]{sample.header}[/bold]")
-            progress.console.print(sample.text, markup=False, highlight=False)
+            progress.console.print(Text(safetext.terminal(sample.text)), soft_wrap=True)
             progress.console.print()
+        else:  # a pipe or a file: the exact record, as in samples.txt
+            safeio.write_output(console.file, runs.format_sample(sample))
 
     progress = Progress(
         TextColumn("[bold]iter {task.completed:,.0f}/{task.total:,.0f}"),
@@ -403,47 +452,51 @@ def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
         disable=quiet,
         transient=False,
     )
-    with progress, limit_blas_threads():
-        task = progress.add_task(
-            "train",
-            total=target,
-            completed=trainer.iteration,
-            smooth_loss=trainer.smooth_loss,
-            rate=0.0,
-        )
-
-        def on_progress(p):
-            progress.update(
-                task, completed=p.iteration, smooth_loss=p.smooth_loss, rate=p.chars_per_second
+    try:
+        with progress, limit_blas_threads():
+            task = progress.add_task(
+                "train",
+                total=target,
+                completed=trainer.iteration,
+                smooth_loss=trainer.smooth_loss,
+                rate=0.0,
             )
 
-        try:
+            def on_progress(p):
+                progress.update(
+                    task, completed=p.iteration, smooth_loss=p.smooth_loss, rate=p.chars_per_second
+                )
+
             while trainer.iteration < target and not stop_signal:
                 deadline = time.monotonic() + args.save_every
                 trainer.train(
                     target,
-                    should_stop=lambda d=deadline: bool(stop_signal) or time.monotonic() >= d,
+                    should_stop=lambda d=deadline: time.monotonic() >= d,
                     on_sample=on_sample,
                     on_progress=on_progress,
+                    interrupt=lambda: bool(stop_signal),
                 )
                 save_if_new()
             save_if_new()
-        except DivergenceError as err:
-            # Nothing after the last checkpoint is saved: on disk the run stays at its last
-            # good state (the parameters in memory may already be huge or infinite).
-            last_good = runs.checkpoint_iteration(runs.load_checkpoint(run_dir))
-            eta = trainer.config.eta
-            failure = (
-                f"training diverged at iteration {err.iteration} (loss = {err.loss:.3g}) with "
-                f"eta = {eta:g}; the run is kept at its last good checkpoint (iteration "
-                f"{last_good}) in {run_dir}: continue with a smaller learning rate, e.g. "
-                f"tui-rnn train --resume {run_dir} --eta {eta / 10:g}"
-            )
-        except runs.RunWriteError as err:
-            failure = str(err)
+    except DivergenceError as err:
+        # Nothing after the last checkpoint is saved: on disk the run stays at its last
+        # good state (the parameters in memory may already be huge or infinite).
+        last_good = runs.checkpoint_iteration(runs.load_checkpoint(run_dir))
+        eta = trainer.config.eta
+        failure = (
+            f"training diverged at iteration {err.iteration} (loss = {err.loss:.3g}) with "
+            f"eta = {eta:g}; the run is kept at its last good checkpoint (iteration "
+            f"{last_good}) in {run_dir}: continue with a smaller learning rate, e.g. "
+            f"tui-rnn train --resume {run_dir} --eta {eta / 10:g}"
+        )
+    except (safeio.OutputError, OSError) as err:  # stdout failed (rich raises OSError)
+        save_if_new()  # the run itself is fine: keep it, then say what failed
+        reason = err.reason if isinstance(err, safeio.OutputError) else safeio.describe(err)
+        raise _output_error(f"{reason}; the run is saved in {run_dir}") from None
+    except runs.RunWriteError as err:
+        failure = str(err)
     if failure is not None:
-        print(f"tui-rnn: error: {failure}", file=sys.stderr)
-        return EXIT_USAGE
+        raise TrainingStopped(failure)
     seconds = time.perf_counter() - started
     updates = trainer.iteration - start_iteration
     summary = {
@@ -458,15 +511,20 @@ def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
         "interrupted": bool(stop_signal),
     }
     if args.json:
-        print(json.dumps(summary))
+        _print(_json_line(summary))
     else:
         state = "stopped (saved)" if stop_signal else "done"
-        console.print(
+        line = (
             f"{state}: {summary['iterations']:,} updates, epoch {summary['epochs']}, "
-            f"smooth_loss {summary['smooth_loss']:.3f} (best {summary['best_smooth_loss']:.3f} "
-            f"at iter {summary['best_iteration']:,}), {summary['chars_per_second']:,.0f} chars/s, "
-            f"run in {run_dir}"
+            f"smooth_loss {summary['smooth_loss']:.3f} (best "
+            f"{summary['best_smooth_loss']:.3f} at iter {summary['best_iteration']:,}), "
+            f"{summary['chars_per_second']:,.0f} chars/s, run in {run_dir}"
         )
+        try:
+            shown = safetext.terminal(line) if safetext.isatty(console.file) else line
+            console.print(shown, markup=False, highlight=False)
+        except OSError as err:
+            raise _output_error(f"{safeio.describe(err)}; the run is saved in {run_dir}") from None
     return 128 + stop_signal[0] if stop_signal else 0
 
 
@@ -474,27 +532,34 @@ def _train_session(args, trainer, run_dir, target, stop_signal) -> int:
 def cmd_generate(args) -> int:
     import numpy as np
 
-    from . import runs, sampling
+    from . import runs, safeio, safetext, sampling
     from .corpus import UnknownCharactersError
 
     try:
         sampling.validate_options(args.temperature, args.top_p, args.length)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    params, chars, _ = runs.load_model(args.run_dir, best=args.best)
+    params, chars, _ = runs.load_model(args.run_dir, best=args.best, warn=_warn)
     try:
         prompt_ids = sampling.start_ids(args.prompt, chars)
     except UnknownCharactersError as err:
         raise UsageError(f"the prompt has {err}") from None
     rng = np.random.Generator(np.random.PCG64(args.seed))
+    # Streamed a line (or 256 characters) at a time: shown through safetext on a terminal,
+    # exact into a pipe or a file.
     out = sys.stdout
-    out.write(args.prompt)
+    shown = safetext.isatty(out)
+    pending = [args.prompt]
     for i in sampling.continue_prompt(
         params, prompt_ids, args.length, rng, args.temperature, args.top_p, args.greedy
     ):
-        out.write(chars[i])
-    out.write("\n")
-    out.flush()
+        pending.append(chars[i])
+        if chars[i] == "\n" or len(pending) >= 256:
+            text = "".join(pending)
+            safeio.write_output(out, safetext.terminal(text) if shown else text)
+            pending = []
+    text = "".join(pending) + "\n"
+    safeio.write_output(out, safetext.terminal(text) if shown else text)
     return 0
 
 
@@ -503,7 +568,7 @@ def cmd_gradcheck(args) -> int:
     """The report's Table 1 (or one JSON object); exit 1 when any row fails."""
     from rich.console import Console
 
-    from . import gradcheck, runs
+    from . import gradcheck, runs, safeio
     from .corpus import CorpusError, load_corpus
 
     params = None
@@ -514,7 +579,7 @@ def cmd_gradcheck(args) -> int:
                 f"--{fresh[0]} describes a fresh model but --run checks the run's own model: "
                 f"drop --{fresh[0]} or --run"
             )
-        params, chars, document = runs.load_model(args.run_dir)
+        params, chars, document = runs.load_model(args.run_dir, warn=_warn)
         corpus_path = args.corpus or document["corpus"].get("path")
         encoding = args.encoding if args.corpus else document.get("encoding", args.encoding)
         try:
@@ -558,11 +623,14 @@ def cmd_gradcheck(args) -> int:
         print("tui-rnn: gradcheck interrupted", file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(report.to_json()))
+        _print(_json_line(report.to_json()))
     else:
-        console = Console()
-        console.print(gradcheck.report_table(report))
-        console.print(gradcheck.verdict(report), highlight=False)
+        try:
+            console = Console()
+            console.print(gradcheck.report_table(report))
+            console.print(gradcheck.verdict(report), highlight=False)
+        except OSError as err:
+            raise _output_error(safeio.describe(err)) from None
     return 0 if report.passed else 1
 
 
@@ -570,9 +638,9 @@ def cmd_export(args) -> int:
     """Write a run's loss history or samples from its newest checkpoint (only reads the run)."""
     from .export import export_run
 
-    path, count = export_run(args.run_dir, args.format, args.output, args.samples)
+    path, count = export_run(args.run_dir, args.format, args.output, args.samples, warn=_warn)
     if path is not None:
-        print(f"wrote {count:,} {'samples' if args.samples else 'updates'} to {path}")
+        _print(f"wrote {count:,} {'samples' if args.samples else 'updates'} to {path}\n")
     return 0
 
 
@@ -580,26 +648,34 @@ def cmd_app(args) -> int:
     from . import runs
     from .app import TrainingSession, TuiRnnApp
 
-    trainer, corpus, run_dir, target = open_session(args)
-    session = TrainingSession(trainer, corpus, run_dir, target, save_every=args.save_every)
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:  # seen now (and after the app exits), and in the app
+        warnings.append(message)
+        _warn(message)
+
+    trainer, corpus, run_dir, target = open_session(args, warn=warn)
+    session = TrainingSession(
+        trainer, corpus, run_dir, target, save_every=args.save_every, warnings=warnings
+    )
     app = TuiRnnApp(session)
     try:
         app.run()
     finally:
         runs.unlock_run(run_dir)
     if app.engine_error:
-        print(f"tui-rnn: error: {app.engine_error}", file=sys.stderr)
+        _print_error(f"tui-rnn: error: {app.engine_error}")
         return 1
     if trainer.iteration >= session.target:  # (the app may have moved the target)
         more = trainer.iteration + trainer.updates_per_epoch
-        print(
+        _print(
             f"done at iter {trainer.iteration:,}, saved in {run_dir}; train further with: "
-            f"tui-rnn --resume {run_dir} --iterations {more}"
+            f"tui-rnn --resume {run_dir} --iterations {more}\n"
         )
         return 0
-    print(
+    _print(
         f"saved at iter {trainer.iteration:,} in {run_dir}; "
-        f"continue with: tui-rnn --resume {run_dir}"
+        f"continue with: tui-rnn --resume {run_dir}\n"
     )
     return 0
 
@@ -712,6 +788,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         parser.add_argument("--format", choices=("csv", "json"), default="csv", help="(csv)")
         parser.add_argument(
             "--output",
+            type=_path("--output", "a file path (or - for stdout)"),
             metavar="PATH",
             default=None,
             help="where to write, - for stdout "
@@ -724,7 +801,19 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """After stdout failed (a full disk, a closed pipe): send what is still buffered, and
+    anything after, to /dev/null, so that exiting does not fail again with a second message."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, ValueError, OSError):  # not a real file (a test's stream)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    from . import safeio
     from .corpus import CorpusError
     from .runs import RunError
 
@@ -733,14 +822,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(command)
     try:
         args = parser.parse_args(argv[1:] if command else argv)
-        return args.run(args)
+        code = args.run(args)
+        safeio.write_output(sys.stdout, "")  # what is still buffered must reach it too
+        return code
     except (UsageError, CorpusError, RunError) as err:
-        print(f"tui-rnn: error: {err}", file=sys.stderr)
+        if isinstance(err, safeio.OutputError):
+            _silence_stdout()
+        _print_error(f"tui-rnn: error: {err}")
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. tui-rnn generate ... | head
+        _silence_stdout()
         return 0
+    except UnicodeEncodeError as err:  # e.g. a latin-1 terminal and a model writing CJK
+        _silence_stdout()
+        _print_error(
+            f"tui-rnn: error: standard output's encoding ({err.encoding}) cannot write "
+            f"{err.object[err.start : err.end]!r}: use a UTF-8 locale or PYTHONIOENCODING=utf-8"
+        )
+        return EXIT_USAGE
+    except OSError as err:  # anything else the system refused: still one line
+        _print_error(f"tui-rnn: error: {safeio.describe(err)} ({err.filename or err})")
+        return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C in generate, export, or while a corpus loads
-        print("tui-rnn: interrupted", file=sys.stderr)
+        _print_error("tui-rnn: interrupted")
         return 130
 
 

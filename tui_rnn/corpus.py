@@ -12,11 +12,14 @@ import codecs
 import dataclasses
 import gzip
 import hashlib
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from . import safeio
 
 BUILTIN_NAME = "tinyshakespeare"
 _BUILTIN_FILE = "tinyshakespeare.txt.gz"
@@ -136,21 +139,32 @@ def from_text(text: str, name: str = "<text>") -> Corpus:
 
 
 def _decode_chunks(blocks, encoding: str, name: str):
-    """Decode an iterable of byte blocks incrementally (a character may span two blocks)."""
-    # A UTF-8 byte order mark (Windows editors add one) is not text: utf-8-sig drops it, as
-    # the utf-16 and utf-32 codecs drop theirs.
-    utf8 = codecs.lookup(encoding).name == "utf-8"
-    decoder = codecs.getincrementaldecoder("utf-8-sig" if utf8 else encoding)(errors="strict")
-    offset = 0
+    """Decode an iterable of byte blocks incrementally (a character may span two blocks).
+
+    One leading byte order mark (U+FEFF; Windows editors write one) is not text and is dropped
+    in every encoding, as the utf-16 and utf-32 codecs drop theirs themselves.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset, first = 0, True
     for block in _then_end(blocks):
         try:
-            yield decoder.decode(block, final=not block)
+            text = decoder.decode(block, final=not block)
         except UnicodeDecodeError as err:
             raise CorpusError(
                 f"{name} is not valid {encoding} (near byte {max(0, offset + err.start)}): "
                 "pass --encoding with the file's encoding, e.g. --encoding latin-1"
             ) from None
+        except (UnicodeError, ValueError, TypeError, LookupError) as err:  # odd codecs
+            raise CorpusError(
+                f"{name} cannot be read as {encoding} ({err}): pass --encoding with the file's "
+                "encoding, e.g. --encoding utf-8 or latin-1"
+            ) from None
         offset += len(block)
+        if first and text:
+            first = False
+            if text[0] == "\ufeff":
+                text = text[1:]
+        yield text
 
 
 def _then_end(blocks):
@@ -200,15 +214,6 @@ def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corp
         return builtin_corpus()
     p = Path(path)
     name = str(p)
-    if not p.exists():
-        raise CorpusError(f"corpus file {name} does not exist: check the path")
-    if p.is_dir():
-        raise CorpusError(f"{name} is a directory: give a text file inside it")
-    if not p.is_file():  # a FIFO would block forever, and resume needs to read it again
-        raise CorpusError(
-            f"{name} is not a regular file (a pipe or a device): save the text to a file and "
-            "give that"
-        )
     try:
         codec_info = codecs.lookup(encoding)
     except LookupError:
@@ -218,24 +223,53 @@ def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corp
     codec = codec_info.name
     # base64, zlib, hex, rot13 ... are codecs too, but not bytes -> str: bytes.decode refuses
     # them by this same flag.
-    if not getattr(codec_info, "_is_text_encoding", True):
+    if not getattr(codec_info, "_is_text_encoding", True) or not codec_info.incrementaldecoder:
         raise CorpusError(
             f"{encoding!r} is not a text encoding: use a Python text codec such as utf-8 or latin-1"
         ) from None
+    fd = _open_text_file(p, name)
     digest = hashlib.sha256()
     try:
-        with open(p, "rb") as f:
+        with os.fdopen(fd, "rb") as f:
             first = f.read(_SNIFF_BYTES)
             if not first:
                 raise CorpusError(f"{name} is empty: give a text file with some characters in it")
             # NUL bytes are legitimate only in the wide Unicode encodings.
             if b"\x00" in first and not codec.startswith(("utf-16", "utf-32")):
                 raise CorpusError(_nul_bytes_message(name, first))
+            if codec in ("utf-16", "utf-32") and not _has_byte_order_mark(first, codec):
+                raise CorpusError(
+                    f"{name} does not start with a byte order mark, so {encoding} cannot tell "
+                    f"its byte order: pass --encoding {codec}-le (or {codec}-be)"
+                )
             chunks = _decode_chunks(_read_blocks(f, first, digest), encoding, name)
             corpus = corpus_from_chunks(chunks, name=name, path=str(p.resolve()))
     except OSError as err:
-        raise CorpusError(f"cannot read {name}: {err.strerror}; check the file") from None
+        raise CorpusError(f"cannot read {name}: {safeio.describe(err)}; check the file") from None
     return dataclasses.replace(corpus, sha256=digest.hexdigest())
+
+
+def _has_byte_order_mark(first: bytes, codec: str) -> bool:
+    return any(first.startswith(mark) for mark, name in _BYTE_ORDER_MARKS if name == codec)
+
+
+def _open_text_file(p: Path, name: str) -> int:
+    """A descriptor of the corpus file (links followed: a corpus may be one), refusing a
+    directory, a named pipe or a device (a FIFO would block forever, and resume needs to read
+    the text again), each with its own line."""
+    try:
+        return safeio.open_regular(p, follow_symlinks=True)
+    except FileNotFoundError:
+        raise CorpusError(f"corpus file {name} does not exist: check the path") from None
+    except safeio.NotRegularFileError as err:
+        if "directory" in err.strerror:
+            raise CorpusError(f"{name} is a directory: give a text file inside it") from None
+        raise CorpusError(
+            f"{name} is not a regular file ({err.strerror.split(',')[0]}): save the text to a "
+            "file and give that"
+        ) from None
+    except OSError as err:
+        raise CorpusError(f"cannot read {name}: {safeio.describe(err)}; check the path") from None
 
 
 def builtin_corpus_path():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import runs
+from . import runs, safeio, safetext
 
 FORMATS = ("csv", "json")
 FIELDS = ("iteration", "epoch", "loss", "smooth_loss")
@@ -68,14 +68,20 @@ def write_csv(f, columns: dict[str, np.ndarray]) -> None:
 
 
 def _column_text(values: np.ndarray):
+    """JSON numbers; NaN and infinities (which JSON lacks) as null."""
     for start in range(0, values.size, _ROWS_PER_CHUNK):
-        yield ",".join(_decimal(values[start : start + _ROWS_PER_CHUNK]))
+        chunk = values[start : start + _ROWS_PER_CHUNK]
+        text = _decimal(chunk)
+        if chunk.dtype.kind == "f":
+            text = np.where(np.isfinite(chunk), text, "null")
+        yield ",".join(text)
 
 
 def write_json(f, columns: dict[str, np.ndarray], config: dict | None) -> None:
     """Write the JSON document to binary file `f`, the columns as arrays of numbers."""
     n = columns["iteration"].size
-    config_text = json.dumps(config, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+    config_text = json.dumps(config, indent=2, ensure_ascii=False, allow_nan=False)
+    config_text = config_text.replace("\n", "\n  ")
     f.write(f'{{\n  "fields": {json.dumps(list(FIELDS))},\n  "rows": {n},\n'.encode())
     f.write(f'  "config": {config_text},\n  "history": {{'.encode())
     for k, name in enumerate(FIELDS):
@@ -86,21 +92,27 @@ def write_json(f, columns: dict[str, np.ndarray], config: dict | None) -> None:
 
 
 def _write_output(path: str | Path, write) -> Path | None:
-    """Write atomically to `path`, or to stdout when path is "-"; RunError if that fails."""
+    """Write atomically to `path`, or to stdout when path is "-"; RunError if that fails.
+
+    On a terminal, stdout shows the text through safetext (a corpus's escape sequences are
+    shown, not obeyed); into a pipe or a file it gets the exact bytes.
+    """
     if str(path) == "-":
         buffer = io.BytesIO()
         write(buffer)
-        sys.stdout.flush()
-        sys.stdout.buffer.write(buffer.getvalue())
-        sys.stdout.buffer.flush()
+        data = buffer.getvalue()
+        if safetext.isatty(sys.stdout):
+            safeio.write_output(sys.stdout, safetext.terminal(data.decode("utf-8", "replace")))
+        else:
+            safeio.write_output(sys.stdout, "")  # what was printed before comes first
+            safeio.write_output(sys.stdout.buffer, data)
         return None
-    path = Path(path)
+    if not str(path):
+        raise runs.RunError("--output needs a file path (or - for stdout), got an empty one")
     try:
-        return runs.atomic_write(path, write)
-    except OSError as err:
-        raise runs.RunWriteError(
-            f"cannot write {path}: {err.strerror or err}; choose another --output"
-        ) from None
+        return safeio.atomic_write(path, write)
+    except runs.RunError as err:
+        raise type(err)(f"cannot write {err.path}: {err.reason}; choose another --output") from None
 
 
 def history_arrays(source) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,15 +193,20 @@ def _refuse_run_files(run_dir: str | Path, output) -> None:
 
 
 def export_run(
-    run_dir: str | Path, fmt: str = "csv", output: str | Path | None = None, samples: bool = False
+    run_dir: str | Path,
+    fmt: str = "csv",
+    output: str | Path | None = None,
+    samples: bool = False,
+    warn=None,
 ):
     """Export a saved run from its newest good checkpoint; returns (path or None, row count).
 
     Reads only: a run that is still training is not disturbed, and what is exported is one
-    consistent checkpoint (the samples are those that checkpoint accounts for).
+    consistent checkpoint (the samples are those that checkpoint accounts for). `warn(message)`
+    hears why the newest checkpoint was skipped, if it was.
     """
     document = runs.read_config(run_dir)
-    arrays = runs.load_checkpoint(run_dir)
+    arrays = runs.load_checkpoint(run_dir, warn, document)
     output = default_output(run_dir, fmt, samples) if output is None else output
     _refuse_run_files(run_dir, output)
     if samples:

@@ -37,6 +37,35 @@ def param_count(vocab_size: int, hidden_size: int) -> int:
     return m + K + 2 * m * K + m * m
 
 
+# Float64 arrays of the model's size that a Trainer holds: the parameters, the gradients,
+# AdaGrad's memory, two scratch buffers and the best parameters.
+TRAINER_ARRAYS = 6
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (None where it cannot be asked: no check then)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_memory(
+    vocab_size: int, hidden_size: int, arrays: int = TRAINER_ARRAYS, name: str = "--hidden"
+) -> None:
+    """Raise ValueError when `arrays` float64 arrays of the model's size cannot fit in this
+    machine's memory (NumPy would raise MemoryError halfway, or the kernel kill us)."""
+    count = param_count(vocab_size, hidden_size)
+    needed, total = arrays * 8 * count, physical_memory()
+    if total is not None and needed > total:
+        raise ValueError(
+            f"{name} {hidden_size} needs about {needed / 2**30:,.1f} GiB ({count:,} parameters "
+            f"in {arrays} arrays), more than this machine's {total / 2**30:,.1f} GiB of memory"
+        )
+
+
 @dataclass(eq=False)
 class Params:
     """b, c, U, W, V as views into `flat` (writing to one writes to the other)."""
@@ -88,7 +117,8 @@ def init_params(
     params = Params.zeros(vocab_size, hidden_size, dtype)
     for name in ("U", "W", "V"):
         weights = getattr(params, name)
-        weights[...] = sigma * rng.standard_normal(weights.shape)
+        with np.errstate(over="ignore"):  # a huge sigma: Trainer.check_initial_loss says so
+            weights[...] = sigma * rng.standard_normal(weights.shape)
     return params
 
 

@@ -7,33 +7,43 @@ RUN_DIR/checkpoint.prev.npz  the checkpoint before it, kept in case the newest i
 RUN_DIR/samples.txt          every sample, appended as it comes
 RUN_DIR/.lock                held (flock) by the process training the run
 
-A crash at any moment (kill -9, power loss, full disk) leaves a loadable checkpoint: every
-checkpoint is written to a temporary file in the run directory, flushed, fsynced and renamed
-over the old one, and the old one is first kept as checkpoint.prev.npz. samples.txt may run
-ahead of the checkpoint (samples written after it, or a torn last sample); resuming truncates it
-to the length the checkpoint recorded, and the resumed run writes those samples again, identically.
+Every file of a run is opened through safeio: a symbolic link is never followed, a named pipe
+or a device never opened, and anything else refused in one line. A crash at any moment (kill
+-9, power loss, full disk) leaves a loadable checkpoint: every checkpoint is written to a
+temporary file in the run directory, flushed, fsynced and renamed over the old one, and the old
+one is first kept as checkpoint.prev.npz. samples.txt may run ahead of the checkpoint (samples
+written after it, or a torn last sample); resuming truncates it to the length the checkpoint
+recorded, and the resumed run writes those samples again, identically.
+
+A checkpoint is read by npzsafe, strictly: config.json says how large the model is, the
+counters (read first) how long the history is, and every array's dtype and exact shape is
+checked before its bytes are read. Any failure to read the newest checkpoint is damage: a
+warning, and checkpoint.prev.npz is used.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import platform
 import re
-import shutil
 import stat
 import tempfile
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, safeio
 from .corpus import Corpus
-from .model import Params
-from .train import DivergenceError, Sample, TrainConfig, Trainer
+from .model import Params, check_fits_memory, param_count
+from .npzsafe import Expect, NpzError, NpzMismatch, NpzReader
+from .safeio import MissingRunFile, RunError, RunWriteError
+from .train import DivergenceError, Sample, TrainConfig, Trainer, parse_rng_state
+
+__all__ = ["MissingRunFile", "RunError", "RunWriteError", "FutureSchemaError"]
 
 SCHEMA_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -41,30 +51,8 @@ CHECKPOINT_FILE = "checkpoint.npz"
 PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.npz"
 SAMPLES_FILE = "samples.txt"
 LOCK_FILE = ".lock"
-_NPZ_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive and starts with a local file header
-
-
-def _file_mode() -> int:
-    """rw for everyone the umask allows (mkstemp's files are private; a run is for sharing)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _file_mode()
-
-
-def _share(f) -> None:
-    if hasattr(os, "fchmod"):  # POSIX
-        os.fchmod(f.fileno(), _FILE_MODE)
-
-
-class RunError(ValueError):
-    """A run directory or checkpoint we cannot use, with a one-line reason and a remedy."""
-
-
-class RunWriteError(RunError):
-    """Writing into a run failed (full disk, permissions); what was on disk before is intact."""
+RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, SAMPLES_FILE, LOCK_FILE)
+CONFIG_LIMIT = 64 << 20  # config.json: a vocabulary of every Unicode character is 7 MB of JSON
 
 
 class FutureSchemaError(RunError):
@@ -72,78 +60,54 @@ class FutureSchemaError(RunError):
 
 
 def _reason(err: OSError) -> str:
-    return err.strerror or str(err)
-
-
-# -- atomic writes -------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def atomic_write(path: str | Path, write) -> Path:
-    """Call write(file) on a temporary file beside `path`, fsync it, then rename it over `path`.
-
-    A crash at any moment leaves either the old file or the new one, never a torn mix.
-    Raises OSError (the temporary file removed) when the directory is unwritable or full.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _share(f)
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return safeio.describe(err)
 
 
 # -- run directory -------------------------------------------------------------------------------
+def _directory_state(path: Path, what: str) -> bool:
+    """True if `path` is a directory, False if it does not exist; RunError for anything else
+    (a file, a symbolic link loop, a name too long, a directory we may not enter)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        if err.errno == errno.ENOTDIR:
+            raise RunError(f"{path}: a component of the path is a file: check the {what}") from None
+        raise RunError(f"{path}: {_reason(err)}: check the {what}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise RunError(f"{path} is a file, not a directory: give the {what}")
+    return True
+
+
+def _require_run_directory(run_dir: Path) -> None:
+    if not _directory_state(run_dir, "run directory"):
+        raise RunError(f"run directory {run_dir} does not exist: check the path")
+
+
 def new_run_dir(base: str | Path = "runs") -> Path:
     base = Path(base)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for suffix in [""] + [f"-{i}" for i in range(1, 1000)]:
         candidate = base / f"{stamp}{suffix}"
-        if not candidate.exists():
+        try:
+            os.lstat(candidate)
+        except FileNotFoundError:
             return candidate
+        except OSError as err:
+            raise RunError(f"cannot look in {base}: {_reason(err)}; choose a --run-dir") from None
     raise RunError(f"cannot find a free run directory name under {base}")
 
 
 def prepare_run_dir(run_dir: str | Path) -> Path:
-    """Create the directory of a new run and prove we can write in it (os.access lies to root)."""
+    """Create the directory of a new run and prove we can write in it (os.access lies to root).
+
+    A directory that already holds a run is refused; one whose run never saved a checkpoint
+    (killed before its first save) may be used afresh (see refuse_existing_run).
+    """
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():  # mkdir would only say "File exists"
-        raise RunError(f"{run_dir} is a file, not a directory: choose another --run-dir")
-    for name in (CONFIG_FILE, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, SAMPLES_FILE):
-        if (run_dir / name).exists():
-            raise RunError(
-                f"{run_dir} already holds a run ({name}): continue it with --resume {run_dir} "
-                "or choose another --run-dir"
-            )
+    if _directory_state(run_dir, "--run-dir"):
+        refuse_existing_run(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe_fd, probe = tempfile.mkstemp(prefix=".probe.", dir=run_dir)
@@ -156,11 +120,50 @@ def prepare_run_dir(run_dir: str | Path) -> Path:
     return run_dir
 
 
+def refuse_existing_run(run_dir: str | Path) -> None:
+    """Refuse to start a new run in a directory holding one. A run that never saved a
+    checkpoint holds nothing to lose and may be started afresh; samples without any checkpoint
+    are named with what to delete."""
+    run_dir = Path(run_dir)
+    check_run_files(run_dir)
+    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+        if safeio.file_size(run_dir / name) is not None:
+            raise RunError(
+                f"{run_dir} already holds a run ({name}): continue it with --resume {run_dir} "
+                "or choose another --run-dir"
+            )
+    if safeio.file_size(run_dir / SAMPLES_FILE):
+        raise RunError(
+            f"{run_dir} holds samples of a run but no checkpoint: to start afresh there, delete "
+            f"{run_dir / SAMPLES_FILE} and {run_dir / CONFIG_FILE}; or choose another --run-dir"
+        )
+
+
+def abandon_new_run(run_dir: str | Path) -> None:
+    """Undo a new run whose first checkpoint could not be written: no config.json without a
+    checkpoint is left behind (the lock is released; the directory stays)."""
+    run_dir = Path(run_dir)
+    try:
+        if safeio.file_size(run_dir / CHECKPOINT_FILE) is None:
+            safeio.unlink_quietly(run_dir / CONFIG_FILE)
+    except RunError:  # called while another error is on its way out: never replace it
+        pass
+    finally:
+        unlock_run(run_dir)
+
+
 def remove_temporaries(run_dir: str | Path) -> None:
     """Delete temporary files a killed writer left behind (only while holding the run's lock)."""
     for pattern in (".checkpoint.*.tmp", ".prev.*.tmp", f".{CONFIG_FILE}.*.tmp", ".probe.*"):
         for path in Path(run_dir).glob(pattern):
-            _unlink_quietly(path)
+            safeio.unlink_quietly(path)
+
+
+def check_run_files(run_dir: str | Path) -> None:
+    """Refuse a run any of whose files is a symbolic link, a named pipe or a device (one line
+    naming it): a writer must never write through one."""
+    for name in RUN_FILES:
+        safeio.check_regular_or_missing(Path(run_dir) / name)
 
 
 # -- locking: one writer per run -----------------------------------------------------------------
@@ -168,7 +171,8 @@ _held_locks: dict[Path, int] = {}
 
 
 def lock_run(run_dir: str | Path) -> None:
-    """Take the run's lock for this process (idempotent); refuse if another process holds it.
+    """Take the run's lock for this process (idempotent); refuse if another process holds it,
+    or if any file of the run is not a regular file.
 
     The kernel drops the lock when the process dies, even by kill -9.
     """
@@ -176,26 +180,18 @@ def lock_run(run_dir: str | Path) -> None:
     if key in _held_locks:
         return
     try:
-        import fcntl
-    except ImportError:  # not POSIX: no locking
-        return
-    path = key / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise RunWriteError(f"cannot create {path}: {_reason(err)}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
-        os.close(fd)
+        fd = safeio.open_lock(key / LOCK_FILE)
+    except safeio.LockHeld as held:
         raise RunError(
-            f"{run_dir} is being trained by another tui-rnn process (pid {holder}): "
+            f"{run_dir} is being trained by another tui-rnn process (pid {held.holder}): "
             "wait for it to stop, or stop it first"
         ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
     _held_locks[key] = fd
+    try:
+        check_run_files(key)
+    except BaseException:
+        unlock_run(key)
+        raise
     remove_temporaries(key)
 
 
@@ -235,11 +231,8 @@ def config_document(config: TrainConfig, corpus: Corpus, **extra) -> dict:
 
 
 def write_config_document(run_dir: str | Path, document: dict) -> dict:
-    path = Path(run_dir) / CONFIG_FILE
-    try:
-        atomic_write_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    except OSError as err:
-        raise RunWriteError(f"cannot write {path}: {_reason(err)}") from None
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    safeio.atomic_write(Path(run_dir) / CONFIG_FILE, lambda f: f.write(text.encode("utf-8")))
     return document
 
 
@@ -248,64 +241,320 @@ def write_config(run_dir: str | Path, config: TrainConfig, corpus: Corpus, **ext
 
 
 def read_config(run_dir: str | Path) -> dict:
+    """config.json, checked field by field (RunError naming the first bad field)."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        if run_dir.exists():
-            raise RunError(f"{run_dir} is a file, not a run directory: give the run's directory")
-        raise RunError(f"run directory {run_dir} does not exist: check the path")
+    _require_run_directory(run_dir)
     path = run_dir / CONFIG_FILE
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        raw = safeio.read_file(path, CONFIG_LIMIT)
+    except MissingRunFile:
         raise RunError(f"{run_dir} has no {CONFIG_FILE}: it is not a tui-rnn run") from None
-    except (OSError, ValueError) as err:
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise RunError(
+            f"{path} is not JSON tui-rnn reads (nested too deeply): the run is damaged"
+        ) from None
+    except ValueError as err:
         raise RunError(f"{path} is unreadable or not JSON ({err}): the run is damaged") from None
     if not isinstance(document, dict):
         raise RunError(f"{path} is not a tui-rnn config: the run is damaged")
     version = document.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool):
+    if not _is_int(version):
         raise RunError(f"{path} has no schema version: it is not a tui-rnn run")
     if version > SCHEMA_VERSION:
         raise RunError(
             f"{path} has schema version {version}, newer than this tui-rnn understands "
             f"({SCHEMA_VERSION}): upgrade tui-rnn"
         )
-    if (
-        not isinstance(document.get("config"), dict)
-        or not isinstance(document.get("vocabulary"), str)
-        or not isinstance(document.get("corpus"), dict)
-    ):
-        raise RunError(f"{path} lacks the config, corpus or vocabulary: the run is damaged")
-    try:
-        TrainConfig.from_dict(document["config"]).validate()
-    except (TypeError, ValueError) as err:
-        raise RunError(f"{path} holds an invalid config ({err}): the run is damaged") from None
+    problem = config_problem(document)
+    if problem:
+        raise RunError(f"{path}: {problem}: the run is damaged or was edited; fix or restore it")
     return document
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# The options every schema-1 config.json holds; options later versions add take their defaults.
+SCHEMA_1_OPTIONS = (
+    "hidden_size",
+    "seq_length",
+    "eta",
+    "sigma",
+    "seed",
+    "sample_every",
+    "sample_length",
+    "clip",
+    "eps",
+)
+
+
+def _non_finite(document: dict) -> str | None:
+    """Where the first NaN or infinity is (Python's json reads them; JSON has none)."""
+    stack = [(value, key) for key, value in reversed(document.items())]
+    while stack:  # iterative: the document may be nested as deep as json allows
+        value, where = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return where
+        if isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}") for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(value))))
+    return None
+
+
+def config_problem(document: dict) -> str | None:
+    """What is wrong with a config.json document, field by field (None if nothing)."""
+    where = _non_finite(document)
+    if where:
+        return f"{where} is not a finite number"
+    config, corpus, vocabulary = (document.get(k) for k in ("config", "corpus", "vocabulary"))
+    if not isinstance(config, dict):
+        return "config is missing or not an object"
+    for name in SCHEMA_1_OPTIONS:
+        if name not in config:
+            return f"config.{name} is missing"
+    try:
+        options = TrainConfig.from_dict(config)
+        options.validate(names="fields")
+    except (TypeError, ValueError) as err:
+        return f"config.{err}"
+    if not isinstance(vocabulary, str) or len(vocabulary) < 2:
+        return "vocabulary is missing or not a text of at least 2 characters"
+    if list(vocabulary) != sorted(set(vocabulary)):
+        return "vocabulary is not sorted distinct characters"
+    try:
+        check_fits_memory(len(vocabulary), options.hidden_size, name="config.hidden_size")
+    except ValueError as err:
+        return str(err)
+    if not isinstance(corpus, dict):
+        return "corpus is missing or not an object"
+    checks = {
+        "corpus.path": (corpus.get("path"), lambda v: v is None or isinstance(v, str)),
+        "corpus.name": (corpus.get("name"), lambda v: isinstance(v, str)),
+        "corpus.sha256": (corpus.get("sha256", ""), lambda v: isinstance(v, str)),
+        "corpus.characters": (
+            corpus.get("characters"),
+            lambda v: _is_int(v) and v > options.seq_length,
+        ),
+        "corpus.vocab_size": (
+            corpus.get("vocab_size", len(vocabulary)),
+            lambda v: v == len(vocabulary),
+        ),
+        "encoding": (document.get("encoding", "utf-8"), lambda v: isinstance(v, str) and v),
+        "target_iterations": (
+            document.get("target_iterations", 0),
+            lambda v: _is_int(v) and v >= 0,
+        ),
+        "save_every": (document.get("save_every", 1), lambda v: _is_number(v) and v > 0),
+        "eta_changes": (document.get("eta_changes", []), _eta_changes_ok),
+        "requested": (document.get("requested", {}), lambda v: isinstance(v, dict)),
+    }
+    for name, (value, ok) in checks.items():
+        if not ok(value):
+            return f"{name} is invalid ({_shorten(value)})"
+    return None
+
+
+def _eta_changes_ok(value) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(c, dict) and _is_int(c.get("iteration")) and _is_number(c.get("eta"))
+        for c in value
+    )
+
+
+def _shorten(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 # -- checkpoints ---------------------------------------------------------------------------------
-# name -> (dtype kind(s), number of dimensions) that a checkpoint must have.
-_CHECKPOINT_LAYOUT = {
-    "schema_version": ("iu", 0),
-    "params": ("f", 1),
-    "memory": ("f", 1),
-    "h": ("f", 1),
-    "best_params": ("f", 1),
-    "loss_history": ("f", 1),
-    "smooth_loss_history": ("f", 1),
-    "epoch_starts": ("iu", 1),
-    "scalars": ("iu", 1),
-    "losses": ("f", 1),
-    "rng_state": ("U", 0),
+# The counters, read first: small, fixed shapes, and they bound the history arrays.
+_COUNTERS = {
+    "schema_version": Expect("iu", ()),
+    "scalars": Expect("iu", (5,)),  # position, iteration, epoch, best iteration, last sample
+    "losses": Expect("f", (2,)),  # smooth loss, best smooth loss
 }
-_OPTIONAL_LAYOUT = {"samples_bytes": ("iu", 0)}
+_OPTIONAL = {"samples_bytes": Expect("iu", ())}
+RNG_STATE_MAX_CHARS = 1024  # PCG64's state as JSON is about 150 characters
+
+
+def checkpoint_layout(document: dict, scalars: np.ndarray) -> dict[str, Expect]:
+    """The arrays a checkpoint of this run holds besides the counters, with their dtype kinds
+    and exact shapes: the model's from config.json, the history's from the counters.
+
+    The one place that says what a checkpoint looks like: a new model type or schema version
+    adds its named arrays here (and Trainer.state_arrays writes them)."""
+    vocab_size = len(document["vocabulary"])
+    hidden_size = document["config"]["hidden_size"]
+    count = param_count(vocab_size, hidden_size)
+    iteration, epoch = int(scalars[1]), int(scalars[2])
+    return {
+        "params": Expect("f", (count,)),
+        "memory": Expect("f", (count,)),
+        "best_params": Expect("f", (count,)),
+        "h": Expect("f", (hidden_size,)),
+        "loss_history": Expect("f", (iteration,)),
+        "smooth_loss_history": Expect("f", (iteration,)),
+        "epoch_starts": Expect("iu", (epoch,)),
+        "rng_state": Expect("U", (), RNG_STATE_MAX_CHARS),
+    }
+
+
+class _Damage(ValueError):
+    """A checkpoint whose arrays read well but whose values cannot be a run's."""
+
+
+def _check_counters(counters: dict, document: dict) -> None:
+    position, iteration, epoch, best_iteration, last_sample = (int(v) for v in counters["scalars"])
+    characters = document["corpus"]["characters"]
+    if not (
+        0 <= position < characters
+        and iteration >= 0
+        and 1 <= epoch <= iteration + 1
+        and 0 <= best_iteration <= iteration
+        and -1 <= last_sample <= iteration
+    ):
+        raise _Damage("its counters are impossible")
+    if "samples_bytes" in counters and int(counters["samples_bytes"]) < 0:
+        raise _Damage("its samples_bytes is negative")
+
+
+def _check_values(arrays: dict, iteration: int) -> None:
+    for name in ("params", "memory", "h", "best_params"):
+        if not np.isfinite(arrays[name]).all():
+            raise _Damage(f"it holds non-finite {name}")
+    if (arrays["memory"] < 0).any():
+        raise _Damage("it holds a negative AdaGrad memory")
+    starts = arrays["epoch_starts"]
+    if starts[0] != 0 or (np.diff(starts) < 0).any() or starts[-1] > iteration:
+        raise _Damage("its epoch_starts are impossible")
+    try:
+        parse_rng_state(str(arrays["rng_state"]))
+    except ValueError as err:
+        raise _Damage(str(err)) from None
+
+
+def load_checkpoint_file(path: str | Path, document: dict | None = None) -> dict[str, np.ndarray]:
+    """Read one checkpoint strictly (never unpickling), against its run's config.json.
+
+    `document` is the run's config (read from the checkpoint's directory if not given).
+    Raises MissingRunFile, FutureSchemaError, or RunError saying how it is damaged.
+    """
+    path = Path(path)
+    document = read_config(path.parent) if document is None else document
+    try:
+        with safeio.open_read(path) as f:
+            npz = NpzReader(f)
+            version = int(npz.read("schema_version", _COUNTERS["schema_version"]))
+            if version > SCHEMA_VERSION:
+                raise FutureSchemaError(
+                    f"checkpoint {path} has schema version {version}, newer than this tui-rnn "
+                    f"understands ({SCHEMA_VERSION}): upgrade tui-rnn"
+                )
+            if version < 1:
+                raise _Damage(f"its schema version {version} is impossible")
+            names = set(npz.names)
+            optional = {name: e for name, e in _OPTIONAL.items() if name in names}
+            arrays = {name: npz.read(name, e) for name, e in {**_COUNTERS, **optional}.items()}
+            _check_counters(arrays, document)
+            layout = checkpoint_layout(document, arrays["scalars"])
+            missing = sorted(set(layout) - names)
+            if missing:
+                raise _Damage(f"it lacks {missing[0]!r}")
+            unexpected = sorted(names - set(_COUNTERS) - set(layout) - set(optional))
+            if unexpected:
+                raise _Damage(f"it holds an unexpected member {unexpected[0]!r}")
+            arrays.update({name: npz.read(name, expect) for name, expect in layout.items()})
+        _check_values(arrays, int(arrays["scalars"][1]))
+    except MissingRunFile:
+        raise MissingRunFile(f"checkpoint {path} is missing") from None
+    except NpzMismatch as err:  # a sound archive of another shape: which of the two is wrong?
+        raise RunError(
+            f"checkpoint {path} does not fit its config.json ({err}): one of them is damaged"
+        ) from None
+    except (NpzError, _Damage) as err:
+        raise RunError(f"checkpoint {path} is truncated or corrupt: {err}") from None
+    except OSError as err:  # the disk failed while reading
+        raise RunError(f"cannot read checkpoint {path}: {_reason(err)}") from None
+    except RunError as err:  # refused by safeio: a link, a pipe, permission denied
+        if isinstance(err, FutureSchemaError):
+            raise
+        raise RunError(f"cannot read checkpoint {err}") from None
+    return arrays
+
+
+def check_has_checkpoint(run_dir: str | Path) -> None:
+    """Refuse a run without any checkpoint (killed or out of disk before its first save),
+    saying how to start it afresh (a new run may reuse its directory)."""
+    run_dir = Path(run_dir)
+    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+        try:
+            os.lstat(run_dir / name)
+            return  # there is something to load (or to refuse, saying why)
+        except OSError:
+            pass
+    raise RunError(
+        f"{run_dir} has no checkpoint (it was stopped before its first save): start it "
+        f"afresh with tui-rnn train [CORPUS] --run-dir {run_dir}"
+    )
+
+
+def load_checkpoint_with_source(
+    run_dir: str | Path, document: dict | None = None
+) -> tuple[dict[str, np.ndarray], Path, list[str]]:
+    """(arrays, the file they came from, reasons the newer file was skipped).
+
+    Tries checkpoint.npz, then checkpoint.prev.npz if the newest cannot be read for any reason
+    (missing, damaged, unreadable, not a regular file). A newer schema is never skipped.
+    """
+    run_dir = Path(run_dir)
+    document = read_config(run_dir) if document is None else document
+    problems: list[str] = []
+    missing = 0
+    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+        path = run_dir / name
+        try:
+            return load_checkpoint_file(path, document), path, problems
+        except FutureSchemaError:
+            raise
+        except MissingRunFile as err:
+            missing += 1
+            problems.append(str(err))
+        except RunError as err:
+            problems.append(str(err))
+    if missing == 2:
+        check_has_checkpoint(run_dir)
+    damage = [p for p in problems if not p.endswith(" is missing")]
+    raise RunError(damage[0] + " (and no earlier checkpoint is usable)")
+
+
+def load_checkpoint(
+    run_dir: str | Path, warn=None, document: dict | None = None
+) -> dict[str, np.ndarray]:
+    """The newest loadable checkpoint of a run (falling back to the previous one if the newest
+    cannot be read; `warn(message)` hears why)."""
+    arrays, source, problems = load_checkpoint_with_source(run_dir, document)
+    if problems and warn is not None:
+        warn(
+            f"{problems[0]}; continuing from {source.name} "
+            f"(iteration {checkpoint_iteration(arrays)})"
+        )
+    return arrays
+
+
+def checkpoint_iteration(arrays: dict[str, np.ndarray]) -> int:
+    return int(arrays["scalars"][1])
 
 
 def samples_size(run_dir: str | Path) -> int:
-    try:
-        return os.path.getsize(Path(run_dir) / SAMPLES_FILE)
-    except FileNotFoundError:
-        return 0
+    return safeio.file_size(Path(run_dir) / SAMPLES_FILE) or 0
 
 
 def save_checkpoint(
@@ -327,137 +576,24 @@ def save_checkpoint(
     size = samples_size(run_dir) if samples_bytes is None else samples_bytes
     arrays["samples_bytes"] = np.array(size, dtype=np.int64)
     path = run_dir / CHECKPOINT_FILE
-    tmp = None
+    first = safeio.file_size(path) is None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=run_dir)
-        with os.fdopen(fd, "wb") as f:
-            _share(f)
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            _keep_previous(path, run_dir / PREVIOUS_CHECKPOINT_FILE)
-        os.replace(tmp, path)
-    except OSError as err:
-        if tmp is not None:
-            _unlink_quietly(tmp)
-        hint = "free some disk space" if err.errno == errno.ENOSPC else "check the directory"
-        raise RunWriteError(
-            f"cannot write a checkpoint in {run_dir}: {_reason(err)}; the previous checkpoint "
-            f"is intact: {hint}, then resume with --resume {run_dir}"
-        ) from None
-    except BaseException:
-        if tmp is not None:
-            _unlink_quietly(tmp)
-        raise
-    _fsync_dir(run_dir)
-    return path
-
-
-def _keep_previous(path: Path, previous: Path) -> None:
-    """Make `previous` a copy of `path` atomically: a hard link renamed into place (or a copy)."""
-    link = path.parent / f".prev.{os.getpid()}.tmp"
-    _unlink_quietly(link)
-    try:
-        os.link(path, link)
-    except OSError:  # file systems without hard links: copy (costs one more write)
-        shutil.copyfile(path, link)
-    os.replace(link, previous)
-
-
-def _check_layout(arrays: dict[str, np.ndarray], path: Path) -> None:
-    for layout, required in ((_CHECKPOINT_LAYOUT, True), (_OPTIONAL_LAYOUT, False)):
-        for name, (kinds, ndim) in layout.items():
-            if name not in arrays:
-                if required:
-                    raise RunError(f"checkpoint {path} lacks {name!r}: it is damaged")
-                continue
-            array = arrays[name]
-            if array.dtype.kind not in kinds or array.ndim != ndim:
-                raise RunError(
-                    f"checkpoint {path} has a malformed {name!r} "
-                    f"({array.dtype}, {array.ndim} dimensions): it is damaged"
-                )
-    scalars, losses = arrays["scalars"], arrays["losses"]
-    if scalars.shape != (5,) or losses.shape != (2,):
-        raise RunError(f"checkpoint {path} has malformed counters: it is damaged")
-    iteration = int(scalars[1])
-    if len(arrays["loss_history"]) != iteration or len(arrays["smooth_loss_history"]) != iteration:
-        raise RunError(f"checkpoint {path} has a loss history that does not match its iteration")
-    for name in ("params", "memory", "h", "best_params"):
-        if not np.isfinite(arrays[name]).all():
-            raise RunError(f"checkpoint {path} holds non-finite {name}: it is damaged")
-
-
-def load_checkpoint_file(path: str | Path) -> dict[str, np.ndarray]:
-    """Read one checkpoint (never unpickling), checking its schema version and layout."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-            if magic != _NPZ_MAGIC:
-                raise RunError(f"checkpoint {path} is not an .npz archive: it is corrupt")
-            f.seek(0)
-            with np.load(f, allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-    except FileNotFoundError:
-        raise RunError(f"checkpoint {path} does not exist") from None
-    except ValueError as err:
-        if isinstance(err, RunError):
-            raise
-        if "pickle" in str(err).lower():
-            raise RunError(
-                f"checkpoint {path} holds pickled Python objects, which tui-rnn never loads: "
-                "it was not written by tui-rnn"
-            ) from None
-        raise RunError(f"checkpoint {path} is damaged ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as err:
-        raise RunError(f"checkpoint {path} is truncated or corrupt ({err})") from None
-    version = arrays.get("schema_version")
-    if version is None or version.shape != () or version.dtype.kind not in "iu":
-        raise RunError(f"checkpoint {path} has no schema version: it was not written by tui-rnn")
-    if int(version) > SCHEMA_VERSION:
-        raise FutureSchemaError(
-            f"checkpoint {path} has schema version {int(version)}, newer than this tui-rnn "
-            f"understands ({SCHEMA_VERSION}): upgrade tui-rnn"
+        safeio.atomic_write(
+            path,
+            lambda f: np.savez(f, **arrays),
+            keep_previous=run_dir / PREVIOUS_CHECKPOINT_FILE,
         )
-    _check_layout(arrays, path)
-    return arrays
-
-
-def load_checkpoint_with_source(run_dir: str | Path) -> tuple[dict[str, np.ndarray], Path, list]:
-    """(arrays, the file they came from, reasons the newer file was skipped).
-
-    Tries checkpoint.npz, then checkpoint.prev.npz if the newest is damaged.
-    """
-    run_dir = Path(run_dir)
-    problems: list[str] = []
-    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
-        path = run_dir / name
-        if not path.exists():
-            continue
-        try:
-            return load_checkpoint_file(path), path, problems
-        except FutureSchemaError:
-            raise
-        except RunError as err:
-            problems.append(str(err))
-    if problems:
-        raise RunError(problems[0] + " (and no earlier checkpoint is usable)")
-    if not run_dir.is_dir():
-        raise RunError(f"run directory {run_dir} does not exist: check the path")
-    raise RunError(
-        f"{run_dir} has no checkpoint (it was stopped before its first save): start a new run"
-    )
-
-
-def load_checkpoint(run_dir: str | Path) -> dict[str, np.ndarray]:
-    """The newest loadable checkpoint of a run (falling back to the previous one if damaged)."""
-    return load_checkpoint_with_source(run_dir)[0]
-
-
-def checkpoint_iteration(arrays: dict[str, np.ndarray]) -> int:
-    return int(arrays["scalars"][1])
+    except RunWriteError as err:
+        if first:
+            raise RunWriteError(
+                f"cannot write the first checkpoint in {run_dir}: {err.reason}: {err.remedy}, "
+                "then start the run again"
+            ) from None
+        raise RunWriteError(
+            f"cannot write a checkpoint in {run_dir}: {err.reason}; the previous checkpoint "
+            f"is intact: {err.remedy}, then resume with --resume {run_dir}"
+        ) from None
+    return path
 
 
 def _load_into(trainer: Trainer, arrays: dict[str, np.ndarray], run_dir) -> None:
@@ -472,25 +608,19 @@ def _load_into(trainer: Trainer, arrays: dict[str, np.ndarray], run_dir) -> None
         raise RunError(f"the checkpoint in {run_dir} does not fit its config ({err})") from None
 
 
-def restore_trainer(run_dir: str | Path, corpus: Corpus, warn=None) -> Trainer:
+def restore_trainer(
+    run_dir: str | Path, corpus: Corpus, warn=None, document: dict | None = None
+) -> Trainer:
     """A Trainer in exactly the state of the run's newest good checkpoint, ready to continue.
 
     Checks the corpus is the run's own, truncates samples.txt to what the checkpoint accounts
-    for, and refills trainer.samples from it. `warn(message)` hears about a damaged newest
-    checkpoint that was skipped.
+    for, and refills trainer.samples from it. `warn(message)` hears about a newest checkpoint
+    that was skipped (and why).
     """
-    document = read_config(run_dir)
+    document = read_config(run_dir) if document is None else document
     check_same_corpus(document, corpus)
-    try:
-        trainer = Trainer(corpus.data, corpus.chars, TrainConfig.from_dict(document["config"]))
-    except (TypeError, ValueError) as err:  # a hand-edited or damaged config.json
-        raise RunError(f"{Path(run_dir) / CONFIG_FILE} holds unusable options ({err})") from None
-    arrays, source, problems = load_checkpoint_with_source(run_dir)
-    if problems and warn is not None:
-        warn(
-            f"{problems[0]}; continuing from {source.name} "
-            f"(iteration {checkpoint_iteration(arrays)})"
-        )
+    trainer = Trainer(corpus.data, corpus.chars, TrainConfig.from_dict(document["config"]))
+    arrays = load_checkpoint(run_dir, warn, document)
     _load_into(trainer, arrays, run_dir)
     if "samples_bytes" in arrays:
         truncate_samples(run_dir, int(arrays["samples_bytes"]))
@@ -498,43 +628,59 @@ def restore_trainer(run_dir: str | Path, corpus: Corpus, warn=None) -> Trainer:
     return trainer
 
 
-def restore_into(trainer: Trainer, run_dir: str | Path) -> int:
+def restore_into(trainer: Trainer, run_dir: str | Path, warn=None) -> int:
     """Put the run's newest good checkpoint back into `trainer` (e.g. after a divergence).
 
     Returns the iteration restored. The trainer's config (eta included) is left as it is.
     """
-    arrays = load_checkpoint(run_dir)
+    arrays = load_checkpoint(run_dir, warn)
     _load_into(trainer, arrays, run_dir)
     return trainer.iteration
 
 
 def check_same_corpus(document: dict, corpus: Corpus) -> None:
-    run_corpus = document["corpus"].get("path") or document["corpus"].get("name")
-    if document["vocabulary"] != "".join(corpus.chars):
+    """Refuse a corpus that is not the run's: named as changed when it is the run's own file
+    (edited in place), as another file otherwise."""
+    recorded = document["corpus"]
+    run_corpus = recorded.get("path") or recorded.get("name")
+    same_file = corpus.path is not None and corpus.path == recorded.get("path")
+    vocabulary = document["vocabulary"]
+    if vocabulary != "".join(corpus.chars):
+        if same_file:
+            raise RunError(
+                f"{corpus.path} has changed since the run began: its vocabulary is now "
+                f"{corpus.vocab_size} characters, the run's is {len(vocabulary)}; restore the "
+                "text the run was trained on, or start a new run on the edited one"
+            )
         raise RunError(
             f"{corpus.name} has a different vocabulary ({corpus.vocab_size} characters) from "
-            f"the run's corpus {run_corpus} ({len(document['vocabulary'])} characters): "
+            f"the run's corpus {run_corpus} ({len(vocabulary)} characters): "
             "resume with the run's own corpus"
         )
-    saved = document["corpus"].get("sha256")
+    saved = recorded.get("sha256")
     if saved and saved != corpus.sha256:
+        if same_file:
+            raise RunError(
+                f"{corpus.path} has changed since the run began (its sha256 differs from the "
+                "one in config.json): restore the text the run was trained on, or start a new "
+                "run on the edited one"
+            )
         raise RunError(
             f"{corpus.name} is not the text this run was trained on (its sha256 differs): "
             f"resume with {run_corpus}"
         )
 
 
-def load_model(run_dir: str | Path, best: bool = False) -> tuple[Params, tuple[str, ...], dict]:
+def load_model(
+    run_dir: str | Path, best: bool = False, warn=None
+) -> tuple[Params, tuple[str, ...], dict]:
     """Parameters (current or best) and vocabulary of a run, for generation."""
     document = read_config(run_dir)
     chars = tuple(document["vocabulary"])
-    hidden = int(document["config"]["hidden_size"])
-    arrays = load_checkpoint(run_dir)
+    hidden = document["config"]["hidden_size"]
+    arrays = load_checkpoint(run_dir, warn, document)
     flat = arrays["best_params" if best else "params"]
-    try:
-        params = Params.from_flat(np.array(flat, dtype=np.float64), len(chars), hidden)
-    except ValueError as err:
-        raise RunError(f"the checkpoint in {run_dir} does not fit its config ({err})") from None
+    params = Params.from_flat(np.array(flat, dtype=np.float64), len(chars), hidden)
     return params, chars, document
 
 
@@ -552,77 +698,28 @@ def append_sample(run_dir: str | Path, sample: Sample) -> int:
 
     A kill in the middle leaves at worst a torn last record, which resume cuts off.
     """
-    path = Path(run_dir) / SAMPLES_FILE
-    data = format_sample(sample).encode("utf-8")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-            return os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-    except OSError as err:
-        hint = "free some disk space" if err.errno == errno.ENOSPC else "check the directory"
+        return safeio.append(Path(run_dir) / SAMPLES_FILE, format_sample(sample).encode("utf-8"))
+    except RunWriteError as err:
         raise RunWriteError(
-            f"cannot append to {path}: {_reason(err)}; the last checkpoint is intact: "
-            f"{hint}, then resume with --resume {run_dir}"
+            f"cannot append to {err.path}: {err.reason}; the last checkpoint is intact: "
+            f"{err.remedy}, then resume with --resume {run_dir}"
         ) from None
-
-
-def append_run_file(run_dir: str | Path, name: str, data: bytes) -> int:
-    """Append `data` to RUN_DIR/name in one write, fsynced; returns the file's new size.
-
-    Never follows a symlink (O_NOFOLLOW) and appends only to a regular file (never a FIFO or
-    a device, which O_NONBLOCK keeps from hanging the open). Minimal until tui_rnn/safeio.py
-    (the hardening work) provides the shared writer with this contract.
-    """
-    path = Path(run_dir) / name
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise RunWriteError(
-                f"{path} is a symbolic link: tui-rnn never writes through one"
-            ) from None
-        if err.errno == errno.ENXIO:  # a FIFO with no reader (O_NONBLOCK)
-            raise RunWriteError(f"{path} is not a regular file: remove it or rename it") from None
-        raise RunWriteError(f"cannot append to {path}: {_reason(err)}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RunWriteError(f"{path} is not a regular file: remove it or rename it")
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-        return os.fstat(fd).st_size
-    except OSError as err:
-        hint = "free some disk space" if err.errno == errno.ENOSPC else "check the directory"
-        raise RunWriteError(f"cannot append to {path}: {_reason(err)}; {hint}") from None
-    finally:
-        os.close(fd)
 
 
 def truncate_samples(run_dir: str | Path, size: int) -> None:
     """Cut samples.txt back to `size` bytes: what the checkpoint being resumed accounts for."""
-    path = Path(run_dir) / SAMPLES_FILE
-    try:
-        if path.exists() and path.stat().st_size > size:
-            os.truncate(path, size)
-    except OSError as err:
-        raise RunWriteError(f"cannot truncate {path}: {_reason(err)}") from None
+    safeio.truncate(Path(run_dir) / SAMPLES_FILE, size)
 
 
 def read_samples_text(run_dir: str | Path, upto: int | None = None) -> str:
     """samples.txt as text, its first `upto` bytes if given (a checkpoint's samples_bytes)."""
     path = Path(run_dir) / SAMPLES_FILE
     try:
-        with open(path, "rb") as f:
-            raw = f.read() if upto is None else f.read(upto)
-    except FileNotFoundError:
+        with safeio.open_read(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            raw = f.read(size if upto is None else min(upto, size))
+    except MissingRunFile:
         return ""
     except OSError as err:
         raise RunError(f"cannot read {path}: {_reason(err)}") from None
@@ -651,11 +748,13 @@ def read_samples(run_dir: str | Path, limit: int | None = 200, tail_bytes: int =
     """The last `limit` samples of a run, parsed from (the tail of) samples.txt."""
     path = Path(run_dir) / SAMPLES_FILE
     try:
-        with open(path, "rb") as f:
+        with safeio.open_read(path) as f:
             size = f.seek(0, os.SEEK_END)
             f.seek(max(0, size - tail_bytes))
-            raw = f.read()
-    except OSError:
+            raw = f.read(tail_bytes)
+    except MissingRunFile:
         return []
+    except OSError as err:
+        raise RunError(f"cannot read {path}: {_reason(err)}") from None
     samples = parse_samples(raw.decode("utf-8", errors="replace"))
     return samples if limit is None else samples[-limit:]

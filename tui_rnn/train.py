@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,7 +24,13 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from . import sampling
-from .model import Params, init_params, loss_and_grads
+from .model import Params, init_params, loss_and_grads, loss_only
+
+# The longest sample (--sample-length). One sample of it takes 2 to 4 s at the default size
+# (17 to 38 us per character on a busy 2-core machine: benchmarks/bench_checkpoint.py), the log
+# of the last 200 samples in memory stays under 20 million characters, samples.txt grows a
+# few hundred kB per sample. Longer text is what `tui-rnn generate --length` is for: it streams.
+MAX_SAMPLE_LENGTH = 100_000
 
 
 @dataclass
@@ -38,31 +45,29 @@ class TrainConfig:
     clip: float = 5.0
     eps: float = 1e-8
 
-    def validate(self) -> None:
-        """Raise ValueError naming the first option that cannot work."""
-
-        def finite(name, value):
-            if not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"--{name} must be a finite number, got {value}")
-
-        for name in ("eta", "sigma", "clip", "eps"):
-            finite(name.replace("_", "-"), getattr(self, name))
-        if self.hidden_size < 1:
-            raise ValueError(f"--hidden must be at least 1, got {self.hidden_size}")
-        if self.seq_length < 1:
-            raise ValueError(f"--seq-length must be at least 1, got {self.seq_length}")
-        if self.eta <= 0:
-            raise ValueError(f"--eta must be > 0, got {self.eta}")
-        if self.sigma < 0:
-            raise ValueError(f"--sigma must be >= 0, got {self.sigma}")
-        if self.sample_every < 1:
-            raise ValueError(f"--sample-every must be at least 1, got {self.sample_every}")
-        if self.sample_length < 0:
-            raise ValueError(f"--sample-length must be >= 0, got {self.sample_length}")
-        if self.clip <= 0 or self.eps <= 0:
-            raise ValueError("clip and eps must be > 0")
-        if self.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+    def validate(self, names: str = "flags") -> None:
+        """Raise ValueError naming the first field that cannot work: its command-line flag
+        (names="flags": "--hidden") or its name in config.json (names="fields": "hidden_size").
+        Types are checked too (a hand-edited config.json can hold anything)."""
+        for name, (flag, kind, low, low_included, high) in _RULES.items():
+            label = flag if names == "flags" else name
+            value = getattr(self, name)
+            if kind is int:
+                ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                if not ok:
+                    raise ValueError(f"{label} must be an integer, got {value!r}")
+            elif not (
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            ):
+                raise ValueError(f"{label} must be a finite number, got {value!r}")
+            if value < low or (value == low and not low_included):
+                raise ValueError(
+                    f"{label} must be {'>=' if low_included else '>'} {low}, got {value}"
+                )
+            if high is not None and value > high:
+                raise ValueError(f"{label} must be at most {high:,}, got {value}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +78,22 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+# field: (command-line flag, type, lowest value, lowest allowed?, highest value or None)
+_RULES = {
+    "hidden_size": ("--hidden", int, 1, True, None),
+    "seq_length": ("--seq-length", int, 1, True, None),
+    "eta": ("--eta", float, 0, False, None),
+    "sigma": ("--sigma", float, 0, True, None),
+    "seed": ("--seed", int, 0, True, None),
+    "sample_every": ("--sample-every", int, 1, True, None),
+    "sample_length": ("--sample-length", int, 0, True, MAX_SAMPLE_LENGTH),
+    "clip": ("clip", float, 0, False, None),
+    "eps": ("eps", float, 0, False, None),
+}
+
+
 _LARGEST_LOSS = float(np.finfo(np.float32).max)
+_SMALLER = "use a smaller --sigma (the default is 0.01)"
 
 
 class DivergenceError(RuntimeError):
@@ -86,6 +106,36 @@ class DivergenceError(RuntimeError):
             f"training diverged at iteration {iteration} (loss = {loss}): lower --eta "
             f"(now {eta:g}) and resume from the last good checkpoint"
         )
+
+
+class Interrupted(Exception):
+    """A sample was stopped by `interrupt()`; the random generator is as it was before it."""
+
+
+def parse_rng_state(text: str) -> dict:
+    """The PCG64 state a checkpoint stores as JSON, checked field by field (ValueError)."""
+    if len(text) > 1024:  # the real state is about 150 characters
+        raise ValueError(f"rng_state is {len(text):,} characters long")
+    try:
+        state = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise ValueError(f"rng_state is not JSON ({err})") from None
+    inner = state.get("state") if isinstance(state, dict) else None
+    if (
+        not isinstance(inner, dict)
+        or set(state) != {"bit_generator", "state", "has_uint32", "uinteger"}
+        or state["bit_generator"] != "PCG64"
+        or set(inner) != {"state", "inc"}
+        or not all(_integer_in(inner[k], 0, 1 << 128) for k in ("state", "inc"))
+        or not _integer_in(state["has_uint32"], 0, 2)
+        or not _integer_in(state["uinteger"], 0, 1 << 32)
+    ):
+        raise ValueError("rng_state is not a PCG64 state")
+    return state
+
+
+def _integer_in(value, low: int, stop: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < stop
 
 
 class LossHistory:
@@ -227,6 +277,21 @@ class Trainer:
             raise ValueError(f"--epochs {epochs:g} is more updates than can be counted: give fewer")
         return int(round(updates))
 
+    def check_initial_loss(self) -> None:
+        """Raise ValueError naming --sigma when the initial weights are so large that the loss
+        of the first chunk is not finite (or overflows the float32 history): no update could
+        ever be applied, and --eta is not the cause."""
+        sigma = f"--sigma {self.config.sigma:g}"
+        if not np.isfinite(self.params.flat).all():
+            raise ValueError(f"{sigma} makes the initial weights overflow to infinity: {_SMALLER}")
+        n = self.config.seq_length
+        with np.errstate(all="ignore"):
+            loss = loss_only(self.params, self.data[:n], self.data[1 : n + 1], self.h)
+        if not abs(loss) <= _LARGEST_LOSS:
+            raise ValueError(
+                f"{sigma} makes the first loss {loss:.3g}, too large to train: {_SMALLER}"
+            )
+
     # -- one update ----------------------------------------------------------------------------
     def step(self) -> float:
         """One AdaGrad update on the next chunk; returns the chunk's loss."""
@@ -269,24 +334,39 @@ class Trainer:
             and self.last_sample_iteration != self.iteration
         )
 
-    def synthesize(self, length: int | None = None) -> Sample:
-        """A sample from the current hidden state and the next input character (the report's)."""
-        length = self.config.sample_length if length is None else length
-        x = int(self.data[self.position])
-        ids = sampling.generate(self.params, self.h.copy(), x, length, self.rng)
-        return Sample(self.iteration, self.smooth_loss, "".join(self.chars[i] for i in ids))
+    def synthesize(self, length: int | None = None, interrupt=None) -> Sample:
+        """A sample from the current hidden state and the next input character (the report's).
 
-    def synthesize_best(self, length: int = 1000) -> Sample:
+        `interrupt()` is asked before every character; when it says stop, the random generator
+        is put back as it was and Interrupted raised, so the sample can be drawn again later,
+        identically (a resumed run stays the uninterrupted one)."""
+        length = self.config.sample_length if length is None else length
+        text = self._sample_text(self.params, length, interrupt)
+        return Sample(self.iteration, self.smooth_loss, text)
+
+    def synthesize_best(self, length: int = 1000, interrupt=None) -> Sample:
         """The report's last section: text from the best model (lowest smooth loss)."""
-        x = int(self.data[self.position])
-        ids = sampling.generate(self.best_params, self.h.copy(), x, length, self.rng)
-        text = "".join(self.chars[i] for i in ids)
+        text = self._sample_text(self.best_params, length, interrupt)
         return Sample(self.best_iteration, self.best_smooth_loss, text, best=True)
 
-    def _record_due_sample(self) -> Sample | None:
+    def _sample_text(self, params: Params, length: int, interrupt) -> str:
+        x = int(self.data[self.position])
+        ids = sampling.generate(params, self.h.copy(), x, length, self.rng)
+        if interrupt is None:
+            return "".join(self.chars[i] for i in ids)
+        before = self.rng.bit_generator.state
+        text = []
+        for i in ids:
+            if interrupt():
+                self.rng.bit_generator.state = before
+                raise Interrupted(f"sample stopped after {len(text):,} of {length:,} characters")
+            text.append(self.chars[i])
+        return "".join(text)
+
+    def _record_due_sample(self, interrupt=None) -> Sample | None:
         if not self.sample_due():
             return None
-        sample = self.synthesize()
+        sample = self.synthesize(interrupt=interrupt)
         self.samples.append(sample)
         self.last_sample_iteration = self.iteration
         return sample
@@ -299,30 +379,41 @@ class Trainer:
         on_sample: Callable[[Sample], None] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         progress_every: float = 0.25,
+        interrupt: Callable[[], bool] | None = None,
     ) -> int:
         """Update until `until_iteration` or until `should_stop()` is true; returns updates done.
 
-        Samples fall due before the first update and every `sample_every` updates; progress is
-        reported at most every `progress_every` seconds (and once at the end).
+        `should_stop` (a deadline, a waiting request) is asked only after the first update, so
+        every call makes progress however soon it says stop. `interrupt` (a signal) is asked
+        before every update and every sampled character: a sample it stops is undone (see
+        `synthesize`) and falls due again on the next call. Samples fall due before the first
+        update and every `sample_every` updates; progress is reported at most every
+        `progress_every` seconds (and once at the end).
         """
         done = 0
         started = last_report = time.perf_counter()
         new_samples: list[Sample] = []
 
-        def take_sample():
-            sample = self._record_due_sample()
+        def take_sample() -> bool:
+            try:
+                sample = self._record_due_sample(interrupt)
+            except Interrupted:
+                return False
             if sample is not None:
                 new_samples.append(sample)
                 if on_sample:
                     on_sample(sample)
+            return True
 
-        take_sample()
-        while self.iteration < until_iteration:
-            if should_stop is not None and should_stop():
+        going = take_sample()
+        while going and self.iteration < until_iteration:
+            if interrupt is not None and interrupt():
+                break
+            if done and should_stop is not None and should_stop():
                 break
             self.step()
             done += 1
-            take_sample()
+            going = take_sample()
             now = time.perf_counter()
             if on_progress is not None and now - last_report >= progress_every:
                 on_progress(self.progress(done, now - started, new_samples))

@@ -20,12 +20,12 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import runs
+from .. import runs, safeio
 from ..model import Params
 from ..train import DivergenceError, Sample, Trainer
 from .curves import Smoother, thin_history
@@ -92,6 +92,7 @@ class TrainingSession:
         *,
         save_every: float = 10.0,
         progress_every: float = 1.0,
+        warnings: Sequence[str] = (),
     ):
         self.trainer = trainer
         self.corpus = corpus
@@ -101,6 +102,9 @@ class TrainingSession:
         # Status and chart once a second while training: each message is UI work (a chart
         # redraw above all) that shares the GIL with the engine.
         self.progress_every = float(progress_every)
+        # What opening the run had to say (a damaged newest checkpoint skipped, carriage
+        # returns in the corpus): printed before the app took the screen, so shown again in it.
+        self.warnings = tuple(warnings)
         # Replaced (never mutated) by the UI; read by the engine when it prepares the chart.
         self.chart_view = ChartView()
         self.state = RunState.DONE if trainer.iteration >= self.target else RunState.IDLE
@@ -273,6 +277,8 @@ class TrainingSession:
             # restore this value when they end.
             threadpool_limits(limits=1, user_api="blas")
             self._publish()
+            for warning in self.warnings:
+                self._warn(warning)
             for sample in runs.read_samples(self.run_dir, limit=200):  # a resumed run's
                 self._post(SampleAdded(sample))
             while True:
@@ -419,7 +425,7 @@ class TrainingSession:
 
     def _do_save_generated(self, text: str) -> None:
         data = text.encode("utf-8")
-        size = runs.append_run_file(self.run_dir, GENERATED_FILE, data)
+        size = safeio.append_run_file(self.run_dir, GENERATED_FILE, data)
         path = self.run_dir / GENERATED_FILE
         self._post(Notice(f"appended {len(data):,} bytes to {path} (now {size:,})", timeout=8))
 
@@ -480,10 +486,13 @@ class TrainingSession:
         elif time.monotonic() >= self._next_save:
             self._save()
 
+    def _warn(self, message: str) -> None:
+        self._post(Notice(message, "warning", timeout=30))
+
     def _recover(self, err: DivergenceError) -> None:
         """Back to the last good checkpoint, paused, with advice."""
         try:
-            runs.restore_into(self.trainer, self.run_dir)
+            runs.restore_into(self.trainer, self.run_dir, warn=self._warn)
             self._unsaved = False
         except (runs.RunError, KeyError, ValueError) as load_error:
             self._set_state(RunState.ERROR)
