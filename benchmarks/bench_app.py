@@ -8,8 +8,9 @@
     for the engine in a thread (default GIL switch interval, and 1 ms), for the app idle, and
     for the app idle while `tui-rnn train` runs in a separate process (what a process-based
     engine would give, before any IPC cost);
-(c) chart redraw time with 1,000,000 points of history: thinning (engine thread) and
-    plotext build + ANSI parse + render (UI thread).
+(c) chart redraw time with 1,000,000 points of history: thinning and smoothing (engine
+    thread) and plotext build + ANSI parse + render (UI thread), for smooth_loss alone and
+    with everything on (the per-update loss smoothed under it, a validation series, log y).
 
 The app runs headless (App.run_test): it lays out and renders every frame, only the bytes are
 not written to a terminal. Prints numbers; asserts nothing.
@@ -33,7 +34,8 @@ import numpy as np
 
 from tui_rnn import runs
 from tui_rnn.app import TrainingSession, TuiRnnApp
-from tui_rnn.app.loss_chart import build_chart
+from tui_rnn.app.loss_chart import ChartOptions, build_chart
+from tui_rnn.app.session import ChartView
 from tui_rnn.corpus import load_corpus
 from tui_rnn.train import LossHistory, TrainConfig, Trainer
 
@@ -101,7 +103,7 @@ async def run_app(session: TrainingSession, train: bool, seconds: float | None =
         if train:
             started = time.perf_counter()
             start_iteration = session.trainer.iteration
-            app.action_train()
+            app.main.action_train()
             while app.status.state != "done":
                 await asyncio.sleep(0.01)
             elapsed = time.perf_counter() - started
@@ -146,31 +148,50 @@ def chart_redraw(points: int = 1_000_000, width: int = 110, height: int = 30) ->
     trainer.best_iteration = int(np.argmin(smooth)) + 1
     trainer.best_smooth_loss = float(smooth.min())
     session = TrainingSession(trainer, None, Path("."), points)
-    session.chart_bins = width
     from rich.console import Console
     from rich.text import Text
 
     devnull = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the benchmark)
     console = Console(width=width, height=height, file=devnull, color_system="truecolor")
-    thin, ui = [], []
-    build_chart(session.chart(), width, height)  # warm up (first-call imports and caches)
-    for _ in range(20):
-        t0 = time.perf_counter()
-        data = session.chart()
-        t1 = time.perf_counter()
-        text = Text.from_ansi(build_chart(data, width, height), no_wrap=True)
-        list(console.render(text))  # to segments, as the widget's render does
-        t2 = time.perf_counter()
-        thin.append((t1 - t0) * 1000)
-        ui.append((t2 - t1) * 1000)
-    return {
-        "points": points,
-        "drawn_points": len(data.iterations),
-        "thin_median_ms": statistics.median(thin),
-        "thin_max_ms": max(thin),
-        "ui_median_ms": statistics.median(ui),
-        "ui_max_ms": max(ui),
+    result = {"points": points}
+    validation = {
+        "val_iterations": [float(i) for i in range(10_000, points + 1, 10_000)],
+        "val_loss": [float(smooth[i - 1]) + 1.0 for i in range(10_000, points + 1, 10_000)],
     }
+    variants = (
+        ("plain", ChartView(bins=width), ChartOptions(), {}),
+        (
+            "all",
+            ChartView(bins=width, loss=True, smoothing=0.9),
+            ChartOptions(loss=True, smoothing=2, log_y=True),
+            validation,
+        ),
+    )
+    for name, view, options, extra in variants:
+        session.chart_view = view
+        started = time.perf_counter()
+        data = session.chart()  # the first one smooths the whole history (then incremental)
+        result[f"{name}_first_ms"] = (time.perf_counter() - started) * 1000
+        data = type(data)(**{**data.__dict__, **extra})
+        build_chart(data, width, height, options)  # warm up (first-call imports and caches)
+        thin, ui = [], []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            data = session.chart()
+            t1 = time.perf_counter()
+            data = type(data)(**{**data.__dict__, **extra})
+            text = Text.from_ansi(build_chart(data, width, height, options), no_wrap=True)
+            list(console.render(text))  # to segments, as the widget's render does
+            t2 = time.perf_counter()
+            thin.append((t1 - t0) * 1000)
+            ui.append((t2 - t1) * 1000)
+        drawn = len(data.iterations) + len(data.loss) + len(data.val_loss)
+        result[f"{name}_drawn"] = drawn
+        result[f"{name}_thin_median_ms"] = statistics.median(thin)
+        result[f"{name}_thin_max_ms"] = max(thin)
+        result[f"{name}_ui_median_ms"] = statistics.median(ui)
+        result[f"{name}_ui_max_ms"] = max(ui)
+    return result
 
 
 def main() -> None:
@@ -231,12 +252,14 @@ def main() -> None:
         f"{process.get('process_chars_per_second', float('nan')):,.0f} chars/s"
     )
 
-    print(
-        f"(c) chart with {chart['points']:,} points ({chart['drawn_points']} drawn): thinning "
-        f"(engine thread) median {chart['thin_median_ms']:.1f} ms, max "
-        f"{chart['thin_max_ms']:.1f} ms; plotext build + parse + render (UI thread) median "
-        f"{chart['ui_median_ms']:.1f} ms, max {chart['ui_max_ms']:.1f} ms"
-    )
+    for name, label in (("plain", "smooth_loss"), ("all", "+ loss EMA 0.9 + validation, log y")):
+        print(
+            f"(c) chart with {chart['points']:,} points [{label}] ({chart[f'{name}_drawn']} "
+            f"drawn): engine thread (thin + smooth) median {chart[f'{name}_thin_median_ms']:.1f} "
+            f"ms, max {chart[f'{name}_thin_max_ms']:.1f} ms, first {chart[f'{name}_first_ms']:.1f} "
+            f"ms; plotext build + parse + render (UI thread) median "
+            f"{chart[f'{name}_ui_median_ms']:.1f} ms, max {chart[f'{name}_ui_max_ms']:.1f} ms"
+        )
     print(f"runs left in {base}")
 
 

@@ -1,54 +1,70 @@
-"""The Textual app, driven through Pilot: every key, the generator, divergence, resize, random
-keys. Training is bounded (a tiny model, a few hundred updates) and each test waits for the
-engine thread rather than sleeping a fixed time."""
+"""The Textual app, driven as a user drives it: every key, the generator's fields, the chart's
+views, the settings, the gradient check, divergence, resizing, hostile text, random keys.
+
+Training is bounded (a tiny model, a few hundred updates) and each test waits for what it
+expects rather than sleeping a fixed time. Only public Textual APIs: Pilot's `press` (and, while
+the engine trains, key events posted to the app as the terminal driver posts them: Pilot waits
+for the process to go idle after each key, which it never does while training), the
+`message_hook` of `run_test` for notifications, `app.workers.wait_for_complete()`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import random
+import re
 import signal
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.cells import cell_len
 from textual import events
-from textual.keys import _character_to_key
+from textual.notifications import Notify
+from textual.widgets import Footer, Input
 
 from tui_rnn import runs
 from tui_rnn.app import TrainingSession, TuiRnnApp
 from tui_rnn.app.generator_pane import GeneratorPane
-from tui_rnn.app.gradcheck_pane import GradcheckPane
+from tui_rnn.app.gradcheck_pane import GradcheckPane, GradcheckTablesScreen
 from tui_rnn.app.help_screen import HelpScreen
+from tui_rnn.app.keys import KEYS, RESERVED, Scope
 from tui_rnn.app.loss_chart import LossChart
+from tui_rnn.app.main_screen import GradcheckTarget
+from tui_rnn.app.messages import RunState, TrainingProgress
 from tui_rnn.app.samples_pane import SampleScreen, SamplesPane
-from tui_rnn.app.session import thin_history
+from tui_rnn.app.settings_screen import SettingsScreen
+from tui_rnn.app.status_bar import StatusBar
 from tui_rnn.train import DivergenceError, Trainer
 
 WAIT = 20.0  # seconds before a wait gives up (generous: CI machines can be slow)
 
 
-def make_session(run_dir: Path, corpus, config, target: int, save_every: float = 10.0):
+def make_session(run_dir: Path, corpus, config, target: int, save_every: float = 10.0, **extra):
     run_dir = runs.prepare_run_dir(run_dir)
     trainer = Trainer(corpus.data, corpus.chars, config)
-    runs.write_config(run_dir, config, corpus)
+    runs.write_config(run_dir, config, corpus, target_iterations=target, **extra)
     runs.save_checkpoint(run_dir, trainer)
     return TrainingSession(trainer, corpus, run_dir, target, save_every=save_every)
 
 
-def quick_gradcheck(session, method, on_row, should_stop):
+def quick_gradcheck(target: GradcheckTarget, method, on_row, should_stop):
     """The real gradient check on the first two lengths, with its time zeroed (snapshots)."""
     from tui_rnn.gradcheck import run_gradcheck
 
-    config = session.trainer.config
+    config = target.config
     report = run_gradcheck(
-        session.corpus.data,
-        len(session.trainer.chars),
+        target.data,
+        target.vocab_size,
         hidden_size=config.hidden_size,
         sigma=config.sigma,
         seed=config.seed,
+        params=target.params,
         seq_lengths=(5, 10),
         method=method,
         on_row=on_row,
@@ -60,22 +76,21 @@ def quick_gradcheck(session, method, on_row, should_stop):
 def make_app(session, **kwargs) -> TuiRnnApp:
     kwargs.setdefault("gradcheck", quick_gradcheck)
     kwargs.setdefault("seq_lengths", (5, 10))
+    kwargs.setdefault("gradcheck_on_start", False)
     app = TuiRnnApp(session, **kwargs)
-    app.animation_level = "none"  # Pilot waits for animations after every key
+    app.animation_level = "none"
     return app
 
 
-async def press(pilot, *keys: str) -> None:
-    """Send keys like Pilot.press, without its wait for the process to go idle after each key
-    (which never happens while the engine thread trains, so every key would cost a second)."""
-    app = pilot.app
+CHARACTERS = {"space": " ", "full_stop": ".", "enter": "\r", "tab": "\t", "backspace": "\x7f"}
+
+
+async def send_keys(pilot, *keys: str) -> None:
+    """Key events posted to the app as the terminal driver posts them, without Pilot's wait for
+    an idle process (never idle while the engine trains)."""
     for key in keys:
-        char = key if len(key) == 1 else {"space": " ", "full_stop": "."}.get(key)
-        if len(key) == 1 and not key.isalnum():
-            key = _character_to_key(key)
-        event = events.Key(key, char)
-        event.set_sender(app)
-        app._driver.send_message(event)
+        character = key if len(key) == 1 else CHARACTERS.get(key)
+        pilot.app.post_message(events.Key(key, character))
         await asyncio.sleep(0.002)
     await pilot.pause(0.01)
 
@@ -89,19 +104,49 @@ async def wait_until(pilot, predicate, timeout: float = WAIT) -> None:
         await pilot.pause(0.02)
 
 
+async def train_to_done(pilot) -> None:
+    """t, then wait for the target (short targets: Pilot's press is quick)."""
+    await pilot.press("t")
+    await wait_until(pilot, lambda: pilot.app.status.state == RunState.DONE)
+
+
+async def open_settings(pilot) -> None:
+    await pilot.press("T")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, SettingsScreen))
+
+
+def screen_text(app) -> str:
+    """The text on the screen (the screenshot's SVG without tags and escapes)."""
+    svg = app.export_screenshot()
+    body = svg[svg.index("</style>") :]
+    return html.unescape(re.sub(r"<[^>]+>", "", body)).replace("\xa0", " ")
+
+
+def box_title(app) -> str:
+    return app.query_one("#chart-box").border_title
+
+
 def gradcheck_finished(app) -> bool:
-    pane = app.query_one(GradcheckPane)
-    return all(
-        "running" not in str(pane.query_one(f"#gc-{m}-status").render())
-        for m in ("central", "complex")
-    )
+    pane = app.main.gradcheck_pane
+    return all("running" not in pane.summaries[m].plain for m in ("central", "complex"))
+
+
+class Notes(list):
+    """Notifications, collected with run_test's message_hook."""
+
+    def __call__(self, message) -> None:
+        if isinstance(message, Notify):
+            self.append(message.notification.message)
+
+    def any(self, *parts: str) -> bool:
+        return any(all(p in note for p in parts) for note in self)
 
 
 @pytest.fixture
 def session_factory(tmp_path, small_corpus, tiny_config):
-    def factory(target=300, name="run", **config_changes):
+    def factory(target=300, name="run", corpus=small_corpus, **config_changes):
         config = replace(tiny_config, **config_changes)
-        return make_session(tmp_path / name, small_corpus, config, target)
+        return make_session(tmp_path / name, corpus, config, target)
 
     return factory
 
@@ -110,21 +155,124 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-# -- training keys --------------------------------------------------------------------------------
+# -- the key map ----------------------------------------------------------------------------------
+CHAINS = (  # scopes whose keys are active together (a pane's, the main screen's, the app's)
+    (Scope.APP, Scope.MAIN),
+    (Scope.APP, Scope.MAIN, Scope.CHART),
+    (Scope.APP, Scope.MAIN, Scope.GENERATOR),
+    (Scope.APP, Scope.MAIN, Scope.GRADCHECK),
+    (Scope.APP, Scope.MODAL),
+)
+
+
+def test_key_map_has_no_clashes_ids_tooltips_and_keeps_the_reserved_keys_free():
+    assert len({k.id for k in KEYS}) == len(KEYS)
+    for chain in CHAINS:
+        seen: dict[str, str] = {}
+        for key in KEYS:
+            if key.scope not in chain:
+                continue
+            for name in key.key.split(","):
+                assert name not in seen, f"{name} is bound to {seen[name]} and {key.name}"
+                seen[name] = key.name
+    for key in KEYS:
+        binding = key.binding()
+        assert binding.id == f"tui-rnn.{key.name}" and binding.tooltip == key.help
+        assert not set(key.key.split(",")) & set(RESERVED), key.name
+
+
+def test_every_action_exists_on_its_node(session_factory):
+    from tui_rnn.app.main_screen import MainScreen
+
+    app = make_app(session_factory(target=10))
+    classes = {
+        Scope.APP: type(app),
+        Scope.MAIN: MainScreen,
+        Scope.CHART: LossChart,
+        Scope.GENERATOR: GeneratorPane,
+        Scope.GRADCHECK: GradcheckPane,
+        Scope.MODAL: HelpScreen,
+    }
+    for key in KEYS:
+        name = key.action.split("(")[0]
+        assert hasattr(classes[key.scope], f"action_{name}"), key.name
+
+
+def test_the_footer_is_one_row_that_fits_and_follows_the_focus(session_factory):
+    session = session_factory(target=10)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            footer = app.query_one(Footer)
+
+            def shown() -> set[str]:
+                return {
+                    binding.action
+                    for binding in (b.binding for b in app.screen.active_bindings.values())
+                    if binding.show
+                }
+
+            def fits() -> bool:
+                width = app.size.width
+                return footer.size.height == 1 and footer.virtual_size.width <= width
+
+            for width in (80, 100, 200):
+                await pilot.resize_terminal(width, 30)
+                app.main.samples.focus()
+                await wait_until(pilot, lambda: app.focused is app.main.samples)
+                await wait_until(pilot, fits)
+                assert {"train", "quit", "help"} <= shown()
+                assert "toggle_log" not in shown()  # chart keys only while the chart has focus
+                await pilot.press("l")
+                await wait_until(pilot, lambda: "toggle_log" in shown())
+                assert {"cycle_window", "quit"} <= shown()
+                await wait_until(pilot, fits)
+                await pilot.press("g")  # the prompt: letters type (t is not Train there)
+                await wait_until(pilot, lambda: "save" in shown() and "toggle_log" not in shown())
+                assert {"leave", "quit", "help"} <= shown() and "train" not in shown()
+                await wait_until(pilot, fits)
+
+    run(scenario())
+
+
+def test_the_command_palette_offers_every_action_that_can_run(session_factory):
+    session = session_factory(target=100)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.1)
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for key in KEYS:
+                if key.scope == Scope.MODAL or key.action in ("quit", "pause", "export"):
+                    continue
+                if key.action == "toggle_validation":  # no validation loss in this run
+                    continue
+                assert any(key.help[1:] in t for t in titles), key.name
+            assert not any("pause training" in t for t in titles)  # nothing to pause yet
+            (log,) = [
+                c for c in app.get_system_commands(app.screen) if "logarithmic" in c.title.lower()
+            ]
+            await log.callback()
+            assert app.main.chart.options.log_y
+
+    run(scenario())
+
+
+# -- training -------------------------------------------------------------------------------------
 def test_t_trains_to_the_target_and_saves(session_factory):
     session = session_factory(target=300)
 
     async def scenario():
-        app = make_app(session, gradcheck_on_start=False)
+        app = make_app(session)
         async with app.run_test(size=(100, 30)) as pilot:
-            assert app.check_action("pause", ()) is None  # nothing to pause yet
-            assert app.check_action("train", ()) is True
-            await press(pilot, "t")
-            await wait_until(pilot, lambda: app.status.state == "done")
-            assert app.check_action("train", ()) is None
-            samples = app.query_one(SamplesPane).samples
+            assert app.main.check_action("pause", ()) is False  # nothing to pause: not shown
+            assert app.main.check_action("train", ()) is True
+            await train_to_done(pilot)
+            samples = app.main.samples.samples
             assert [s.iteration for s in samples] == list(range(0, 301, 50))
-            assert app.query_one(LossChart).data.points == 300
+            assert app.main.chart.data.points == 300
 
     run(scenario())
     arrays = runs.load_checkpoint(session.run_dir)
@@ -132,25 +280,150 @@ def test_t_trains_to_the_target_and_saves(session_factory):
     assert (session.run_dir / runs.SAMPLES_FILE).read_text().count("iter = ") == 7
 
 
+def test_t_on_a_finished_run_goes_on_by_another_epochs_worth(tmp_path, small_corpus, tiny_config):
+    session = make_session(
+        tmp_path / "run", small_corpus, tiny_config, 120, requested={"epochs": 0.05}
+    )
+    per_epoch = session.trainer.updates_per_epoch
+    more = round(0.05 * per_epoch)
+    notes = Notes()
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
+            await train_to_done(pilot)
+            assert app.main.check_action("train", ()) is True  # t goes on
+            await pilot.press("t")
+            await wait_until(pilot, lambda: app.status.target == 120 + more)
+            await wait_until(pilot, lambda: app.status.state == RunState.DONE)
+            assert session.trainer.iteration == 120 + more
+            assert "/" + f"{120 + more:,}" in str(app.query_one(StatusBar).render())
+            await wait_until(pilot, lambda: notes.any("target raised to", f"{120 + more:,}"))
+
+    run(scenario())
+    assert runs.read_config(session.run_dir)["target_iterations"] == 120 + more
+
+
+def test_more_iterations_is_the_runs_requested_epochs_else_two(session_factory):
+    session = session_factory(target=20)
+    per_epoch = session.trainer.updates_per_epoch
+    assert session.more_iterations() == 2 * per_epoch  # the run asked for iterations only
+    document = runs.read_config(session.run_dir)
+    document["requested"] = {"iterations": None, "epochs": 0.5}
+    runs.write_config_document(session.run_dir, document)
+    assert session.more_iterations() == round(0.5 * per_epoch)
+
+
+def test_settings_change_target_and_learning_rate_with_inline_errors(session_factory):
+    session = session_factory(target=100)
+    per_epoch = session.trainer.updates_per_epoch
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await train_to_done(pilot)
+            await open_settings(pilot)
+            screen = app.screen
+            iterations = screen.query_one("#set-iterations", Input)
+            epochs = screen.query_one("#set-epochs", Input)
+            eta = screen.query_one("#set-eta", Input)
+            message = screen.query_one("#settings-message")
+            # epochs and updates follow each other (what the user types in)
+            epochs.focus()
+            await wait_until(pilot, lambda: app.focused is epochs)
+            epochs.value = "1"
+            await wait_until(pilot, lambda: iterations.value == str(per_epoch))
+            iterations.focus()
+            await wait_until(pilot, lambda: app.focused is iterations)
+            # bad values are named, nothing is applied
+            iterations.value, eta.value = "50", "-1"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "eta must be > 0" in str(message.render()))
+            assert "above the run's iteration 100" in str(message.render())
+            assert iterations.has_class("-invalid") and eta.has_class("-invalid")
+            eta.value = "abc"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "eta must be a number" in str(message.render()))
+            assert isinstance(app.screen, SettingsScreen)
+            iterations.value, eta.value = "250", "0.05"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: not isinstance(app.screen, SettingsScreen))
+            await wait_until(pilot, lambda: app.status.target == 250 and app.status.eta == 0.05)
+            assert app.status.state == RunState.IDLE  # below the target again: t trains
+            assert "eta 0.05" in str(app.query_one(StatusBar).render())
+            await train_to_done(pilot)
+
+    run(scenario())
+    document = runs.read_config(session.run_dir)
+    assert document["target_iterations"] == 250
+    assert document["config"]["eta"] == 0.05
+    assert document["eta_changes"] == [{"iteration": 100, "eta": 0.05}]
+    assert session.trainer.iteration == 250 and session.trainer.config.eta == 0.05
+
+
+def test_settings_typed_key_by_key(session_factory):
+    """As a user types: the epochs field follows the updates typed (and does not feed back
+    into them), Tab moves on, Enter applies."""
+    session = session_factory(target=100)
+    per_epoch = session.trainer.updates_per_epoch
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await train_to_done(pilot)
+            await open_settings(pilot)
+            screen = app.screen
+            iterations = screen.query_one("#set-iterations", Input)
+            epochs = screen.query_one("#set-epochs", Input)
+            await wait_until(pilot, lambda: app.focused is iterations)
+            await pilot.press("backspace", *"20000")  # the value starts selected
+            await pilot.pause(0.1)
+            assert iterations.value == "20000"  # not rewritten from the rounded epochs
+            assert epochs.value == f"{20000 / per_epoch:.4g}"
+            await pilot.press("tab", "tab", "backspace", *"0.05", "enter")
+            await wait_until(pilot, lambda: app.status.target == 20000 and app.status.eta == 0.05)
+            # and in epochs: 2 epochs from the run's start
+            await open_settings(pilot)
+            await pilot.press("tab", "backspace", "2", "enter")
+            await wait_until(pilot, lambda: app.status.target == 2 * per_epoch)
+            # only the learning rate, on a run at its target: the target is left alone
+            await train_to_done(pilot)
+            target = app.status.target
+            await open_settings(pilot)
+            await pilot.press("tab", "tab", "backspace", *"0.02", "enter")
+            await wait_until(pilot, lambda: app.status.eta == 0.02)
+            assert app.status.target == target and not isinstance(app.screen, SettingsScreen)
+
+    run(scenario())
+    document = runs.read_config(session.run_dir)
+    assert document["target_iterations"] == 2 * session.trainer.updates_per_epoch
+    assert document["config"]["eta"] == 0.02
+    assert [change["eta"] for change in document["eta_changes"]] == [0.05, 0.02]
+
+
 def test_p_pauses_and_saves_then_t_resumes_and_ctrl_q_saves(session_factory):
     session = session_factory(target=10**8)
 
     async def scenario():
-        app = make_app(session, gradcheck_on_start=False)
+        app = make_app(session)
         async with app.run_test(size=(100, 30)) as pilot:
-            await press(pilot, "t")
-            await wait_until(pilot, lambda: app.status.state == "training")
+            await send_keys(pilot, "t")
+            await wait_until(pilot, lambda: app.status.state == RunState.TRAINING)
             await wait_until(pilot, lambda: app.status.iteration > 100)
-            await press(pilot, "p")
-            await wait_until(pilot, lambda: app.status.state == "paused")
+            # while training: the time so far and the time left, on one line
+            await wait_until(pilot, lambda: app.status.remaining is not None)
+            line = str(app.query_one(StatusBar).render())
+            assert re.search(r"time \d+:\d\d, \d+:\d\d(:\d\d)? left", line), line
+            await send_keys(pilot, "p")
+            await wait_until(pilot, lambda: app.status.state == RunState.PAUSED)
             paused_at = session.trainer.iteration
             saved = runs.checkpoint_iteration(runs.load_checkpoint(session.run_dir))
             assert saved == paused_at
             await pilot.pause(0.2)
             assert session.trainer.iteration == paused_at  # really paused
-            await press(pilot, "t")
+            await send_keys(pilot, "t")
             await wait_until(pilot, lambda: session.trainer.iteration > paused_at + 50)
-            await press(pilot, "ctrl+q")
+            await send_keys(pilot, "ctrl+q")
             await wait_until(pilot, lambda: not session.running)
         return app
 
@@ -158,7 +431,7 @@ def test_p_pauses_and_saves_then_t_resumes_and_ctrl_q_saves(session_factory):
     assert app.return_code == 0 or app.return_code is None
     saved = runs.checkpoint_iteration(runs.load_checkpoint(session.run_dir))
     assert saved == session.trainer.iteration > 150
-    assert session.state == "paused"
+    assert session.state == RunState.PAUSED
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
@@ -173,17 +446,17 @@ def test_sigterm_and_sighup_save_the_state(name, session_factory):
     previous = signal.signal(signum, lambda *args: unhandled.append(args))
 
     async def scenario():
-        app = make_app(session, gradcheck_on_start=False)
-        app._leave_now = left.append  # SIGHUP would end the process
+        app = make_app(session)
+        app.leave_now = left.append  # SIGHUP would end the process
         async with app.run_test(size=(100, 30)) as pilot:
-            await press(pilot, "t")
+            await send_keys(pilot, "t")
             await wait_until(pilot, lambda: session.trainer.iteration > 100)
             os.kill(os.getpid(), signum)
             await wait_until(pilot, lambda: not session.running or unhandled)
             assert not unhandled
             if name == "SIGHUP":
                 assert left == [128 + signum]
-                await press(pilot, "ctrl+q")
+                await send_keys(pilot, "ctrl+q")
 
     try:
         run(scenario())
@@ -195,124 +468,359 @@ def test_sigterm_and_sighup_save_the_state(name, session_factory):
 
 def test_s_b_e_c_keys(session_factory):
     session = session_factory(target=120)
+    notes = Notes()
 
     async def scenario():
-        app = make_app(session, gradcheck_on_start=False)
-        async with app.run_test(size=(100, 30)) as pilot:
-            assert app.check_action("export", ()) is None  # no history yet
-            await press(pilot, "t")
-            await wait_until(pilot, lambda: app.status.state == "done")
-            pane = app.query_one(SamplesPane)
+        app = make_app(session)
+        async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
+            assert app.main.check_action("export", ()) is None  # no history yet
+            await train_to_done(pilot)
+            pane = app.main.samples
             before = len(pane.samples)
-            await press(pilot, "s")
+            await pilot.press("s")
             await wait_until(pilot, lambda: len(pane.samples) == before + 1)
             assert len(pane.samples[-1].text) == session.trainer.config.sample_length
-            await press(pilot, "b")
+            await pilot.press("b")
             await wait_until(pilot, lambda: isinstance(app.screen, SampleScreen))
             best = pane.samples[-1]
             assert best.best and len(best.text) == 1000
             assert best.header.startswith("best model, iter = ")
-            await press(pilot, "escape")
+            await pilot.press("escape")
             await wait_until(pilot, lambda: not isinstance(app.screen, SampleScreen))
-            await press(pilot, "e")
+            await pilot.press("e")
             csv_path = session.run_dir / "loss_history.csv"
             json_path = session.run_dir / "loss_history.json"
             await wait_until(pilot, lambda: csv_path.exists() and json_path.exists())
-            await press(pilot, "c")
-            await pilot.pause(0.2)
-            messages = [n.message for n in app._notifications]
-            assert any("loss_history.csv" in m and "loss_history.json" in m for m in messages)
-            assert any("checkpoint" in m for m in messages)
+            await pilot.press("c")
+            await wait_until(pilot, lambda: notes.any("loss_history.csv", "loss_history.json"))
+            await wait_until(pilot, lambda: notes.any("checkpoint"))
             # Enter on the highlighted sample opens it in full.
             pane.focus()
             pane.highlighted = 0
-            await press(pilot, "enter")
+            await pilot.press("enter")
             await wait_until(pilot, lambda: isinstance(app.screen, SampleScreen))
             assert app.screen.sample.iteration == 0
-            await press(pilot, "escape")
+            await pilot.press("escape")
 
     run(scenario())
     lines = (session.run_dir / "loss_history.csv").read_text().splitlines()
     assert len(lines) == 1 + 120
-    document = json.loads((session.run_dir / "loss_history.json").read_text())
-    assert document  # the export module's layout; its own tests check the contents
-    # the best-model sample and the s sample are both in samples.txt, and saved with the run
+    assert json.loads((session.run_dir / "loss_history.json").read_text())
     assert (session.run_dir / runs.SAMPLES_FILE).read_text().count("best model, iter = ") == 1
 
 
-# -- generator ------------------------------------------------------------------------------------
-def test_g_prompt_enter_streams_a_continuation_and_escape_leaves(session_factory):
-    session = session_factory(target=50)
+def test_the_status_line_never_wraps_and_the_run_is_always_named(session_factory):
+    session = session_factory(target=10**8, name="a-long-run-directory-name-" + "x" * 30)
 
     async def scenario():
-        app = make_app(session, gradcheck_on_start=False)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await press(pilot, "g")
-            prompt = app.query_one("#gen-prompt")
-            await wait_until(pilot, lambda: app.focused is prompt)
-            generator = app.query_one(GeneratorPane)
-            app.query_one("#gen-length").value = "123"
-            await press(pilot, *"the ", "enter")
-            await wait_until(pilot, lambda: not generator.running and len(generator.text) == 123)
-            assert set(generator.text) <= set(session.trainer.chars)
-            # an unknown character is named, nothing is generated
-            prompt.value = "the ∑"
-            await press(pilot, "enter")
-
-            def message():
-                return str(app.query_one("#gen-message").render())
-
-            await wait_until(pilot, lambda: "not in the model's vocabulary" in message())
-            assert "∑" in message()
-            assert len(generator.text) == 123
-            # a bad temperature is named too
-            prompt.value = "the"
-            app.query_one("#gen-temperature").value = "-1"
-            await press(pilot, "enter")
-            await wait_until(pilot, lambda: "temperature" in message())
-            await press(pilot, "escape")
-            await wait_until(pilot, lambda: app.focused is not prompt)
-            assert app.check_action("leave_prompt", ()) is None
+        app = make_app(session)
+        async with app.run_test(size=(100, 24)) as pilot:
+            await send_keys(pilot, "t")
+            await wait_until(pilot, lambda: app.status.remaining is not None)
+            bar = app.query_one(StatusBar)
+            await wait_until(pilot, lambda: " left" in str(bar.render()))  # the time to go
+            assert bar.size.height == 1 and cell_len(str(bar.render())) <= 98
+            await send_keys(pilot, "p")
+            await wait_until(pilot, lambda: app.status.state == RunState.PAUSED)
+            for width in (80, 120, 200):
+                await pilot.resize_terminal(width, 30)
+                await pilot.pause(0.2)
+                assert bar.size.height == 1
+                assert cell_len(str(bar.render())) <= width - 2
+                text = screen_text(app)
+                assert "small" in text  # the corpus
+                assert session.run_dir.name[-20:] in text  # the run directory's end
 
     run(scenario())
 
 
-def test_generation_is_reproducible_for_a_seed(session_factory):
-    texts = []
-    for name in ("a", "b"):
-        session = session_factory(target=0, name=name)
+# -- the chart -----------------------------------------------------------------------------------
+def test_chart_keys_work_only_while_the_chart_has_the_focus(session_factory):
+    session = session_factory(target=200)
 
-        async def scenario(session=session):
-            app = make_app(session, gradcheck_on_start=False, generation_seed=7)
-            async with app.run_test(size=(100, 30)) as pilot:
-                await press(pilot, "g", *"of", "enter")
-                generator = app.query_one(GeneratorPane)
-                await wait_until(pilot, lambda: len(generator.text) == 300)
-                texts.append(generator.text)
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await train_to_done(pilot)
+            chart = app.main.chart
+            await pilot.press("y", "z", "u")  # the samples have the focus: nothing changes
+            assert chart.options.log_y is False and chart.options.window == 0
+            assert not chart.options.loss
+            await pilot.press("l")
+            assert app.focused is chart
+            await pilot.press("y", "z", "u", "plus", "f")
+            options = chart.options
+            assert options.log_y and options.window == 1 and options.loss and options.full_y
+            assert options.smoothing_weight == 0.9
+            await wait_until(pilot, lambda: chart.data is not None and len(chart.data.loss) > 0)
+            data = chart.data
+            assert data.first_iteration == 200 - 50 + 1  # the recent quarter, up to the newest
+            assert data.iterations[-1] == 200 and data.loss_smoothing == 0.9
+            assert session.chart_view.window == 0.25
+            await pilot.press("minus", "minus", "minus")
+            assert chart.options.smoothing_weight == 0.0
+            await wait_until(pilot, lambda: chart.data.loss_smoothing == 0.0)
+            # the raw loss, thinned: its extremes are there
+            history = session.trainer.history.loss[150:]
+            assert max(chart.data.loss) == pytest.approx(float(history.max()))
+            assert chart.check_action("toggle_validation", ()) is False  # no validation yet
+            # a validation series (the engine sends none yet): drawn, and v hides it
+            data = replace(chart.data, val_iterations=[100.0, 200.0], val_loss=[30.0, 29.0])
+            app.main.post_message(TrainingProgress(app.status, data))
+            await wait_until(pilot, lambda: "validation" in str(box_title(app)))
+            assert chart.check_action("toggle_validation", ()) is True
+            await pilot.press("v")
+            assert chart.options.validation is False
+            await wait_until(pilot, lambda: "validation" not in str(box_title(app)))
 
-        run(scenario())
-    assert texts[0] == texts[1]
+    run(scenario())
 
 
-# -- gradient check -------------------------------------------------------------------------------
-def test_gradcheck_fills_both_tables_and_r_reruns(session_factory):
+# -- the generator --------------------------------------------------------------------------------
+async def open_generator(pilot):
+    await pilot.press("g")
+    prompt = pilot.app.query_one("#gen-prompt", Input)
+    await wait_until(pilot, lambda: pilot.app.focused is prompt)
+    return pilot.app.main.generator, prompt
+
+
+def message_of(app) -> str:
+    return str(app.query_one("#gen-message").render())
+
+
+def test_g_prompt_enter_streams_a_continuation_and_escape_leaves(session_factory):
+    session = session_factory(target=50)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(100, 30)) as pilot:
+            generator, prompt = await open_generator(pilot)
+            app.query_one("#gen-length", Input).value = "123"
+            await pilot.press(*"the ", "enter")
+            await wait_until(pilot, lambda: not generator.running and len(generator.text) == 123)
+            assert set(generator.text) <= set(session.trainer.chars)
+            # an unknown character is named, nothing is generated, the old output is gone
+            prompt.value = "the ∑"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "not in the model's vocabulary" in message_of(app))
+            assert "∑" in message_of(app) and generator.text == ""
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: app.focused is not prompt)
+            assert isinstance(app.focused, SamplesPane)
+
+    run(scenario())
+
+
+BAD_VALUES = [
+    ("gen-length", "0", "len must be from 1 to 10,000"),
+    ("gen-length", "abc", "len must be a whole number"),
+    ("gen-length", "10001", "len must be from 1 to 10,000"),
+    ("gen-temperature", "abc", "temp must be a number"),
+    ("gen-temperature", "-1", "temp must be a number >= 0"),
+    ("gen-top-p", "0", "top-p must be in (0, 1]"),
+    ("gen-top-p", "1.5", "top-p must be in (0, 1]"),
+    ("gen-top-p", "x", "top-p must be a number"),
+    ("gen-seed", "x", "seed must be a whole number"),
+    ("gen-seed", "-3", "seed must be from 0"),
+    ("gen-count", "0", "n (samples at once) must be from 1"),
+]
+
+
+def test_every_bad_generator_value_is_named_and_clears_the_output(session_factory):
+    session = session_factory(target=0)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            generator, prompt = await open_generator(pilot)
+            length = app.query_one("#gen-length", Input)
+            length.value = "10000"
+            await pilot.pause(0.05)
+            assert re.search(r"len\s*10000(?!\d)", screen_text(app))  # shown whole
+            for field, value, named in BAD_VALUES:
+                length.value = "20"
+                prompt.focus()
+                await pilot.press("enter")
+                await wait_until(pilot, lambda: len(generator.text) == 20 and not generator.running)
+                box = app.query_one(f"#{field}", Input)
+                good, box.value = box.value, value
+                await pilot.press("enter")
+                await wait_until(pilot, lambda n=named: n in message_of(app))
+                assert box.has_class("-invalid")
+                assert generator.text == "" and generator.request is None  # the old text went
+                assert generator.outputs == [] and not app.query(".gen-sample")
+                box.value = good
+
+    run(scenario())
+
+
+def test_enter_generates_from_every_field_and_space_ticks_best(session_factory):
     session = session_factory(target=0)
 
     async def scenario():
         app = make_app(session)
         async with app.run_test(size=(100, 30)) as pilot:
+            generator, prompt = await open_generator(pilot)
+            app.query_one("#gen-length", Input).value = "5"
+            best = app.query_one("#gen-best")
+            done = 0
+            for field in ("#gen-prompt", "#gen-length", "#gen-temperature", "#gen-top-p"):
+                app.query_one(field).focus()
+                await pilot.press("enter")
+                done += 1
+                await wait_until(pilot, lambda d=done: generator.generation == d)
+            for field in ("#gen-seed", "#gen-count", "#gen-best"):
+                app.query_one(field).focus()
+                await pilot.press("enter")
+                done += 1
+                await wait_until(pilot, lambda d=done: generator.generation == d)
+            assert best.value is False  # Enter on the box generated, it did not tick it
+            await pilot.press("space")
+            assert best.value is True
+            await wait_until(pilot, lambda: not generator.running)
+
+    run(scenario())
+
+
+def test_several_samples_with_headers_seeds_as_the_cli_and_a_header_that_stays(
+    session_factory, capsys
+):
+    from tui_rnn import cli
+
+    session = session_factory(target=0)
+    texts = {}
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(100, 30)) as pilot:
+            generator, prompt = await open_generator(pilot)
+            app.query_one("#gen-length", Input).value = "2000"
+            app.query_one("#gen-seed", Input).value = "5"
+            app.query_one("#gen-count", Input).value = "3"
+            app.query_one("#gen-top-p", Input).value = "0.9"
+            prompt.value = "the"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: not generator.running and len(generator.text) == 6000)
+            header = str(app.query_one("#gen-header").render())
+            for part in ("current model, iter 0", "temperature 1", "top-p 0.9", "seeds 5-7"):
+                assert part in header
+            assert "prompt the ·" in header
+            output = "".join(str(o.render()) for o in generator.outputs)
+            for n in (1, 2, 3):
+                assert f"sample {n} of 3 · seed {n + 4}" in output
+            # the output scrolled to its end; the header is still in view, above it
+            await pilot.pause(0.1)
+            scroll = app.query_one("#gen-scroll")
+            assert scroll.scroll_y > 0
+            box = app.query_one("#generator-box").region
+            assert box.contains_region(app.query_one("#gen-header").region)
+            texts.update({i: "".join(parts) for i, parts in enumerate(generator.samples)})
+
+    run(scenario())
+    # each sample is what `tui-rnn generate RUN --seed S` writes
+    for index, seed in enumerate((5, 6, 7)):
+        argv = ["generate", str(session.run_dir), "--prompt", "the", "--length", "2000"]
+        assert cli.main(argv + ["--seed", str(seed), "--top-p", "0.9"]) == 0
+        assert capsys.readouterr().out == "the" + texts[index] + "\n"
+
+
+def test_ctrl_s_appends_the_text_with_its_header_and_never_through_a_symlink(
+    session_factory, tmp_path
+):
+    session = session_factory(target=0)
+    notes = Notes()
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("untouched")
+
+    async def scenario():
+        app = make_app(session, generation_seed=3)
+        async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
+            generator, prompt = await open_generator(pilot)
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: "nothing to save yet" in message_of(app))
+            app.query_one("#gen-length", Input).value = "40"
+            prompt.value = "of"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: len(generator.text) == 40 and not generator.running)
+            first = generator.text
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: notes.any("generated.txt"))
+            await pilot.press("enter")  # seed 4 this time (the next one)
+            await wait_until(pilot, lambda: "seed 4" in str(app.query_one("#gen-header").render()))
+            await wait_until(pilot, lambda: len(generator.text) == 40 and not generator.running)
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: len(notes) >= 2)
+            saved = (session.run_dir / "generated.txt").read_text()
+            assert saved.count("# current model, iter 0") == 2 and 'prompt "of"' in saved
+            assert "## sample 1 of 1 · seed 3\nof" + first + "\n" in saved
+            assert saved.endswith("## sample 1 of 1 · seed 4\nof" + generator.text + "\n\n")
+            # a symlink put in its place is refused, and what it points to is left alone
+            (session.run_dir / "generated.txt").rename(tmp_path / "saved.txt")
+            (session.run_dir / "generated.txt").symlink_to(elsewhere)
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: notes.any("symbolic link"))
+
+    run(scenario())
+    assert elsewhere.read_text() == "untouched"
+
+
+# -- gradient check -------------------------------------------------------------------------------
+def test_gradcheck_at_init_on_start_then_r_checks_the_current_model(session_factory):
+    session = session_factory(target=150)
+
+    async def scenario():
+        app = make_app(session, gradcheck_on_start=True)
+        async with app.run_test(size=(120, 40)) as pilot:
             await wait_until(pilot, lambda: gradcheck_finished(app))
-            pane = app.query_one(GradcheckPane)
+            pane = app.main.gradcheck_pane
+            assert pane.model == "at init"
             for method in ("central", "complex"):
-                assert pane.rows_done[method] == 5 * 2  # 5 parameters x 2 lengths
-                assert "passed" in str(pane.query_one(f"#gc-{method}-status").render())
-                cell = pane.table(method).get_cell("W-max", "10")
-                assert float(str(cell)) < 1e-3
-            first = app._gradcheck_run
-            await press(pilot, "r")
-            await wait_until(pilot, lambda: app._gradcheck_run == first + 1)
+                assert len(pane.rows[method]) == 5 * 2  # 5 parameters x 2 lengths
+                assert "passed" in pane.summaries[method].plain
+            assert float(str(pane.table.get_cell("central-W-max", "10"))) < 1e-3
+            at_init = pane.rows["complex"][("W", 10)].max_rel_error
+            await train_to_done(pilot)
+            await pilot.press("r")
+            await wait_until(pilot, lambda: pane.model == "at iter 150")
             await wait_until(pilot, lambda: gradcheck_finished(app))
-            assert pane.rows_done["complex"] == 10
+            assert "at iter 150" in str(app.query_one("#gradcheck-box").border_subtitle)
+            assert pane.rows["complex"][("W", 10)].max_rel_error != at_init
+            await app.workers.wait_for_complete()
+
+    run(scenario())
+
+
+def test_the_gradcheck_table_fits_the_pane(session_factory):
+    session = session_factory(target=0)
+
+    async def scenario():
+        app = make_app(session, gradcheck_on_start=True, seq_lengths=(5, 10, 15, 25))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: gradcheck_finished(app))
+            pane = app.main.gradcheck_pane
+            assert pane.table.row_count == 10 and pane.max_scroll_y == 0  # all visible
+            await pilot.resize_terminal(200, 60)
+            await wait_until(pilot, lambda: pane.tall)
+            assert pane.table.row_count == 20 and pane.max_scroll_y == 0  # max and sum rows
+            for method in ("central", "complex"):
+                status = app.query_one(f"#gc-{method}-status")
+                assert status.size.height == 1  # the heading never breaks
+            await pilot.resize_terminal(80, 24)
+            await wait_until(pilot, lambda: not pane.tall)
+            pane.focus()
+            await pilot.press("m")
+            assert pane.measure == "sum"
+            row = pane.rows["central"][("U", 5)]
+            shown = str(pane.table.get_cell("central-U-sum", "5"))
+            assert shown == f"{row.sum_rel_error:.1e}".replace("e-0", "e-")
+            await pilot.press("m")
+            assert pane.measure == "max"  # the report's own errors are not there yet
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, GradcheckTablesScreen))
+            await wait_until(pilot, lambda: "threshold" in screen_text(app))
+            assert "model at init" in screen_text(app)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: app.screen is app.main)
 
     run(scenario())
 
@@ -320,7 +828,7 @@ def test_gradcheck_fills_both_tables_and_r_reruns(session_factory):
 def test_failed_gradcheck_rows_are_marked(session_factory):
     session = session_factory(target=0)
 
-    def broken(session, method, on_row, should_stop):
+    def broken(target, method, on_row, should_stop):
         from tui_rnn.gradcheck import analytic_gradients, run_gradcheck
 
         def wrong(params, inputs, targets, h0):
@@ -328,11 +836,10 @@ def test_failed_gradcheck_rows_are_marked(session_factory):
             grads.W[...] *= 1.5
             return grads
 
-        config = session.trainer.config
         return run_gradcheck(
-            session.corpus.data,
-            len(session.trainer.chars),
-            hidden_size=config.hidden_size,
+            target.data,
+            target.vocab_size,
+            hidden_size=target.config.hidden_size,
             seq_lengths=(5, 10),
             method=method,
             on_row=on_row,
@@ -340,14 +847,127 @@ def test_failed_gradcheck_rows_are_marked(session_factory):
         )
 
     async def scenario():
-        app = make_app(session, gradcheck=broken)
+        app = make_app(session, gradcheck=broken, gradcheck_on_start=True)
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_until(pilot, lambda: gradcheck_finished(app))
-            pane = app.query_one(GradcheckPane)
-            assert "FAILED" in str(pane.query_one("#gc-central-status").render())
+            pane = app.main.gradcheck_pane
+            assert "FAILED (W)" in pane.summaries["central"].plain
             assert pane.failed["central"] == 2  # W at both lengths
-            assert "red" in str(pane.table("central").get_cell("W-max", "5").style)
-            assert "green" in str(pane.table("central").get_cell("b-max", "5").style)
+            assert "red" in str(pane.table.get_cell("central-W-max", "5").style)
+            assert "green" in str(pane.table.get_cell("central-b-max", "5").style)
+
+    run(scenario())
+
+
+def test_a_gradcheck_error_is_shown_in_the_pane(session_factory):
+    session = session_factory(target=0)
+
+    def failing(target, method, on_row, should_stop):
+        if method == "complex":
+            raise ValueError("the complex step broke")
+        return quick_gradcheck(target, method, on_row, should_stop)
+
+    async def scenario():
+        app = make_app(session, gradcheck=failing, gradcheck_on_start=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.main.gradcheck_pane
+            await wait_until(pilot, lambda: "failed" in pane.summaries["complex"].plain)
+            assert "ValueError: the complex step broke" in pane.summaries["complex"].plain
+            assert "passed" in pane.summaries["central"].plain
+            assert app.is_running
+
+    run(scenario())
+
+
+def test_quitting_stops_a_running_gradcheck_and_generation_at_once(tmp_path, small_corpus):
+    from tui_rnn.train import TrainConfig
+
+    session = make_session(tmp_path / "run", small_corpus, TrainConfig(hidden_size=100), 0)
+    stopped = []
+
+    def endless(target, method, on_row, should_stop):
+        while not should_stop():
+            time.sleep(0.001)
+        stopped.append(method)
+        return quick_gradcheck(target, method, on_row, lambda: True)
+
+    async def scenario():
+        app = make_app(session, gradcheck=endless, gradcheck_on_start=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            generator, prompt = await open_generator(pilot)
+            app.query_one("#gen-length", Input).value = "10000"
+            app.query_one("#gen-count", Input).value = "10"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: len(generator.text) > 0)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await send_keys(pilot, "ctrl+q")
+            await app.workers.wait_for_complete()
+            assert loop.time() - started < 2.0
+            assert len(generator.text) < 100_000  # it did not run to the end
+            assert stopped == ["central"]
+
+    run(scenario())
+
+
+# -- text from the corpus or the model -----------------------------------------------------------
+HOSTILE = "\x1b]0;title\x07 \x1b[?1049l \r \x9b \u202e [red]x[/] [bold]"
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_corpus_and_model_text_never_reach_the_terminal_raw(tmp_path, tiny_config):
+    from conftest import make_text
+
+    from tui_rnn.corpus import from_text
+
+    text = (make_text(4000) + HOSTILE) * 3
+    corpus = from_text(text, name="evil[red]name\x1b[31m")
+    config = replace(tiny_config, sample_length=400)
+    session = make_session(tmp_path / "run", corpus, config, 60)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await train_to_done(pilot)
+            await pilot.press("s")
+            await wait_until(pilot, lambda: len(app.main.samples.samples) >= 3)
+            generator, prompt = await open_generator(pilot)
+            prompt.post_message(events.Paste("[red]x[/] "))  # markup, in the vocabulary
+            app.query_one("#gen-length", Input).value = "300"
+            await wait_until(pilot, lambda: prompt.value == "[red]x[/] ")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: len(generator.text) == 300 and not generator.running)
+            assert CONTROLS.search(generator.text)  # the model wrote control characters
+            main = screen_text(app)
+            found = CONTROLS.search(main)
+            assert not found, repr(main[found.start() - 80 : found.end() + 20])
+            assert "[red]x[/]" in main and "␛" in main  # shown literally, made visible
+            assert "evil[red]name␛[31m" in main  # the corpus name in the status line
+            # every sample, opened in full
+            pane = app.main.samples
+            pane.focus()
+            for index in range(len(pane.samples)):
+                pane.highlighted = index
+                await pilot.press("enter")
+                await wait_until(pilot, lambda: isinstance(app.screen, SampleScreen))
+                shown = screen_text(app)
+                found = CONTROLS.search(shown)
+                assert not found, repr(shown[found.start() - 80 : found.end() + 20])
+                await pilot.press("escape")
+                await wait_until(pilot, lambda: app.screen is app.main)
+            samples = "".join(s.text for s in pane.samples)
+            assert CONTROLS.search(samples)  # the model did write control characters
+            # a pasted escape sequence is shown as symbols (and is not in the vocabulary)
+            generator, prompt = await open_generator(pilot)
+            prompt.value = ""
+            prompt.post_message(events.Paste(HOSTILE))
+            await wait_until(pilot, lambda: "␛" in prompt.value)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "not in the model's vocabulary" in message_of(app))
+            shown = screen_text(app)
+            found = CONTROLS.search(shown)
+            assert not found, repr(shown[found.start() - 80 : found.end() + 20])
+            assert "'␛'" in message_of(app)
 
     run(scenario())
 
@@ -357,6 +977,7 @@ def test_divergence_restores_the_checkpoint_and_pauses(session_factory, monkeypa
     session = session_factory(target=10**6)
     trainer = session.trainer
     real_step = trainer.step
+    notes = Notes()
 
     def step():
         if trainer.iteration == 180:
@@ -366,13 +987,11 @@ def test_divergence_restores_the_checkpoint_and_pauses(session_factory, monkeypa
     monkeypatch.setattr(trainer, "step", step)
 
     async def scenario():
-        app = make_app(session, gradcheck_on_start=False)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await press(pilot, "t")
-            await wait_until(pilot, lambda: app.status.state == "paused")
-            await pilot.pause(0.05)
-            messages = [n.message for n in app._notifications]
-            assert any("diverged at iteration 181" in m and "--eta" in m for m in messages)
+        app = make_app(session)
+        async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
+            await send_keys(pilot, "t")
+            await wait_until(pilot, lambda: app.status.state == RunState.PAUSED)
+            await wait_until(pilot, lambda: notes.any("diverged at iteration 181", "press T"))
 
     run(scenario())
     # samples fall due every 50 updates and each one saves: the last good state is iter 150
@@ -380,36 +999,34 @@ def test_divergence_restores_the_checkpoint_and_pauses(session_factory, monkeypa
     assert np.isfinite(trainer.params.flat).all()
 
 
-def test_f1_opens_and_closes_the_help_screen(session_factory):
+def test_f1_opens_and_closes_the_help_screen_which_shows_remapped_keys(session_factory):
     session = session_factory(target=0)
 
     async def scenario():
-        app = make_app(session, gradcheck_on_start=False)
+        app = make_app(session)
         async with app.run_test(size=(80, 24)) as pilot:
-            await press(pilot, "f1")
-            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
-            screen_text = app.export_screenshot().replace("&#160;", " ")
-            assert "ctrl+q" in screen_text and "Gradient check" in screen_text
-            await press(pilot, "f1")
+            await pilot.press("f1")
+            # the screenshot once the help screen has rendered (not just been pushed)
+            await wait_until(pilot, lambda: "tui-rnn: keys" in screen_text(app))
+            assert isinstance(app.screen, HelpScreen)
+            assert "ctrl+q" in screen_text(app) and "Everywhere" in screen_text(app)
+            await pilot.press("f1")
             await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
-            await press(pilot, "f1")
+            await pilot.press("question_mark")
             await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
-            await press(pilot, "escape")
+            await pilot.press("escape")
             await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
-
-    run(scenario())
-
-
-def test_command_palette_offers_the_actions(session_factory):
-    session = session_factory(target=100)
-
-    async def scenario():
-        app = make_app(session, gradcheck_on_start=False)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause(0.1)
-            titles = [c.title for c in app.get_system_commands(app.screen)]
-            assert any(t.startswith("Train") for t in titles)
-            assert not any(t.startswith("Pause") for t in titles)  # greyed keys are left out
+            # every binding has an id: remapped, the new key works, the old one does not
+            app.set_keymap({"tui-rnn.sample": "k"})
+            await pilot.press("k")
+            pane = app.main.samples
+            await wait_until(pilot, lambda: len(pane.samples) == 1)
+            await pilot.press("s")
+            await pilot.pause(0.2)
+            assert len(pane.samples) == 1
+            await pilot.press("f1")
+            await wait_until(pilot, lambda: "Main screen" in screen_text(app))
+            assert re.search(r"\bk\s+a sample from the current model", screen_text(app))
 
     run(scenario())
 
@@ -420,29 +1037,33 @@ def test_resize_reflows_the_panes(session_factory):
     async def scenario():
         app = make_app(session)
         async with app.run_test(size=(80, 24)) as pilot:
-            await press(pilot, "t")
-            await wait_until(pilot, lambda: app.status.state == "done")
-            chart = app.query_one(LossChart)
+            await train_to_done(pilot)
+            chart = app.main.chart
             await pilot.pause(0.3)
             small = chart.content_size.width
-            assert app.query_one("KeysFooter").has_class("-narrow")
             await pilot.resize_terminal(200, 60)
             await pilot.pause(0.3)
             assert chart.content_size.width > small
-            assert app.query_one("#panes").has_class("-wide")
-            assert app.query_one(GradcheckPane).has_class("-wide")
-            assert not app.query_one("KeysFooter").has_class("-narrow")
+            assert app.screen.has_class("-wide")
             lines = str(chart.render()).splitlines()
-            assert max(len(line) for line in lines) > small  # redrawn at the new width
+            assert max(len(line) for line in lines) >= chart.content_size.width - 2  # full width
             await pilot.resize_terminal(80, 24)
             await pilot.pause(0.3)
             assert chart.content_size.width == small
+            # below 80x24: one line says so instead of a garbled layout
+            for size in ((79, 30), (100, 23)):
+                await pilot.resize_terminal(*size)
+                await wait_until(pilot, lambda: "Generator" not in screen_text(app))
+                assert "make the terminal at least 80x24" in screen_text(app)
+            await pilot.resize_terminal(80, 24)
+            await wait_until(pilot, lambda: "Generator" in screen_text(app))
+            assert "make the terminal" not in screen_text(app)
             # a very long prompt and sample do not push the panes around
-            app.query_one("#gen-prompt").value = "the " * 2000
-            app.query_one("#gen-length").value = "5000"
-            await press(pilot, "g", "enter")
-            generator = app.query_one(GeneratorPane)
-            await wait_until(pilot, lambda: len(generator.text) == 5000)
+            app.query_one("#gen-prompt", Input).value = "the " * 1000
+            app.query_one("#gen-length", Input).value = "3000"
+            await pilot.press("g", "enter")
+            generator = app.main.generator
+            await wait_until(pilot, lambda: len(generator.text) == 3000)
             await pilot.pause(0.1)
             assert (
                 app.query_one("#generator-box").size.height
@@ -452,20 +1073,22 @@ def test_resize_reflows_the_panes(session_factory):
     run(scenario())
 
 
-def test_500_random_keys_raise_nothing(session_factory):
+@pytest.mark.parametrize("count", [pytest.param(500, marks=pytest.mark.slow), 150])
+def test_random_keys_raise_nothing(count, session_factory):
     session = session_factory(target=400)
     keys = (
-        list("tpsbegrcq")
-        + ["escape", "f1", "enter", "tab", "shift+tab", "up", "down", "left", "right"]
+        list("tpsbegrclyzufvmT")
+        + ["escape", "f1", "enter", "tab", "shift+tab", "up", "down", "left", "right", "plus"]
         + ["pageup", "pagedown", "home", "end", "space", "backspace", "x", "1", "full_stop"]
+        + ["minus", "ctrl+s"]
     )
     rng = random.Random(0)
-    presses = [rng.choice(keys) for _ in range(500)]
+    presses = [rng.choice(keys) for _ in range(count)]
 
     async def scenario():
-        app = make_app(session)
+        app = make_app(session, gradcheck_on_start=True)
         async with app.run_test(size=(80, 24)) as pilot:
-            await press(pilot, *presses)
+            await send_keys(pilot, *presses)
             await pilot.pause(0.1)
             assert app.is_running
             assert session.running  # the engine survived
@@ -473,19 +1096,6 @@ def test_500_random_keys_raise_nothing(session_factory):
 
     app = run(scenario())
     assert app.engine_error is None
-
-
-def test_thin_history_keeps_extremes_and_the_last_point():
-    values = np.linspace(10, 0, 100_001).astype(np.float32)
-    values[12_345] = 50.0  # a spike
-    values[77_777] = -5.0  # the best point
-    x, y = thin_history(values, 200)
-    assert len(x) <= 2 * 200 + 1
-    assert 50.0 in y and -5.0 in y
-    assert x[-1] == len(values) and y[-1] == values[-1]
-    assert np.all(np.diff(x) > 0)
-    short_x, short_y = thin_history(values[:50], 200)
-    assert short_x.tolist() == list(range(1, 51))
 
 
 def test_cli_builds_the_session_runs_the_app_and_unlocks(
@@ -500,16 +1110,8 @@ def test_cli_builds_the_session_runs_the_app_and_unlocks(
 
     monkeypatch.setattr(TuiRnnApp, "run", fake_run)
     run_dir = tmp_path / "cli-run"
-    argv = [
-        str(small_corpus_file),
-        "--hidden",
-        "8",
-        "--iterations",
-        "40",
-        "--run-dir",
-        str(run_dir),
-    ]
-    assert cli.main(argv) == 0
+    argv = [str(small_corpus_file), "--hidden", "8", "--iterations", "40", "--run-dir"]
+    assert cli.main(argv + [str(run_dir)]) == 0
     (session,) = launched
     assert session.target == 40 and session.trainer.config.hidden_size == 8
     assert f"tui-rnn --resume {run_dir}" in capsys.readouterr().out
@@ -523,29 +1125,28 @@ def test_quitting_a_finished_run_says_how_to_train_further(
 ):
     from tui_rnn import cli
 
+    raise_target = []
+
     def fake_run(self):  # the first run trains to its target, as `t` would
-        if self.session.target == 30:
+        if raise_target:  # `t` on a finished run: the app raised the target
+            self.session.target = self.session.trainer.iteration + 100
+        elif self.session.target == 30:
             self.session.trainer.train(self.session.target)
             runs.save_checkpoint(self.session.run_dir, self.session.trainer)
 
     monkeypatch.setattr(TuiRnnApp, "run", fake_run)
     run_dir = tmp_path / "done-run"
-    argv = [
-        str(small_corpus_file),
-        "--hidden",
-        "8",
-        "--iterations",
-        "30",
-        "--run-dir",
-        str(run_dir),
-    ]
-    assert cli.main(argv) == 0
+    argv = [str(small_corpus_file), "--hidden", "8", "--iterations", "30", "--run-dir"]
+    assert cli.main(argv + [str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "done at iter 30" in out and f"tui-rnn --resume {run_dir} --iterations " in out
     more = int(out.split("--iterations ")[1].split()[0])
     assert more > 30
     assert cli.main(["--resume", str(run_dir), "--iterations", str(more)]) == 0
     assert "continue with" in capsys.readouterr().out  # not done any more: 30 < target
+    raise_target.append(True)
+    assert cli.main(["--resume", str(run_dir), "--iterations", "30"]) == 0
+    assert "continue with" in capsys.readouterr().out  # the app's target, not the CLI's
 
 
 def test_requests_after_the_engine_stopped_are_answered_not_left_waiting(tmp_path, small_corpus):

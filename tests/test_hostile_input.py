@@ -453,7 +453,8 @@ def test_a_tiny_save_every_still_makes_progress(corpus_file, tmp_path, no_hang):
 def test_the_app_engine_makes_progress_with_a_tiny_save_every(corpus_file, tmp_path, no_hang):
     import time
 
-    from tui_rnn.app.session import DONE, TrainingSession
+    from tui_rnn.app.messages import RunState
+    from tui_rnn.app.session import TrainingSession
     from tui_rnn.corpus import load_corpus
 
     corpus = load_corpus(corpus_file)
@@ -466,7 +467,7 @@ def test_the_app_engine_makes_progress_with_a_tiny_save_every(corpus_file, tmp_p
     session.start(lambda message: None)
     session.train()
     deadline = time.monotonic() + 15
-    while session.state != DONE and time.monotonic() < deadline:
+    while session.state != RunState.DONE and time.monotonic() < deadline:
         time.sleep(0.01)
     session.shutdown().result(timeout=10)
     assert trainer.iteration == 30

@@ -568,7 +568,7 @@ def cmd_app(args) -> int:
     if app.engine_error:
         _print_error(f"tui-rnn: error: {app.engine_error}")
         return 1
-    if trainer.iteration >= target:  # resuming as is would only show it done
+    if trainer.iteration >= session.target:  # (the app may have moved the target)
         more = trainer.iteration + trainer.updates_per_epoch
         _print(
             f"done at iter {trainer.iteration:,}, saved in {run_dir}; train further with: "

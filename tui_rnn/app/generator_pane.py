@@ -1,47 +1,127 @@
-"""The generator: a prompt, a length, a temperature, current or best model; Enter generates.
+"""The generator: a prompt, a length, temperature, top-p, a seed, how many samples, current or
+best model; Enter (from any field) generates, ctrl+s saves the text.
 
-This pane only validates what was typed (plain Python, instant) and shows the text as it
-streams in; the app runs the model on a worker thread and feeds `append` with chunks.
+This pane only checks what was typed (plain Python, instant: every bad value is named in a line
+under the fields, and the field turns red) and shows the text as it streams in, under a header
+that stays in view: what produced it (prompt, model and its iteration, temperature, top-p, the
+seeds). The main screen runs the model on a worker thread and feeds `append` with chunks.
+Everything from the corpus or the model is shown through safetext (never as markup).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Label, Static
+
+from .. import safetext, sampling
+from .fields import SafeInput, read_fields
+from .keys import Scope, bindings
 
 MAX_LENGTH = 10_000
 DEFAULT_LENGTH = 300
-MAX_PROMPT_SHOWN = 200  # a huge prompt is shown shortened above its continuation
+MAX_COUNT = 10
+MAX_PROMPT_SHOWN = 40  # a long prompt is shown shortened in the header
+MAX_SEED = 2**63 - 1
+REDRAWS_PER_SECOND = 8  # while text streams in (a redraw lays out the whole sample)
 
 
-@dataclass
-class GenerateRequest(Message):
+@dataclass(frozen=True)
+class Request:
+    """What Enter asks for (validated)."""
+
     prompt: str
     length: int
     temperature: float
+    top_p: float
+    seed: int | None  # None: the app picks the next seed (shown in the header)
+    count: int
     best: bool
 
 
-def parse_options(length_text: str, temperature_text: str) -> tuple[int, float]:
-    """(length, temperature) or ValueError with a message naming the field and the fix."""
+class GenerateRequest(Message):
+    def __init__(self, request: Request) -> None:
+        super().__init__()
+        self.request = request
+
+
+class SaveRequest(Message):
+    """Append this text (headers and samples, exactly as generated) to generated.txt."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+# -- the fields' rules: one function per field, each raising ValueError naming the field -------
+def parse_length(text: str) -> int:
     try:
-        length = int(length_text.strip() or DEFAULT_LENGTH)
+        length = int(text.strip() or DEFAULT_LENGTH)
     except ValueError:
-        raise ValueError(f"length must be a whole number, got {length_text!r}") from None
+        raise ValueError(
+            f"len must be a whole number from 1 to {MAX_LENGTH:,}, got {text!r}"
+        ) from None
     if not 1 <= length <= MAX_LENGTH:
-        raise ValueError(f"length must be between 1 and {MAX_LENGTH:,}, got {length}")
+        raise ValueError(f"len must be from 1 to {MAX_LENGTH:,} characters, got {length:,}")
+    return length
+
+
+def parse_temperature(text: str) -> float:
     try:
-        temperature = float(temperature_text.strip() or 1.0)
+        temperature = float(text.strip() or 1.0)
     except ValueError:
-        raise ValueError(f"temperature must be a number, got {temperature_text!r}") from None
-    if not (temperature >= 0 and temperature <= 100):  # also rejects NaN
-        raise ValueError(f"temperature must be between 0 (greedy) and 100, got {temperature}")
-    return length, temperature
+        raise ValueError(f"temp must be a number >= 0 (0 = greedy), got {text!r}") from None
+    try:
+        sampling.validate_options(temperature, 1.0, 0)
+    except ValueError as err:
+        raise ValueError(str(err).replace("temperature", "temp", 1)) from None
+    return temperature
+
+
+def parse_top_p(text: str) -> float:
+    try:
+        top_p = float(text.strip() or 1.0)
+    except ValueError:
+        raise ValueError(f"top-p must be a number in (0, 1], got {text!r}") from None
+    sampling.validate_options(1.0, top_p, 0)  # "top-p must be in (0, 1], got ..."
+    return top_p
+
+
+def parse_seed(text: str) -> int | None:
+    if not text.strip():
+        return None
+    try:
+        seed = int(text.strip())
+    except ValueError:
+        raise ValueError(f"seed must be a whole number >= 0 (or empty), got {text!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be from 0 to 2**63 - 1 (or empty), got {seed}")
+    return seed
+
+
+def parse_count(text: str) -> int:
+    try:
+        count = int(text.strip() or 1)
+    except ValueError:
+        raise ValueError(f"n must be a whole number from 1 to {MAX_COUNT}, got {text!r}") from None
+    if not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"n (samples at once) must be from 1 to {MAX_COUNT}, got {count}")
+    return count
+
+
+FIELDS = {  # field id -> its rule
+    "gen-length": parse_length,
+    "gen-temperature": parse_temperature,
+    "gen-top-p": parse_top_p,
+    "gen-seed": parse_seed,
+    "gen-count": parse_count,
+}
 
 
 def unknown_characters(prompt: str, vocabulary) -> list[str]:
@@ -49,77 +129,219 @@ def unknown_characters(prompt: str, vocabulary) -> list[str]:
     return sorted({ch for ch in prompt if ch not in known})
 
 
+def shown_prompt(prompt: str) -> str:
+    """The prompt on one line, every character visible (safetext.char), shortened."""
+    if len(prompt) > MAX_PROMPT_SHOWN:
+        prompt = "…" + prompt[-MAX_PROMPT_SHOWN:]
+    return "".join(safetext.char(ch) if ch in "\n\t\r" else ch for ch in safetext.terminal(prompt))
+
+
+def header_line(request: Request, model: str, seeds: list[int]) -> str:
+    """What produced the text (plain; the file keeps the prompt exact, JSON-quoted)."""
+    seed = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    return (
+        f"{model} · temperature {request.temperature:g} · top-p {request.top_p:g} · {seed} · "
+        f"{request.count} × {request.length:,} chars"
+    )
+
+
+def sample_header(index: int, count: int, seed: int) -> str:
+    return f"sample {index + 1} of {count} · seed {seed}"
+
+
+class BestBox(Checkbox, inherit_bindings=False):
+    """A checkbox without keys of its own: Enter generates and space ticks it (both the pane's
+    keys, in keys.py)."""
+
+
 class GeneratorPane(Vertical):
+    BINDINGS = bindings(Scope.GENERATOR)
+
     def __init__(self, vocabulary=(), **kwargs):
         super().__init__(**kwargs)
         self.vocabulary = tuple(vocabulary)
         self.generation = 0  # increases with every Enter; stale chunks are ignored
-        self._header = Text()
-        self._parts: list[str] = []
+        self.request: Request | None = None
+        self.model = ""
+        self.seeds: list[int] = []
+        self.samples: list[list[str]] = []  # the text of each sample, in chunks
         self.running = False
+        self.streaming = 0  # the sample the text is coming in for
+        self.outputs: list[Static] = []  # one per sample: only the growing one is redrawn
+        self._redraw: Timer | None = None
+        self._pending: set[int] = set()
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="prompt (g), Enter generates", id="gen-prompt")
-        with Horizontal(id="gen-options"):
+        yield SafeInput(placeholder="prompt (g), Enter generates", id="gen-prompt")
+        with Horizontal(classes="gen-options"):
             yield Label("len")
-            yield Input(str(DEFAULT_LENGTH), id="gen-length", type="integer", max_length=5)
+            yield SafeInput(str(DEFAULT_LENGTH), id="gen-length")
             yield Label("temp")
-            yield Input("1.0", id="gen-temperature", type="number", max_length=6)
-            yield Checkbox("best", id="gen-best")
+            yield SafeInput("1.0", id="gen-temperature")
+            yield Label("top-p")
+            yield SafeInput("1.0", id="gen-top-p")
+        with Horizontal(classes="gen-options"):
+            yield Label("seed")
+            yield SafeInput("", placeholder="auto", id="gen-seed")
+            yield Label("n")
+            yield SafeInput("1", id="gen-count")
+            yield BestBox("best", id="gen-best")
         yield Static("", id="gen-message")
-        with VerticalScroll(id="gen-scroll"):
-            yield Static("", id="gen-output")
+        yield Static("", id="gen-header")
+        yield VerticalScroll(id="gen-scroll")
 
+    # -- reading the fields -----------------------------------------------------------------------
     @property
     def text(self) -> str:
-        return "".join(self._parts)
+        """The generated characters of every sample (without prompt and headers)."""
+        return "".join("".join(parts) for parts in self.samples)
 
     def say(self, message: str) -> None:
-        self.query_one("#gen-message", Static).update(Text(message))
+        self.query_one("#gen-message", Static).update(Text(safetext.terminal(message)))
+
+    def read_request(self) -> Request | None:
+        """The fields as a Request, or None after naming every bad value (the output cleared)."""
+        values, problems = read_fields(self, FIELDS)
+        prompt = self.query_one("#gen-prompt", Input)
+        unknown = unknown_characters(prompt.value, self.vocabulary)
+        prompt.set_class(bool(unknown), "-invalid")
+        if unknown:
+            shown = " ".join(repr(safetext.char(ch)) for ch in unknown[:8])
+            problems.append(
+                f"not in the model's vocabulary: {shown}{' ...' if len(unknown) > 8 else ''}; "
+                "remove them"
+            )
+        if problems:
+            self.clear()
+            self.say("; ".join(problems))
+            return None
+        self.say("")
+        return Request(
+            prompt=prompt.value,
+            length=values["gen-length"],
+            temperature=values["gen-temperature"],
+            top_p=values["gen-top-p"],
+            seed=values["gen-seed"],
+            count=values["gen-count"],
+            best=self.query_one("#gen-best", Checkbox).value,
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        prompt = self.query_one("#gen-prompt", Input).value
-        try:
-            length, temperature = parse_options(
-                self.query_one("#gen-length", Input).value,
-                self.query_one("#gen-temperature", Input).value,
-            )
-        except ValueError as err:
-            self.say(str(err))
-            return
-        unknown = unknown_characters(prompt, self.vocabulary)
-        if unknown:
-            shown = " ".join(repr(ch) for ch in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
-            self.say(f"not in the model's vocabulary: {shown}; remove them and press Enter again")
-            return
-        self.say("")
-        best = self.query_one("#gen-best", Checkbox).value
-        self.post_message(GenerateRequest(prompt, length, temperature, best))
+        self.action_generate()
 
-    def begin(self, generation: int, prompt: str, best: bool, temperature: float) -> None:
+    def action_generate(self) -> None:
+        request = self.read_request()
+        if request is not None:
+            self.post_message(GenerateRequest(request))
+
+    def action_toggle_best(self) -> None:
+        self.query_one(BestBox).toggle()
+
+    def action_leave(self) -> None:
+        """Back to the samples."""
+        self.screen.set_focus(self.screen.query_one("SamplesPane"))
+
+    def action_save(self) -> None:
+        if self.request is None or not self.samples:
+            self.say("nothing to save yet: Enter generates")
+        elif self.running:
+            self.say("still generating: save when it is done")
+        else:
+            self.post_message(SaveRequest(self.document()))
+
+    # -- the output -------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """No output (after an error, nothing from before may look like its result)."""
+        self.generation += 1  # chunks still on their way are dropped
+        self.request, self.model, self.seeds, self.samples = None, "", [], []
+        self.running = False
+        self.outputs = []
+        self.query_one("#gen-scroll").remove_children()
+        self._show_header()
+
+    def begin(self, generation: int, request: Request, seeds: list[int]) -> None:
+        """A request was sent; the model is being copied (its iteration comes with `started`)."""
         self.generation = generation
-        self.running = True
-        shown = prompt if len(prompt) <= MAX_PROMPT_SHOWN else "…" + prompt[-MAX_PROMPT_SHOWN:]
-        self._header = Text.assemble(
-            (f"[{'best' if best else 'current'} model, temperature {temperature:g}] ", "dim"),
-            (shown, "bold"),
-        )
-        self._parts = []
-        self._show()
+        self.request, self.seeds, self.model = request, seeds, "…"
+        self.samples = [[] for _ in seeds]
+        self.running, self.streaming = True, 0
+        scroll = self.query_one("#gen-scroll")
+        scroll.remove_children()
+        self.outputs = [Static(classes="gen-sample") for _ in seeds]
+        scroll.mount_all(self.outputs)
+        self._show_header()
+        for index in range(len(seeds)):
+            self._show_sample(index)
 
-    def append(self, generation: int, text: str, done: bool) -> None:
-        if generation != self.generation:
+    def started(self, generation: int, model: str) -> None:
+        if generation == self.generation:
+            self.model = model
+            self._show_header()
+
+    def append(self, generation: int, index: int, text: str, done: bool) -> None:
+        if generation != self.generation or not self.running:
             return
-        self._parts.append(text)
-        if done:
+        self.samples[index].append(text)
+        self.streaming = index + 1 if done else index
+        if done and index == len(self.samples) - 1:
             self.running = False
-        self._show()
+        self._pending.add(index)
+        if done:
+            if self._redraw is not None:
+                self._redraw.stop()
+            self._redraw_now()
+        elif self._redraw is None:  # at most REDRAWS_PER_SECOND while it streams
+            self._redraw = self.set_timer(1 / REDRAWS_PER_SECOND, self._redraw_now)
 
-    def _show(self) -> None:
-        output = self._header.copy()
-        output.append(self.text)
-        if self.running:
-            output.append("▌", style="blink")
-        self.query_one("#gen-output", Static).update(output)
+    def _redraw_now(self) -> None:
+        self._redraw = None
+        for index in sorted(self._pending):
+            if index < len(self.samples):
+                self._show_sample(index)
+        self._pending.clear()
+
+    def fail(self, generation: int, error: str) -> None:
+        if generation == self.generation:
+            self.clear()
+            self.say(error)
+
+    def document(self) -> str:
+        """The text as saved: the header (the prompt exact, JSON-quoted), each sample under its
+        own header, the prompt and its continuation exactly as generated."""
+        request = self.request
+        header = header_line(request, self.model, self.seeds)
+        lines = [f"# {header} · prompt {json.dumps(request.prompt)}"]
+        for index, (seed, parts) in enumerate(zip(self.seeds, self.samples, strict=True)):
+            lines.append(f"## {sample_header(index, len(self.seeds), seed)}")
+            lines.append(request.prompt + "".join(parts))
+        return "\n".join(lines) + "\n\n"
+
+    def _show_header(self) -> None:
+        header = self.query_one("#gen-header", Static)
+        if self.request is None:
+            header.update(Text())
+            return
+        prompt = shown_prompt(self.request.prompt) or "(empty: starts at a newline)"
+        header.update(
+            Text.assemble(
+                ("prompt ", "dim"),
+                (prompt, "bold"),
+                (" · " + header_line(self.request, self.model, self.seeds), "dim"),
+            )
+        )
+
+    def _show_sample(self, index: int) -> None:
+        outputs = self.outputs
+        if index >= len(outputs):
+            return
+        count = len(self.samples)
+        text = Text()
+        if count > 1:
+            text.append(f"── {sample_header(index, count, self.seeds[index])} ──\n", "dim")
+        text.append(safetext.terminal(self.request.prompt[-MAX_PROMPT_SHOWN:]), "bold")
+        text.append(safetext.terminal("".join(self.samples[index])))
+        if self.running and index == self.streaming:
+            text.append("▌", style="blink")
+        outputs[index].update(text)
         self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)

@@ -1,28 +1,38 @@
-"""The help screen (F1): what each pane shows and what each key does."""
+"""The help screen (F1): every key, by where it works, and what each pane shows. Generated from
+keys.py, the one key map (remapped keys are shown as remapped)."""
 
 from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from .keys import KEYS
+from .keys import KEYS, SCOPE_TITLES, Scope, bindings
 
 PANES = (
     (
-        "Gradient check",
-        "analytic vs numerical gradients of the model at its initialisation: the largest (max) "
-        "and the summed (sum) relative error per parameter for each sequence length T, by "
-        "central differences and by the complex step; green passed, red failed.",
+        "Status line",
+        "state, iteration / target, smooth_loss, the time spent training since the app "
+        "started and the time left to the target, epoch, speed, "
+        "learning rate (eta), corpus and run directory; what does not fit moves to the chart's "
+        "and the samples' subtitles.",
     ),
     (
-        "Smooth loss",
-        "smooth_loss against iteration; grey vertical lines are epoch boundaries, the green "
-        "dot is the best model (lowest smooth loss).",
+        "Gradient check",
+        "analytic vs numerical gradients (cd: central differences, cs: the complex step) of "
+        "the model at its initialisation on start, of the current model after r: the largest "
+        "(max) and the summed (sum) relative error per parameter and sequence length T; green "
+        "passed, red failed.",
+    ),
+    (
+        "Loss chart",
+        "smooth_loss against iteration (cyan), the per-update loss (grey, u) and the "
+        "validation loss (magenta) when there is one; grey vertical lines are epoch "
+        "boundaries, the green dot is the best model. The y axis leaves out the start (the "
+        "first 5% of the updates, at least smooth_loss's 3,000-update warm-up; f shows it).",
     ),
     (
         "Samples",
@@ -31,20 +41,24 @@ PANES = (
     ),
     (
         "Generator",
-        "a prompt, a length and a temperature (0 = greedy); Enter continues the prompt with "
-        "the current model, or the best model when ticked (Tab moves between the fields).",
+        "a prompt, len, temp (0 = greedy), top-p, seed (empty: the next one), n samples, and "
+        "best (space ticks it) for the best model; Enter generates from any field, ctrl+s "
+        "appends the text with its header to RUN_DIR/generated.txt.",
     ),
 )
 
 
-def help_table() -> Table:
+def keys_table(scope: Scope, keymap: dict[str, str] | None = None) -> Table:
+    """The keys of one scope: key, what it does."""
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(style="bold cyan", no_wrap=True, min_width=8)
     table.add_column()
     for key in KEYS:
-        table.add_row(key.shown, key.help)
-    table.add_row("ctrl+p", "command palette: every action above by name")
-    table.add_row("tab", "move focus between panes and fields")
+        if key.scope == scope:
+            table.add_row(key.shown(keymap), key.help)
+    if scope == Scope.APP:
+        table.add_row("ctrl+p", "command palette: every action by name")
+        table.add_row("tab", "move the focus between panes and fields")
     return table
 
 
@@ -58,17 +72,22 @@ def panes_table() -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [
-        Binding("escape", "dismiss", "Close"),
-        Binding("f1", "dismiss", "Close", show=False),
-        Binding("q", "dismiss", "Close", show=False),
-    ]
+    BINDINGS = bindings(Scope.MODAL)
+
+    def __init__(self, keymap: dict[str, str] | None = None, run: str = "") -> None:
+        super().__init__()
+        self.keymap = keymap
+        self.run = run
 
     def compose(self) -> ComposeResult:
         with Vertical():
             with VerticalScroll():
-                yield Static("tui-rnn: keys", classes="help-title")
-                yield Static(help_table())
-                yield Static("Panes", classes="help-title")
+                yield Static(Text("tui-rnn: keys"), classes="help-title")
+                if self.run:
+                    yield Static(Text(self.run, style="dim"))
+                for scope in Scope:
+                    yield Static(Text(SCOPE_TITLES[scope]), classes="help-scope")
+                    yield Static(keys_table(scope, self.keymap))
+                yield Static(Text("Panes"), classes="help-title")
                 yield Static(panes_table())
-            yield Static(Text("escape or F1 closes"), id="help-hint")
+            yield Static(Text("escape or F1 closes"), classes="modal-hint")

@@ -1,28 +1,247 @@
-"""The app's keys in one place: the Footer, the help screen and the command palette use this."""
+"""The key map: every key of the app in one table, for the app's own work and the work planned
+after it (the runs screen, new runs and the report of issue 11, the inspector of issue 12).
+
+Each `Key` becomes one Textual `Binding` (with an `id`, so `App.set_keymap` can remap it, and a
+tooltip), one line of the help screen and one command of the command palette: nothing else
+defines a key. Keys live in scopes that follow the focus: APP keys work everywhere, MAIN keys on
+the main screen, and a pane's keys (CHART, GENERATOR, GRADCHECK) only while that pane has the
+focus, so the chart's letters never shadow a training key elsewhere.
+
+The Footer shows, for the current focus, the keys with a `footer` rank, most important (lowest
+rank) first, as many as fit in one row (see MainScreen.active_bindings); the others are in the
+help screen (F1) and the command palette (ctrl+p).
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from enum import StrEnum
+
+from textual.binding import Binding
 
 
-class Key(NamedTuple):
-    key: str  # Textual key name
-    action: str  # App action (without the action_ prefix)
-    label: str  # short Footer description
-    help: str  # one line for the help screen and the command palette
-    shown: str  # how the help screen writes the key
+class Scope(StrEnum):
+    APP = "app"  # everywhere
+    MAIN = "main"  # the main screen
+    CHART = "chart"  # the loss chart has the focus
+    GENERATOR = "generator"  # a field of the generator has the focus
+    GRADCHECK = "gradcheck"  # the gradient-check pane has the focus
+    MODAL = "modal"  # a screen over the main one (help, a sample, settings, full tables)
 
 
-KEYS = (
-    Key("t", "train", "Train", "start or resume training", "t"),
-    Key("p", "pause", "Pause", "pause training (the state is saved)", "p"),
-    Key("s", "sample", "Sample", "synthesize a sample from the current model now", "s"),
-    Key("b", "best", "Best", "1,000 characters from the best model (lowest smooth loss)", "b"),
-    Key("e", "export", "Export", "export the loss history as CSV and JSON into the run dir", "e"),
-    Key("g", "focus_prompt", "Prompt", "type a prompt for the generator (Enter generates)", "g"),
-    Key("escape", "leave_prompt", "Leave", "leave the prompt (back to the samples)", "escape"),
-    Key("r", "gradcheck", "Check", "run the gradient check again", "r"),
-    Key("c", "checkpoint", "Save", "save a checkpoint now", "c"),
-    Key("f1", "help", "Help", "this help screen", "F1"),
-    Key("ctrl+q", "quit", "Quit", "stop training, save the state, quit", "ctrl+q"),
+SCOPE_TITLES = {
+    Scope.APP: "Everywhere",
+    Scope.MAIN: "Main screen",
+    Scope.CHART: "Loss chart (l or tab to focus it)",
+    Scope.GENERATOR: "Generator (g to focus it)",
+    Scope.GRADCHECK: "Gradient check (tab to focus it)",
+    Scope.MODAL: "Screens over the main one",
+}
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str  # the binding id is "tui-rnn.<name>" (App.set_keymap({"tui-rnn.train": "f5"}))
+    key: str  # Textual key name(s), comma-separated
+    action: str  # action on the scope's node, without the action_ prefix
+    label: str  # short Footer text
+    help: str  # one line: help screen, command palette, Footer tooltip
+    scope: Scope
+    footer: int | None = None  # rank in the Footer (lower first); None: help and palette only
+    priority: bool = False
+    display: str | None = None  # how the Footer and the help write the key
+    group: str | None = None  # keys shown together in the Footer under one label
+
+    @property
+    def id(self) -> str:
+        return f"tui-rnn.{self.name}"
+
+    def binding(self) -> Binding:
+        return Binding(
+            self.key,
+            self.action,
+            self.label,
+            show=self.footer is not None,
+            key_display=self.display,
+            priority=self.priority,
+            tooltip=self.help,
+            id=self.id,
+            group=Binding.Group(self.group, compact=True) if self.group else None,
+        )
+
+    def shown(self, keymap: dict[str, str] | None = None) -> str:
+        """The key as the help screen writes it (after a remap, the new key)."""
+        key = (keymap or {}).get(self.id, self.key)
+        if key == self.key and self.display:
+            return self.display
+        return " ".join(DISPLAY.get(k, k) for k in key.split(","))
+
+
+DISPLAY = {
+    "escape": "esc",
+    "enter": "enter",
+    "question_mark": "?",
+    "minus": "-",
+    "plus": "+",
+    "equals_sign": "=",
+}
+
+KEYS: tuple[Key, ...] = (
+    # -- everywhere -----------------------------------------------------------------------------
+    Key(
+        "quit", "ctrl+q", "quit", "Quit", "stop training, save the state, quit", Scope.APP, 0, True
+    ),
+    Key("help", "f1", "help", "Help", "all keys and panes (this help)", Scope.APP, 1, True),
+    Key(
+        "help-too",
+        "question_mark",
+        "help",
+        "Help",
+        "this help, as F1 (not in text fields)",
+        Scope.APP,
+    ),
+    # -- the main screen ------------------------------------------------------------------------
+    Key(
+        "train",
+        "t",
+        "train",
+        "Train",
+        "train: start, resume, or go on past the target",
+        Scope.MAIN,
+        2,
+    ),
+    Key("pause", "p", "pause", "Pause", "pause training (the state is saved)", Scope.MAIN, 2),
+    Key("sample", "s", "sample", "Sample", "a sample from the current model now", Scope.MAIN, 10),
+    Key("best", "b", "best", "Best", "1,000 characters from the best model", Scope.MAIN, 11),
+    Key("prompt", "g", "focus_prompt", "Prompt", "type a prompt for the generator", Scope.MAIN, 12),
+    Key("check", "r", "gradcheck", "Check", "gradient check of the current model", Scope.MAIN, 13),
+    Key(
+        "settings", "T", "settings", "Settings", "training target and learning rate", Scope.MAIN, 14
+    ),
+    Key("chart", "l", "focus_chart", "Chart", "focus the loss chart (its keys)", Scope.MAIN),
+    Key("export", "e", "export", "Export", "loss history as CSV and JSON into the run", Scope.MAIN),
+    Key("checkpoint", "c", "checkpoint", "Save", "save a checkpoint now", Scope.MAIN),
+    # -- the loss chart, while it has the focus ----------------------------------------------------
+    Key("log-y", "y", "toggle_log", "Log y", "logarithmic / linear y axis", Scope.CHART, 3),
+    Key(
+        "window",
+        "z",
+        "cycle_window",
+        "Window",
+        "all updates / the recent 25% / the recent 5% (follows the newest)",
+        Scope.CHART,
+        4,
+    ),
+    Key("raw", "u", "toggle_raw", "Loss", "the per-update loss under smooth_loss", Scope.CHART, 5),
+    Key(
+        "smooth-less",
+        "minus",
+        "smoothing(-1)",
+        "Smooth",
+        "less smoothing of the loss (TensorBoard's debiased EMA)",
+        Scope.CHART,
+        6,
+        group="Smooth",
+    ),
+    Key(
+        "smooth-more",
+        "plus,equals_sign",
+        "smoothing(1)",
+        "Smooth",
+        "more smoothing of the loss (TensorBoard's debiased EMA)",
+        Scope.CHART,
+        6,
+        group="Smooth",
+    ),
+    Key(
+        "validation", "v", "toggle_validation", "Val", "the validation loss on/off", Scope.CHART, 7
+    ),
+    Key(
+        "full-y",
+        "f",
+        "toggle_full",
+        "Full y",
+        "y axis from the first loss (the initial drop)",
+        Scope.CHART,
+        8,
+    ),
+    # -- the generator, while one of its fields has the focus --------------------------------------
+    Key(
+        "generate", "enter", "generate", "Generate", "generate (from any field)", Scope.GENERATOR, 3
+    ),
+    Key(
+        "save-text",
+        "ctrl+s",
+        "save",
+        "Save",
+        "append the text to RUN_DIR/generated.txt",
+        Scope.GENERATOR,
+        4,
+    ),
+    Key(
+        "leave",
+        "escape",
+        "leave",
+        "Leave",
+        "leave the generator (back to the samples)",
+        Scope.GENERATOR,
+        5,
+    ),
+    Key(
+        "best-model",
+        "space",
+        "toggle_best",
+        "Best",
+        "tick or untick best: the best model instead of the current (on the box)",
+        Scope.GENERATOR,
+    ),
+    # -- the gradient-check pane, while it has the focus -------------------------------------------
+    Key(
+        "gc-tables",
+        "enter",
+        "tables",
+        "Tables",
+        "the full tables of both methods",
+        Scope.GRADCHECK,
+        3,
+    ),
+    Key(
+        "gc-measure",
+        "m",
+        "cycle_measure",
+        "Measure",
+        "which error the table shows: max / sum relative error (and the report's, when known)",
+        Scope.GRADCHECK,
+        4,
+    ),
+    # -- screens over the main one ---------------------------------------------------------------
+    Key("close", "escape,q", "dismiss", "Close", "close this screen", Scope.MODAL, 0),
 )
+
+# Keys kept free for the screens that come next, app-wide (issues 11 and 12); not bound until
+# they exist. No key of KEYS may take one (tests/test_app.py checks it).
+RESERVED: dict[str, str] = {
+    "o": "the runs screen (issue 11)",
+    "n": "a new run (issue 11)",
+    "w": "write the report of the current run (issue 11)",
+    "i": "the inspector: probabilities, neurons, health (issue 12)",
+}
+
+BY_NAME = {k.name: k for k in KEYS}
+
+
+def keys_in(scope: Scope) -> tuple[Key, ...]:
+    return tuple(k for k in KEYS if k.scope == scope)
+
+
+def bindings(scope: Scope) -> list[Binding]:
+    """The BINDINGS of the node that owns `scope`."""
+    return [k.binding() for k in keys_in(scope)]
+
+
+def footer_rank(binding: Binding) -> int | None:
+    """The Footer rank of one of our bindings (None for others, e.g. Textual's own)."""
+    for key in KEYS:
+        if key.id == binding.id:
+            return key.footer
+    return None

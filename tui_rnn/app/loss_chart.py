@@ -1,30 +1,88 @@
-"""The smooth-loss chart: plotext 5 draws into a string, Rich parses its colours, we show it.
+"""The loss chart: plotext 5 draws into a string, Rich parses its colours, we show it.
 
-The history arrives already thinned (ChartData, prepared on the engine thread), so a redraw
-costs one plotext build of at most ~2 points per column, whatever the length of the run.
+The series arrive already thinned (ChartData, prepared on the engine thread), so a redraw costs
+one plotext build of about two points per column per series, whatever the length of the run.
 Redraws happen at most `MAX_REDRAWS_PER_SECOND` times a second, and only when something changed.
+
+What is drawn (keys while the chart has the focus, see keys.py):
+- smooth_loss (cyan), the report's curve; the best model as a green dot;
+- the per-update loss (grey, under it), smoothed by TensorBoard's debiased EMA, `-` / `+`;
+- the validation loss (magenta) when the run has one;
+- epoch boundaries as grey vertical lines.
+The y axis covers what matters: the curves after their start (see `skipped`: the initial drop
+from -log(1/K) * seq_length would squeeze the rest into a few rows), the noisy per-update loss
+by its 1st..99th percentiles; `f` shows the whole range, `y` a log scale (plotted as log10 of
+the values, labelled in loss units), `z` the recent part of the run.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
+import numpy as np
 import plotext as plt
 from rich.text import Text
+from textual.message import Message
 from textual.widget import Widget
 
+from .keys import Scope, bindings
 from .messages import ChartData
 
 MAX_REDRAWS_PER_SECOND = 4
+SKIP_FRACTION = 0.05  # the first 5% of the updates do not set the y axis (unless `full`) ...
+# ... nor smooth_loss's warm-up: it starts at -log(1/K) * seq_length and forgets that start as
+# 0.999^t, which takes 3 / (1 - 0.999) = 3,000 updates to fall below 5% (train.py's EMA).
+SMOOTH_WARMUP = 3_000
+WINDOWS = (1.0, 0.25, 0.05)  # all updates, the recent quarter, the recent 5%
+SMOOTHING = (0.0, 0.6, 0.9, 0.99, 0.999)  # TensorBoard's EMA weights; 0.6 is its default
+DEFAULT_SMOOTHING = 1
+NO_DATA = "no updates yet: press t to train"
+
+
+@dataclass(frozen=True)
+class ChartOptions:
+    """How the chart is drawn (the UI's side of the view; the engine's is session.ChartView)."""
+
+    log_y: bool = False
+    full_y: bool = False
+    window: int = 0  # index into WINDOWS
+    loss: bool = False  # the per-update loss under smooth_loss
+    smoothing: int = DEFAULT_SMOOTHING  # index into SMOOTHING
+    validation: bool = True
+
+    @property
+    def window_fraction(self) -> float:
+        return WINDOWS[self.window]
+
+    @property
+    def smoothing_weight(self) -> float:
+        return SMOOTHING[self.smoothing]
+
+    def describe(self) -> str:
+        """What is on, for the pane's title (plain text)."""
+        parts = []
+        if self.window:
+            parts.append(f"recent {WINDOWS[self.window]:.0%}")
+        if self.log_y:
+            parts.append("log y")
+        if self.full_y:
+            parts.append("full y")
+        return " · ".join(parts)
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round-number ticks (1, 2, 5 x 10^k steps) covering [low, high]."""
     if not math.isfinite(low) or not math.isfinite(high) or high <= low:
         return [low]
-    raw = (high - low) / max(1, count)
+    span = high - low
+    raw = span / max(1, count)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    steps = [m * magnitude for m in (0.5, 1, 2, 5, 10)]  # ascending, round numbers
+    index = next(i for i, s in enumerate(steps) if s >= raw)
+    while index > 0 and span / steps[index] < 1.5:  # at least two ticks
+        index -= 1
+    step = steps[index]
     first = math.ceil(low / step) * step
     ticks = []
     value = first
@@ -42,56 +100,148 @@ def iteration_label(value: float) -> str:
     return f"{value:.0f}"
 
 
-def build_chart(data: ChartData | None, width: int, height: int) -> str:
+def tick_label(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def skipped(points: int) -> float:
+    """The updates, from the first, that do not set the y axis: 5% of them, at least
+    smooth_loss's warm-up, at most a quarter."""
+    return min(max(SKIP_FRACTION * points, SMOOTH_WARMUP), points / 4)
+
+
+def y_range(data: ChartData, options: ChartOptions) -> tuple[float, float]:
+    """(low, high) of the y axis in loss units: the data that matters (see the module doc)."""
+    skip = 0.0 if options.full_y else skipped(data.points)
+    lows, highs = [], []
+
+    def take(xs, ys, robust: bool) -> None:
+        x, y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        keep = np.isfinite(y)
+        later = keep & (x > skip)
+        y = y[later] if later.any() else y[keep]
+        if y.size:
+            if robust and not options.full_y:
+                low, high = np.percentile(y, [1, 99])
+            else:
+                low, high = y.min(), y.max()
+            lows.append(float(low))
+            highs.append(float(high))
+
+    take(data.iterations, data.smooth_loss, robust=False)
+    if options.loss and len(data.loss):
+        take(data.loss_iterations, data.loss, robust=True)
+    if options.validation and len(data.val_loss):
+        take(data.val_iterations, data.val_loss, robust=False)
+    if not lows:
+        return 0.0, 1.0
+    low, high = min(lows), max(highs)
+    if options.log_y:
+        low = max(low, 1e-12)
+    pad = (high - low) * 0.04 or max(abs(high) * 0.01, 0.5)
+    low, high = low - pad, high + pad
+    if options.log_y:
+        low = max(low, min(lows) / 1.05, 1e-12)
+    return low, high
+
+
+def above_the_chart(data: ChartData, options: ChartOptions) -> bool:
+    """Whether smooth_loss has points above the y axis (its start, left out by `skipped`)."""
+    return bool(data.smooth_loss) and max(data.smooth_loss) > y_range(data, options)[1]
+
+
+def build_chart(data: ChartData | None, width: int, height: int, options=ChartOptions()) -> str:
     """The chart as a string with ANSI colours, `width` x `height` cells."""
     width, height = max(width, 20), max(height, 5)
     if data is None or not data.iterations:
-        return "no updates yet: press t to train"
+        return NO_DATA
+    low, high = y_range(data, options)
+    if options.log_y:
+
+        def scale(values):
+            return np.log10(np.maximum(np.asarray(values, dtype=np.float64), 1e-12)).tolist()
+
+    else:
+
+        def scale(values):
+            return list(values)
+
     plt.clear_figure()
+    plt.limit_size(False, False)  # plotext would cap the chart at the size of *its* terminal
     plt.plotsize(width, height)
     plt.theme("clear")
-    x, y = data.iterations, data.smooth_loss
-    right = max(x[-1], 2.0)
-    plt.xlim(0, right)
+    left = float(data.first_iteration - 1) if data.first_iteration > 1 else 0.0
+    right = max(float(data.iterations[-1]), left + 2.0)
+    plt.xlim(left, right)
+    plt.ylim(*scale([low, high]))
     for start in data.epoch_starts:  # epoch boundaries
-        if 0 < start <= right:
+        if left < start <= right:
             plt.vline(start, "gray")
-    plt.plot(x, y, marker="braille", color="cyan")
-    if data.best_iteration > 0:
+    if options.loss and len(data.loss):
+        plt.plot(data.loss_iterations, scale(data.loss), marker="braille", color="gray")
+    if options.validation and len(data.val_loss):
+        plt.plot(data.val_iterations, scale(data.val_loss), marker="braille", color="magenta")
+    plt.plot(data.iterations, scale(data.smooth_loss), marker="braille", color="cyan")
+    if left < data.best_iteration <= right and low <= data.best_smooth_loss <= high:
         plt.scatter(
-            [float(data.best_iteration)], [data.best_smooth_loss], marker="●", color="green"
+            [float(data.best_iteration)], scale([data.best_smooth_loss]), marker="●", color="green"
         )
-    ticks = nice_ticks(0, right, max(2, width // 14))
+    ticks = nice_ticks(left, right, max(2, width // 14))
     plt.xticks(ticks, [iteration_label(t) for t in ticks])
+    y_ticks = nice_ticks(low, high, max(2, height // 3))
+    plt.yticks(scale(y_ticks), [tick_label(t) for t in y_ticks])
     if height >= 8:
         plt.xlabel("iteration")
     return plt.build()
 
 
-class LossChart(Widget):
+class LossChart(Widget, can_focus=True):
     """Shows the newest ChartData; redraws lazily on a timer and on resize."""
+
+    BINDINGS = bindings(Scope.CHART)
+
+    class ViewChanged(Message):
+        """The options changed (or the width did): the engine may need other series."""
+
+        def __init__(self, options: ChartOptions, bins: int) -> None:
+            super().__init__()
+            self.options = options
+            self.bins = bins
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._data: ChartData | None = None
-        self._text = Text("no updates yet: press t to train")
+        self._text = Text(NO_DATA)
         self._dirty = True
         self._size_built = (0, 0)
+        self.options = ChartOptions()
 
     def on_mount(self) -> None:
         self.set_interval(1 / MAX_REDRAWS_PER_SECOND, self._redraw_if_needed)
 
     def show(self, data: ChartData) -> None:
+        had_validation = self.has_validation
         self._data = data
         self._dirty = True
+        if self.has_validation != had_validation:
+            self.refresh_bindings()
 
     @property
     def data(self) -> ChartData | None:
         return self._data
 
+    @property
+    def has_validation(self) -> bool:
+        return self._data is not None and len(self._data.val_loss) > 0
+
+    @property
+    def bins(self) -> int:
+        return max(10, self.content_size.width)  # two points (a bin's min and max) per column
+
     def on_resize(self) -> None:
         self._dirty = True
         self._redraw_if_needed()
+        self.post_message(self.ViewChanged(self.options, self.bins))
 
     def _redraw_if_needed(self) -> None:
         size = (self.content_size.width, self.content_size.height)
@@ -102,10 +252,43 @@ class LossChart(Widget):
         self.redraw(*size)
 
     def redraw(self, width: int, height: int) -> None:
-        self._text = Text.from_ansi(build_chart(self._data, width, height), no_wrap=True)
+        text = build_chart(self._data, width, height, self.options)
+        self._text = Text.from_ansi(text, no_wrap=True)
         self._dirty = False
         self._size_built = (width, height)
         self.refresh()
 
     def render(self) -> Text:
         return self._text
+
+    # -- keys -------------------------------------------------------------------------------------
+    def set_options(self, **changes) -> None:
+        self.options = replace(self.options, **changes)
+        self._dirty = True
+        self._redraw_if_needed()
+        self.post_message(self.ViewChanged(self.options, self.bins))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_validation":
+            return self.has_validation  # no key in the Footer until there is a validation loss
+        return True
+
+    def action_toggle_log(self) -> None:
+        self.set_options(log_y=not self.options.log_y)
+
+    def action_toggle_full(self) -> None:
+        self.set_options(full_y=not self.options.full_y)
+
+    def action_cycle_window(self) -> None:
+        self.set_options(window=(self.options.window + 1) % len(WINDOWS))
+
+    def action_toggle_raw(self) -> None:
+        self.set_options(loss=not self.options.loss)
+
+    def action_smoothing(self, step: int) -> None:
+        """More or less smoothing of the per-update loss (and show it)."""
+        index = min(len(SMOOTHING) - 1, max(0, self.options.smoothing + step))
+        self.set_options(smoothing=index, loss=True)
+
+    def action_toggle_validation(self) -> None:
+        self.set_options(validation=not self.options.validation)

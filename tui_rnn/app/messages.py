@@ -1,24 +1,36 @@
 """Messages from background threads to the UI: small, immutable, and cheap to handle.
 
-Threads call `app.post_message(...)` (thread-safe, never blocks). Progress messages replace an
-unhandled predecessor of the same kind in the queue, so a busy UI sees the newest state rather
-than a backlog.
+Threads call `screen.post_message(...)` (thread-safe, never blocks; a message posted to a
+screen that is already closed is dropped). Progress messages replace an unhandled predecessor
+of the same kind in the queue, so a busy UI sees the newest state rather than a backlog.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from textual.message import Message
 
+from ..gradcheck import GradcheckReport, GradcheckRow
 from ..train import Sample
+
+
+class RunState(StrEnum):
+    """What the engine is doing with the run."""
+
+    IDLE = "idle"  # not started in this session, below the target
+    TRAINING = "training"
+    PAUSED = "paused"
+    DONE = "done"  # at the target (t goes on)
+    ERROR = "error"  # the engine stopped on an error
 
 
 @dataclass(frozen=True)
 class Status:
     """Everything the status line shows."""
 
-    state: str  # idle | training | paused | done | diverged | error
+    state: RunState
     iteration: int
     target: int
     epoch: int
@@ -27,11 +39,22 @@ class Status:
     best_iteration: int
     chars_per_second: float | None  # None when not training
     run_dir: str
+    corpus: str = ""  # the corpus's name (a file name: shown through safetext)
+    eta: float = 0.0  # the learning rate
+    elapsed: float = 0.0  # seconds spent training since the app started
+    remaining: float | None = None  # seconds to the target at the current speed
+    updates_per_epoch: int = 0
 
 
 @dataclass(frozen=True)
 class ChartData:
-    """A thinned smooth-loss curve, prepared off the UI thread as plain Python lists."""
+    """The chart's series, thinned to about two points per column off the UI thread.
+
+    The iterations start at `first_iteration` (the window shown: all updates, or a recent part
+    that follows the newest). The per-update loss (smoothed with `loss_smoothing`, TensorBoard's
+    debiased EMA weight, 0 = raw) is sent only when the chart shows it; the validation loss only
+    when the run has one.
+    """
 
     iterations: list[float]
     smooth_loss: list[float]
@@ -39,6 +62,12 @@ class ChartData:
     best_iteration: int
     best_smooth_loss: float
     points: int  # length of the full history
+    first_iteration: int = 1
+    loss_iterations: tuple[float, ...] | list[float] = ()
+    loss: tuple[float, ...] | list[float] = ()
+    loss_smoothing: float = 0.0
+    val_iterations: tuple[float, ...] | list[float] = ()
+    val_loss: tuple[float, ...] | list[float] = ()
 
 
 @dataclass
@@ -83,30 +112,37 @@ class EngineStopped(Message):
 
 @dataclass
 class GradcheckStarted(Message):
-    run: int  # which press of r (rows of an abandoned run are dropped)
+    run: int  # which check (rows of an abandoned one are dropped)
     method: str
+    model: str  # which model: "at init" or "at iter N"
 
 
 @dataclass
 class GradcheckRowDone(Message):
     run: int
     method: str
-    row: object  # gradcheck.GradcheckRow
+    row: GradcheckRow
 
 
 @dataclass
 class GradcheckDone(Message):
     run: int
     method: str
-    report: object | None  # gradcheck.GradcheckReport, None when stopped or failed
-    error: str | None = None
+    report: GradcheckReport | None  # None when stopped
+
+
+@dataclass
+class GenerationStarted(Message):
+    generation: int  # which Enter press (stale text is dropped)
+    model: str  # "current model, iter N" or "best model, iter N"
 
 
 @dataclass
 class GeneratedText(Message):
-    generation: int  # which Enter press this belongs to (stale chunks are dropped)
+    generation: int
+    index: int  # which sample of the request (0-based)
     text: str
-    done: bool = False
+    done: bool = False  # this sample is complete
 
     def can_replace(self, message: Message) -> bool:
         return False  # every chunk carries new characters

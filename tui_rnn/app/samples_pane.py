@@ -2,7 +2,8 @@
 
 Up/down move through the samples; Enter (or a click) opens one in full in a modal screen.
 Each entry is two lines (header, then the start of the text on one line with newlines shown as
-↵), so a very long sample never pushes the others away.
+↵), so a very long sample never pushes the others away. Sample text is the model's: it is
+shown through safetext (control characters visible, never obeyed) and never as markup.
 """
 
 from __future__ import annotations
@@ -10,16 +11,22 @@ from __future__ import annotations
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from .. import safetext
 from ..train import Sample
+from .keys import Scope, bindings
 
 MAX_SAMPLES_SHOWN = 500  # the oldest leave the list (all of them stay in samples.txt)
 PREVIEW_CHARS = 400
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: every character visible (newlines as ↵, tabs as ⇥)."""
+    return "".join(safetext.char(ch) if ch in "\n\t" else ch for ch in safetext.terminal(text))
 
 
 def sample_prompt(sample: Sample) -> Group:
@@ -31,7 +38,7 @@ def sample_prompt(sample: Sample) -> Group:
         no_wrap=True,
         overflow="ellipsis",
     )
-    preview = sample.text[:PREVIEW_CHARS].replace("\n", "↵")
+    preview = one_line(sample.text[:PREVIEW_CHARS])
     body = Text(
         preview or "(empty)", style="" if preview else "dim", no_wrap=True, overflow="ellipsis"
     )
@@ -64,11 +71,7 @@ class SamplesPane(OptionList):
 class SampleScreen(ModalScreen[None]):
     """One sample in full, scrollable."""
 
-    BINDINGS = [
-        Binding("escape", "dismiss", "Close"),
-        Binding("q", "dismiss", "Close", show=False),
-        Binding("enter", "dismiss", "Close", show=False),
-    ]
+    BINDINGS = bindings(Scope.MODAL)
 
     def __init__(self, sample: Sample):
         super().__init__()
@@ -76,7 +79,9 @@ class SampleScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(self.sample.header), id="sample-header")
+            yield Static(Text(self.sample.header), classes="modal-title")
             with VerticalScroll():
-                yield Static(Text(self.sample.text), id="sample-text")
-            yield Static(f"{len(self.sample.text):,} characters · escape closes", id="sample-hint")
+                yield Static(Text(safetext.terminal(self.sample.text)), id="sample-text")
+            yield Static(
+                Text(f"{len(self.sample.text):,} characters · escape closes"), classes="modal-hint"
+            )

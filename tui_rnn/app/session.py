@@ -1,12 +1,13 @@
 """The training session: one engine thread owns the Trainer; the UI only sends it requests.
 
 Every touch of the trainer (updates, samples, checkpoints, exports, parameter copies for the
-generator) happens on the engine thread, so nothing races and the UI thread never runs NumPy.
-Requests go into a queue; while training, `Trainer.train` stops at the next update whenever a
-request is waiting (its `should_stop`), the request is handled, and training continues.
+generator and the gradient check, changes of target and learning rate) happens on the engine
+thread, so nothing races and the UI thread never runs NumPy. Requests go into a queue; while
+training, `Trainer.train` stops at the next update whenever a request is waiting (its
+`should_stop`), the request is handled, and training continues.
 
 The engine posts messages (see messages.py) through the `post` callable it is given, e.g.
-`App.post_message`, which is thread-safe and never blocks.
+`Screen.post_message`, which is thread-safe and never blocks.
 
 Checkpoints are written every `save_every` seconds of training, at every sample, on pause, on
 request, and when the session shuts down.
@@ -21,43 +22,51 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .. import runs
+from .. import runs, safeio
+from ..model import Params
 from ..train import DivergenceError, Sample, Trainer
+from .curves import Smoother, thin_history
 from .messages import (
     ChartData,
     Diverged,
     EngineStopped,
     Notice,
+    RunState,
     SampleAdded,
     Status,
     TrainingProgress,
 )
 
-IDLE, TRAINING, PAUSED, DONE, ERROR = "idle", "training", "paused", "done", "error"
+GENERATED_FILE = "generated.txt"
+DEFAULT_MORE_EPOCHS = 2  # `t` on a finished run: this many epochs more, unless the run asked
 
 
-def thin_history(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """(iterations, values) with at most 2 * bins points: each bin's minimum and maximum.
+@dataclass(frozen=True)
+class ChartView:
+    """What the chart shows; set by the UI, read by the engine when it prepares ChartData."""
 
-    Keeping both extremes (in their original order) means no peak or dip disappears, and the
-    best point of the curve is always among the points drawn. Iterations are 1-based.
-    """
-    n = len(values)
-    if n <= 2 * bins:
-        return np.arange(1, n + 1, dtype=np.float64), values.astype(np.float64)
-    per_bin = n // bins
-    used = per_bin * bins
-    blocks = values[:used].reshape(bins, per_bin)
-    starts = np.arange(bins) * per_bin
-    low = starts + blocks.argmin(axis=1)
-    high = starts + blocks.argmax(axis=1)
-    index = np.sort(np.concatenate([low, high, [n - 1]]))  # always end at the newest update
-    index = index[np.concatenate([[True], np.diff(index) > 0])]
-    return (index + 1).astype(np.float64), values[index].astype(np.float64)
+    bins: int = 200  # about half the chart's width in columns (two points per bin)
+    window: float = 1.0  # the fraction of the updates shown, newest last (1.0: all)
+    loss: bool = False  # send the per-update loss too
+    smoothing: float = 0.6  # TensorBoard's EMA weight for the per-update loss (0: raw)
+
+
+@dataclass(frozen=True)
+class ModelCopy:
+    """A copy of the current or best parameters, taken between two updates."""
+
+    params: Params
+    chars: tuple[str, ...]
+    best: bool
+    iteration: int  # the update the model is from (the best model's own for best)
+
+    @property
+    def label(self) -> str:
+        kind = "best model" if self.best else "current model"
+        return f"{kind}, iter {self.iteration:,}"
 
 
 def export_history(run_dir: Path, trainer: Trainer) -> list[Path]:
@@ -82,7 +91,7 @@ class TrainingSession:
         target: int,
         *,
         save_every: float = 10.0,
-        progress_every: float = 0.5,
+        progress_every: float = 1.0,
         warnings: Sequence[str] = (),
     ):
         self.trainer = trainer
@@ -90,18 +99,23 @@ class TrainingSession:
         self.run_dir = Path(run_dir)
         self.target = int(target)
         self.save_every = float(save_every)
+        # Status and chart once a second while training: each message is UI work (a chart
+        # redraw above all) that shares the GIL with the engine.
         self.progress_every = float(progress_every)
         # What opening the run had to say (a damaged newest checkpoint skipped, carriage
         # returns in the corpus): printed before the app took the screen, so shown again in it.
         self.warnings = tuple(warnings)
-        # Written by the UI on resize; read by the engine when it thins the history.
-        self.chart_bins = 200
-        self.state = DONE if trainer.iteration >= self.target else IDLE
+        # Replaced (never mutated) by the UI; read by the engine when it prepares the chart.
+        self.chart_view = ChartView()
+        self.state = RunState.DONE if trainer.iteration >= self.target else RunState.IDLE
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._post: Callable[[object], object] = lambda message: None
         self._next_save = math.inf
         self._rate: float | None = None
+        self._elapsed = 0.0  # seconds of training before the current stretch
+        self._stretch_started: float | None = None  # monotonic time the current stretch began
+        self._smoother: Smoother | None = None
         self._stopped = threading.Event()
         # The state on disk is the trainer's unless this is set (avoid saving the same state
         # twice: the second save would push the previous good checkpoint out).
@@ -138,6 +152,8 @@ class TrainingSession:
                         future.set_exception(RuntimeError("the engine has stopped"))
 
     def train(self) -> None:
+        """Start or resume training; on a finished run, raise the target first (see
+        `more_iterations`)."""
         self.request("train")
 
     def pause(self) -> None:
@@ -155,12 +171,20 @@ class TrainingSession:
     def export(self) -> None:
         self.request("export")
 
-    def set_chart_bins(self, bins: int) -> None:
-        self.chart_bins = max(10, int(bins))
+    def change_settings(self, target: int | None = None, eta: float | None = None) -> None:
+        """A new target (iterations, counting the run's total) and/or learning rate."""
+        self.request("settings", target, eta)
+
+    def save_generated(self, text: str) -> None:
+        """Append generated text (with its header) to RUN_DIR/generated.txt."""
+        self.request("save_generated", text)
+
+    def set_chart_view(self, view: ChartView) -> None:
+        self.chart_view = view
         self.request("chart")
 
     def model_copy(self, best: bool = False) -> Future:
-        """A Future of (Params copy, vocabulary) taken between two updates."""
+        """A Future of a ModelCopy taken between two updates."""
         future: Future = Future()
         self.request("params", best, future)
         return future
@@ -178,6 +202,20 @@ class TrainingSession:
         return self._stopped.wait(timeout)
 
     # -- what the UI shows ------------------------------------------------------------------------
+    @property
+    def elapsed(self) -> float:
+        """Seconds spent training since the session started."""
+        if self._stretch_started is None:
+            return self._elapsed
+        return self._elapsed + time.monotonic() - self._stretch_started
+
+    def remaining(self) -> float | None:
+        """Seconds to the target at the current speed (None while not training)."""
+        if self.state != RunState.TRAINING or not self._rate:
+            return None
+        updates_per_second = self._rate / self.trainer.config.seq_length
+        return max(0, self.target - self.trainer.iteration) / updates_per_second
+
     def status(self) -> Status:
         t = self.trainer
         return Status(
@@ -188,20 +226,41 @@ class TrainingSession:
             smooth_loss=t.smooth_loss,
             best_smooth_loss=t.best_smooth_loss,
             best_iteration=t.best_iteration,
-            chars_per_second=self._rate if self.state == TRAINING else None,
+            chars_per_second=self._rate if self.state == RunState.TRAINING else None,
             run_dir=str(self.run_dir),
+            corpus=getattr(self.corpus, "name", "") or "",
+            eta=t.config.eta,
+            elapsed=self.elapsed,
+            remaining=self.remaining(),
+            updates_per_epoch=t.updates_per_epoch,
         )
 
     def chart(self) -> ChartData:
         t = self.trainer
-        iterations, values = thin_history(t.history.smooth_loss, self.chart_bins)
+        view = self.chart_view
+        history = t.history
+        points = len(history)
+        start = points - max(1, math.ceil(points * view.window)) if view.window < 1 else 0
+        start = max(0, start)
+        iterations, values = thin_history(history.smooth_loss[start:], view.bins, start)
+        loss_x, loss_y = (), ()
+        if view.loss and points:
+            if self._smoother is None or self._smoother.weight != view.smoothing:
+                self._smoother = Smoother(view.smoothing)
+            smoothed = self._smoother.smooth(history.loss, source=history)
+            x, y = thin_history(smoothed[start:], view.bins, start)
+            loss_x, loss_y = x.tolist(), y.tolist()
         return ChartData(
             iterations=iterations.tolist(),
             smooth_loss=values.tolist(),
-            epoch_starts=[int(v) for v in t.history.epoch_starts[1:]],
+            epoch_starts=[int(v) for v in history.epoch_starts[1:]],
             best_iteration=t.best_iteration,
             best_smooth_loss=float(t.best_smooth_loss),
-            points=len(t.history),
+            points=points,
+            first_iteration=start + 1,
+            loss_iterations=loss_x,
+            loss=loss_y,
+            loss_smoothing=view.smoothing,
         )
 
     def _publish(self, chart: bool = True) -> None:
@@ -223,7 +282,7 @@ class TrainingSession:
             for sample in runs.read_samples(self.run_dir, limit=200):  # a resumed run's
                 self._post(SampleAdded(sample))
             while True:
-                if self.state == TRAINING:
+                if self.state == RunState.TRAINING:
                     self._train_slice()
                     while not self._commands.empty():
                         if not self._handle(*self._commands.get()):
@@ -232,7 +291,7 @@ class TrainingSession:
                     return
         except BaseException as err:  # report, never die silently
             error = "".join(traceback.format_exception_only(err)).strip()
-            self.state = ERROR
+            self._set_state(RunState.ERROR)
             self._post(Notice(f"the engine stopped: {error}", "error", timeout=30))
             self._publish(chart=False)
         finally:
@@ -240,13 +299,23 @@ class TrainingSession:
             self._answer_pending()
             self._post(EngineStopped(error))
 
+    def _set_state(self, state: RunState) -> None:
+        """Change state, keeping the training clock: it runs only while training."""
+        now = time.monotonic()
+        if self._stretch_started is not None:
+            self._elapsed += now - self._stretch_started
+            self._stretch_started = None
+        if state == RunState.TRAINING:
+            self._stretch_started = now
+        self.state = state
+
     def _handle(self, name: str, args: tuple) -> bool:
         """Carry out one request; False means quit."""
         if name == "quit":
             (future,) = args
             try:
-                if self.state == TRAINING:
-                    self.state = PAUSED
+                if self.state == RunState.TRAINING:
+                    self._set_state(RunState.PAUSED)
                 self._save_if_unsaved()
                 self._publish(chart=False)
             finally:
@@ -254,25 +323,83 @@ class TrainingSession:
             return False
         if name == "params":
             best, future = args
-            params = self.trainer.best_params.copy() if best else self.trainer.params.copy()
-            future.set_result((params, self.trainer.chars))
+            t = self.trainer
+            params = t.best_params.copy() if best else t.params.copy()
+            iteration = t.best_iteration if best else t.iteration
+            future.set_result(ModelCopy(params, t.chars, best, iteration))
             return True
         handler = getattr(self, f"_do_{name}")
         try:
             handler(*args)
         except (OSError, runs.RunError, DivergenceError) as err:
-            self._post(Notice(f"{name} failed: {err}", "error", timeout=15))
+            self._post(Notice(f"{name.replace('_', ' ')} failed: {err}", "error", timeout=15))
         return True
 
     def _do_train(self) -> None:
-        if self.state in (IDLE, PAUSED) and self.trainer.iteration < self.target:
-            self.state = TRAINING
+        if self.state == RunState.DONE:
+            more = self.more_iterations()
+            self._set_target(self.trainer.iteration + more)
+            self._post(
+                Notice(
+                    f"target raised to {self.target:,} updates ({more:,} more; T changes it)",
+                    timeout=8,
+                )
+            )
+        if self.state in (RunState.IDLE, RunState.PAUSED) and self.trainer.iteration < self.target:
+            self._set_state(RunState.TRAINING)
             self._next_save = time.monotonic() + self.save_every
             self._publish(chart=False)
 
+    def more_iterations(self) -> int:
+        """How far `t` takes a finished run: another `--epochs`' worth (the run's requested
+        epochs, else DEFAULT_MORE_EPOCHS epochs' worth of updates)."""
+        try:
+            requested = runs.read_config(self.run_dir).get("requested") or {}
+        except runs.RunError:
+            requested = {}
+        epochs = requested.get("epochs")
+        if not isinstance(epochs, int | float) or isinstance(epochs, bool) or not epochs > 0:
+            epochs = DEFAULT_MORE_EPOCHS
+        return max(1, self.trainer.target_iterations(epochs=epochs))
+
+    def _set_target(self, target: int) -> None:
+        """The new target, in config.json too; the state follows (done, or ready to train)."""
+        self._write_config(target_iterations=int(target))
+        self.target = int(target)
+        if self.trainer.iteration >= self.target and self.state != RunState.ERROR:
+            self._set_state(RunState.DONE)
+        elif self.state == RunState.DONE:
+            self._set_state(RunState.IDLE)
+
+    def _write_config(self, eta: float | None = None, target_iterations: int | None = None):
+        """Record a change in config.json: a new target, or a learning rate change (kept in
+        `eta_changes` as `--resume --eta` records it, so the run stays explainable)."""
+        document = runs.read_config(self.run_dir)
+        if target_iterations is not None:
+            document["target_iterations"] = target_iterations
+        if eta is not None:
+            document["config"]["eta"] = eta
+            document.setdefault("eta_changes", []).append(
+                {"iteration": self.trainer.iteration, "eta": eta}
+            )
+        runs.write_config_document(self.run_dir, document)
+
+    def _do_settings(self, target: int | None, eta: float | None) -> None:
+        changes = []
+        if eta is not None and eta != self.trainer.config.eta:
+            self._write_config(eta=eta)
+            self.trainer.config.eta = eta
+            changes.append(f"learning rate {eta:g} from iter {self.trainer.iteration:,}")
+        if target is not None and target != self.target:
+            self._set_target(target)
+            changes.append(f"target {self.target:,} updates")
+        self._publish(chart=False)
+        if changes:
+            self._post(Notice("; ".join(changes)))
+
     def _do_pause(self) -> None:
-        if self.state == TRAINING:
-            self.state = PAUSED
+        if self.state == RunState.TRAINING:
+            self._set_state(RunState.PAUSED)
             self._save_if_unsaved()
             self._publish()
             self._post(Notice(f"paused at iter {self.trainer.iteration:,}; state saved"))
@@ -295,6 +422,12 @@ class TrainingSession:
     def _do_export(self) -> None:
         paths = export_history(self.run_dir, self.trainer)
         self._post(Notice("loss history exported: " + ", ".join(str(p) for p in paths), timeout=10))
+
+    def _do_save_generated(self, text: str) -> None:
+        data = text.encode("utf-8")
+        size = safeio.append_run_file(self.run_dir, GENERATED_FILE, data)
+        path = self.run_dir / GENERATED_FILE
+        self._post(Notice(f"appended {len(data):,} bytes to {path} (now {size:,})", timeout=8))
 
     def _do_chart(self) -> None:
         self._publish()
@@ -344,10 +477,12 @@ class TrainingSession:
             return
         self._unsaved = True
         if self.trainer.iteration >= self.target:
-            self.state = DONE
+            self._set_state(RunState.DONE)
             self._save()
             self._publish()
-            self._post(Notice(f"training done: {self.trainer.iteration:,} updates", timeout=10))
+            self._post(
+                Notice(f"training done: {self.trainer.iteration:,} updates (t goes on)", timeout=10)
+            )
         elif time.monotonic() >= self._next_save:
             self._save()
 
@@ -360,19 +495,18 @@ class TrainingSession:
             runs.restore_into(self.trainer, self.run_dir, warn=self._warn)
             self._unsaved = False
         except (runs.RunError, KeyError, ValueError) as load_error:
-            self.state = ERROR
+            self._set_state(RunState.ERROR)
             self._publish()
             self._post(Diverged(f"{err}. Could not restore a checkpoint: {load_error}"))
             return
-        self.state = PAUSED
+        self._set_state(RunState.PAUSED)
         self._publish()
         eta = self.trainer.config.eta
         self._post(
             Diverged(
                 f"Training diverged at iteration {err.iteration:,} (loss = {err.loss}). "
                 f"Restored the last good checkpoint (iteration {self.trainer.iteration:,}) and "
-                f"paused. Lower the learning rate: quit (ctrl+q) and run "
-                f"tui-rnn --resume {self.run_dir} --eta {eta / 10:g} (now {eta:g}); "
-                f"pressing t retries with the same settings."
+                f"paused. Lower the learning rate: press T and set it to {eta / 10:g} "
+                f"(now {eta:g}), then t; t alone retries with the same settings."
             )
         )

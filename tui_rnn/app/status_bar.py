@@ -1,64 +1,110 @@
-"""The status line: state, iteration, epoch, smooth loss, best, speed, run directory."""
+"""The status line: one row that never wraps.
+
+Its parts in order of importance: state, iteration/target, smooth loss, training time and the
+time to the target, epoch, speed, learning rate, corpus, run directory. As many as fit the
+width are shown (in reading order); the rest are posted (`StatusBar.Overflow`) for the main
+screen to show in pane subtitles, so the screen never shifts by a row.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from rich.cells import cell_len
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import Static
 
-from .messages import Status
+from .. import safetext
+from .messages import RunState, Status
 
 STATE_STYLES = {
-    "idle": ("○ idle", "bold"),
-    "training": ("▶ training", "bold green"),
-    "paused": ("❚❚ paused", "bold yellow"),
-    "done": ("■ done", "bold cyan"),
-    "error": ("✖ error", "bold red"),
+    RunState.IDLE: ("○ idle", "bold"),
+    RunState.TRAINING: ("▶ training", "bold green"),
+    RunState.PAUSED: ("❚❚ paused", "bold yellow"),
+    RunState.DONE: ("■ done", "bold cyan"),
+    RunState.ERROR: ("✖ error", "bold red"),
 }
+SEPARATOR = " │ "
 
 
-def status_parts(status: Status, show_rate: bool = True) -> list[Text]:
-    label, style = STATE_STYLES.get(status.state, (status.state, "bold"))
+@dataclass(frozen=True)
+class Part:
+    name: str  # "state", "iteration", ... (the main screen places overflowing parts by name)
+    text: Text
+    rank: int  # lower is kept first
+
+
+def clock(seconds: float) -> str:
+    """3725 -> '1:02:05', 65 -> '1:05'."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def keep_end(text: str, width: int) -> str:
+    """`text` cut to `width` cells from the start ('…' + its end): a path's end names the run."""
+    if cell_len(text) <= width:
+        return text
+    while text and cell_len(text) > width - 1:
+        text = text[1:]
+    return "…" + text
+
+
+def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
+    """Every part, in reading order."""
+    label, style = STATE_STYLES.get(status.state, (str(status.state), "bold"))
     if status.chars_per_second is None or not show_rate:
         rate = "– chars/s"
     else:
         rate = f"{status.chars_per_second:,.0f} chars/s"
+    time = f"time {clock(status.elapsed)}" if show_rate else "time –"
+    if status.remaining is not None and show_rate:
+        time += f", {clock(status.remaining)} left"
     parts = [
-        Text(label, style=style),
-        Text(f"iter {status.iteration:,}/{status.target:,}"),
-        Text(f"epoch {status.epoch}"),
-        Text(f"smooth_loss {status.smooth_loss:.3f}"),
-        Text(f"best {status.best_smooth_loss:.3f} @ {status.best_iteration:,}"),
-        Text(rate),
-        Text(status.run_dir, style="dim"),
+        Part("state", Text(label, style=style), 0),
+        Part("iteration", Text(f"iter {status.iteration:,}/{status.target:,}"), 0),
+        Part("smooth_loss", Text(f"smooth_loss {status.smooth_loss:.3f}"), 1),
+        Part("time", Text(time), 2),
+        Part("epoch", Text(f"epoch {status.epoch}"), 3),
+        Part("speed", Text(rate), 4),
+        Part("eta", Text(f"eta {status.eta:g}"), 5),
+        Part("corpus", Text(safetext.terminal(status.corpus), style="dim"), 6),
+        Part("run_dir", Text(safetext.terminal(status.run_dir), style="dim"), 7),
     ]
-    return parts
+    return [part for part in parts if part.text.plain]
 
 
-def pack(parts: list[Text], width: int) -> Text:
-    """Join the parts with separators, breaking lines only between parts."""
-    separator = Text(" │ ", style="dim")
-    lines: list[list[Text]] = [[]]
+def fit(parts: list[Part], width: int) -> tuple[list[Part], list[Part]]:
+    """(shown, overflow): the most important parts that fit in `width` cells on one line."""
+    shown: set[str] = set()
     used = 0
-    for part in parts:
-        extra = part.cell_len + (separator.cell_len if lines[-1] else 0)
-        if lines[-1] and used + extra > width:
-            lines.append([])
-            used, extra = 0, part.cell_len
-        lines[-1].append(part)
-        used += extra
-    return Text("\n").join(separator.join(line) for line in lines)
+    for part in sorted(parts, key=lambda p: p.rank):
+        extra = part.text.cell_len + (len(SEPARATOR) if shown else 0)
+        if used + extra <= width:
+            shown.add(part.name)
+            used += extra
+    return [p for p in parts if p.name in shown], [p for p in parts if p.name not in shown]
 
 
-def status_text(status: Status, show_rate: bool = True, width: int = 1000) -> Text:
-    return pack(status_parts(status, show_rate), width)
+def status_line(parts: list[Part]) -> Text:
+    return Text(SEPARATOR, style="dim").join(part.text for part in parts)
 
 
 class StatusBar(Static):
+    """One line; what does not fit is announced with an Overflow message."""
+
+    class Overflow(Message):
+        def __init__(self, parts: list[Part]) -> None:
+            super().__init__()
+            self.parts = parts
+
     def __init__(self, show_rate: bool = True, **kwargs):
         super().__init__("", **kwargs)
         self.show_rate = show_rate
         self.status: Status | None = None
-        self._lines = 0
+        self._overflow: list[str] | None = None
 
     def show(self, status: Status) -> None:
         self.status = status
@@ -68,11 +114,12 @@ class StatusBar(Static):
         self._update()
 
     def _update(self) -> None:
-        if self.status is not None:
-            width = self.content_size.width or self.app.size.width - 2
-            text = status_text(self.status, self.show_rate, width)
-            lines = text.plain.count("\n") + 1
-            # A relayout of the whole screen costs far more than the line itself: only when
-            # the number of lines changes.
-            self.update(text, layout=lines != self._lines)
-            self._lines = lines
+        if self.status is None:
+            return
+        width = self.content_size.width or self.app.size.width - 2
+        shown, overflow = fit(status_parts(self.status, self.show_rate), width)
+        self.update(status_line(shown), layout=False)
+        texts = [p.text.plain for p in overflow]
+        if texts != self._overflow:  # only a change (progress comes twice a second)
+            self._overflow = texts
+            self.post_message(self.Overflow(overflow))

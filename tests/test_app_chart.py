@@ -1,0 +1,170 @@
+"""The chart's numbers without a screen: thinning, TensorBoard's smoothing, the y axis that
+leaves out the initial drop, log scale, the recent window, the validation series."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from tui_rnn.app.curves import Smoother, ema, thin_history
+from tui_rnn.app.loss_chart import ChartOptions, build_chart, y_range
+from tui_rnn.app.messages import ChartData
+from tui_rnn.app.session import ChartView, TrainingSession
+from tui_rnn.train import LossHistory, TrainConfig, Trainer
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_thin_history_keeps_extremes_and_the_last_point():
+    values = np.linspace(10, 0, 100_001).astype(np.float32)
+    values[12_345] = 50.0  # a spike
+    values[77_777] = -5.0  # the best point
+    x, y = thin_history(values, 200)
+    assert len(x) <= 2 * 200 + 1
+    assert 50.0 in y and -5.0 in y
+    assert x[-1] == len(values) and y[-1] == values[-1]
+    assert np.all(np.diff(x) > 0)
+    short_x, short_y = thin_history(values[:50], 200)
+    assert short_x.tolist() == list(range(1, 51))
+    later_x, _ = thin_history(values[:50], 200, start=1000)
+    assert later_x[0] == 1001
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.6, 0.9, 0.99, 0.999, 0.9999])
+def test_ema_is_the_recurrence(weight):
+    rng = np.random.default_rng(1)
+    x = rng.normal(50, 5, 30_000)
+    s, expected = 7.0, np.empty_like(x)
+    for t, value in enumerate(x):
+        s = weight * s + (1 - weight) * value
+        expected[t] = s
+    got = ema(x, weight, initial=7.0) if weight else ema(x, weight)
+    if weight == 0.0:
+        expected = x
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_smoother_is_debiased_and_incremental():
+    rng = np.random.default_rng(2)
+    x = rng.normal(40, 3, 10_000).astype(np.float32)
+    smoother = Smoother(0.9)
+    smoother.smooth(x[:100], source="a")
+    smoother.smooth(x[:3_000], source="a")
+    got = smoother.smooth(x, source="a")
+    s, expected = 0.0, []
+    for t, value in enumerate(x.astype(np.float64), start=1):
+        s = 0.9 * s + 0.1 * value
+        expected.append(s / (1 - 0.9**t))  # TensorBoard: no pull towards the zero start
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert got[0] == pytest.approx(x[0])
+    # another series (a restored checkpoint) starts again
+    again = smoother.smooth(x[:10] + 1, source="b")
+    assert again[0] == pytest.approx(x[0] + 1)
+
+
+def curve(n=10_000, start=105.0, plateau=48.0):
+    """A loss curve: a fast drop from `start`, then a slow fall to about `plateau`."""
+    t = np.arange(1, n + 1, dtype=np.float64)
+    smooth = plateau + (start - plateau) * np.exp(-t / (0.004 * n)) + 4 * np.exp(-t / n)
+    return t, smooth
+
+
+def chart_data(n=10_000, **fields) -> ChartData:
+    x, y = curve(n)
+    return ChartData(
+        iterations=x.tolist(),
+        smooth_loss=y.tolist(),
+        epoch_starts=[],
+        best_iteration=n,
+        best_smooth_loss=float(y[-1]),
+        points=n,
+        **fields,
+    )
+
+
+def test_the_y_axis_leaves_out_the_initial_drop_unless_asked():
+    data = chart_data()
+    low, high = y_range(data, ChartOptions())
+    assert 47 < low < 50 and high < 60  # the part that matters fills the axis
+    low, high = y_range(data, ChartOptions(full_y=True))
+    assert high > 104  # the first loss, on request
+    rows = build_chart(data, 80, 20)
+    assert "105" not in ANSI.sub("", rows)
+
+
+def test_after_200k_updates_the_46_to_52_range_fills_most_of_the_axis():
+    """The issue's case: smooth_loss starts at -log(1/65) * 25 = 104.4 and forgets it slowly
+    (0.999 per update) while the loss itself falls to the high 40s."""
+    n = 200_000
+    t = np.arange(1, n + 1)
+    loss = 46 + 14 * np.exp(-t / 3_000) + 6 * np.exp(-t / 60_000)
+    smooth = ema(loss, 0.999, initial=104.4)
+    x, y = thin_history(smooth.astype(np.float32), 100)
+    data = ChartData(x.tolist(), y.tolist(), [], n, float(y.min()), n)
+    low, high = y_range(data, ChartOptions())
+    assert (52 - 46) / (high - low) > 0.5  # was 6 / 58: 3 rows of 13
+    assert y_range(data, ChartOptions(full_y=True))[1] > 104
+
+
+def test_the_noisy_loss_counts_by_its_percentiles():
+    data = chart_data()
+    x = np.asarray(data.iterations)
+    rng = np.random.default_rng(0)
+    loss = np.asarray(data.smooth_loss) + rng.normal(0, 3, len(x))
+    loss[5_000] = 500.0  # one absurd update
+    with_loss = ChartData(**{**data.__dict__, "loss_iterations": x.tolist(), "loss": loss.tolist()})
+    low, high = y_range(with_loss, ChartOptions(loss=True))
+    assert high < 100  # the spike does not flatten the curves
+
+
+def test_log_y_plots_log10_labelled_in_loss_units():
+    data = chart_data()
+    plain = ANSI.sub("", build_chart(data, 80, 24, ChartOptions(log_y=True, full_y=True)))
+    labels = [float(v) for v in re.findall(r"^\s*([0-9.]+)┤", plain, re.MULTILINE)]
+    assert labels and min(labels) >= 40 and max(labels) <= 110  # loss values, not log10s
+    # the rows are spaced by log10: equal steps in loss are closer together higher up
+    rows = {
+        float(v): i
+        for i, line in enumerate(plain.splitlines())
+        for v in re.findall(r"^\s*([0-9.]+)┤", line)
+    }
+    ticks = sorted(rows)
+    assert len(ticks) >= 3
+    gaps = [rows[a] - rows[b] for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert gaps[0] > gaps[-1]  # linear ticks: equal gaps
+
+
+def test_the_validation_series_is_drawn_when_there_is_one():
+    data = chart_data(val_iterations=[2_000.0, 6_000.0, 10_000.0], val_loss=[52.0, 50.0, 49.5])
+    magenta = "\x1b[38;5;5m"  # plotext's magenta
+    assert magenta in build_chart(data, 80, 20)
+    assert magenta not in build_chart(data, 80, 20, ChartOptions(validation=False))
+    assert magenta not in build_chart(chart_data(), 80, 20)
+    # its range counts
+    high_val = chart_data(val_iterations=[9_000.0], val_loss=[70.0])
+    assert y_range(high_val, ChartOptions())[1] > 70
+
+
+def session_with_history(n=100_000) -> TrainingSession:
+    rng = np.random.default_rng(0)
+    t, smooth = curve(n)
+    loss = (smooth + rng.normal(0, 2, n)).astype(np.float32)
+    trainer = Trainer(np.zeros(1000, dtype=np.uint8), tuple("ab"), TrainConfig(hidden_size=4))
+    trainer.history = LossHistory.from_arrays(loss, smooth.astype(np.float32), [0, n // 2])
+    return TrainingSession(trainer, None, ".", n)
+
+
+def test_the_recent_window_follows_the_newest_and_the_loss_is_thinned_and_smoothed():
+    session = session_with_history()
+    session.chart_view = ChartView(bins=100, window=0.25, loss=True, smoothing=0.0)
+    data = session.chart()
+    assert data.first_iteration == 75_001 and data.iterations[-1] == 100_000
+    assert len(data.iterations) <= 201 and len(data.loss) <= 201
+    raw = session.trainer.history.loss[75_000:]
+    assert max(data.loss) == pytest.approx(float(raw.max()))  # raw: its extremes are kept
+    session.chart_view = ChartView(bins=100, window=1.0, loss=True, smoothing=0.99)
+    smoothed = session.chart()
+    assert smoothed.first_iteration == 1 and smoothed.loss_smoothing == 0.99
+    assert max(smoothed.loss[len(smoothed.loss) // 2 :]) < float(raw.max())  # smoothed

@@ -1,0 +1,516 @@
+"""The main screen: a status line, four panes in a 2 x 2 grid, the Footer; and everything that
+happens on it: the engine's messages, the keys of training, and the two thread workers (the
+gradient check and the generator).
+
+Threads talk to the screen only through messages (messages.py): the engine thread of the
+session, and the workers, which check `is_cancelled` in every loop so that quitting is
+immediate. A worker's exception ends it; on_worker_state_changed shows it in its pane.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+import numpy as np
+from rich.cells import cell_len
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import ActiveBinding
+from textual.containers import Container, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from .. import safetext, sampling
+from ..gradcheck import DEFAULT_SEQ_LENGTHS, GradcheckReport, GradcheckRow
+from ..model import Params
+from ..train import TrainConfig
+from .generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
+from .gradcheck_pane import METHODS, GradcheckPane
+from .keys import Scope, bindings, footer_rank
+from .loss_chart import LossChart, above_the_chart, iteration_label
+from .messages import (
+    Diverged,
+    EngineStopped,
+    GeneratedText,
+    GenerationStarted,
+    GradcheckDone,
+    GradcheckRowDone,
+    GradcheckStarted,
+    Notice,
+    RunState,
+    SampleAdded,
+    Status,
+    TrainingProgress,
+)
+from .samples_pane import SampleScreen, SamplesPane
+from .session import ChartView, ModelCopy, TrainingSession
+from .settings_screen import Settings, SettingsScreen
+from .status_bar import StatusBar, keep_end
+
+STREAM_INTERVAL = 0.04  # seconds between generator chunks: smooth, but few messages
+MODEL_TIMEOUT = 30.0  # seconds a worker waits for the engine's copy of the model
+MIN_SIZE = (80, 24)
+WIDE = 160
+WHERE_PARTS = ("corpus", "run_dir")  # status parts that overflow to the samples' subtitle
+PALETTE_WIDTH = 13  # the Footer's command-palette key, docked right
+
+
+@dataclass(frozen=True)
+class GradcheckTarget:
+    """The model a gradient check is run on: at initialisation (params None), or a copy."""
+
+    data: np.ndarray
+    vocab_size: int
+    config: TrainConfig  # the run's options (hidden size, sigma, seed)
+    params: Params | None = None
+    iteration: int = 0
+
+    @property
+    def label(self) -> str:
+        return "at init" if self.params is None else f"at iter {self.iteration:,}"
+
+
+GradcheckFn = Callable[
+    [GradcheckTarget, str, Callable[[GradcheckRow], None], Callable[[], bool]], GradcheckReport
+]
+
+
+def default_gradcheck(target: GradcheckTarget, method: str, on_row, should_stop):
+    """The report's full gradient check of the target model (same seed, sigma, m)."""
+    from ..gradcheck import run_gradcheck
+
+    config = target.config
+    return run_gradcheck(
+        target.data,
+        target.vocab_size,
+        hidden_size=config.hidden_size,
+        sigma=config.sigma,
+        seed=config.seed,
+        params=target.params,
+        method=method,
+        on_row=on_row,
+        should_stop=should_stop,
+    )
+
+
+def wait_for_model(future: Future) -> ModelCopy | None:
+    """The engine's answer, or None if the worker was cancelled meanwhile (quitting)."""
+    worker = get_current_worker()
+    deadline = time.monotonic() + MODEL_TIMEOUT
+    while not worker.is_cancelled:
+        try:
+            return future.result(timeout=0.05)
+        except FutureTimeout:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the model did not answer (the engine is busy)") from None
+    return None
+
+
+class Panes(Container):
+    """The 2 x 2 grid of panes (a wider left column on wide screens, see app.tcss)."""
+
+
+class MainScreen(Screen):
+    BINDINGS = bindings(Scope.MAIN)
+    HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (MIN_SIZE[0], "-normal"), (WIDE, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-too-short"), (MIN_SIZE[1], "-high-enough")]
+
+    def __init__(
+        self,
+        session: TrainingSession,
+        *,
+        gradcheck_on_start: bool = True,
+        gradcheck: GradcheckFn = default_gradcheck,
+        seq_lengths=None,
+        show_rate: bool = True,
+        generation_seed: int | None = None,
+    ):
+        super().__init__()
+        self.session = session
+        self.status: Status = session.status()
+        self.gradcheck_on_start = gradcheck_on_start
+        self.gradcheck_fn = gradcheck
+        self.seq_lengths = tuple(seq_lengths or DEFAULT_SEQ_LENGTHS)
+        self.show_rate = show_rate
+        self.gradcheck_run = 0
+        self.generation = 0
+        config = session.trainer.config
+        self.next_seed = config.seed if generation_seed is None else generation_seed
+        self._gradcheck_worker: Worker | None = None
+        self._generate_worker: Worker | None = None
+        self._overflow: list = []
+        self._titles: dict[tuple, Text | None] = {}
+
+    # -- layout -----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar(show_rate=self.show_rate, id="status")
+        with Panes(id="panes"):
+            with Vertical(id="gradcheck-box", classes="pane"):
+                yield GradcheckPane(self.seq_lengths, id="gradcheck")
+            with Vertical(id="chart-box", classes="pane"):
+                yield LossChart(id="chart")
+            with Vertical(id="samples-box", classes="pane"):
+                yield SamplesPane(id="samples")
+            with Vertical(id="generator-box", classes="pane"):
+                yield GeneratorPane(self.session.trainer.chars, id="generator")
+        yield Static(
+            Text(
+                f"make the terminal at least {MIN_SIZE[0]}x{MIN_SIZE[1]} to see tui-rnn "
+                "(it keeps running; ctrl+q saves and quits)"
+            ),
+            id="too-small",
+        )
+        yield Footer(compact=True)
+
+    @property
+    def chart(self) -> LossChart:
+        return self.query_one(LossChart)
+
+    @property
+    def gradcheck_pane(self) -> GradcheckPane:
+        return self.query_one(GradcheckPane)
+
+    @property
+    def generator(self) -> GeneratorPane:
+        return self.query_one(GeneratorPane)
+
+    @property
+    def samples(self) -> SamplesPane:
+        return self.query_one(SamplesPane)
+
+    def on_mount(self) -> None:
+        self.query_one("#gradcheck-box").border_title = "Gradient check (r)"
+        self.query_one("#generator-box").border_title = "Generator (g)"
+        self._title_samples()
+        self._title_chart()
+        self.query_one(StatusBar).show(self.status)
+        # Everything built so far lives as long as the app: keep it out of the collector's
+        # full passes, which otherwise pause the UI for tens of milliseconds now and then.
+        gc.freeze()
+        self.session.start(self.post_message)
+        self.samples.focus()
+        if self.gradcheck_on_start:
+            self.start_gradcheck(current=False)
+
+    def on_resize(self) -> None:
+        self.refresh_bindings()  # the Footer shows what fits the new width
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """Textual's active bindings, with the Footer's keys cut to what fits its one row.
+
+        Only the Footer and the key panel read this; key presses go through Textual's binding
+        chain, so a key left out of the Footer still works (it is in the help and the palette).
+        The keys of the focused pane and the most important ones (keys.py's `footer` rank) win.
+        """
+        active = super().active_bindings
+        budget = self.size.width - PALETTE_WIDTH
+        ranked = sorted(
+            (rank, key)
+            for key, (_, binding, _, _) in active.items()
+            if binding.show and (rank := footer_rank(binding)) is not None
+        )
+        kept, groups = set(), set()
+        for _, key in ranked:
+            binding = active[key].binding
+            cost = len(self.app.get_key_display(binding)) + 1
+            if binding.group is None:
+                cost += len(binding.description) + 1
+            elif binding.group.description not in groups:
+                cost += len(binding.group.description) + 2
+                groups.add(binding.group.description)
+            if cost <= budget:
+                kept.add(key)
+                budget -= cost
+        return {
+            key: active_binding
+            for key, active_binding in active.items()
+            if key in kept
+            or not active_binding.binding.show
+            or footer_rank(active_binding.binding) is None
+        }
+
+    # -- the status line and the panes' titles ----------------------------------------------------
+    def _show_status(self, status: Status) -> None:
+        changed = status.state != self.status.state
+        self.status = status
+        self.query_one(StatusBar).show(status)
+        self._title_chart()
+        if changed:
+            self.refresh_bindings()
+
+    def on_status_bar_overflow(self, message: StatusBar.Overflow) -> None:
+        self._overflow = message.parts
+        self._title_chart()
+        self._title_samples()
+
+    def _title_chart(self) -> None:
+        data, options = self.chart.data, self.chart.options
+        legend = Text.assemble(("Loss (l) ", "bold"), ("smooth_loss", "cyan"))
+        if options.loss:
+            weight = options.smoothing_weight
+            legend.append_text(
+                Text.assemble(" · ", (f"loss EMA {weight:g}" if weight else "loss", "grey62"))
+            )
+        if data is not None and len(data.val_loss) and options.validation:
+            legend.append_text(Text.assemble(" · ", ("validation", "magenta")))
+        if options.describe():
+            legend.append(f" · {options.describe()}", "dim")
+        if data is not None and not options.full_y and above_the_chart(data, options):
+            legend.append(" · ↑ start: f", "dim")
+        box = self.query_one("#chart-box")
+        self._set_title(box, "border_title", legend)
+        parts = []
+        if data is not None and data.best_iteration > 0:
+            parts.append(
+                f"best {data.best_smooth_loss:.3f} @ {iteration_label(data.best_iteration)}"
+            )
+        parts += [p.text.plain for p in self._overflow if p.name not in WHERE_PARTS]
+        self._set_title(box, "border_subtitle", Text(" · ".join(parts)))
+
+    def _set_title(self, box, which: str, text: Text | None) -> None:
+        """Set a border title only when it changed (each change repaints the pane, and
+        progress arrives twice a second while the engine shares the GIL with this thread)."""
+        key = (box.id, which)
+        if self._titles.get(key, False) != text:
+            self._titles[key] = text
+            setattr(box, which, text)
+
+    def _title_samples(self) -> None:
+        count = len(self.samples.samples)
+        box = self.query_one("#samples-box")
+        title = f"Samples ({count:,})" if count else "Samples (s, b; Enter opens)"
+        self._set_title(box, "border_title", Text(title))
+        where = [p.text.plain for p in self._overflow if p.name in WHERE_PARTS]
+        if where:
+            # The corpus whole if it can be, then as much of the run directory's end as fits.
+            room = max(10, box.size.width - 6)
+            if len(where) == 2:
+                corpus = keep_end(where[0], room // 2)
+                where = [corpus, keep_end(where[1], room - cell_len(corpus) - 3)]
+            subtitle = Text(" · ".join(keep_end(w, room) for w in where))
+        elif count:
+            subtitle = None
+        else:
+            subtitle = Text("none yet: t trains, s samples now")
+        self._set_title(box, "border_subtitle", subtitle)
+
+    # -- messages from the engine -----------------------------------------------------------------
+    def on_training_progress(self, message: TrainingProgress) -> None:
+        if message.chart is not None:
+            self.chart.show(message.chart)
+        self._show_status(message.status)
+
+    def on_sample_added(self, message: SampleAdded) -> None:
+        self.samples.add_sample(message.sample)
+        self._title_samples()
+        if message.show and not isinstance(self.app.screen, SampleScreen):
+            self.app.push_screen(SampleScreen(message.sample))
+
+    def on_notice(self, message: Notice) -> None:
+        self.notify(
+            safetext.terminal(message.text),
+            severity=message.severity,
+            timeout=message.timeout,
+            markup=False,
+        )
+
+    def on_diverged(self, message: Diverged) -> None:
+        self.notify(
+            safetext.terminal(message.text),
+            title="Training diverged",
+            severity="error",
+            timeout=60,
+            markup=False,
+        )
+
+    def on_engine_stopped(self, message: EngineStopped) -> None:
+        self.app.engine_error = message.error
+        self.refresh_bindings()
+
+    def on_loss_chart_view_changed(self, message: LossChart.ViewChanged) -> None:
+        options = message.options
+        self.session.set_chart_view(
+            ChartView(
+                bins=message.bins,
+                window=options.window_fraction,
+                loss=options.loss,
+                smoothing=options.smoothing_weight,
+            )
+        )
+        self._title_chart()
+
+    # -- keys -------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """True: the key does something now; None: greyed out; False: not shown at all."""
+        engine = self.session.running and not self.app.quitting
+        state = self.status.state
+        if action == "train":
+            if state == RunState.TRAINING:
+                return False  # p is shown instead
+            return engine and state != RunState.ERROR or None
+        if action == "pause":
+            return engine and state == RunState.TRAINING
+        if action in ("sample", "best", "checkpoint", "settings"):
+            return engine or None
+        if action == "export":
+            return engine and self.status.iteration > 0 or None
+        if action == "gradcheck":
+            return not self.app.quitting or None
+        return True
+
+    def action_train(self) -> None:
+        self.session.train()
+
+    def action_pause(self) -> None:
+        self.session.pause()
+
+    def action_sample(self) -> None:
+        self.session.sample()
+
+    def action_best(self) -> None:
+        self.session.best_sample(1000)
+
+    def action_export(self) -> None:
+        self.session.export()
+
+    def action_checkpoint(self) -> None:
+        self.session.checkpoint()
+
+    # Screen.set_focus, not Widget.focus (which waits for the next turn of the event loop): a
+    # key typed right after `l` already goes to the chart.
+    def action_focus_prompt(self) -> None:
+        self.set_focus(self.query_one("#gen-prompt"))
+
+    def action_focus_chart(self) -> None:
+        self.set_focus(self.chart)
+
+    def action_settings(self) -> None:
+        def apply(settings: Settings | None) -> None:
+            if settings is not None and (settings.target is not None or settings.eta is not None):
+                self.session.change_settings(settings.target, settings.eta)
+
+        self.app.push_screen(SettingsScreen(self.status), apply)
+
+    def action_gradcheck(self) -> None:
+        self.start_gradcheck(current=True)
+
+    # -- the gradient check (a thread worker) -----------------------------------------------------
+    def start_gradcheck(self, current: bool) -> None:
+        """The check of the model at init, or of the current model (a copy from the engine)."""
+        if self.app.quitting:
+            return
+        self.gradcheck_run += 1
+        for method in METHODS:
+            self.gradcheck_pane.start(method, self.gradcheck_pane.model, " (queued)")
+        self._gradcheck_worker = self.check_gradients(self.gradcheck_run, current)
+
+    @work(thread=True, exclusive=True, group="gradcheck", exit_on_error=False)
+    def check_gradients(self, run: int, current: bool) -> None:
+        worker = get_current_worker()
+        trainer = self.session.trainer
+        target = GradcheckTarget(self.session.corpus.data, len(trainer.chars), trainer.config)
+        if current:
+            model = wait_for_model(self.session.model_copy(best=False))
+            if model is None:
+                return
+            if model.iteration > 0:
+                target = GradcheckTarget(
+                    target.data, target.vocab_size, target.config, model.params, model.iteration
+                )
+        for method in METHODS:
+            if worker.is_cancelled:
+                return
+            self.post_message(GradcheckStarted(run, method, target.label))
+
+            def on_row(row: GradcheckRow, method: str = method) -> None:
+                self.post_message(GradcheckRowDone(run, method, row))
+
+            report = self.gradcheck_fn(target, method, on_row, lambda: worker.is_cancelled)
+            self.post_message(GradcheckDone(run, method, None if worker.is_cancelled else report))
+
+    def on_gradcheck_started(self, message: GradcheckStarted) -> None:
+        if message.run == self.gradcheck_run:
+            self.gradcheck_pane.start(message.method, message.model)
+            self.query_one("#gradcheck-box").border_subtitle = f"model {message.model}"
+
+    def on_gradcheck_row_done(self, message: GradcheckRowDone) -> None:
+        if message.run == self.gradcheck_run:
+            self.gradcheck_pane.add_row(message.method, message.row)
+
+    def on_gradcheck_done(self, message: GradcheckDone) -> None:
+        if message.run == self.gradcheck_run:
+            self.gradcheck_pane.finish(message.method, message.report)
+
+    # -- the generator (a thread worker) ----------------------------------------------------------
+    def on_generate_request(self, message: GenerateRequest) -> None:
+        request = message.request
+        if self.app.quitting or not self.session.running:
+            self.generator.fail(self.generator.generation, "the model is not available")
+            return
+        self.generation += 1
+        if request.seed is None:
+            seeds = list(range(self.next_seed, self.next_seed + request.count))
+            self.next_seed += request.count
+        else:
+            seeds = list(range(request.seed, request.seed + request.count))
+        self.generator.begin(self.generation, request, seeds)
+        self._generate_worker = self.generate(self.generation, request, seeds)
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def generate(self, generation: int, request: Request, seeds: list[int]) -> None:
+        """Each sample as `tui-rnn generate RUN --seed S` would write it (the seed's own
+        random generator), streamed in chunks."""
+        worker = get_current_worker()
+        model = wait_for_model(self.session.model_copy(request.best))
+        if model is None:
+            return
+        self.post_message(GenerationStarted(generation, model.label))
+        ids = sampling.start_ids(request.prompt, model.chars)
+        chars = model.chars
+        for index, seed in enumerate(seeds):
+            rng = np.random.Generator(np.random.PCG64(seed))
+            pending: list[str] = []
+            last = time.monotonic()
+            for i in sampling.continue_prompt(
+                model.params, ids, request.length, rng, request.temperature, request.top_p
+            ):
+                if worker.is_cancelled:
+                    return
+                pending.append(chars[i])
+                now = time.monotonic()
+                if now - last >= STREAM_INTERVAL:
+                    self.post_message(GeneratedText(generation, index, "".join(pending)))
+                    pending, last = [], now
+            self.post_message(GeneratedText(generation, index, "".join(pending), done=True))
+
+    def on_generation_started(self, message: GenerationStarted) -> None:
+        self.generator.started(message.generation, message.model)
+
+    def on_generated_text(self, message: GeneratedText) -> None:
+        self.generator.append(message.generation, message.index, message.text, message.done)
+
+    def on_save_request(self, message: SaveRequest) -> None:
+        self.session.save_generated(message.text)
+
+    # -- workers' ends ----------------------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = f"{type(error).__name__}: {error}"
+        if event.worker is self._gradcheck_worker:
+            pane = self.gradcheck_pane
+            for method in METHODS:
+                if pane.reports[method] is None:
+                    pane.fail(method, text)
+                    text = None  # the methods after it never ran
+        elif event.worker is self._generate_worker:
+            self.generator.fail(self.generation, f"generation failed: {text}")

@@ -1,0 +1,141 @@
+"""The training settings (T): the run's target, in updates or in epochs, and its learning rate.
+
+Enter in any field applies, escape cancels. Every bad value is named under the fields (the field
+turns red) and nothing is applied. A new learning rate is recorded in config.json's
+`eta_changes`, as `--resume --eta` records it; a new target in its `target_iterations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from ..options import BY_NAME, OptionError
+from .fields import SafeInput, read_fields
+from .keys import Scope, bindings
+from .messages import Status
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: int | None = None  # None: unchanged
+    eta: float | None = None
+
+
+def epochs_text(iterations: int, updates_per_epoch: int) -> str:
+    return f"{iterations / max(1, updates_per_epoch):.4g}"
+
+
+def parse_iterations(text: str, at: int) -> int:
+    try:
+        target = int(text.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        raise ValueError(f"target must be a whole number of updates, got {text!r}") from None
+    if target <= at:
+        raise ValueError(f"target must be above the run's iteration {at:,}, got {target:,}")
+    return target
+
+
+def parse_epochs(text: str, at: int, updates_per_epoch: int) -> int:
+    try:
+        epochs = float(text.strip())
+    except ValueError:
+        raise ValueError(f"epochs must be a number, got {text!r}") from None
+    if not epochs > 0 or epochs * updates_per_epoch > 2**62:  # also NaN, inf
+        raise ValueError(f"epochs must be a positive number, got {text!r}")
+    return parse_iterations(str(round(epochs * updates_per_epoch)), at)
+
+
+def parse_eta(text: str) -> float:
+    try:
+        return BY_NAME["eta"].parse(text)
+    except OptionError as err:
+        raise ValueError(str(err).replace("--eta", "eta")) from None
+
+
+TARGET_FIELDS = ("set-iterations", "set-epochs")
+
+
+class SettingsScreen(ModalScreen[Settings | None]):
+    BINDINGS = bindings(Scope.MODAL)
+
+    def __init__(self, status: Status) -> None:
+        super().__init__()
+        self.status = status
+        self.source: str | None = None  # the target field the user typed in
+        self.initial = {
+            "set-iterations": str(status.target),
+            "set-epochs": epochs_text(status.target, status.updates_per_epoch),
+        }
+
+    def compose(self) -> ComposeResult:
+        s = self.status
+        with Vertical():
+            yield Static(Text("Training settings", style="bold"), classes="modal-title")
+            yield Static(
+                Text(
+                    f"The run is at iter {s.iteration:,} (epoch {s.epoch}; "
+                    f"{s.updates_per_epoch:,} updates per epoch).",
+                    style="dim",
+                )
+            )
+            with Grid(id="settings-grid"):
+                yield Label("target (updates)")
+                yield SafeInput(self.initial["set-iterations"], id="set-iterations")
+                yield Label("or (epochs)")
+                yield SafeInput(self.initial["set-epochs"], id="set-epochs")
+                yield Label("learning rate eta")
+                yield SafeInput(f"{s.eta:g}", id="set-eta")
+            yield Static("", id="settings-message")
+            yield Static(Text("Enter applies · escape cancels"), classes="modal-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#set-iterations", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """The target typed in one unit is shown in the other. Only the focused field is the
+        user's: a change to the other one is this method's own (its Changed message arrives
+        later), and must not echo back."""
+        field_id = event.input.id
+        if field_id not in TARGET_FIELDS or event.input is not self.focused:
+            return
+        if event.value == self.initial[field_id] and self.source is None:
+            return  # the field's first value (Textual posts it on mount), not an edit
+        self.source = field_id
+        s = self.status
+        try:
+            if field_id == "set-iterations":
+                value = parse_iterations(event.value, -1)
+                other, text = "#set-epochs", epochs_text(value, s.updates_per_epoch)
+            else:
+                value = parse_epochs(event.value, -1, s.updates_per_epoch)
+                other, text = "#set-iterations", str(value)
+        except ValueError:
+            return
+        self.query_one(other, Input).value = text
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        s = self.status
+        rules = {"set-eta": parse_eta}
+        if self.source == "set-iterations":  # the field the user typed the target in
+            rules[self.source] = lambda text: parse_iterations(text, s.iteration)
+        elif self.source == "set-epochs":
+            rules[self.source] = lambda text: parse_epochs(text, s.iteration, s.updates_per_epoch)
+        values, problems = read_fields(self, rules)
+        if problems:
+            self.query_one("#settings-message", Static).update(Text("; ".join(problems)))
+            return
+        target = values.get(self.source, s.target)  # no source: the target stays as it is
+        eta = values["set-eta"]
+        self.dismiss(
+            Settings(
+                target=None if target == s.target else target,
+                eta=None if eta == s.eta else eta,
+            )
+        )
