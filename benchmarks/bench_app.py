@@ -37,6 +37,7 @@ from tui_rnn.app import TrainingSession, TuiRnnApp
 from tui_rnn.app.loss_chart import ChartOptions, build_chart
 from tui_rnn.app.session import ChartView
 from tui_rnn.corpus import load_corpus
+from tui_rnn.run import Run
 from tui_rnn.train import LossHistory, TrainConfig, Trainer
 
 TICK = 0.05
@@ -45,10 +46,7 @@ TICK = 0.05
 def new_session(corpus, iterations: int, run_dir: Path) -> TrainingSession:
     config = TrainConfig()
     trainer = Trainer(corpus.data, corpus.chars, config)
-    runs.prepare_run_dir(run_dir)
-    runs.write_config(run_dir, config, corpus)
-    runs.save_checkpoint(run_dir, trainer)
-    return TrainingSession(trainer, corpus, run_dir, iterations)
+    return TrainingSession(Run.new(trainer, corpus, run_dir, iterations))
 
 
 def headless_speed(corpus, iterations: int, run_dir: Path) -> float:
@@ -147,7 +145,7 @@ def chart_redraw(points: int = 1_000_000, width: int = 110, height: int = 30) ->
     trainer.history = LossHistory.from_arrays(loss, smooth, [0, 300_000, 600_000, 900_000])
     trainer.best_iteration = int(np.argmin(smooth)) + 1
     trainer.best_smooth_loss = float(smooth.min())
-    session = TrainingSession(trainer, None, Path("."), points)
+    session = TrainingSession(Run.new(trainer, None, Path("."), points, create=False))
     from rich.console import Console
     from rich.text import Text
 

@@ -40,31 +40,37 @@ from tui_rnn.app.messages import RunState, TrainingProgress
 from tui_rnn.app.samples_pane import SampleScreen, SamplesPane
 from tui_rnn.app.settings_screen import SettingsScreen
 from tui_rnn.app.status_bar import StatusBar
+from tui_rnn.run import Run
 from tui_rnn.train import DivergenceError, Trainer
 
 WAIT = 20.0  # seconds before a wait gives up (generous: CI machines can be slow)
 
 
 def make_session(run_dir: Path, corpus, config, target: int, save_every: float = 10.0, **extra):
-    run_dir = runs.prepare_run_dir(run_dir)
     trainer = Trainer(corpus.data, corpus.chars, config)
-    runs.write_config(run_dir, config, corpus, target_iterations=target, **extra)
-    runs.save_checkpoint(run_dir, trainer)
-    return TrainingSession(trainer, corpus, run_dir, target, save_every=save_every)
+    run = Run.new(trainer, corpus, run_dir, target, save_every=save_every, **extra)
+    return TrainingSession(run)
 
 
 def quick_gradcheck(target: GradcheckTarget, method, on_row, should_stop):
     """The real gradient check on the first two lengths, with its time zeroed (snapshots)."""
     from tui_rnn.gradcheck import run_gradcheck
+    from tui_rnn.train import model_spec
 
     config = target.config
+    subject = (
+        {"model": target.model}
+        if target.model is not None
+        else {
+            "spec": model_spec(config, target.vocab_size),
+            "sigma": config.sigma,
+            "seed": config.seed,
+        }
+    )
     report = run_gradcheck(
         target.data,
         target.vocab_size,
-        hidden_size=config.hidden_size,
-        sigma=config.sigma,
-        seed=config.seed,
-        params=target.params,
+        **subject,
         seq_lengths=(5, 10),
         method=method,
         on_row=on_row,
@@ -304,14 +310,15 @@ def test_t_on_a_finished_run_goes_on_by_another_epochs_worth(tmp_path, small_cor
     assert runs.read_config(session.run_dir)["target_iterations"] == 120 + more
 
 
-def test_more_iterations_is_the_runs_requested_epochs_else_two(session_factory):
+def test_going_on_is_the_runs_requested_epochs_else_two(session_factory):
     session = session_factory(target=20)
+    run = session.run
     per_epoch = session.trainer.updates_per_epoch
-    assert session.more_iterations() == 2 * per_epoch  # the run asked for iterations only
-    document = runs.read_config(session.run_dir)
-    document["requested"] = {"iterations": None, "epochs": 0.5}
-    runs.write_config_document(session.run_dir, document)
-    assert session.more_iterations() == round(0.5 * per_epoch)
+    assert run.extend_target() == 20 + 2 * per_epoch  # the run asked for iterations only
+    run.document["requested"] = {"iterations": None, "epochs": 0.5}
+    before = run.target
+    assert run.extend_target() == before + round(0.5 * per_epoch)
+    assert runs.read_config(session.run_dir)["target_iterations"] == run.target
 
 
 def test_settings_change_target_and_learning_rate_with_inline_errors(session_factory):
@@ -813,8 +820,12 @@ def test_the_gradcheck_table_fits_the_pane(session_factory):
             row = pane.rows["central"][("U", 5)]
             shown = str(pane.table.get_cell("central-U-sum", "5"))
             assert shown == f"{row.sum_rel_error:.1e}".replace("e-0", "e-")
-            await pilot.press("m")
-            assert pane.measure == "max"  # the report's own errors are not there yet
+            await pilot.press("m")  # the report's own criteria (issue 13), labelled as such
+            assert pane.measure == "report max"
+            shown = str(pane.table.get_cell("central-U-report max", "5"))
+            assert shown == f"{row.report_max_error:.1e}".replace("e-0", "e-")
+            await pilot.press("m", "m")
+            assert pane.measure == "max"
             await pilot.press("enter")
             await wait_until(pilot, lambda: isinstance(app.screen, GradcheckTablesScreen))
             await wait_until(pilot, lambda: "threshold" in screen_text(app))
@@ -996,7 +1007,7 @@ def test_divergence_restores_the_checkpoint_and_pauses(session_factory, monkeypa
     run(scenario())
     # samples fall due every 50 updates and each one saves: the last good state is iter 150
     assert trainer.iteration == 150
-    assert np.isfinite(trainer.params.flat).all()
+    assert np.isfinite(trainer.model.flat).all()
 
 
 def test_f1_opens_and_closes_the_help_screen_which_shows_remapped_keys(session_factory):
@@ -1107,6 +1118,8 @@ def test_cli_builds_the_session_runs_the_app_and_unlocks(
 
     def fake_run(self):  # the real one needs a terminal; the session is what we check
         launched.append(self.session)
+        if len(launched) == 2:  # the user saved (c): the run is made then
+            self.session.run.save()
 
     monkeypatch.setattr(TuiRnnApp, "run", fake_run)
     run_dir = tmp_path / "cli-run"
@@ -1114,10 +1127,13 @@ def test_cli_builds_the_session_runs_the_app_and_unlocks(
     assert cli.main(argv + [str(run_dir)]) == 0
     (session,) = launched
     assert session.target == 40 and session.trainer.config.hidden_size == 8
+    assert "no run directory was made" in capsys.readouterr().out
+    assert not run_dir.exists()  # launch and quit leave nothing behind
+    assert cli.main(argv + [str(run_dir)]) == 0
     assert f"tui-rnn --resume {run_dir}" in capsys.readouterr().out
     assert run_dir.resolve() not in runs._held_locks  # the lock is released on the way out
     assert cli.main(["--resume", str(run_dir)]) == 0  # and the run can be opened again
-    assert launched[1].trainer.iteration == 0
+    assert launched[2].trainer.iteration == 0
 
 
 def test_quitting_a_finished_run_says_how_to_train_further(
@@ -1128,25 +1144,26 @@ def test_quitting_a_finished_run_says_how_to_train_further(
     raise_target = []
 
     def fake_run(self):  # the first run trains to its target, as `t` would
+        run = self.session.run
         if raise_target:  # `t` on a finished run: the app raised the target
-            self.session.target = self.session.trainer.iteration + 100
-        elif self.session.target == 30:
-            self.session.trainer.train(self.session.target)
-            runs.save_checkpoint(self.session.run_dir, self.session.trainer)
+            run.set_target(iterations=run.trainer.iteration + 100)
+        elif run.target == 30:
+            while not run.done:
+                run.train_slice()
 
     monkeypatch.setattr(TuiRnnApp, "run", fake_run)
     run_dir = tmp_path / "done-run"
     argv = [str(small_corpus_file), "--hidden", "8", "--iterations", "30", "--run-dir"]
     assert cli.main(argv + [str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "done at iter 30" in out and f"tui-rnn --resume {run_dir} --iterations " in out
-    more = int(out.split("--iterations ")[1].split()[0])
-    assert more > 30
-    assert cli.main(["--resume", str(run_dir), "--iterations", str(more)]) == 0
-    assert "continue with" in capsys.readouterr().out  # not done any more: 30 < target
+    assert "done at iter 30" in out and f"tui-rnn --resume {run_dir}" in out
+    assert "t trains on past the target" in out
+    assert cli.main(["--resume", str(run_dir), "--iterations", "60"]) == 0
+    assert "saved at iter 30" in capsys.readouterr().out  # not done any more: 30 < 60
     raise_target.append(True)
     assert cli.main(["--resume", str(run_dir), "--iterations", "30"]) == 0
-    assert "continue with" in capsys.readouterr().out  # the app's target, not the CLI's
+    assert "saved at iter 30" in capsys.readouterr().out  # the app's target, not the CLI's
+    assert runs.read_config(run_dir)["target_iterations"] == 130
 
 
 def test_requests_after_the_engine_stopped_are_answered_not_left_waiting(tmp_path, small_corpus):

@@ -12,6 +12,7 @@ from tui_rnn.app.curves import Smoother, ema, thin_history
 from tui_rnn.app.loss_chart import ChartOptions, build_chart, y_range
 from tui_rnn.app.messages import ChartData
 from tui_rnn.app.session import ChartView, TrainingSession
+from tui_rnn.run import Run
 from tui_rnn.train import LossHistory, TrainConfig, Trainer
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -153,7 +154,7 @@ def session_with_history(n=100_000) -> TrainingSession:
     loss = (smooth + rng.normal(0, 2, n)).astype(np.float32)
     trainer = Trainer(np.zeros(1000, dtype=np.uint8), tuple("ab"), TrainConfig(hidden_size=4))
     trainer.history = LossHistory.from_arrays(loss, smooth.astype(np.float32), [0, n // 2])
-    return TrainingSession(trainer, None, ".", n)
+    return TrainingSession(Run.new(trainer, None, ".", n, create=False))
 
 
 def test_the_recent_window_follows_the_newest_and_the_loss_is_thinned_and_smoothed():

@@ -459,11 +459,11 @@ def test_the_app_engine_makes_progress_with_a_tiny_save_every(corpus_file, tmp_p
 
     corpus = load_corpus(corpus_file)
     config = TrainConfig(hidden_size=8, seq_length=10, sample_every=40, sample_length=20)
+    from tui_rnn.run import Run
+
     trainer = Trainer(corpus.data, corpus.chars, config)
-    run = runs.prepare_run_dir(tmp_path / "run")
-    runs.write_config(run, config, corpus)
-    runs.save_checkpoint(run, trainer)
-    session = TrainingSession(trainer, corpus, run, 30, save_every=1e-12)
+    run = tmp_path / "run"
+    session = TrainingSession(Run.new(trainer, corpus, run, 30, save_every=1e-12))
     session.start(lambda message: None)
     session.train()
     deadline = time.monotonic() + 15

@@ -453,23 +453,23 @@ def test_the_app_shows_why_the_newest_checkpoint_was_skipped(world, capsys):
 
     from tui_rnn.app.messages import Notice
     from tui_rnn.app.session import TrainingSession
-    from tui_rnn.cli import build_parser, open_session
+    from tui_rnn.cli import build_parser, open_run
 
     run, _ = world
     deleted(run / runs.CHECKPOINT_FILE)
     warnings: list[str] = []
     args = build_parser(None).parse_args(["--resume", str(run)])
-    trainer, corpus, run_dir, target = open_session(args, warn=warnings.append)
+    run_ = open_run(args, warn=warnings.append)
     posted: list = []
     try:
-        session = TrainingSession(trainer, corpus, run_dir, target, warnings=warnings)
+        session = TrainingSession(run_, warnings=warnings)
         session.start(posted.append)
         deadline = time.monotonic() + 10
         while not any(isinstance(m, Notice) for m in posted) and time.monotonic() < deadline:
             time.sleep(0.01)
         session.shutdown().result(timeout=10)
     finally:
-        runs.unlock_run(run_dir)
+        run_.close()
     notices = [m for m in posted if isinstance(m, Notice) and m.severity == "warning"]
     assert len(notices) == 1 and notices[0].text == warnings[0]
     assert "checkpoint.npz is missing" in warnings[0] and "checkpoint.prev.npz" in warnings[0]

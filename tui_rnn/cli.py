@@ -555,11 +555,8 @@ def cmd_app(args) -> int:
         warnings.append(message)
         _warn(message)
 
-    run = open_run(args, warn=warn)
-    trainer, run_dir, target = run.trainer, run.run_dir, run.target
-    session = TrainingSession(
-        trainer, run.corpus, run_dir, target, save_every=run.save_every, warnings=warnings
-    )
+    run = open_run(args, warn=warn, lazy=True)  # made at the first update or save
+    session = TrainingSession(run, warnings=warnings)
     app = TuiRnnApp(session)
     try:
         app.run()
@@ -568,16 +565,14 @@ def cmd_app(args) -> int:
     if app.engine_error:
         _print_error(f"tui-rnn: error: {app.engine_error}")
         return 1
-    if trainer.iteration >= session.target:  # (the app may have moved the target)
-        more = trainer.iteration + trainer.updates_per_epoch
-        _print(
-            f"done at iter {trainer.iteration:,}, saved in {run_dir}; train further with: "
-            f"tui-rnn --resume {run_dir} --iterations {more}\n"
-        )
+    trainer, run_dir = run.trainer, run.run_dir
+    if not run.created:
+        _print("nothing was trained or saved, so no run directory was made\n")
         return 0
+    state = "done" if run.done else "saved"
     _print(
-        f"saved at iter {trainer.iteration:,} in {run_dir}; "
-        f"continue with: tui-rnn --resume {run_dir}\n"
+        f"{state} at iter {trainer.iteration:,} in {run_dir}; continue with: "
+        f"tui-rnn --resume {run_dir}" + (" (t trains on past the target)\n" if run.done else "\n")
     )
     return 0
 

@@ -128,6 +128,30 @@ class Run:
         run.create()
         return run
 
+    @classmethod
+    def new(
+        cls,
+        trainer: Trainer,
+        corpus: Corpus | None,
+        run_dir: str | Path,
+        target: int,
+        *,
+        save_every: float = DEFAULT_SAVE_EVERY,
+        create: bool = True,
+        **extra,
+    ) -> Run:
+        """A new run of an existing trainer (tests, benchmarks): made on disk now unless
+        `create` is False (then at its first save, or never: a run only read)."""
+        document = {}
+        if corpus is not None:
+            document = runs.config_document(
+                trainer.config, corpus, target_iterations=int(target), eta_changes=[], **extra
+            )
+        run = cls(trainer, corpus, Path(run_dir), document, target, save_every, created=False)
+        if create:
+            run.create()
+        return run
+
     def create(self) -> None:
         """Make the run directory: lock, config.json, a first checkpoint (no-op once made)."""
         if self.created:

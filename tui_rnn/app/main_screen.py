@@ -28,8 +28,8 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from .. import safetext, sampling
+from ..cells import Model
 from ..gradcheck import DEFAULT_SEQ_LENGTHS, GradcheckReport, GradcheckRow
-from ..model import Params
 from ..train import TrainConfig
 from .generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from .gradcheck_pane import METHODS, GradcheckPane
@@ -64,17 +64,18 @@ PALETTE_WIDTH = 13  # the Footer's command-palette key, docked right
 
 @dataclass(frozen=True)
 class GradcheckTarget:
-    """The model a gradient check is run on: at initialisation (params None), or a copy."""
+    """The model a gradient check is run on: at initialisation (model None), or a copy."""
 
     data: np.ndarray
     vocab_size: int
-    config: TrainConfig  # the run's options (hidden size, sigma, seed)
-    params: Params | None = None
+    config: TrainConfig  # the run's options (cell, layers, hidden size, sigma, seed)
+    model: Model | None = None
     iteration: int = 0
+    full: bool = False  # every entry whatever the time budget (`r`); else sampled if large
 
     @property
     def label(self) -> str:
-        return "at init" if self.params is None else f"at iter {self.iteration:,}"
+        return "at init" if self.model is None else f"at iter {self.iteration:,}"
 
 
 GradcheckFn = Callable[
@@ -83,18 +84,26 @@ GradcheckFn = Callable[
 
 
 def default_gradcheck(target: GradcheckTarget, method: str, on_row, should_stop):
-    """The report's full gradient check of the target model (same seed, sigma, m)."""
+    """The report's gradient check of the target model (at init: the run's seed and sigma)."""
     from ..gradcheck import run_gradcheck
+    from ..train import model_spec
 
     config = target.config
+    subject = (
+        {"model": target.model}
+        if target.model is not None
+        else {
+            "spec": model_spec(config, target.vocab_size),
+            "sigma": config.sigma,
+            "seed": config.seed,
+        }
+    )
     return run_gradcheck(
         target.data,
         target.vocab_size,
-        hidden_size=config.hidden_size,
-        sigma=config.sigma,
-        seed=config.seed,
-        params=target.params,
+        **subject,
         method=method,
+        full=target.full,
         on_row=on_row,
         should_stop=should_stop,
     )
@@ -416,14 +425,21 @@ class MainScreen(Screen):
     def check_gradients(self, run: int, current: bool) -> None:
         worker = get_current_worker()
         trainer = self.session.trainer
-        target = GradcheckTarget(self.session.corpus.data, len(trainer.chars), trainer.config)
+        target = GradcheckTarget(
+            self.session.corpus.data, len(trainer.chars), trainer.config, full=current
+        )
         if current:
             model = wait_for_model(self.session.model_copy(best=False))
             if model is None:
                 return
             if model.iteration > 0:
                 target = GradcheckTarget(
-                    target.data, target.vocab_size, target.config, model.params, model.iteration
+                    target.data,
+                    target.vocab_size,
+                    target.config,
+                    model.params,
+                    model.iteration,
+                    full=True,
                 )
         for method in METHODS:
             if worker.is_cancelled:

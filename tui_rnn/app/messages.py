@@ -44,6 +44,10 @@ class Status:
     elapsed: float = 0.0  # seconds spent training since the app started
     remaining: float | None = None  # seconds to the target at the current speed
     updates_per_epoch: int = 0
+    val_loss: float | None = None  # the newest validation loss, nats per character
+    best_val_loss: float | None = None
+    seq_length: int = 0  # for the smooth loss per character
+    trouble: str | None = None  # training going badly although the loss is finite
 
 
 @dataclass(frozen=True)

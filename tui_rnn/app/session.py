@@ -1,16 +1,19 @@
-"""The training session: one engine thread owns the Trainer; the UI only sends it requests.
+"""The training session: one engine thread drives the run; the UI only sends it requests.
 
-Every touch of the trainer (updates, samples, checkpoints, exports, parameter copies for the
+Every touch of the run (updates, samples, checkpoints, exports, parameter copies for the
 generator and the gradient check, changes of target and learning rate) happens on the engine
 thread, so nothing races and the UI thread never runs NumPy. Requests go into a queue; while
-training, `Trainer.train` stops at the next update whenever a request is waiting (its
-`should_stop`), the request is handled, and training continues.
+training, the run's slice stops at the next update whenever a request is waiting, the request
+is handled, and training continues.
 
-The engine posts messages (see messages.py) through the `post` callable it is given, e.g.
-`Screen.post_message`, which is thread-safe and never blocks.
+Opening, saving, samples, validation, divergence and changes of target or learning rate are
+the run driver's (tui_rnn/run.py, the one `tui-rnn train` uses); this module adds the thread,
+the requests and the messages (see messages.py), posted through the `post` callable it is
+given, e.g. `Screen.post_message`, which is thread-safe and never blocks.
 
 Checkpoints are written every `save_every` seconds of training, at every sample, on pause, on
-request, and when the session shuts down.
+request, and when the session shuts down. A new run's directory is made at its first update or
+save: launching the app and quitting leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import runs, safeio
-from ..model import Params
+from .. import export, runs, safeio
+from ..cells import Model
+from ..run import Run
 from ..train import DivergenceError, Sample, Trainer
 from .curves import Smoother, thin_history
 from .messages import (
@@ -41,7 +45,6 @@ from .messages import (
 )
 
 GENERATED_FILE = "generated.txt"
-DEFAULT_MORE_EPOCHS = 2  # `t` on a finished run: this many epochs more, unless the run asked
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class ChartView:
 class ModelCopy:
     """A copy of the current or best parameters, taken between two updates."""
 
-    params: Params
+    params: Model
     chars: tuple[str, ...]
     best: bool
     iteration: int  # the update the model is from (the best model's own for best)
@@ -69,36 +72,17 @@ class ModelCopy:
         return f"{kind}, iter {self.iteration:,}"
 
 
-def export_history(run_dir: Path, trainer: Trainer) -> list[Path]:
-    """Write the loss history as CSV and JSON into the run directory; return the paths."""
-    from .. import export
-
-    config = runs.read_config(run_dir)
-    return [
-        export.export_history(trainer, export.default_output(run_dir, fmt), fmt, config=config)
-        for fmt in ("csv", "json")
-    ]
-
-
 class TrainingSession:
-    """A trainer, its corpus and run directory, and the engine thread that drives them."""
+    """A run (tui_rnn.run.Run) and the engine thread that drives it."""
 
     def __init__(
         self,
-        trainer: Trainer,
-        corpus,
-        run_dir: str | Path,
-        target: int,
+        run: Run,
         *,
-        save_every: float = 10.0,
         progress_every: float = 1.0,
         warnings: Sequence[str] = (),
     ):
-        self.trainer = trainer
-        self.corpus = corpus
-        self.run_dir = Path(run_dir)
-        self.target = int(target)
-        self.save_every = float(save_every)
+        self.run = run
         # Status and chart once a second while training: each message is UI work (a chart
         # redraw above all) that shares the GIL with the engine.
         self.progress_every = float(progress_every)
@@ -107,19 +91,38 @@ class TrainingSession:
         self.warnings = tuple(warnings)
         # Replaced (never mutated) by the UI; read by the engine when it prepares the chart.
         self.chart_view = ChartView()
-        self.state = RunState.DONE if trainer.iteration >= self.target else RunState.IDLE
+        self.state = RunState.DONE if run.done else RunState.IDLE
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._post: Callable[[object], object] = lambda message: None
-        self._next_save = math.inf
         self._rate: float | None = None
         self._elapsed = 0.0  # seconds of training before the current stretch
         self._stretch_started: float | None = None  # monotonic time the current stretch began
         self._smoother: Smoother | None = None
         self._stopped = threading.Event()
-        # The state on disk is the trainer's unless this is set (avoid saving the same state
-        # twice: the second save would push the previous good checkpoint out).
-        self._unsaved = False
+        self._quitting = threading.Event()  # set by shutdown: a long sample stops at once
+        self._trouble: str | None = None  # training going badly (said once, shown in status)
+
+    # The run's parts, as the UI reads them.
+    @property
+    def trainer(self) -> Trainer:
+        return self.run.trainer
+
+    @property
+    def corpus(self):
+        return self.run.corpus
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.run_dir
+
+    @property
+    def target(self) -> int:
+        return self.run.target
+
+    @property
+    def save_every(self) -> float:
+        return self.run.save_every
 
     # -- requests (any thread) --------------------------------------------------------------------
     def start(self, post: Callable[[object], object]) -> None:
@@ -195,6 +198,7 @@ class TrainingSession:
         if not self.running:
             future.set_result(None)
             return future
+        self._quitting.set()
         self.request("quit", future)
         return future
 
@@ -213,7 +217,7 @@ class TrainingSession:
         """Seconds to the target at the current speed (None while not training)."""
         if self.state != RunState.TRAINING or not self._rate:
             return None
-        updates_per_second = self._rate / self.trainer.config.seq_length
+        updates_per_second = self._rate / self.trainer.chars_per_update
         return max(0, self.target - self.trainer.iteration) / updates_per_second
 
     def status(self) -> Status:
@@ -233,6 +237,10 @@ class TrainingSession:
             elapsed=self.elapsed,
             remaining=self.remaining(),
             updates_per_epoch=t.updates_per_epoch,
+            val_loss=t.val_loss,
+            best_val_loss=t.best_val_loss if t.validating else None,
+            seq_length=t.config.seq_length,
+            trouble=self._trouble,
         )
 
     def chart(self) -> ChartData:
@@ -261,6 +269,8 @@ class TrainingSession:
             loss_iterations=loss_x,
             loss=loss_y,
             loss_smoothing=view.smoothing,
+            val_iterations=history.val_iterations.astype(float).tolist(),
+            val_loss=history.val_loss.tolist(),
         )
 
     def _publish(self, chart: bool = True) -> None:
@@ -316,7 +326,8 @@ class TrainingSession:
             try:
                 if self.state == RunState.TRAINING:
                     self._set_state(RunState.PAUSED)
-                self._save_if_unsaved()
+                if self.run.created:  # a new run never trained or saved leaves nothing behind
+                    self.run.save_if_unsaved()
                 self._publish(chart=False)
             finally:
                 future.set_result(None)
@@ -337,61 +348,35 @@ class TrainingSession:
 
     def _do_train(self) -> None:
         if self.state == RunState.DONE:
-            more = self.more_iterations()
-            self._set_target(self.trainer.iteration + more)
+            before = self.target
+            self.run.extend_target()
+            self._follow_target()
             self._post(
                 Notice(
-                    f"target raised to {self.target:,} updates ({more:,} more; T changes it)",
+                    f"target raised to {self.target:,} updates ({self.target - before:,} more; "
+                    "T changes it)",
                     timeout=8,
                 )
             )
-        if self.state in (RunState.IDLE, RunState.PAUSED) and self.trainer.iteration < self.target:
+        if self.state in (RunState.IDLE, RunState.PAUSED) and not self.run.done:
             self._set_state(RunState.TRAINING)
-            self._next_save = time.monotonic() + self.save_every
             self._publish(chart=False)
 
-    def more_iterations(self) -> int:
-        """How far `t` takes a finished run: another `--epochs`' worth (the run's requested
-        epochs, else DEFAULT_MORE_EPOCHS epochs' worth of updates)."""
-        try:
-            requested = runs.read_config(self.run_dir).get("requested") or {}
-        except runs.RunError:
-            requested = {}
-        epochs = requested.get("epochs")
-        if not isinstance(epochs, int | float) or isinstance(epochs, bool) or not epochs > 0:
-            epochs = DEFAULT_MORE_EPOCHS
-        return max(1, self.trainer.target_iterations(epochs=epochs))
-
-    def _set_target(self, target: int) -> None:
-        """The new target, in config.json too; the state follows (done, or ready to train)."""
-        self._write_config(target_iterations=int(target))
-        self.target = int(target)
-        if self.trainer.iteration >= self.target and self.state != RunState.ERROR:
+    def _follow_target(self) -> None:
+        """After the target moved: done, or ready to train again."""
+        if self.run.done and self.state != RunState.ERROR:
             self._set_state(RunState.DONE)
         elif self.state == RunState.DONE:
             self._set_state(RunState.IDLE)
 
-    def _write_config(self, eta: float | None = None, target_iterations: int | None = None):
-        """Record a change in config.json: a new target, or a learning rate change (kept in
-        `eta_changes` as `--resume --eta` records it, so the run stays explainable)."""
-        document = runs.read_config(self.run_dir)
-        if target_iterations is not None:
-            document["target_iterations"] = target_iterations
-        if eta is not None:
-            document["config"]["eta"] = eta
-            document.setdefault("eta_changes", []).append(
-                {"iteration": self.trainer.iteration, "eta": eta}
-            )
-        runs.write_config_document(self.run_dir, document)
-
     def _do_settings(self, target: int | None, eta: float | None) -> None:
         changes = []
         if eta is not None and eta != self.trainer.config.eta:
-            self._write_config(eta=eta)
-            self.trainer.config.eta = eta
+            self.run.set_eta(eta)
             changes.append(f"learning rate {eta:g} from iter {self.trainer.iteration:,}")
         if target is not None and target != self.target:
-            self._set_target(target)
+            self.run.set_target(iterations=target)
+            self._follow_target()
             changes.append(f"target {self.target:,} updates")
         self._publish(chart=False)
         if changes:
@@ -400,31 +385,34 @@ class TrainingSession:
     def _do_pause(self) -> None:
         if self.state == RunState.TRAINING:
             self._set_state(RunState.PAUSED)
-            self._save_if_unsaved()
+            self.run.save_if_unsaved()
             self._publish()
             self._post(Notice(f"paused at iter {self.trainer.iteration:,}; state saved"))
 
     def _do_sample(self) -> None:
-        sample = self.trainer.synthesize()
+        sample = self.trainer.synthesize(interrupt=self._quitting.is_set)
         self.trainer.samples.append(sample)
         self._record_sample(sample)
 
     def _do_best(self, length: int) -> None:
-        self._record_sample(self.trainer.synthesize_best(length), show=True)
+        sample = self.trainer.synthesize_best(length, interrupt=self._quitting.is_set)
+        self._record_sample(sample, show=True)
 
     def _do_checkpoint(self) -> None:
         path = self.run_dir / runs.CHECKPOINT_FILE
-        if self._save_if_unsaved():
+        if self.run.save_if_unsaved():
             self._post(Notice(f"checkpoint saved: {path} (iter {self.trainer.iteration:,})"))
         else:
             self._post(Notice(f"{path} already holds this state (iter {self.trainer.iteration:,})"))
 
     def _do_export(self) -> None:
-        paths = export_history(self.run_dir, self.trainer)
+        self.run.create()
+        paths = export.export_trainer(self.run_dir, self.trainer)
         self._post(Notice("loss history exported: " + ", ".join(str(p) for p in paths), timeout=10))
 
     def _do_save_generated(self, text: str) -> None:
         data = text.encode("utf-8")
+        self.run.create()  # saving into the run: it exists from now on
         size = safeio.append_run_file(self.run_dir, GENERATED_FILE, data)
         path = self.run_dir / GENERATED_FILE
         self._post(Notice(f"appended {len(data):,} bytes to {path} (now {size:,})", timeout=8))
@@ -432,23 +420,11 @@ class TrainingSession:
     def _do_chart(self) -> None:
         self._publish()
 
-    def _save(self) -> Path:
-        self._next_save = time.monotonic() + self.save_every
-        path = runs.save_checkpoint(self.run_dir, self.trainer)
-        self._unsaved = False
-        return path
-
-    def _save_if_unsaved(self) -> bool:
-        if self._unsaved:
-            self._save()
-            return True
-        self._next_save = time.monotonic() + self.save_every
-        return False
-
     def _record_sample(self, sample: Sample, show: bool = False) -> None:
-        # Saved at once: the sample moved the random generator and grew samples.txt.
-        runs.append_sample(self.run_dir, sample)
-        self._save()
+        self.run.record_sample(sample)  # saved at once: it moved the random generator
+        self._show_sample(sample, show)
+
+    def _show_sample(self, sample: Sample, show: bool = False) -> None:
         self._post(SampleAdded(sample, show))
         self._publish(chart=False)  # the status line catches up with the sample's iteration
 
@@ -456,35 +432,33 @@ class TrainingSession:
         """Train until a request arrives, a checkpoint falls due, or the target is reached."""
         commands = self._commands
 
-        def should_stop() -> bool:
-            return not commands.empty() or time.monotonic() >= self._next_save
-
         def on_progress(progress) -> None:
             self._rate = progress.chars_per_second
-            self._unsaved = True
             self._publish()
 
         try:
-            self.trainer.train(
-                self.target,
-                should_stop=should_stop,
-                on_sample=self._record_sample,
+            self.run.train_slice(
+                should_stop=lambda: not commands.empty(),
+                interrupt=self._quitting.is_set,
+                on_sample=self._show_sample,
                 on_progress=on_progress,
+                on_validation=lambda loss: self._publish(),
                 progress_every=self.progress_every,
             )
         except DivergenceError as err:
             self._recover(err)
             return
-        self._unsaved = True
-        if self.trainer.iteration >= self.target:
+        trouble = self.run.trouble()
+        if trouble:
+            self._trouble = trouble
+            self._post(Notice(trouble, "warning", timeout=30))
+            self._publish(chart=False)
+        if self.run.done:
             self._set_state(RunState.DONE)
-            self._save()
             self._publish()
             self._post(
                 Notice(f"training done: {self.trainer.iteration:,} updates (t goes on)", timeout=10)
             )
-        elif time.monotonic() >= self._next_save:
-            self._save()
 
     def _warn(self, message: str) -> None:
         self._post(Notice(message, "warning", timeout=30))
@@ -492,8 +466,7 @@ class TrainingSession:
     def _recover(self, err: DivergenceError) -> None:
         """Back to the last good checkpoint, paused, with advice."""
         try:
-            runs.restore_into(self.trainer, self.run_dir, warn=self._warn)
-            self._unsaved = False
+            self.run.restore_last_good(warn=self._warn)
         except (runs.RunError, KeyError, ValueError) as load_error:
             self._set_state(RunState.ERROR)
             self._publish()

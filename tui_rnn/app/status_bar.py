@@ -1,6 +1,7 @@
 """The status line: one row that never wraps.
 
-Its parts in order of importance: state, iteration/target, smooth loss, training time and the
+Its parts in order of importance: state (with a warning sign when training goes badly),
+iteration/target, smooth loss, validation loss (when the run has one), training time and the
 time to the target, epoch, speed, learning rate, corpus, run directory. As many as fit the
 width are shown (in reading order); the rest are posted (`StatusBar.Overflow`) for the main
 screen to show in pane subtitles, so the screen never shifts by a row.
@@ -62,10 +63,19 @@ def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
     time = f"time {clock(status.elapsed)}" if show_rate else "time –"
     if status.remaining is not None and show_rate:
         time += f", {clock(status.remaining)} left"
+    state = Text(label, style=style)
+    if status.trouble:
+        state.append(" ⚠ going badly", style="bold yellow")
+    val = ""
+    if status.val_loss is not None:
+        val = f"val {status.val_loss:.3f}"
+        if status.best_val_loss is not None:
+            val += f" (best {status.best_val_loss:.3f})"
     parts = [
-        Part("state", Text(label, style=style), 0),
+        Part("state", state, 0),
         Part("iteration", Text(f"iter {status.iteration:,}/{status.target:,}"), 0),
         Part("smooth_loss", Text(f"smooth_loss {status.smooth_loss:.3f}"), 1),
+        Part("val_loss", Text(val), 1),
         Part("time", Text(time), 2),
         Part("epoch", Text(f"epoch {status.epoch}"), 3),
         Part("speed", Text(rate), 4),
