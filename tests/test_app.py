@@ -33,10 +33,12 @@ from tui_rnn.app import TrainingSession, TuiRnnApp
 from tui_rnn.app.generator_pane import GeneratorPane
 from tui_rnn.app.gradcheck_pane import GradcheckPane, GradcheckTablesScreen
 from tui_rnn.app.help_screen import HelpScreen
+from tui_rnn.app.inspector_screen import InspectorScreen, TextScreen
 from tui_rnn.app.keys import KEYS, RESERVED, Scope
 from tui_rnn.app.loss_chart import LossChart
 from tui_rnn.app.main_screen import GradcheckTarget
 from tui_rnn.app.messages import RunState, TrainingProgress
+from tui_rnn.app.passage_view import PassageView
 from tui_rnn.app.samples_pane import SampleScreen, SamplesPane
 from tui_rnn.app.settings_screen import SettingsScreen
 from tui_rnn.app.status_bar import StatusBar
@@ -161,6 +163,9 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
+NOT_ON_MAIN = (Scope.MODAL, Scope.INSPECTOR, Scope.PASSAGE, Scope.EDITOR)  # not on main
+
+
 # -- the key map ----------------------------------------------------------------------------------
 CHAINS = (  # scopes whose keys are active together (a pane's, the main screen's, the app's)
     (Scope.APP, Scope.MAIN),
@@ -168,6 +173,8 @@ CHAINS = (  # scopes whose keys are active together (a pane's, the main screen's
     (Scope.APP, Scope.MAIN, Scope.GENERATOR),
     (Scope.APP, Scope.MAIN, Scope.GRADCHECK),
     (Scope.APP, Scope.MODAL),
+    (Scope.APP, Scope.INSPECTOR, Scope.PASSAGE),
+    (Scope.APP, Scope.MODAL, Scope.EDITOR),
 )
 
 
@@ -198,6 +205,9 @@ def test_every_action_exists_on_its_node(session_factory):
         Scope.GENERATOR: GeneratorPane,
         Scope.GRADCHECK: GradcheckPane,
         Scope.MODAL: HelpScreen,
+        Scope.INSPECTOR: InspectorScreen,
+        Scope.PASSAGE: PassageView,
+        Scope.EDITOR: TextScreen,
     }
     for key in KEYS:
         name = key.action.split("(")[0]
@@ -251,7 +261,7 @@ def test_the_command_palette_offers_every_action_that_can_run(session_factory):
             await pilot.pause(0.1)
             titles = [c.title for c in app.get_system_commands(app.screen)]
             for key in KEYS:
-                if key.scope == Scope.MODAL or key.action in ("quit", "pause", "export"):
+                if key.scope in NOT_ON_MAIN or key.action in ("quit", "pause", "export"):
                     continue
                 if key.action == "toggle_validation":  # no validation loss in this run
                     continue

@@ -792,12 +792,20 @@ def load_model(
     run_dir: str | Path, best: bool = False, warn=None
 ) -> tuple[Model, tuple[str, ...], dict]:
     """The model (current or best) and vocabulary of a run, for generation and inspection."""
+    return load_model_at(run_dir, best, warn)[:3]
+
+
+def load_model_at(
+    run_dir: str | Path, best: bool = False, warn=None
+) -> tuple[Model, tuple[str, ...], dict, int]:
+    """load_model, and the iteration the model is from (the best model's own for best)."""
     document = read_config(run_dir)
     chars = tuple(document["vocabulary"])
     spec = model_spec(TrainConfig.from_dict(document["config"]), len(chars))
     arrays = load_checkpoint(run_dir, warn, document)
     flat = arrays["best_params" if best else "params"]
-    return Model.from_flat(spec, np.array(flat, dtype=spec.dtype)), chars, document
+    iteration = int(arrays["best_iteration" if best else "iteration"])
+    return Model.from_flat(spec, np.array(flat, dtype=spec.dtype)), chars, document, iteration
 
 
 # -- samples -------------------------------------------------------------------------------------

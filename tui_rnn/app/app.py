@@ -22,6 +22,7 @@ from textual.screen import Screen
 
 from .. import safetext
 from .help_screen import HelpScreen
+from .inspector_screen import InspectorScreen
 from .keys import KEYS, Scope, bindings
 from .main_screen import MainScreen, default_gradcheck
 from .session import TrainingSession
@@ -104,27 +105,32 @@ class TuiRnnApp(App):
                 pass
         self.exit()
 
-    def key_node(self, scope: Scope) -> DOMNode | None:
-        """The node whose actions a scope's keys run (None when it is not on screen)."""
+    def key_node(self, scope: Scope, screen: Screen | None = None) -> DOMNode | None:
+        """The node whose actions a scope's keys run on `screen` (the current one by default),
+        None when that scope is not on it."""
+        screen = self.screen if screen is None else screen
         main = self.main
-        nodes = {
-            Scope.APP: self,
-            Scope.MAIN: main,
-            Scope.CHART: main.chart,
-            Scope.GENERATOR: main.generator,
-            Scope.GRADCHECK: main.gradcheck_pane,
-        }
-        return nodes.get(scope)
+        if scope == Scope.APP:
+            return self
+        if screen is main:
+            nodes = {
+                Scope.MAIN: main,
+                Scope.CHART: main.chart,
+                Scope.GENERATOR: main.generator,
+                Scope.GRADCHECK: main.gradcheck_pane,
+            }
+            return nodes.get(scope)
+        if isinstance(screen, InspectorScreen) and scope == Scope.INSPECTOR:
+            return screen
+        return None
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Textual's commands, then every action of keys.py that can run now."""
+        """Textual's commands, then every action of keys.py that can run now on `screen`."""
         yield from super().get_system_commands(screen)  # includes Quit -> action_quit
         for key in KEYS:
-            if key.action == "quit" or key.scope == Scope.MODAL:
+            if key.action == "quit":
                 continue
-            if key.scope != Scope.APP and screen is not self.main:
-                continue
-            node = self.key_node(key.scope)
+            node = self.key_node(key.scope, screen)
             name, parameters = parse_action(key.action)[1:]
             if node is None or node.check_action(name, parameters) is not True:
                 continue

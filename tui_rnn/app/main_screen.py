@@ -33,7 +33,7 @@ from ..gradcheck import DEFAULT_SEQ_LENGTHS, GradcheckReport, GradcheckRow
 from ..train import TrainConfig
 from .generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from .gradcheck_pane import METHODS, GradcheckPane
-from .keys import Scope, bindings, footer_rank
+from .keys import Scope, bindings, footer_bindings
 from .loss_chart import LossChart, above_the_chart, iteration_label
 from .messages import (
     Diverged,
@@ -59,7 +59,6 @@ MODEL_TIMEOUT = 30.0  # seconds a worker waits for the engine's copy of the mode
 MIN_SIZE = (80, 24)
 WIDE = 160
 WHERE_PARTS = ("corpus", "run_dir")  # status parts that overflow to the samples' subtitle
-PALETTE_WIDTH = 13  # the Footer's command-palette key, docked right
 
 
 @dataclass(frozen=True)
@@ -213,38 +212,9 @@ class MainScreen(Screen):
 
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:
-        """Textual's active bindings, with the Footer's keys cut to what fits its one row.
-
-        Only the Footer and the key panel read this; key presses go through Textual's binding
-        chain, so a key left out of the Footer still works (it is in the help and the palette).
-        The keys of the focused pane and the most important ones (keys.py's `footer` rank) win.
-        """
-        active = super().active_bindings
-        budget = self.size.width - PALETTE_WIDTH
-        ranked = sorted(
-            (rank, key)
-            for key, (_, binding, _, _) in active.items()
-            if binding.show and (rank := footer_rank(binding)) is not None
-        )
-        kept, groups = set(), set()
-        for _, key in ranked:
-            binding = active[key].binding
-            cost = len(self.app.get_key_display(binding)) + 1
-            if binding.group is None:
-                cost += len(binding.description) + 1
-            elif binding.group.description not in groups:
-                cost += len(binding.group.description) + 2
-                groups.add(binding.group.description)
-            if cost <= budget:
-                kept.add(key)
-                budget -= cost
-        return {
-            key: active_binding
-            for key, active_binding in active.items()
-            if key in kept
-            or not active_binding.binding.show
-            or footer_rank(active_binding.binding) is None
-        }
+        """Textual's active bindings, with the Footer's keys cut to what fits its one row (see
+        keys.footer_bindings): the focused pane's and the most important ones win."""
+        return footer_bindings(self, super().active_bindings)
 
     # -- the status line and the panes' titles ----------------------------------------------------
     def _show_status(self, status: Status) -> None:
@@ -373,6 +343,8 @@ class MainScreen(Screen):
             return engine and self.status.iteration > 0 or None
         if action == "gradcheck":
             return not self.app.quitting or None
+        if action == "inspector":
+            return engine or None
         return True
 
     def action_train(self) -> None:
@@ -410,6 +382,11 @@ class MainScreen(Screen):
 
     def action_gradcheck(self) -> None:
         self.start_gradcheck(current=True)
+
+    def action_inspector(self) -> None:
+        from .inspector_screen import InspectorScreen  # it uses this module's wait_for_model
+
+        self.app.push_screen(InspectorScreen(self.session))
 
     # -- the gradient check (a thread worker) -----------------------------------------------------
     def start_gradcheck(self, current: bool) -> None:
