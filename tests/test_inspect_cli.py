@@ -9,13 +9,11 @@ import json
 import os
 import pty
 import re
-import select
-import subprocess
 import sys
 from html.parser import HTMLParser
 
 import pytest
-from conftest import fails, make_text
+from conftest import fails, make_text, run_on_pty
 
 from tui_rnn import inspect as ins
 from tui_rnn import runs
@@ -210,22 +208,9 @@ def test_ansi_on_a_real_pseudo_terminal_shows_no_raw_control_character(tmp_path)
     assert main([str(a) for a in argv]) == 0
     assert CONTROLS <= set(load_corpus(corpus).chars)
     command = [sys.executable, "-m", "tui_rnn.cli", "inspect", str(run), "--prompt", HOSTILE * 3]
-    main_fd, terminal_fd = pty.openpty()
     environment = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
-    process = subprocess.Popen(command, stdout=terminal_fd, stderr=subprocess.PIPE, env=environment)
-    os.close(terminal_fd)
-    shown = b""
-    while select.select([main_fd], [], [], 30)[0]:
-        try:
-            chunk = os.read(main_fd, 65536)
-        except OSError:  # the other end closed (EIO)
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(main_fd)
-    assert process.wait(timeout=30) == 0, process.stderr.read()
-    text = shown.decode("utf-8").replace("\r\n", "\n")  # the terminal driver's \r
+    code, text, errors = run_on_pty(command, environment)
+    assert code == 0, errors
     assert re.search(r"\x1b\[[0-9;]*48;2;", text)  # coloured backgrounds (truecolor)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", text)  # only colour codes are ours
     assert not CONTROLS & set(plain), sorted(CONTROLS & set(plain))
