@@ -34,7 +34,7 @@ from ..train import TrainConfig
 from .generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from .gradcheck_pane import METHODS, GradcheckPane
 from .keys import Scope, bindings, footer_rank
-from .loss_chart import LossChart, above_the_chart, iteration_label
+from .loss_chart import LossChart, above_the_chart, in_unit, iteration_label
 from .messages import (
     Diverged,
     EngineStopped,
@@ -270,16 +270,17 @@ class MainScreen(Screen):
             )
         if data is not None and len(data.val_loss) and options.validation:
             legend.append_text(Text.assemble(" · ", ("validation", "magenta")))
-        if options.describe():
-            legend.append(f" · {options.describe()}", "dim")
+        if options.describe(data):
+            legend.append(f" · {options.describe(data)}", "dim")
         if data is not None and not options.full_y and above_the_chart(data, options):
             legend.append(" · ↑ start: f", "dim")
         box = self.query_one("#chart-box")
         self._set_title(box, "border_title", legend)
         parts = []
         if data is not None and data.best_iteration > 0:
+            shown = in_unit(data, options.unit_for(data))
             parts.append(
-                f"best {data.best_smooth_loss:.3f} @ {iteration_label(data.best_iteration)}"
+                f"best {shown.best_smooth_loss:.3f} @ {iteration_label(data.best_iteration)}"
             )
         parts += [p.text.plain for p in self._overflow if p.name not in WHERE_PARTS]
         self._set_title(box, "border_subtitle", Text(" · ".join(parts)))

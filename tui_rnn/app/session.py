@@ -271,6 +271,7 @@ class TrainingSession:
             loss_smoothing=view.smoothing,
             val_iterations=history.val_iterations.astype(float).tolist(),
             val_loss=history.val_loss.tolist(),
+            seq_length=t.config.seq_length,
         )
 
     def _publish(self, chart: bool = True) -> None:
