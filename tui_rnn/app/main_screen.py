@@ -77,6 +77,16 @@ class GradcheckTarget:
     def label(self) -> str:
         return "at init" if self.model is None else f"at iter {self.iteration:,}"
 
+    def subject(self) -> dict:
+        """run_gradcheck's model arguments: the copy, or the run's model at init."""
+        from ..train import model_spec
+
+        if self.model is not None:
+            return {"model": self.model}
+        config = self.config
+        spec = model_spec(config, self.vocab_size)
+        return {"spec": spec, "sigma": config.sigma, "seed": config.seed}
+
 
 GradcheckFn = Callable[
     [GradcheckTarget, str, Callable[[GradcheckRow], None], Callable[[], bool]], GradcheckReport
@@ -86,22 +96,11 @@ GradcheckFn = Callable[
 def default_gradcheck(target: GradcheckTarget, method: str, on_row, should_stop):
     """The report's gradient check of the target model (at init: the run's seed and sigma)."""
     from ..gradcheck import run_gradcheck
-    from ..train import model_spec
 
-    config = target.config
-    subject = (
-        {"model": target.model}
-        if target.model is not None
-        else {
-            "spec": model_spec(config, target.vocab_size),
-            "sigma": config.sigma,
-            "seed": config.seed,
-        }
-    )
     return run_gradcheck(
         target.data,
         target.vocab_size,
-        **subject,
+        **target.subject(),
         method=method,
         full=target.full,
         on_row=on_row,
