@@ -57,22 +57,11 @@ def make_session(run_dir: Path, corpus, config, target: int, save_every: float =
 def quick_gradcheck(target: GradcheckTarget, method, on_row, should_stop):
     """The real gradient check on the first two lengths, with its time zeroed (snapshots)."""
     from tui_rnn.gradcheck import run_gradcheck
-    from tui_rnn.train import model_spec
 
-    config = target.config
-    subject = (
-        {"model": target.model}
-        if target.model is not None
-        else {
-            "spec": model_spec(config, target.vocab_size),
-            "sigma": config.sigma,
-            "seed": config.seed,
-        }
-    )
     report = run_gradcheck(
         target.data,
         target.vocab_size,
-        **subject,
+        **target.subject(),
         seq_lengths=(5, 10),
         method=method,
         on_row=on_row,

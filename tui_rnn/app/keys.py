@@ -289,6 +289,15 @@ KEYS: tuple[Key, ...] = (
         "validation", "v", "toggle_validation", "Val", "the validation loss on/off", Scope.CHART, 7
     ),
     Key(
+        "units",
+        "k",
+        "cycle_unit",
+        "Units",
+        "loss per chunk (the report's) / nats per character / bits per character",
+        Scope.CHART,
+        7,
+    ),
+    Key(
         "full-y",
         "f",
         "toggle_full",

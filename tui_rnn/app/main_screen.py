@@ -34,7 +34,7 @@ from ..train import TrainConfig
 from .generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from .gradcheck_pane import METHODS, GradcheckPane
 from .keys import Scope, bindings, footer_bindings
-from .loss_chart import LossChart, above_the_chart, iteration_label
+from .loss_chart import LossChart, above_the_chart, in_unit, iteration_label
 from .messages import (
     Diverged,
     EngineStopped,
@@ -76,6 +76,16 @@ class GradcheckTarget:
     def label(self) -> str:
         return "at init" if self.model is None else f"at iter {self.iteration:,}"
 
+    def subject(self) -> dict:
+        """run_gradcheck's model arguments: the copy, or the run's model at init."""
+        from ..train import model_spec
+
+        if self.model is not None:
+            return {"model": self.model}
+        config = self.config
+        spec = model_spec(config, self.vocab_size)
+        return {"spec": spec, "sigma": config.sigma, "seed": config.seed}
+
 
 GradcheckFn = Callable[
     [GradcheckTarget, str, Callable[[GradcheckRow], None], Callable[[], bool]], GradcheckReport
@@ -85,22 +95,11 @@ GradcheckFn = Callable[
 def default_gradcheck(target: GradcheckTarget, method: str, on_row, should_stop):
     """The report's gradient check of the target model (at init: the run's seed and sigma)."""
     from ..gradcheck import run_gradcheck
-    from ..train import model_spec
 
-    config = target.config
-    subject = (
-        {"model": target.model}
-        if target.model is not None
-        else {
-            "spec": model_spec(config, target.vocab_size),
-            "sigma": config.sigma,
-            "seed": config.seed,
-        }
-    )
     return run_gradcheck(
         target.data,
         target.vocab_size,
-        **subject,
+        **target.subject(),
         method=method,
         full=target.full,
         on_row=on_row,
@@ -240,16 +239,17 @@ class MainScreen(Screen):
             )
         if data is not None and len(data.val_loss) and options.validation:
             legend.append_text(Text.assemble(" · ", ("validation", "magenta")))
-        if options.describe():
-            legend.append(f" · {options.describe()}", "dim")
+        if options.describe(data):
+            legend.append(f" · {options.describe(data)}", "dim")
         if data is not None and not options.full_y and above_the_chart(data, options):
             legend.append(" · ↑ start: f", "dim")
         box = self.query_one("#chart-box")
         self._set_title(box, "border_title", legend)
         parts = []
         if data is not None and data.best_iteration > 0:
+            shown = in_unit(data, options.unit_for(data))
             parts.append(
-                f"best {data.best_smooth_loss:.3f} @ {iteration_label(data.best_iteration)}"
+                f"best {shown.best_smooth_loss:.3f} @ {iteration_label(data.best_iteration)}"
             )
         parts += [p.text.plain for p in self._overflow if p.name not in WHERE_PARTS]
         self._set_title(box, "border_subtitle", Text(" · ".join(parts)))

@@ -73,7 +73,8 @@ class ChartData:
     loss: tuple[float, ...] | list[float] = ()
     loss_smoothing: float = 0.0
     val_iterations: tuple[float, ...] | list[float] = ()
-    val_loss: tuple[float, ...] | list[float] = ()
+    val_loss: tuple[float, ...] | list[float] = ()  # nats per character
+    seq_length: int = 0  # characters per chunk: the training losses are per chunk
 
 
 @dataclass

@@ -280,6 +280,7 @@ class TrainingSession:
             loss_smoothing=view.smoothing,
             val_iterations=history.val_iterations.astype(float).tolist(),
             val_loss=history.val_loss.tolist(),
+            seq_length=t.config.seq_length,
         )
 
     def _publish(self, chart: bool = True) -> None:
@@ -291,10 +292,10 @@ class TrainingSession:
         try:
             from threadpoolctl import threadpool_limits
 
-            # One BLAS thread, as headless training uses (the matrices are small). Set for the
-            # whole process, not as a context: the gradient check's own limit contexts then
-            # restore this value when they end.
-            threadpool_limits(limits=1, user_api="blas")
+            # The run's --threads BLAS threads (one by default), as headless training uses.
+            # Set for the whole process, not as a context: the gradient check's own limit
+            # contexts then restore this value when they end.
+            threadpool_limits(limits=self.trainer.config.threads, user_api="blas")
             self._publish()
             for warning in self.warnings:
                 self._warn(warning)
