@@ -44,7 +44,7 @@ async def open_inspector(pilot) -> InspectorScreen:
     return screen
 
 
-def test_the_passage_is_the_models_reading_with_the_cursors_top5(
+def test_the_passage_is_the_models_reading_the_cursors_top5_units_and_health(
     tmp_path, small_corpus, tiny_config
 ):
     session = make_session(tmp_path / "run", small_corpus, tiny_config, 60)
@@ -82,19 +82,7 @@ def test_the_passage_is_the_models_reading_with_the_cursors_top5(
             await pilot.press("s")  # surprisal: other shades
             assert screen.colouring.mode == "surprisal" and view.char_styles != before
             assert "surprisal: 0 bits" in screen_text(app)
-            await pilot.press("escape")
-            assert isinstance(app.screen, MainScreen)
-
-    run(scenario())
-
-
-def test_neurons_find_list_enter_shows_a_unit(new_session):
-    session = new_session(target=10)
-
-    async def scenario():
-        app = make_app(session)
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = await open_inspector(pilot)
+            # Neurons: one unit's activation, Find neurons, Enter shows one
             assert screen.check_action("unit", (1,)) is False  # only in the Neurons view
             await pilot.press("2")
             await wait_until(pilot, lambda: screen.view == "neurons")
@@ -107,10 +95,13 @@ def test_neurons_find_list_enter_shows_a_unit(new_session):
             await pilot.press("f", "down", "enter")
             await wait_until(pilot, lambda: screen.neuron == best.neuron)
             shown = screen_text(app)
-            assert f"unit {best.neuron.label}" in shown and f"{best.feature} {best.r:+.2f}" in shown
-            await pilot.press("3")
-            await wait_until(pilot, lambda: "weights at iter 0" in screen_text(app))
+            assert f"unit {best.neuron.label}" in shown
+            assert f"{best.feature:<15}{best.r:+.2f}" in shown
+            await pilot.press("3")  # Health: the weights until the model trains again
+            await wait_until(pilot, lambda: "weights at iter 60" in screen_text(app))
             assert "|Δθ|/|θ|" in screen_text(app)
+            await pilot.press("escape")
+            assert isinstance(app.screen, MainScreen)
 
     run(scenario())
 
@@ -164,7 +155,7 @@ def test_your_text_hostile_paste_is_shown_and_refused_then_typed_text_is_read(
             await pilot.press(*"the man", "enter", "ctrl+s")
             await wait_until(pilot, lambda: app.screen is screen)
             await wait_until(pilot, lambda: screen.passage.text == "the man\n")
-            assert "your text (8 chars)" in screen_text(app)
+            assert "your text" in screen.label
             await pilot.press("b")
             await wait_until(pilot, lambda: screen.label.startswith("best model"))
             await pilot.press("t")  # your text -> validation -> training
@@ -213,8 +204,3 @@ def test_inspector_neurons_at_120x40(
         tmp_path, monkeypatch, small_corpus, tiny_config, ["2"], ["f", "down", "down", "enter"]
     )
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
-
-
-def test_inspector_health_at_80x24(snap_compare, tmp_path, monkeypatch, small_corpus, tiny_config):
-    app, run_before = inspector_app(tmp_path, monkeypatch, small_corpus, tiny_config, ["3"])
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

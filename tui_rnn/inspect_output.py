@@ -78,9 +78,10 @@ def passage_text(passage: Passage, colouring: Colouring) -> Text:
     return Text("".join(pieces), spans=spans, no_wrap=False)
 
 
-def legend(colouring: Colouring, cells: int = 16) -> Text:
-    """`probability 1 ████████ 0`: the colour scale in a line."""
-    what, first, last = colouring.legend
+def legend(colouring: Colouring, cells: int = 16, what: str | None = None) -> Text:
+    """`probability: 1 ████████ 0`: the colour scale in a line (`what` names it otherwise)."""
+    named, first, last = colouring.legend
+    what = what or named
     styles = palette_styles(colouring.palette_name)[:-1]
     text = Text(f"{what}: {first} ")
     for k in range(cells):

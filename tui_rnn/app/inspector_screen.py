@@ -243,13 +243,14 @@ class InspectorScreen(Screen):
         """(ids, what they are) of a source (on the worker: the texts never change)."""
         trainer = self.session.trainer
         if source == "yours":
-            return encode(typed, model.chars), f"your text ({len(typed):,} chars)"
+            return encode(typed, model.chars), "your text"
         if source == "validation":
-            ids = trainer.val_data[:DEFAULT_LENGTH]
-            return ids, f"validation text ({len(ids):,} chars)"
-        start = min(model.position, max(0, len(trainer.train_data) - 1))  # where training reads
-        ids = trainer.train_data[start : start + DEFAULT_LENGTH]
-        return ids, f"training text from {start:,} ({len(ids):,} chars)"
+            return trainer.val_data[:DEFAULT_LENGTH], "the validation text"
+        # Where training reads next: its position, or 0 when the next update begins an epoch.
+        start = model.position
+        if start + trainer.config.seq_length + 1 > trainer.segment:
+            start = 0
+        return trainer.train_data[start : start + DEFAULT_LENGTH], f"training text from {start:,}"
 
     def on_passage_read(self, message: PassageRead) -> None:
         if message.request != self.request:
@@ -340,10 +341,10 @@ class InspectorScreen(Screen):
         keys += ["c h/c"] * (len(passage.kinds) > 1)
         text.append(f"  ({' · '.join(keys)})\n", "dim")
         text.append(f"at {ch} #{t:,}: {float(passage.unit(neuron)[t]):+.3f}\n")
-        text.append("tracks: ")
-        text.append(" · ".join(f"{name} {r:+.2f}" for name, r in self.neurons.of(neuron)[:3]))
-        text.append("\n")
-        text.append_text(legend(self.colouring))
+        text.append("tracks (Pearson r):\n", "dim")
+        for name, r in self.neurons.of(neuron)[:3]:
+            text.append(f"  {name:<15}{r:+.2f}\n")
+        text.append_text(legend(self.colouring, what="activation"))
         return text
 
     def _fill_find_list(self) -> None:
