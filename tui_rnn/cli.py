@@ -90,12 +90,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         "--iterations",
         type=_number(int, "--iterations", 0),
         default=None,
+        metavar="N",
         help="train up to this many updates in total",
     )
     length.add_argument(
         "--epochs",
         type=_number(float, "--epochs", 0),
         default=None,
+        metavar="E",
         help="train up to this many epochs in total (default 2)",
     )
     r = parser.add_argument_group("run directory")
@@ -116,6 +118,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         "--save-every",
         type=_number(float, "--save-every", 0, False),
         default=None,
+        metavar="SECONDS",
         help="seconds between automatic checkpoints (10)",
     )
 

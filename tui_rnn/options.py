@@ -237,8 +237,8 @@ TRAINING_OPTIONS = (
         "--eval-every",
         int,
         None,
-        "updates between validation losses (default: from the sizes, about 5 percent of the "
-        "training time)",
+        "updates between validation losses (default: from the sizes, so that they take about "
+        "5 percent of the training time)",
         low=1,
         allow_none=True,
         metavar="N",
@@ -382,21 +382,16 @@ def add_arguments(parser, options=CONFIG_OPTIONS, title: str = "model and traini
     """Add `options` to an argparse parser; every default is None (see `given`)."""
     group = parser.add_argument_group(title)
     for option in options:
-        default = option.default_text
-        if option.name == "sigma":
-            default = "by cell"
+        # An option derived from others says its defaults in its help already.
+        suffix = "" if option.default is None else f" ({option.default_text})"
         group.add_argument(
             option.flag,
             dest=option.name,
             type=_argparse_type(option),
             default=None,
             metavar=option.metavar
-            or (
-                "{" + ",".join(option.choices) + "}"
-                if option.choices
-                else option.flag.strip("-").split("-")[0].upper()
-            ),
-            help=f"{option.help} ({default})",
+            or ("{" + ",".join(option.choices) + "}" if option.choices else None),
+            help=option.help + suffix,
         )
 
 
