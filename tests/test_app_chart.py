@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from tui_rnn.app.curves import Smoother, ema, thin_history
+from tui_rnn.curves import Smoother, ema, thin_history
 from tui_rnn.app.loss_chart import ChartOptions, build_chart, y_range
 from tui_rnn.app.messages import ChartData
 from tui_rnn.app.session import ChartView, TrainingSession

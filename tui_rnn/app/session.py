@@ -25,14 +25,14 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import export, runs, safeio
 from ..cells import Model
+from ..curves import Smoother, thin_history
 from ..run import Run
 from ..train import DivergenceError, Sample, Trainer
-from .curves import Smoother, thin_history
 from .messages import (
     ChartData,
     Diverged,
@@ -390,7 +390,7 @@ class TrainingSession:
             self._post(Notice(f"paused at iter {self.trainer.iteration:,}; state saved"))
 
     def _do_sample(self) -> None:
-        sample = self.trainer.synthesize(interrupt=self._quitting.is_set)
+        sample = replace(self.trainer.synthesize(interrupt=self._quitting.is_set), by_hand=True)
         self.trainer.samples.append(sample)
         self._record_sample(sample)
 
