@@ -168,6 +168,8 @@ CHAINS = (  # scopes whose keys are active together (a pane's, the main screen's
     (Scope.APP, Scope.MAIN, Scope.GENERATOR),
     (Scope.APP, Scope.MAIN, Scope.GRADCHECK),
     (Scope.APP, Scope.MODAL),
+    (Scope.APP, Scope.RUNS, Scope.MODAL),
+    (Scope.APP, Scope.COMPARE, Scope.MODAL),
 )
 
 
@@ -188,10 +190,14 @@ def test_key_map_has_no_clashes_ids_tooltips_and_keeps_the_reserved_keys_free():
 
 
 def test_every_action_exists_on_its_node(session_factory):
+    from tui_rnn.app.compare import CompareScreen
     from tui_rnn.app.main_screen import MainScreen
+    from tui_rnn.app.runs_screen import RunsScreen
 
     app = make_app(session_factory(target=10))
     classes = {
+        Scope.RUNS: RunsScreen,
+        Scope.COMPARE: CompareScreen,
         Scope.APP: type(app),
         Scope.MAIN: MainScreen,
         Scope.CHART: LossChart,
@@ -251,7 +257,9 @@ def test_the_command_palette_offers_every_action_that_can_run(session_factory):
             await pilot.pause(0.1)
             titles = [c.title for c in app.get_system_commands(app.screen)]
             for key in KEYS:
-                if key.scope == Scope.MODAL or key.action in ("quit", "pause", "export"):
+                if key.scope in (Scope.MODAL, Scope.RUNS, Scope.COMPARE):
+                    continue  # keys of other screens (tests/test_app_workspace.py)
+                if key.action in ("quit", "pause", "export", "write_report"):
                     continue
                 if key.action == "toggle_validation":  # no validation loss in this run
                     continue

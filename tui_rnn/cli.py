@@ -592,9 +592,11 @@ def cmd_app(args) -> int:
         app.run()
     finally:
         run.close()
+        app.session.run.close()  # the run open at the end (o and n switch runs)
     if app.engine_error:
         _print_error(f"tui-rnn: error: {app.engine_error}")
         return 1
+    run = app.session.run
     trainer, run_dir = run.trainer, run.run_dir
     if not run.created:
         _print("nothing was trained or saved, so no run directory was made\n")

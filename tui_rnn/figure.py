@@ -103,7 +103,8 @@ class Box:
         return [t for t in nice_ticks(self.x0, self.x1, count) if self.x0 <= t <= self.x1]
 
 
-def _y_values(figure: Figure, y) -> np.ndarray:
+def y_values(figure: Figure, y) -> np.ndarray:
+    """`y` as drawn: log10 of it on a log axis (NaN where it is not positive)."""
     y = np.asarray(y, dtype=np.float64)
     if figure.log_y:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -115,7 +116,7 @@ def box(figure: Figure) -> Box:
     """x from 0 (or the smallest x below it) to the largest; y over every finite value with 4%
     padding (a flat series gets a unit of room)."""
     xs = [np.asarray(s.x, dtype=np.float64) for s in figure.series]
-    ys = [_y_values(figure, s.y) for s in figure.series]
+    ys = [y_values(figure, s.y) for s in figure.series]
     x_all = np.concatenate(xs) if xs else np.zeros(0)
     y_all = np.concatenate(ys) if ys else np.zeros(0)
     x_all, y_all = x_all[np.isfinite(x_all)], y_all[np.isfinite(y_all)]
@@ -224,7 +225,7 @@ def svg(figure: Figure, width: int = 720, height: int = 400) -> str:
     out.append(f'<g fill="black">{"".join(labels)}</g>')
     for series in figure.series:
         x = np.asarray(series.x, dtype=np.float64)
-        y = _y_values(figure, series.y)
+        y = y_values(figure, series.y)
         keep = np.isfinite(x) & np.isfinite(y)
         if not keep.any():
             continue
@@ -270,7 +271,7 @@ def text(figure: Figure, width: int = 72, height: int = 16) -> str:
             col = min(width - 1, int((v - area.x0) / (area.x1 - area.x0) * width))
             canvas[:, col] = ":"
     for series, marker in zip(figure.series, MARKERS, strict=False):
-        cells = raster(series.x, _y_values(figure, series.y), area, width, height)
+        cells = raster(series.x, y_values(figure, series.y), area, width, height)
         canvas[cells] = marker
     labels = {}
     for value, label_text in y_ticks(figure, area, max(2, height // 3)):

@@ -186,6 +186,13 @@ class TrainingSession:
         self.chart_view = view
         self.request("chart")
 
+    def save_now(self) -> Future:
+        """A Future of the run directory, resolved once the state is saved (between two
+        updates; training goes on). A new run without an update is left unmade."""
+        future: Future = Future()
+        self.request("save_now", future)
+        return future
+
     def model_copy(self, best: bool = False) -> Future:
         """A Future of a ModelCopy taken between two updates."""
         future: Future = Future()
@@ -397,6 +404,15 @@ class TrainingSession:
     def _do_best(self, length: int) -> None:
         sample = self.trainer.synthesize_best(length, interrupt=self._quitting.is_set)
         self._record_sample(sample, show=True)
+
+    def _do_save_now(self, future: Future) -> None:
+        try:
+            if self.run.created or self.trainer.iteration > 0:
+                self.run.save_if_unsaved()
+        except BaseException as err:  # the waiting worker says it (and the Notice too)
+            future.set_exception(err)
+            raise
+        future.set_result(self.run_dir)
 
     def _do_checkpoint(self) -> None:
         path = self.run_dir / runs.CHECKPOINT_FILE
