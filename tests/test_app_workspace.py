@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_text
+from conftest import copy_runs, make_text, trained_once
 from test_app import Notes, make_app, make_session, run, train_to_done, wait_until
 from textual.widgets import DataTable, Input, Select
 
@@ -32,18 +32,28 @@ def set_updated(run_dir, when: float) -> None:
         os.utime(path, (when, when), follow_symlinks=False)
 
 
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    def make():
+        Path("corpus.txt").write_text(make_text(6000, seed=4), encoding="utf-8")
+        for name, extra in (
+            ("a", ["--val-fraction", "0.1", "--eval-every", "40"]),
+            ("b", ["--batch", "2"]),
+        ):
+            argv = ["train", "corpus.txt", *TINY, "--iterations", "120", "--run-dir"]
+            assert main([*argv, f"runs/{name}", *extra, "--json"]) == 0
+
+    base = tmp_path_factory.mktemp("trained")
+    trained_once(base, make)
+    return base
+
+
 @pytest.fixture
-def workspace(tmp_path, monkeypatch):
+def workspace(tmp_path, monkeypatch, trained_runs):
     """./runs holding `a` (validating, oldest), `b` (two streams) and the app's own run
     `current` (newest, open in the app: returned as a session)."""
     monkeypatch.chdir(tmp_path)
-    Path("corpus.txt").write_text(make_text(6000, seed=4), encoding="utf-8")
-    for name, extra in (
-        ("a", ["--val-fraction", "0.1", "--eval-every", "40"]),
-        ("b", ["--batch", "2"]),
-    ):
-        argv = ["train", "corpus.txt", *TINY, "--iterations", "120", "--run-dir", f"runs/{name}"]
-        assert main([*argv, *extra, "--json"]) == 0
+    copy_runs(trained_runs, tmp_path)
     set_updated("runs/a", UPDATED)
     set_updated("runs/b", UPDATED + 60)
     config = TrainConfig(hidden_size=8, seq_length=10, sample_every=50, sample_length=20)
@@ -198,7 +208,7 @@ def test_a_run_open_elsewhere_or_damaged_is_refused_in_one_line(workspace):
     notes = Notes()
     holder = subprocess.Popen(
         [sys.executable, "-c", "from tui_rnn import runs; runs.lock_run('runs/b'); "
-         "print('locked', flush=True); input()"],
+         "print('locked', flush=True); import sys; sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert holder.stdout.readline() == "locked\n"

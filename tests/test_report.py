@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import fails, make_text
+from conftest import copy_runs, fails, make_text, trained_once
 
 from tui_rnn import report, runs
 from tui_rnn.cli import main
@@ -66,12 +66,19 @@ def make_run(tmp_path, name="golden", hand_samples=True) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("trained")
+    trained_once(base, lambda: make_run(base))
+    return base
+
+
 @pytest.fixture
-def golden_run(tmp_path, monkeypatch, capsys):
+def golden_run(tmp_path, monkeypatch, capsys, trained_runs):
     monkeypatch.chdir(tmp_path)
-    run_dir = make_run(tmp_path)
+    copy_runs(trained_runs, tmp_path)
     capsys.readouterr()
-    return run_dir
+    return Path("runs/golden")
 
 
 def test_the_report_of_a_small_run_is_the_golden_one(golden_run, capsys):
@@ -235,7 +242,9 @@ def test_a_damaged_or_empty_run_is_one_line(tmp_path, monkeypatch, capsys, golde
     assert not (golden_run / "report").exists()
 
 
-def test_a_moved_corpus_is_named_and_can_be_given(golden_run, capsys):
+def test_a_moved_corpus_is_named_and_can_be_given(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    golden_run = make_run(tmp_path, hand_samples=False)
     os.rename("corpus.txt", "moved.txt")
     line = fails(["report", str(golden_run)], capsys)
     assert "cannot load the run's corpus" in line and "--corpus CORPUS" in line

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import fails, make_text
+from conftest import copy_runs, fails, make_text, trained_once
 
 from tui_rnn import cli, runs, safeio, workspace
 from tui_rnn.cli import main
@@ -43,18 +43,31 @@ def age(run_dir, seconds_ago: float) -> None:
         os.utime(path, (when, when), follow_symlinks=False)
 
 
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    def make():
+        Path("corpus.txt").write_text(make_text(6000, seed=3), encoding="utf-8")
+        train("corpus.txt", "runs/done", 60)
+        stopped = train(
+            "corpus.txt", "runs/stopped", 40, "--val-fraction", "0.1", "--eval-every", "20"
+        )
+        document = runs.read_config(stopped)
+        document["target_iterations"] = 500  # as if stopped by Ctrl-C halfway
+        runs.write_config_document(stopped, document)
+        train("corpus.txt", "runs/newest", 30, "--batch", "2")
+
+    base = tmp_path_factory.mktemp("trained")
+    trained_once(base, make)
+    return base
+
+
 @pytest.fixture
-def workspace_dir(tmp_path, corpus_file, monkeypatch, capsys):
+def workspace_dir(tmp_path, trained_runs, monkeypatch, capsys):
     """./runs with three runs: `done` (oldest), `stopped` (halfway, validating), `newest`."""
     monkeypatch.chdir(tmp_path)
-    train(corpus_file, "runs/done", 60)
+    copy_runs(trained_runs, tmp_path)
     age("runs/done", 300)
-    stopped = train(corpus_file, "runs/stopped", 40, "--val-fraction", "0.1", "--eval-every", "20")
-    document = runs.read_config(stopped)
-    document["target_iterations"] = 500  # as if stopped by Ctrl-C halfway
-    runs.write_config_document(stopped, document)
-    age(stopped, 200)
-    train(corpus_file, "runs/newest", 30, "--batch", "2")
+    age("runs/stopped", 200)
     age("runs/newest", 100)
     capsys.readouterr()
     return tmp_path / "runs"

@@ -100,6 +100,7 @@ class CompareData:
     curves: tuple[Curve, ...]
     axis: str
     comparable: bool  # the runs read the same characters per update
+    bins: int  # thinned for a chart this many columns wide
 
 
 def prepare(histories: list[RunCurves], axis: str, bins: int) -> CompareData:
@@ -119,7 +120,7 @@ def prepare(histories: list[RunCurves], axis: str, bins: int) -> CompareData:
             )
         )
     comparable = len({h.chars_per_update for h in histories}) <= 1
-    return CompareData(tuple(curves), axis, comparable)
+    return CompareData(tuple(curves), axis, comparable, bins)
 
 
 def render(data: CompareData | None, width: int, height: int, log_y=False, validation=True) -> Text:
@@ -299,7 +300,9 @@ class CompareScreen(Screen):
         self._title()
 
     def on_compare_chart_resized(self, message: CompareChart.Resized) -> None:
-        self._prepare()
+        data = self.chart.data
+        if data is None or data.bins != message.bins:
+            self._prepare()
 
     def _title(self) -> None:
         chart = self.chart

@@ -171,7 +171,7 @@ class NewRunScreen(ModalScreen[None]):
     def _eta_placeholder(self) -> None:
         optimizer = self.query_one("#new-optimizer", Select).value
         eta = self.query_one("#new-eta", Input)
-        eta.placeholder = f"{DEFAULT_ETA[optimizer]:g} ({optimizer}'s default)"
+        eta.placeholder = f"{DEFAULT_ETA[optimizer]:g} (default)"
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """Each field checked as it is typed (the message names the last problem)."""

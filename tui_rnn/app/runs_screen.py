@@ -51,7 +51,7 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True, fixed_columns=2)
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="runs-detail")
         yield Static(id="runs-hint")
         yield Footer(compact=True)
@@ -223,6 +223,9 @@ class RunsScreen(Screen):
         summary = self.current
         if summary is None:
             return
+        if self._open_worker is not None and self._open_worker.is_running:
+            self.notify("a run is being opened: wait for it")
+            return
         name = safetext.line(summary.name)
         session = self.app.session
         if session.run.created and summary.path.resolve() == session.run_dir.resolve():
@@ -250,6 +253,8 @@ class RunsScreen(Screen):
     @work(thread=True, exclusive=True, group="open-run", exit_on_error=False)
     def open_run(self, path: Path) -> None:
         """Resume the run (its lock taken here, or refused); the app switches to it."""
+        if runs.holds_lock(path):  # this app's own run: a second Run would share its lock
+            raise runs.RunError(f"{path} is already open in this app")
         warnings: list[str] = []
         run = Run.open(RunRequest(resume=str(path)), warnings.append, lazy=True)
         self.app.post_message(RunOpened(run, tuple(warnings)))
