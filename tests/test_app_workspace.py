@@ -75,7 +75,10 @@ async def open_runs(pilot, count: int) -> RunsScreen:
     await pilot.press("o")
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
     screen = pilot.app.screen
-    await wait_until(pilot, lambda: screen.query_one(DataTable).row_count == count)
+    table = screen.query_one(DataTable)
+    await wait_until(pilot, lambda: table.row_count == count)
+    # the columns take their contents' widths on the table's next idle
+    await wait_until(pilot, lambda: table.columns["name"].content_width >= len("current"))
     return screen
 
 
