@@ -5,6 +5,7 @@ the corpus picker, starting), and the report (w). Driven with Pilot as a user wo
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,16 @@ def test_runs_screen_lists_sorts_marks_and_compares(workspace):
             await wait_until(pilot, lambda: row_keys(screen) == ["a", "b", "broken", "current"])
             await pilot.press("S")
             await wait_until(pilot, lambda: row_keys(screen) == ["current", "broken", "b", "a"])
+            # a click on a header sorts by that column
+            table = screen.query_one(DataTable)
+            columns = list(table.columns.values())
+            x = sum(column.get_render_width(table) for column in columns[:2]) + 1
+            await pilot.click(table, offset=(x, 0))  # "model"
+            await wait_until(pilot, lambda: screen.sort_column == "model" and not screen.reverse)
+            # r reads the runs again
+            shutil.copytree("runs/a", "runs/a2")
+            await pilot.press("r")
+            await wait_until(pilot, lambda: table.row_count == 5)
             # the detail line says why a run is damaged; it cannot be marked
             await move_to(pilot, screen, "broken")
             assert "config.json" in str(screen.query_one("#runs-detail").render())
@@ -158,6 +169,8 @@ def test_runs_screen_lists_sorts_marks_and_compares(workspace):
             assert [p.name for p in screen.marked] == ["b", "current"]  # a unmarked
             titles = [c.title for c in app.get_system_commands(app.screen)]
             assert any("Overlay the marked runs" in t for t in titles)  # the palette has them
+            await pilot.press("n")  # a new run from here too
+            await wait_until(pilot, lambda: isinstance(app.screen, NewRunScreen))
 
     run(scenario())
 
