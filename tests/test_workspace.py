@@ -128,6 +128,10 @@ def test_damaged_runs_say_so_and_why(workspace_dir, capsys, corpus_file):
     assert rows["done"]["cell"] == "rnn"  # what config.json says is still shown
     assert rows["never-saved"]["state"] == "damaged"
     assert "no checkpoint" in rows["never-saved"]["problem"]
+    newest = workspace_dir / "newest" / "checkpoint.npz"
+    newest.write_bytes(newest.read_bytes()[:-10])  # the previous checkpoint is used: said
+    (row,) = [r for r in runs_json(capsys) if r["name"] == "newest"]
+    assert "checkpoint.prev.npz is used" in row["problem"] and row["iteration"] < 30
     assert main(["runs"]) == 0
     table = capsys.readouterr().out
     assert table.count("damaged") == 3

@@ -975,10 +975,12 @@ def read_history(run_dir: str | Path, document: dict | None = None, warn=None) -
     )
 
 
-def read_counters(run_dir: str | Path, document: dict) -> dict:
+def read_counters(run_dir: str | Path, document: dict, warn=None) -> dict:
     """The named counters of the run's newest good checkpoint (nothing else is read; every
-    member's header is checked)."""
-    arrays, _, _ = load_checkpoint_with_source(run_dir, document, ())
+    member's header is checked). `warn(message)` hears why a newer one was skipped."""
+    arrays, source, problems = load_checkpoint_with_source(run_dir, document, ())
+    if problems and warn is not None:
+        warn(f"{problems[0]}; {source.name} is used")
     return _named_counters(arrays, int(arrays["schema_version"]))
 
 

@@ -63,7 +63,7 @@ class RunSummary:
     best_smooth_loss: float | None = None
     best_val_loss: float | None = None  # nats per character; None without validation
     best_iteration: int | None = None
-    problem: str | None = None  # why it is damaged (or unreadable while open)
+    problem: str | None = None  # why it is damaged, or why its newest checkpoint was skipped
 
     @property
     def name(self) -> str:
@@ -185,7 +185,9 @@ def summarize(run_dir: str | Path) -> RunSummary:
                 corpus=document["corpus"]["name"],
                 target=document.get("target_iterations"),
             )
-            counters = runs.read_counters(run_dir, document)
+            skipped: list[str] = []  # a damaged newest checkpoint: said, the previous one used
+            counters = runs.read_counters(run_dir, document, skipped.append)
+            fields["problem"] = skipped[0] if skipped else None
             validating = config.val_fraction > 0
             fields.update(
                 iteration=counters["iteration"],
