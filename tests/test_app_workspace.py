@@ -80,6 +80,8 @@ async def open_runs(pilot, count: int) -> RunsScreen:
     await wait_until(pilot, lambda: table.row_count == count)
     # the columns take their contents' widths on the table's next idle
     await wait_until(pilot, lambda: table.columns["name"].content_width >= len("current"))
+    width = sum(column.get_render_width(table) for column in table.columns.values())
+    await wait_until(pilot, lambda: table.virtual_size.width >= width)
     return screen
 
 

@@ -35,6 +35,13 @@ def test_comparing_two_runs(snap_compare, workspace, size):  # noqa: F811
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, CompareScreen))
         chart = pilot.app.screen.chart
         await wait_until(pilot, lambda: chart.data is not None and chart.data.bins == chart.bins)
+        screen = pilot.app.screen
+
+        def offers_validation() -> bool:
+            shown = screen.active_bindings.values()
+            return any(b.binding.action == "toggle_validation" and b.enabled for b in shown)
+
+        await wait_until(pilot, offers_validation)
         await pilot.pause(0.1)
 
     assert snap_compare(make_app(workspace), terminal_size=size, run_before=run_before)

@@ -298,6 +298,7 @@ class CompareScreen(Screen):
     def on_compare_screen_prepared(self, message: Prepared) -> None:
         self.chart.show(message.data)
         self._title()
+        self.refresh_bindings()  # v (validation) is offered once a run has some
 
     def on_compare_chart_resized(self, message: CompareChart.Resized) -> None:
         data = self.chart.data

@@ -63,9 +63,8 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self._title()
         self.table.focus()
-        self.action_refresh()
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self) -> None:  # shown: first, and back from a screen over it
         self.action_refresh()
 
     # -- the table --------------------------------------------------------------------------------
