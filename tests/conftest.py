@@ -211,3 +211,28 @@ def run_unprivileged(function) -> tuple[int, str]:
             chunks.append(chunk)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), b"".join(chunks).decode("utf-8", "replace")
+
+
+def run_on_pty(argv, env=None, timeout: float = 30) -> tuple[int, str, bytes]:
+    """Run a command with its standard output on a real pseudo-terminal; returns (exit code,
+    what the terminal received with the driver's \\r\\n made \\n again, stderr)."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    main_fd, terminal_fd = pty.openpty()
+    process = subprocess.Popen(argv, stdout=terminal_fd, stderr=subprocess.PIPE, env=env)
+    os.close(terminal_fd)
+    shown = b""
+    while select.select([main_fd], [], [], timeout)[0]:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # the other end closed (EIO)
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    code = process.wait(timeout=timeout)
+    return code, shown.decode("utf-8").replace("\r\n", "\n"), process.stderr.read()

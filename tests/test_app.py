@@ -33,10 +33,12 @@ from tui_rnn.app import TrainingSession, TuiRnnApp
 from tui_rnn.app.generator_pane import GeneratorPane
 from tui_rnn.app.gradcheck_pane import GradcheckPane, GradcheckTablesScreen
 from tui_rnn.app.help_screen import HelpScreen
+from tui_rnn.app.inspector_screen import InspectorScreen, TextScreen
 from tui_rnn.app.keys import KEYS, RESERVED, Scope
 from tui_rnn.app.loss_chart import LossChart
 from tui_rnn.app.main_screen import GradcheckTarget
 from tui_rnn.app.messages import RunState, TrainingProgress
+from tui_rnn.app.passage_view import PassageView
 from tui_rnn.app.samples_pane import SampleScreen, SamplesPane
 from tui_rnn.app.settings_screen import SettingsScreen
 from tui_rnn.app.status_bar import StatusBar
@@ -55,22 +57,11 @@ def make_session(run_dir: Path, corpus, config, target: int, save_every: float =
 def quick_gradcheck(target: GradcheckTarget, method, on_row, should_stop):
     """The real gradient check on the first two lengths, with its time zeroed (snapshots)."""
     from tui_rnn.gradcheck import run_gradcheck
-    from tui_rnn.train import model_spec
 
-    config = target.config
-    subject = (
-        {"model": target.model}
-        if target.model is not None
-        else {
-            "spec": model_spec(config, target.vocab_size),
-            "sigma": config.sigma,
-            "seed": config.seed,
-        }
-    )
     report = run_gradcheck(
         target.data,
         target.vocab_size,
-        **subject,
+        **target.subject(),
         seq_lengths=(5, 10),
         method=method,
         on_row=on_row,
@@ -161,6 +152,11 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
+NOT_ON_MAIN = (  # not on the main screen
+    Scope.MODAL, Scope.INSPECTOR, Scope.PASSAGE, Scope.EDITOR, Scope.RUNS, Scope.COMPARE,
+)  # fmt: skip
+
+
 # -- the key map ----------------------------------------------------------------------------------
 CHAINS = (  # scopes whose keys are active together (a pane's, the main screen's, the app's)
     (Scope.APP, Scope.MAIN),
@@ -170,6 +166,8 @@ CHAINS = (  # scopes whose keys are active together (a pane's, the main screen's
     (Scope.APP, Scope.MODAL),
     (Scope.APP, Scope.RUNS, Scope.MODAL),
     (Scope.APP, Scope.COMPARE, Scope.MODAL),
+    (Scope.APP, Scope.INSPECTOR, Scope.PASSAGE),
+    (Scope.APP, Scope.MODAL, Scope.EDITOR),
 )
 
 
@@ -204,6 +202,9 @@ def test_every_action_exists_on_its_node(session_factory):
         Scope.GENERATOR: GeneratorPane,
         Scope.GRADCHECK: GradcheckPane,
         Scope.MODAL: HelpScreen,
+        Scope.INSPECTOR: InspectorScreen,
+        Scope.PASSAGE: PassageView,
+        Scope.EDITOR: TextScreen,
     }
     for key in KEYS:
         name = key.action.split("(")[0]
@@ -257,9 +258,9 @@ def test_the_command_palette_offers_every_action_that_can_run(session_factory):
             await pilot.pause(0.1)
             titles = [c.title for c in app.get_system_commands(app.screen)]
             for key in KEYS:
-                if key.scope in (Scope.MODAL, Scope.RUNS, Scope.COMPARE):
-                    continue  # keys of other screens (tests/test_app_workspace.py)
-                if key.action in ("quit", "pause", "export", "write_report"):
+                if key.scope in NOT_ON_MAIN or key.action in ("quit", "pause", "export"):
+                    continue
+                if key.action == "write_report":  # nothing trained yet
                     continue
                 if key.action == "toggle_validation":  # no validation loss in this run
                     continue

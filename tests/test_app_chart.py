@@ -169,3 +169,35 @@ def test_the_recent_window_follows_the_newest_and_the_loss_is_thinned_and_smooth
     smoothed = session.chart()
     assert smoothed.first_iteration == 1 and smoothed.loss_smoothing == 0.99
     assert max(smoothed.loss[len(smoothed.loss) // 2 :]) < float(raw.max())  # smoothed
+
+
+def test_every_series_is_drawn_in_one_unit():
+    """The training losses come per chunk of seq_length characters, the validation loss in
+    nats per character: the chart converts both to the unit shown (k cycles it)."""
+    import math
+
+    from tui_rnn.app.loss_chart import ChartOptions, in_unit
+    from tui_rnn.app.messages import ChartData
+
+    data = ChartData(
+        iterations=[1.0, 2.0],
+        smooth_loss=[50.0, 40.0],
+        epoch_starts=[],
+        best_iteration=2,
+        best_smooth_loss=40.0,
+        points=2,
+        val_iterations=[2.0],
+        val_loss=[1.5],
+        seq_length=25,
+    )
+    assert ChartOptions().unit_for(data) == "nats"  # a run with validation: per character
+    nats = in_unit(data, "nats")
+    assert (
+        nats.smooth_loss == [2.0, 1.6] and nats.val_loss == [1.5] and nats.best_smooth_loss == 1.6
+    )
+    chunk = in_unit(data, "chunk")
+    assert chunk.smooth_loss == [50.0, 40.0] and chunk.val_loss == [37.5]
+    bits = in_unit(data, "bits")
+    assert bits.val_loss == pytest.approx([1.5 / math.log(2)], rel=1e-15)
+    no_validation = ChartData([1.0], [50.0], [], 1, 50.0, 1, seq_length=25)
+    assert ChartOptions().unit_for(no_validation) == "chunk"  # the report's scale

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Select
 from tui_rnn import runs, safeio
 from tui_rnn.app.compare import CompareScreen
 from tui_rnn.app.main_screen import MainScreen
-from tui_rnn.app.new_run_screen import NewRunScreen, TextFileTree
+from tui_rnn.app.new_run_screen import NewRunScreen, TextFileTree, preset_values
 from tui_rnn.app.runs_screen import RunsScreen
 from tui_rnn.cli import main
 from tui_rnn.corpus import load_corpus
@@ -289,11 +289,16 @@ def test_the_new_run_form_checks_every_field_and_starts_the_run(workspace):
             assert app.screen is form and app.session is old
             # a preset fills every field; its own values are valid
             form.query_one("#new-preset", Select).value = "quality"
-            await wait_until(pilot, lambda: field("new-hidden").value == "256")
-            assert field("new-seq-length").value == "64" and field("new-batch").value == "32"
-            assert form.query_one("#new-optimizer", Select).value == "adam"
-            assert field("new-val").value == "0.1" and field("new-eta").value == ""
-            assert "0.002" in field("new-eta").placeholder  # adam's default
+            quality = preset_values("quality")  # the options module's preset, as it is
+            await wait_until(
+                pilot, lambda: field("new-hidden").value == str(quality["hidden_size"])
+            )
+            assert field("new-seq-length").value == str(quality["seq_length"])
+            assert field("new-batch").value == str(quality["batch_size"])
+            assert form.query_one("#new-cell", Select).value == quality["cell"]
+            assert form.query_one("#new-optimizer", Select).value == quality["optimizer"] == "adam"
+            assert field("new-val").value == "0.1"
+            assert "0.002" in field("new-eta").placeholder  # adam's default when left empty
             assert not any(field(f).has_class("-invalid") for f in ("new-hidden", "new-val"))
             # the corpus: the built-in first; text files only in the tree
             tree = form.query_one(TextFileTree)

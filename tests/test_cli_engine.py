@@ -190,3 +190,17 @@ def test_bad_input_exits_2_with_one_line(argv, words, tmp_path, small_corpus_fil
     for word in words:
         assert word in err
     assert not (tmp_path / "run" / "checkpoint.npz").exists()  # nothing was trained
+
+
+def test_train_warns_when_training_goes_badly_although_the_loss_is_finite(
+    small_corpus_file, tmp_path, capsys
+):
+    from tui_rnn.cli import main
+
+    argv = ["train", str(small_corpus_file), "--hidden", "8", "--seq-length", "10", "--eta"]
+    argv += ["1000", "--iterations", "1500", "--run-dir", str(tmp_path / "run"), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--eta 100" in warnings[0]
+    assert json.loads(captured.out)["smooth_loss"] > 0

@@ -9,14 +9,12 @@ exactly the model's.
 from __future__ import annotations
 
 import io
-import os
 import pty
-import select
 import subprocess
 import sys
 
 import pytest
-from conftest import fails
+from conftest import fails, run_on_pty
 
 from tui_rnn import runs, safetext
 from tui_rnn.cli import main
@@ -138,24 +136,7 @@ def test_generate_on_a_real_pseudo_terminal(hostile_run):
     argv = [sys.executable, "-m", "tui_rnn.cli", "generate", str(run), "--length", "400"]
     argv += ["--temperature", "1.5", "--prompt", "a"]
     piped = subprocess.run(argv, capture_output=True, timeout=60).stdout.decode("utf-8")
-    main_fd, terminal_fd = pty.openpty()
-    process = subprocess.Popen(argv, stdout=terminal_fd, stderr=subprocess.PIPE)
-    os.close(terminal_fd)
-    shown = b""
-    while True:
-        ready, _, _ = select.select([main_fd], [], [], 30)
-        if not ready:
-            break
-        try:
-            chunk = os.read(main_fd, 65536)
-        except OSError:  # the other end closed (EIO)
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(main_fd)
-    assert process.wait(timeout=30) == 0
-    # The terminal driver turns \n into \r\n; the program itself writes no \r.
-    text = shown.decode("utf-8").replace("\r\n", "\n")
+    code, text, _ = run_on_pty(argv)  # the terminal driver's \r\n made \n again
+    assert code == 0
     assert CONTROLS & set(piped)
     assert text == safetext.terminal(piped)

@@ -5,6 +5,7 @@
     tui-rnn generate RUN_DIR [--prompt TEXT] ...
     tui-rnn gradcheck [CORPUS] ...
     tui-rnn export RUN_DIR ...
+    tui-rnn inspect RUN_DIR [--text FILE | --prompt TEXT] ...
     tui-rnn runs [DIR] [--json]                  the runs under DIR (./runs), newest first
     tui-rnn report RUN_DIR [--output DIR]        report.md and fig1.svg
 
@@ -25,7 +26,7 @@ import signal
 import sys
 import time
 
-COMMANDS = ("train", "generate", "gradcheck", "export", "runs", "report")
+COMMANDS = ("train", "generate", "gradcheck", "export", "inspect", "runs", "report")
 EXIT_USAGE = 2
 
 
@@ -547,6 +548,34 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    """A passage as the run's model reads it: probabilities, a unit, the units found."""
+    from .corpus import UnknownCharactersError
+    from .inspect import PassageError
+    from .inspect_output import inspect_run
+    from .runs import resolve_run_dir
+
+    try:
+        path = inspect_run(
+            resolve_run_dir(args.run_dir),
+            text_file=args.text,
+            prompt=args.prompt,
+            best=args.best,
+            neuron=args.neuron,
+            find=args.find_neurons,
+            fmt=args.format,
+            output=args.output,
+            warn=_warn,
+        )
+    except PassageError as err:
+        raise UsageError(str(err)) from None
+    except UnknownCharactersError as err:
+        raise UsageError(f"the text has {err}") from None
+    if path is not None:
+        _print(f"wrote {path}\n")
+    return 0
+
+
 def cmd_runs(args) -> int:
     """The runs under DIR, newest first, as a table or a JSON list (reads, never locks)."""
     from . import runs, workspace
@@ -752,6 +781,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             "--samples", action="store_true", help="export the samples as text instead"
         )
         parser.set_defaults(run=cmd_export)
+    elif command == "inspect":
+        _inspect_arguments(parser)
     elif command == "runs":
         parser.description = (
             "List the runs under DIR, newest first: name, model, corpus, iterations/target, "
@@ -786,6 +817,60 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         parser.add_argument("--encoding", default=None, help="the corpus's encoding (the run's)")
         parser.set_defaults(run=cmd_report)
     return parser
+
+
+def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
+    from .inspect import DEFAULT_LENGTH, PassageError, parse_neuron
+
+    def neuron(text: str):
+        try:
+            return parse_neuron(text)
+        except PassageError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parser.description = (
+        "Show a passage as a run's model reads it: each character coloured by the probability "
+        "the model gave it (or by one unit's activation), the top-5 guesses for the next, the "
+        "units that track features of the text."
+    )
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run made by train or the app, or latest"
+    )
+    text = parser.add_mutually_exclusive_group()
+    text.add_argument(
+        "--text",
+        type=_path("--text", "a file path"),
+        metavar="FILE",
+        help=f"the text to read (default: the first {DEFAULT_LENGTH:,} characters of the run's "
+        "validation text, else of its corpus)",
+    )
+    text.add_argument("--prompt", metavar="TEXT", help="the text to read, given here")
+    parser.add_argument("--best", action="store_true", help="the best model, not the current")
+    parser.add_argument(
+        "--neuron",
+        type=neuron,
+        metavar="L:N[:h|c]",
+        help="colour by this unit's activation (layer and unit 0-based; c: an LSTM's cell)",
+    )
+    parser.add_argument(
+        "--find-neurons",
+        type=_number(int, "--find-neurons", 1),
+        metavar="K",
+        help="also list the K units that track a feature of the text best (Pearson r)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("ansi", "html", "json"),
+        help="ansi (coloured text), html (a page) or json (default: from --output's extension, "
+        "else ansi on a terminal, json otherwise)",
+    )
+    parser.add_argument(
+        "--output",
+        type=_path("--output", "a file path (or - for stdout)"),
+        metavar="PATH",
+        help="write here (atomically; never one of the run's own files) instead of stdout",
+    )
+    parser.set_defaults(run=cmd_inspect)
 
 
 def _silence_stdout() -> None:

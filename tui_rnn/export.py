@@ -118,7 +118,7 @@ def write_json(f, columns: dict[str, np.ndarray], config: dict | None) -> None:
     f.write(b"\n  }\n}\n")
 
 
-def _write_output(path: str | Path, write) -> Path | None:
+def write_output(path: str | Path, write) -> Path | None:
     """Write atomically to `path`, or to stdout when path is "-"; RunError if that fails.
 
     On a terminal, stdout shows the text through safetext (a corpus's escape sequences are
@@ -201,8 +201,8 @@ def export_history(source, path, fmt: str = "csv", config: dict | None = None):
     arrays = source if isinstance(source, dict) and "loss" in source else history_arrays(source)
     columns = history_columns(**arrays)
     if fmt == "csv":
-        return _write_output(path, lambda f: write_csv(f, columns))
-    return _write_output(path, lambda f: write_json(f, columns, config))
+        return write_output(path, lambda f: write_csv(f, columns))
+    return write_output(path, lambda f: write_json(f, columns, config))
 
 
 def export_trainer(run_dir: str | Path, trainer, formats=FORMATS) -> list[Path]:
@@ -219,7 +219,7 @@ def export_trainer(run_dir: str | Path, trainer, formats=FORMATS) -> list[Path]:
 
 def export_samples(text: str, path: str | Path):
     """Write samples text (samples.txt's format) to `path` ("-" for stdout)."""
-    return _write_output(path, lambda f: f.write(text.encode("utf-8")))
+    return write_output(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def default_output(run_dir: str | Path, fmt: str = "csv", samples: bool = False) -> Path:
@@ -237,7 +237,7 @@ _RUN_FILES = (
 )
 
 
-def _refuse_run_files(run_dir: str | Path, output) -> None:
+def refuse_run_files(run_dir: str | Path, output) -> None:
     """An export must never replace the run it reads (e.g. --output RUN_DIR/config.json)."""
     if str(output) == "-":
         return
@@ -267,7 +267,7 @@ def export_run(
     fmt = format_for(output, fmt, samples)
     arrays = runs.load_checkpoint(run_dir, warn, document)
     output = default_output(run_dir, fmt, samples) if output is None else output
-    _refuse_run_files(run_dir, output)
+    refuse_run_files(run_dir, output)
     if samples:
         upto = int(arrays["samples_bytes"]) if "samples_bytes" in arrays else None
         text = runs.read_samples_text(run_dir, upto)

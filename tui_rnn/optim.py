@@ -11,7 +11,8 @@ AdaGrad is the report's (eps = 1e-8, added inside the square root as the DD2424 
 does). RMSProp is Hinton's, with char-rnn's decay 0.95; Adam is Kingma and Ba's with their
 defaults. Their state arrays are what a checkpoint saves (under `opt.<name>`), so a resumed run
 continues exactly. Every step works in two preallocated scratch buffers of the parameters'
-dtype: no temporaries, and float32 stays float32.
+dtype: no temporaries, and float32 stays float32; the second holds the update subtracted
+(`last_update`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ class Optimizer:
 
     def step(self, params: np.ndarray, g: np.ndarray, eta: float) -> None:
         raise NotImplementedError
+
+    @property
+    def last_update(self) -> np.ndarray:
+        """What the last `step` subtracted from the parameters (a view of a scratch buffer,
+        valid until the next step): the inspector's update-to-weight ratio reads it, so
+        watching costs no copy."""
+        return self._scratch[1]
 
     @classmethod
     def state_layout(cls, size: int) -> dict[str, tuple[str, tuple[int, ...]]]:

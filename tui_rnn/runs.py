@@ -890,9 +890,18 @@ def load_model(
     run_dir: str | Path, best: bool = False, warn=None
 ) -> tuple[Model, tuple[str, ...], dict]:
     """The model (current or best) and vocabulary of a run, for generation and inspection."""
+    return load_model_at(run_dir, best, warn)[:3]
+
+
+def load_model_at(
+    run_dir: str | Path, best: bool = False, warn=None
+) -> tuple[Model, tuple[str, ...], dict, int]:
+    """load_model, and the iteration the model is from (the best model's own for best)."""
     document = read_config(run_dir)
     arrays = load_checkpoint(run_dir, warn, document)
-    return model_from_arrays(document, arrays, best), tuple(document["vocabulary"]), document
+    iteration = int(arrays["best_iteration" if best else "iteration"])
+    model = model_from_arrays(document, arrays, best)
+    return model, tuple(document["vocabulary"]), document, iteration
 
 
 def model_from_arrays(document: dict, arrays: dict[str, np.ndarray], best: bool = False) -> Model:

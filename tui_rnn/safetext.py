@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import html as _html
 import re
+import unicodedata
 
 _CONTROL_PICTURES = {cp: chr(0x2400 + cp) for cp in range(0x20)}
 _TABLE: dict[int, str | None] = {**_CONTROL_PICTURES}
@@ -60,15 +61,18 @@ def terminal(text: str) -> str:
 
 
 def char(ch: str) -> str:
-    """One character as `terminal` shows it, with \\n and \\t made visible too (↵ and ⇥):
-    for per-character views (the inspector, a top-5 list) where a raw newline would break the
-    layout. Never empty."""
+    """One character as `terminal` shows it, with \\n and \\t made visible too (↵ and ⇥) and a
+    combining mark shown on a dotted circle (◌́, Unicode's convention; alone it would merge
+    into the cell before it): for per-character views (the inspector, a top-5 list) where a raw
+    newline would break the layout. Never empty, never zero cells wide."""
     if ch == "\n":
         return "\u21b5"
     if ch == "\t":
         return "\u21e5"
     if ch == "\r":
         return "\u240d"
+    if unicodedata.category(ch) in ("Mn", "Me"):  # a combining mark alone: on a dotted circle
+        return "\u25cc" + ch
     return terminal(ch) or "\ufffd"
 
 

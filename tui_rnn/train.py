@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import sampling
-from .cells import Model, ModelSpec
+from .cells import ForwardCache, Model, ModelSpec
 from .optim import CLASSES as OPTIMIZER_CLASSES
 from .optim import make_optimizer
 from .options import MAX_SAMPLE_LENGTH, OptionError, TrainConfig
@@ -315,6 +315,9 @@ class Trainer:
         self.eval_every = config.eval_every or 0
         self._stream_starts = np.arange(B) * self.segment
         self._steps = np.arange(n)[:, None]
+        # Called after every update with (trainer, the update's forward cache); it must only
+        # read (the inspector's health statistics, tui_rnn/health.py). None: nothing is called.
+        self.on_update: Callable[[Trainer, ForwardCache], None] | None = None
 
     # -- derived quantities --------------------------------------------------------------------
     @property
@@ -445,6 +448,8 @@ class Trainer:
         self.history.append(loss, self.smooth_loss, self.train_seconds)
         if not self.validating and self.smooth_loss < self.best_smooth_loss:
             self._new_best()
+        if self.on_update is not None:
+            self.on_update(self, cache)
         return loss
 
     def _new_best(self) -> None:

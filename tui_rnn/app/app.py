@@ -28,6 +28,7 @@ from textual.screen import Screen
 
 from .. import safetext
 from .help_screen import HelpScreen
+from .inspector_screen import InspectorScreen
 from .keys import KEYS, Scope, bindings
 from .main_screen import MainScreen, default_gradcheck
 from .messages import RunOpened
@@ -121,29 +122,31 @@ class TuiRnnApp(App):
         self.exit()
 
     def key_node(self, scope: Scope, screen: Screen | None = None) -> DOMNode | None:
-        """The node whose actions a scope's keys run on `screen` (the current one by default;
-        None when the scope is not on it)."""
+        """The node whose actions a scope's keys run on `screen` (the current one by default),
+        None when that scope is not on it."""
         screen = self.screen if screen is None else screen
+        main = self.main
         if scope == Scope.APP:
             return self
+        if screen is main:
+            nodes = {
+                Scope.MAIN: main,
+                Scope.CHART: main.chart,
+                Scope.GENERATOR: main.generator,
+                Scope.GRADCHECK: main.gradcheck_pane,
+            }
+            return nodes.get(scope)
         if getattr(screen, "SCOPE", None) == scope:  # a screen's own keys (runs, compare)
             return screen
-        if screen is not self.main:
-            return None
-        main = self.main
-        nodes = {
-            Scope.MAIN: main,
-            Scope.CHART: main.chart,
-            Scope.GENERATOR: main.generator,
-            Scope.GRADCHECK: main.gradcheck_pane,
-        }
-        return nodes.get(scope)
+        if isinstance(screen, InspectorScreen) and scope == Scope.INSPECTOR:
+            return screen
+        return None
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Textual's commands, then every action of keys.py that can run now."""
+        """Textual's commands, then every action of keys.py that can run now on `screen`."""
         yield from super().get_system_commands(screen)  # includes Quit -> action_quit
         for key in KEYS:
-            if key.action == "quit" or key.scope == Scope.MODAL:
+            if key.action == "quit":
                 continue
             node = self.key_node(key.scope, screen)
             name, parameters = parse_action(key.action)[1:]

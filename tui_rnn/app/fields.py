@@ -1,9 +1,12 @@
-"""Form fields: an Input that never shows a control character raw, and reading a form.
+"""Form fields: an Input and a TextArea that never show a control character raw, and reading
+a form.
 
-What is typed or pasted into a SafeInput goes through safetext.terminal (the one filter) before
-it enters the field: a pasted `ESC ] 0 ; title BEL` becomes `␛]0;title␇`, visible, and (not
-being in any vocabulary) named by the generator as such; a carriage return is dropped. Every
-change of the text goes through Input.replace, so this is the one place to filter it.
+What is typed or pasted into a SafeInput or a SafeTextArea goes through safetext.terminal (the
+one filter) before it enters the field: a pasted `ESC ] 0 ; title BEL` becomes `␛]0;title␇`,
+visible, and (not being in any vocabulary) named by the generator or the inspector as such; a
+carriage return is dropped, newlines and tabs stay. Every change of an Input's text goes through
+Input.replace, every change of a TextArea's through TextArea.edit, so those are the places to
+filter it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from textual.dom import DOMNode
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
+from textual.widgets.text_area import Edit, EditResult
 
 from .. import safetext
 
@@ -19,6 +23,12 @@ from .. import safetext
 class SafeInput(Input):
     def replace(self, text: str, start: int, end: int) -> None:
         super().replace(safetext.terminal(text), start, end)
+
+
+class SafeTextArea(TextArea):
+    def edit(self, edit: Edit) -> EditResult:
+        edit.text = safetext.terminal(edit.text)
+        return super().edit(edit)
 
 
 def read_fields(

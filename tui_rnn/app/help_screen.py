@@ -45,6 +45,15 @@ PANES = (
         "best (space ticks it) for the best model; Enter generates from any field, ctrl+s "
         "appends the text with its header to RUN_DIR/generated.txt.",
     ),
+    (
+        "Inspector (i)",
+        "a passage as a copy of the current (or best, b) model reads it from a zero state: "
+        "1 each character coloured by its probability (s: surprisal), the cursor's top-5 next "
+        "characters and the passage's loss; 2 one unit's activation (-1 blue, +1 red) and the "
+        "units that track features of the text (f, Enter shows one); 3 training health (norms, "
+        "update/weight ratio, clipping, saturation), live while training. t changes the text, e "
+        "takes yours, r reads again.",
+    ),
 )
 
 

@@ -1,5 +1,5 @@
-"""The key map: every key of the app in one table, for the app's own work and the work planned
-after it (the inspector of issue 12).
+"""The key map: every key of the app in one table: the app's own work, the runs screen, new
+runs and the report (issue 11), and the inspector (issue 12).
 
 Each `Key` becomes one Textual `Binding` (with an `id`, so `App.set_keymap` can remap it, and a
 tooltip), one line of the help screen and one command of the command palette: nothing else
@@ -9,7 +9,7 @@ focus, so the chart's letters never shadow a training key elsewhere; a screen's 
 COMPARE) only on that screen.
 
 The Footer shows, for the current focus, the keys with a `footer` rank, most important (lowest
-rank) first, as many as fit in one row (see MainScreen.active_bindings); the others are in the
+rank) first, as many as fit in one row (see footer_bindings); the others are in the
 help screen (F1) and the command palette (ctrl+p).
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 
 
 class Scope(StrEnum):
@@ -30,6 +30,9 @@ class Scope(StrEnum):
     RUNS = "runs"  # the runs screen (o)
     COMPARE = "compare"  # the marked runs' curves (c on the runs screen)
     MODAL = "modal"  # a screen over the main one (help, a sample, settings, full tables)
+    INSPECTOR = "inspector"  # the inspector screen (i)
+    PASSAGE = "passage"  # the inspector's passage has the focus
+    EDITOR = "editor"  # the inspector's "your text" editor
 
 
 SCOPE_TITLES = {
@@ -41,6 +44,9 @@ SCOPE_TITLES = {
     Scope.RUNS: "Runs (o)",
     Scope.COMPARE: "Comparing runs (c on the runs screen)",
     Scope.MODAL: "Screens over the main one",
+    Scope.INSPECTOR: "Inspector (i): probabilities, neurons, health",
+    Scope.PASSAGE: "Inspector: the passage",
+    Scope.EDITOR: "Inspector: your text (e)",
 }
 
 
@@ -89,7 +95,124 @@ DISPLAY = {
     "minus": "-",
     "plus": "+",
     "equals_sign": "=",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "left_curly_bracket": "{",
+    "right_curly_bracket": "}",
+    "pageup": "pgup",
+    "pagedown": "pgdn",
 }
+
+_I, _P = Scope.INSPECTOR, Scope.PASSAGE
+INSPECTOR_KEYS = (  # the inspector (issue 12)
+    Key("insp-close", "escape", "close", "Back", "back to the main screen", _I, 0),
+    Key(
+        "insp-probabilities",
+        "1",
+        "view('probabilities')",
+        "View",
+        "probabilities",
+        _I,
+        3,
+        group="View",
+    ),
+    Key("insp-neurons", "2", "view('neurons')", "View", "neurons", _I, 3, group="View"),
+    Key("insp-health", "3", "view('health')", "View", "training health", _I, 3, group="View"),
+    Key(
+        "insp-surprisal",
+        "s",
+        "toggle_surprisal",
+        "Surprisal",
+        "colour by probability / surprisal (bits)",
+        _I,
+        4,
+    ),
+    Key(
+        "insp-text",
+        "t",
+        "cycle_text",
+        "Text",
+        "the text: validation / training (current position) / yours",
+        _I,
+        5,
+    ),
+    Key("insp-edit", "e", "edit_text", "Yours", "type or paste your own text", _I, 6),
+    Key("insp-best", "b", "toggle_best", "Best", "the best model / the current one", _I, 7),
+    Key(
+        "insp-reread",
+        "r",
+        "reread",
+        "Reread",
+        "read the text again with a fresh copy of the model",
+        _I,
+        8,
+    ),
+    Key(
+        "insp-unit-down",
+        "left_square_bracket",
+        "unit(-1)",
+        "Unit",
+        "the previous unit",
+        _I,
+        9,
+        group="Unit",
+    ),
+    Key(
+        "insp-unit-up",
+        "right_square_bracket",
+        "unit(1)",
+        "Unit",
+        "the next unit",
+        _I,
+        9,
+        group="Unit",
+    ),
+    Key(
+        "insp-layer-down",
+        "left_curly_bracket",
+        "layer(-1)",
+        "Layer",
+        "the layer below",
+        _I,
+        group="Layer",
+    ),
+    Key(
+        "insp-layer-up",
+        "right_curly_bracket",
+        "layer(1)",
+        "Layer",
+        "the layer above",
+        _I,
+        group="Layer",
+    ),
+    Key("insp-kind", "c", "toggle_kind", "h/c", "an LSTM unit's output h / cell state c", _I, 10),
+    Key(
+        "insp-find",
+        "f",
+        "find",
+        "Find",
+        "the units that track features of the text (Enter shows one)",
+        _I,
+        11,
+    ),
+    Key("insp-left", "left", "move(-1)", "Move", "the previous character", _P),
+    Key("insp-right", "right", "move(1)", "Move", "the next character", _P),
+    Key("insp-up", "up", "line(-1)", "Move", "the line above", _P),
+    Key("insp-down", "down", "line(1)", "Move", "the line below", _P),
+    Key("insp-page-up", "pageup", "page(-1)", "Page", "a page up", _P),
+    Key("insp-page-down", "pagedown", "page(1)", "Page", "a page down", _P),
+    Key("insp-home", "home", "jump(0)", "Start", "the first character", _P),
+    Key("insp-end", "end", "jump(-1)", "End", "the last character", _P),
+    Key(
+        "insp-read",
+        "ctrl+s",
+        "read",
+        "Read",
+        "read this text (back to the inspector)",
+        Scope.EDITOR,
+        1,
+    ),
+)
 
 KEYS: tuple[Key, ...] = (
     # -- everywhere -----------------------------------------------------------------------------
@@ -126,8 +249,17 @@ KEYS: tuple[Key, ...] = (
     Key("chart", "l", "focus_chart", "Chart", "focus the loss chart (its keys)", Scope.MAIN),
     Key("export", "e", "export", "Export", "loss history as CSV and JSON into the run", Scope.MAIN),
     Key("checkpoint", "c", "checkpoint", "Save", "save a checkpoint now", Scope.MAIN),
-    Key("runs", "o", "runs", "Runs", "the runs: open one, compare them", Scope.MAIN, 15),
-    Key("new-run", "n", "new_run", "New", "start a new run (a form)", Scope.MAIN, 17),
+    Key(
+        "inspector",
+        "i",
+        "inspector",
+        "Inspect",
+        "the inspector: probabilities, neurons, training health",
+        Scope.MAIN,
+        15,
+    ),
+    Key("runs", "o", "runs", "Runs", "the runs: open one, compare them", Scope.MAIN, 16),
+    Key("new-run", "n", "new_run", "New", "start a new run (a form)", Scope.MAIN, 18),
     Key(
         "report",
         "w",
@@ -135,7 +267,7 @@ KEYS: tuple[Key, ...] = (
         "Report",
         "write the report of this run (report.md, fig1.svg)",
         Scope.MAIN,
-        16,
+        17,
     ),
     # -- the loss chart, while it has the focus ----------------------------------------------------
     Key("log-y", "y", "toggle_log", "Log y", "logarithmic / linear y axis", Scope.CHART, 3),
@@ -171,6 +303,15 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "validation", "v", "toggle_validation", "Val", "the validation loss on/off", Scope.CHART, 7
+    ),
+    Key(
+        "units",
+        "k",
+        "cycle_unit",
+        "Units",
+        "loss per chunk (the report's) / nats per character / bits per character",
+        Scope.CHART,
+        7,
     ),
     Key(
         "full-y",
@@ -268,13 +409,12 @@ KEYS: tuple[Key, ...] = (
     ),
     # -- screens over the main one ---------------------------------------------------------------
     Key("close", "escape,q", "dismiss", "Close", "close this screen", Scope.MODAL, 0),
+    *INSPECTOR_KEYS,
 )
 
-# Keys kept free for the screens that come next, app-wide (issue 12); not bound until they
-# exist. No key of KEYS may take one (tests/test_app.py checks it).
-RESERVED: dict[str, str] = {
-    "i": "the inspector: probabilities, neurons, health (issue 12)",
-}
+# Keys kept free for screens to come, app-wide; not bound until they exist. No key of KEYS
+# may take one (tests/test_app.py checks it).
+RESERVED: dict[str, str] = {}
 
 BY_NAME = {k.name: k for k in KEYS}
 
@@ -294,3 +434,40 @@ def footer_rank(binding: Binding) -> int | None:
         if key.id == binding.id:
             return key.footer
     return None
+
+
+PALETTE_WIDTH = 13  # the Footer's command-palette key, docked right
+
+
+def footer_bindings(screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
+    """A screen's active bindings with the Footer's keys cut to what fits its one row.
+
+    Only the Footer and the key panel read this; key presses go through Textual's binding
+    chain, so a key left out of the Footer still works (it is in the help and the palette).
+    The keys of the focused widget and the most important ones (the `footer` rank) win.
+    """
+    budget = screen.size.width - PALETTE_WIDTH
+    ranked = sorted(
+        (rank, key)
+        for key, (_, binding, _, _) in active.items()
+        if binding.show and (rank := footer_rank(binding)) is not None
+    )
+    kept, groups = set(), set()
+    for _, key in ranked:
+        binding = active[key].binding
+        cost = len(screen.app.get_key_display(binding)) + 1
+        if binding.group is None:
+            cost += len(binding.description) + 1
+        elif binding.group.description not in groups:
+            cost += len(binding.group.description) + 2
+            groups.add(binding.group.description)
+        if cost <= budget:
+            kept.add(key)
+            budget -= cost
+    return {
+        key: active_binding
+        for key, active_binding in active.items()
+        if key in kept
+        or not active_binding.binding.show
+        or footer_rank(active_binding.binding) is None
+    }

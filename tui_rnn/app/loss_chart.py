@@ -9,6 +9,9 @@ What is drawn (keys while the chart has the focus, see keys.py):
 - the per-update loss (grey, under it), smoothed by TensorBoard's debiased EMA, `-` / `+`;
 - the validation loss (magenta) when the run has one;
 - epoch boundaries as grey vertical lines.
+Units (`k`): the report's loss per chunk of seq_length characters (its smooth_loss), or nats or
+bits per character; a run with validation starts in nats per character, the unit its
+validation loss is measured in. Every series is drawn in the same unit.
 The y axis covers what matters: the curves after their start (see `skipped`: the initial drop
 from -log(1/K) * seq_length would squeeze the rest into a few rows), the noisy per-update loss
 by its 1st..99th percentiles; `f` shows the whole range, `y` a log scale (plotted as log10 of
@@ -17,6 +20,7 @@ the values, labelled in loss units), `z` the recent part of the run.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -35,6 +39,8 @@ SKIP_FRACTION = 0.05  # the first 5% of the updates do not set the y axis (unles
 # 0.999^t, which takes 3 / (1 - 0.999) = 3,000 updates to fall below 5% (train.py's EMA).
 SMOOTH_WARMUP = 3_000
 WINDOWS = (1.0, 0.25, 0.05)  # all updates, the recent quarter, the recent 5%
+UNITS = ("chunk", "nats", "bits")  # loss per chunk (the report's), per character
+UNIT_NAMES = {"chunk": "per chunk", "nats": "nats/char", "bits": "bits/char"}
 SMOOTHING = (0.0, 0.6, 0.9, 0.99, 0.999)  # TensorBoard's EMA weights; 0.6 is its default
 DEFAULT_SMOOTHING = 1
 NO_DATA = "no updates yet: press t to train"
@@ -50,6 +56,12 @@ class ChartOptions:
     loss: bool = False  # the per-update loss under smooth_loss
     smoothing: int = DEFAULT_SMOOTHING  # index into SMOOTHING
     validation: bool = True
+    unit: str | None = None  # one of UNITS; None: nats/char with validation, else per chunk
+
+    def unit_for(self, data: ChartData | None) -> str:
+        if self.unit is not None:
+            return self.unit
+        return "nats" if data is not None and len(data.val_loss) else "chunk"
 
     @property
     def window_fraction(self) -> float:
@@ -59,9 +71,10 @@ class ChartOptions:
     def smoothing_weight(self) -> float:
         return SMOOTHING[self.smoothing]
 
-    def describe(self) -> str:
-        """What is on, for the pane's title (plain text)."""
-        parts = []
+    def describe(self, data: ChartData | None = None) -> str:
+        """What is on, for the pane's title (plain text; the report's per-chunk loss unsaid)."""
+        unit = self.unit_for(data)
+        parts = [] if unit == "chunk" else [UNIT_NAMES[unit]]
         if self.window:
             parts.append(f"recent {WINDOWS[self.window]:.0%}")
         if self.log_y:
@@ -69,6 +82,27 @@ class ChartOptions:
         if self.full_y:
             parts.append("full y")
         return " · ".join(parts)
+
+
+def in_unit(data: ChartData, unit: str) -> ChartData:
+    """The data with every loss in `unit`: the training losses come per chunk of seq_length
+    characters, the validation loss in nats per character."""
+    n = data.seq_length or 1
+    per_chunk = {"chunk": 1.0, "nats": 1.0 / n, "bits": 1.0 / (n * math.log(2))}[unit]
+    per_char = {"chunk": float(n), "nats": 1.0, "bits": 1.0 / math.log(2)}[unit]
+    if per_chunk == 1.0 and per_char == 1.0:
+        return data
+
+    def times(values, factor):
+        return (np.asarray(values, dtype=np.float64) * factor).tolist()
+
+    return replace(
+        data,
+        smooth_loss=times(data.smooth_loss, per_chunk),
+        loss=times(data.loss, per_chunk),
+        best_smooth_loss=data.best_smooth_loss * per_chunk,
+        val_loss=times(data.val_loss, per_char),
+    )
 
 
 def skipped(points: int) -> float:
@@ -114,6 +148,7 @@ def y_range(data: ChartData, options: ChartOptions) -> tuple[float, float]:
 
 def above_the_chart(data: ChartData, options: ChartOptions) -> bool:
     """Whether smooth_loss has points above the y axis (its start, left out by `skipped`)."""
+    data = in_unit(data, options.unit_for(data))
     return bool(data.smooth_loss) and max(data.smooth_loss) > y_range(data, options)[1]
 
 
@@ -122,6 +157,7 @@ def build_chart(data: ChartData | None, width: int, height: int, options=ChartOp
     width, height = max(width, 20), max(height, 5)
     if data is None or not data.iterations:
         return NO_DATA
+    data = in_unit(data, options.unit_for(data))
     low, high = y_range(data, options)
     if options.log_y:
 
@@ -259,3 +295,7 @@ class LossChart(Widget, can_focus=True):
 
     def action_toggle_validation(self) -> None:
         self.set_options(validation=not self.options.validation)
+
+    def action_cycle_unit(self) -> None:
+        current = self.options.unit_for(self._data)
+        self.set_options(unit=UNITS[(UNITS.index(current) + 1) % len(UNITS)])

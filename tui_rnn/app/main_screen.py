@@ -34,8 +34,8 @@ from ..gradcheck import DEFAULT_SEQ_LENGTHS, GradcheckReport, GradcheckRow
 from ..train import TrainConfig
 from .generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from .gradcheck_pane import METHODS, GradcheckPane
-from .keys import Scope, bindings, footer_rank
-from .loss_chart import LossChart, above_the_chart, iteration_label
+from .keys import Scope, bindings, footer_bindings
+from .loss_chart import LossChart, above_the_chart, in_unit, iteration_label
 from .messages import (
     Diverged,
     EngineStopped,
@@ -62,7 +62,6 @@ MODEL_TIMEOUT = 30.0  # seconds a worker waits for the engine's copy of the mode
 MIN_SIZE = (80, 24)
 WIDE = 160
 WHERE_PARTS = ("corpus", "run_dir")  # status parts that overflow to the samples' subtitle
-PALETTE_WIDTH = 13  # the Footer's command-palette key, docked right
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,16 @@ class GradcheckTarget:
     def label(self) -> str:
         return "at init" if self.model is None else f"at iter {self.iteration:,}"
 
+    def subject(self) -> dict:
+        """run_gradcheck's model arguments: the copy, or the run's model at init."""
+        from ..train import model_spec
+
+        if self.model is not None:
+            return {"model": self.model}
+        config = self.config
+        spec = model_spec(config, self.vocab_size)
+        return {"spec": spec, "sigma": config.sigma, "seed": config.seed}
+
 
 GradcheckFn = Callable[
     [GradcheckTarget, str, Callable[[GradcheckRow], None], Callable[[], bool]], GradcheckReport
@@ -89,22 +98,11 @@ GradcheckFn = Callable[
 def default_gradcheck(target: GradcheckTarget, method: str, on_row, should_stop):
     """The report's gradient check of the target model (at init: the run's seed and sigma)."""
     from ..gradcheck import run_gradcheck
-    from ..train import model_spec
 
-    config = target.config
-    subject = (
-        {"model": target.model}
-        if target.model is not None
-        else {
-            "spec": model_spec(config, target.vocab_size),
-            "sigma": config.sigma,
-            "seed": config.seed,
-        }
-    )
     return run_gradcheck(
         target.data,
         target.vocab_size,
-        **subject,
+        **target.subject(),
         method=method,
         full=target.full,
         on_row=on_row,
@@ -217,38 +215,9 @@ class MainScreen(Screen):
 
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:
-        """Textual's active bindings, with the Footer's keys cut to what fits its one row.
-
-        Only the Footer and the key panel read this; key presses go through Textual's binding
-        chain, so a key left out of the Footer still works (it is in the help and the palette).
-        The keys of the focused pane and the most important ones (keys.py's `footer` rank) win.
-        """
-        active = super().active_bindings
-        budget = self.size.width - PALETTE_WIDTH
-        ranked = sorted(
-            (rank, key)
-            for key, (_, binding, _, _) in active.items()
-            if binding.show and (rank := footer_rank(binding)) is not None
-        )
-        kept, groups = set(), set()
-        for _, key in ranked:
-            binding = active[key].binding
-            cost = len(self.app.get_key_display(binding)) + 1
-            if binding.group is None:
-                cost += len(binding.description) + 1
-            elif binding.group.description not in groups:
-                cost += len(binding.group.description) + 2
-                groups.add(binding.group.description)
-            if cost <= budget:
-                kept.add(key)
-                budget -= cost
-        return {
-            key: active_binding
-            for key, active_binding in active.items()
-            if key in kept
-            or not active_binding.binding.show
-            or footer_rank(active_binding.binding) is None
-        }
+        """Textual's active bindings, with the Footer's keys cut to what fits its one row (see
+        keys.footer_bindings): the focused pane's and the most important ones win."""
+        return footer_bindings(self, super().active_bindings)
 
     # -- the status line and the panes' titles ----------------------------------------------------
     def _show_status(self, status: Status) -> None:
@@ -274,16 +243,17 @@ class MainScreen(Screen):
             )
         if data is not None and len(data.val_loss) and options.validation:
             legend.append_text(Text.assemble(" · ", ("validation", "magenta")))
-        if options.describe():
-            legend.append(f" · {options.describe()}", "dim")
+        if options.describe(data):
+            legend.append(f" · {options.describe(data)}", "dim")
         if data is not None and not options.full_y and above_the_chart(data, options):
             legend.append(" · ↑ start: f", "dim")
         box = self.query_one("#chart-box")
         self._set_title(box, "border_title", legend)
         parts = []
         if data is not None and data.best_iteration > 0:
+            shown = in_unit(data, options.unit_for(data))
             parts.append(
-                f"best {data.best_smooth_loss:.3f} @ {iteration_label(data.best_iteration)}"
+                f"best {shown.best_smooth_loss:.3f} @ {iteration_label(data.best_iteration)}"
             )
         parts += [p.text.plain for p in self._overflow if p.name not in WHERE_PARTS]
         self._set_title(box, "border_subtitle", Text(" · ".join(parts)))
@@ -377,6 +347,8 @@ class MainScreen(Screen):
             return engine and self.status.iteration > 0 or None
         if action == "gradcheck":
             return not self.app.quitting or None
+        if action == "inspector":
+            return engine or None
         if action == "write_report":
             return engine and self.status.iteration > 0 or None
         return True
@@ -416,6 +388,11 @@ class MainScreen(Screen):
 
     def action_gradcheck(self) -> None:
         self.start_gradcheck(current=True)
+
+    def action_inspector(self) -> None:
+        from .inspector_screen import InspectorScreen  # it uses this module's wait_for_model
+
+        self.app.push_screen(InspectorScreen(self.session))
 
     # -- runs: the runs screen, a new run, the report (issue 11) ----------------------------------
     def action_runs(self) -> None:

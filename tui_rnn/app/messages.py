@@ -13,6 +13,8 @@ from enum import StrEnum
 from textual.message import Message
 
 from ..gradcheck import GradcheckReport, GradcheckRow
+from ..health import HealthReport
+from ..inspect import NeuronTable, Passage
 from ..train import Sample
 
 
@@ -71,7 +73,8 @@ class ChartData:
     loss: tuple[float, ...] | list[float] = ()
     loss_smoothing: float = 0.0
     val_iterations: tuple[float, ...] | list[float] = ()
-    val_loss: tuple[float, ...] | list[float] = ()
+    val_loss: tuple[float, ...] | list[float] = ()  # nats per character
+    seq_length: int = 0  # characters per chunk: the training losses are per chunk
 
 
 @dataclass
@@ -159,3 +162,25 @@ class GeneratedText(Message):
 
     def can_replace(self, message: Message) -> bool:
         return False  # every chunk carries new characters
+
+
+@dataclass
+class PassageRead(Message):
+    """The inspector's passage, read by a copy of the model on a worker thread."""
+
+    request: int  # which read (an older one's result is dropped)
+    passage: Passage
+    glyphs: list[str]  # every character as shown (safetext.char)
+    neurons: NeuronTable  # every unit's correlation with every feature
+    model: str  # "current model, iter N"
+    source: str  # where the text came from
+
+
+@dataclass
+class HealthUpdate(Message):
+    """Training health, measured on the engine thread (a few a second while training)."""
+
+    report: HealthReport
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, HealthUpdate)  # only the newest matters

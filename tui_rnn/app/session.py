@@ -31,12 +31,15 @@ from pathlib import Path
 from .. import export, runs, safeio
 from ..cells import Model
 from ..curves import Smoother, thin_history
+from ..health import HealthMonitor, weights_report
+from ..inspect import model_label
 from ..run import Run
 from ..train import DivergenceError, Sample, Trainer
 from .messages import (
     ChartData,
     Diverged,
     EngineStopped,
+    HealthUpdate,
     Notice,
     RunState,
     SampleAdded,
@@ -65,11 +68,11 @@ class ModelCopy:
     chars: tuple[str, ...]
     best: bool
     iteration: int  # the update the model is from (the best model's own for best)
+    position: int = 0  # where training reads next in the training text (stream 0)
 
     @property
     def label(self) -> str:
-        kind = "best model" if self.best else "current model"
-        return f"{kind}, iter {self.iteration:,}"
+        return model_label(self.best, self.iteration)
 
 
 class TrainingSession:
@@ -102,6 +105,7 @@ class TrainingSession:
         self._stopped = threading.Event()
         self._quitting = threading.Event()  # set by shutdown: a long sample stops at once
         self._trouble: str | None = None  # training going badly (said once, shown in status)
+        self._health = HealthMonitor()  # attached to the trainer while someone watches
 
     # The run's parts, as the UI reads them.
     @property
@@ -199,6 +203,11 @@ class TrainingSession:
         self.request("params", best, future)
         return future
 
+    def watch_health(self, post: Callable[[object], object] | None) -> None:
+        """Send HealthUpdate messages through `post` (a few a second while training, and one
+        now); None stops them (and the trainer's observer: nothing is measured)."""
+        self.request("health", post)
+
     def shutdown(self) -> Future:
         """Stop training, save the state, end the thread; the Future resolves when saved."""
         future: Future = Future()
@@ -278,6 +287,7 @@ class TrainingSession:
             loss_smoothing=view.smoothing,
             val_iterations=history.val_iterations.astype(float).tolist(),
             val_loss=history.val_loss.tolist(),
+            seq_length=t.config.seq_length,
         )
 
     def _publish(self, chart: bool = True) -> None:
@@ -289,10 +299,10 @@ class TrainingSession:
         try:
             from threadpoolctl import threadpool_limits
 
-            # One BLAS thread, as headless training uses (the matrices are small). Set for the
-            # whole process, not as a context: the gradient check's own limit contexts then
-            # restore this value when they end.
-            threadpool_limits(limits=1, user_api="blas")
+            # The run's --threads BLAS threads (one by default), as headless training uses.
+            # Set for the whole process, not as a context: the gradient check's own limit
+            # contexts then restore this value when they end.
+            threadpool_limits(limits=self.trainer.config.threads, user_api="blas")
             self._publish()
             for warning in self.warnings:
                 self._warn(warning)
@@ -344,7 +354,7 @@ class TrainingSession:
             t = self.trainer
             params = t.best_params.copy() if best else t.params.copy()
             iteration = t.best_iteration if best else t.iteration
-            future.set_result(ModelCopy(params, t.chars, best, iteration))
+            future.set_result(ModelCopy(params, t.chars, best, iteration, t.position))
             return True
         handler = getattr(self, f"_do_{name}")
         try:
@@ -435,6 +445,17 @@ class TrainingSession:
 
     def _do_chart(self) -> None:
         self._publish()
+
+    def _do_health(self, post: Callable[[object], object] | None) -> None:
+        monitor, trainer = self._health, self.trainer
+        if post is None:
+            monitor.detach(trainer)
+            monitor.publish = None
+            return
+        monitor.publish = lambda report: post(HealthUpdate(report))
+        monitor.attach(trainer)
+        # The newest measured update (its iteration says how old), else the weights alone.
+        post(HealthUpdate(monitor.latest or weights_report(trainer.model, trainer.iteration)))
 
     def _record_sample(self, sample: Sample, show: bool = False) -> None:
         self.run.record_sample(sample)  # saved at once: it moved the random generator

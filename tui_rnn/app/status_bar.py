@@ -9,6 +9,7 @@ screen to show in pane subtitles, so the screen never shifts by a row.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rich.cells import cell_len
@@ -27,6 +28,7 @@ STATE_STYLES = {
     RunState.ERROR: ("✖ error", "bold red"),
 }
 SEPARATOR = " │ "
+OPTIONAL = 9  # parts of this rank are shown when there is room, never moved to a subtitle
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,14 @@ def keep_end(text: str, width: int) -> str:
     return "…" + text
 
 
+def per_char(status: Status) -> str:
+    """The smooth loss per character, in nats and bits (the report's loss is per chunk)."""
+    if not status.seq_length:
+        return ""
+    nats = status.smooth_loss / status.seq_length
+    return f"{nats:.3f} nats/char ({nats / math.log(2):.3f} bits)"
+
+
 def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
     """Every part, in reading order."""
     label, style = STATE_STYLES.get(status.state, (str(status.state), "bold"))
@@ -76,6 +86,7 @@ def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
         Part("iteration", Text(f"iter {status.iteration:,}/{status.target:,}"), 0),
         Part("smooth_loss", Text(f"smooth_loss {status.smooth_loss:.3f}"), 1),
         Part("val_loss", Text(val), 1),
+        Part("per_char", Text(per_char(status), style="dim"), OPTIONAL),
         Part("time", Text(time), 2),
         Part("epoch", Text(f"epoch {status.epoch}"), 3),
         Part("speed", Text(rate), 4),
@@ -95,7 +106,8 @@ def fit(parts: list[Part], width: int) -> tuple[list[Part], list[Part]]:
         if used + extra <= width:
             shown.add(part.name)
             used += extra
-    return [p for p in parts if p.name in shown], [p for p in parts if p.name not in shown]
+    overflow = [p for p in parts if p.name not in shown and p.rank < OPTIONAL]
+    return [p for p in parts if p.name in shown], overflow
 
 
 def status_line(parts: list[Part]) -> Text:
