@@ -230,13 +230,16 @@ def test_latest_is_the_most_recently_updated_run_everywhere(workspace_dir, capsy
     (workspace_dir / "link").symlink_to(workspace_dir / "done")
     os.utime(workspace_dir / "link", follow_symlinks=False)
     assert runs.resolve_run_dir("latest") == Path("runs/stopped")
-    # generate, export, gradcheck (positional and --run), report and --resume take it
+    # generate, export, gradcheck (positional and --run), inspect, report and --resume take it
     assert main(["generate", "latest", "--length", "5"]) == 0
     assert main(["export", "latest", "--output", "-"]) == 0
     assert capsys.readouterr().out.count("\n") > 40
     assert main(["gradcheck", "latest", "--seq-lengths", "5", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["hidden"] == 8
     assert main(["gradcheck", "--run", "latest", "--seq-lengths", "5", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["inspect", "latest", "--prompt", "the", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)
     assert main(["report", "latest"]) == 0
     assert "runs/stopped/report/report.md" in capsys.readouterr().out
     assert main(["train", "--resume", "latest", "--iterations", "45", "--json"]) == 0
