@@ -54,6 +54,28 @@ def tiny_config():
     return TrainConfig(hidden_size=16, seq_length=10, seed=0, sample_every=50, sample_length=30)
 
 
+def trained_once(base, make) -> None:
+    """Call make() with `base` as the working directory (runs trained once for a module, then
+    copied into each test's directory with copy_runs: relative names, as a user types them)."""
+    import os
+
+    here = os.getcwd()
+    os.chdir(base)
+    try:
+        make()
+    finally:
+        os.chdir(here)
+
+
+def copy_runs(template, dest) -> None:
+    """Copy `template`'s corpus.txt and runs/ into `dest` (links copied as links)."""
+    import shutil
+    from pathlib import Path
+
+    shutil.copy2(Path(template) / "corpus.txt", Path(dest) / "corpus.txt")
+    shutil.copytree(Path(template) / "runs", Path(dest) / "runs", symlinks=True)
+
+
 def fails(argv, capsys) -> str:
     """Run the CLI in-process: it must fail with exactly one line on stderr and exit code 2."""
     from tui_rnn.cli import main

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from tui_rnn.app.curves import Smoother, ema, thin_history
 from tui_rnn.app.loss_chart import ChartOptions, build_chart, y_range
 from tui_rnn.app.messages import ChartData
 from tui_rnn.app.session import ChartView, TrainingSession
+from tui_rnn.curves import Smoother, ema, thin_history
 from tui_rnn.run import Run
 from tui_rnn.train import LossHistory, TrainConfig, Trainer
 

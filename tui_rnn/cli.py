@@ -1,4 +1,4 @@
-"""The command line: the app, train, generate, gradcheck, export.
+"""The command line: the app, train, generate, gradcheck, export, runs, report.
 
     tui-rnn [CORPUS] [training options]          the app (built-in corpus if none)
     tui-rnn train [CORPUS] [training options]    headless training
@@ -6,6 +6,12 @@
     tui-rnn gradcheck [CORPUS] ...
     tui-rnn export RUN_DIR ...
     tui-rnn inspect RUN_DIR [--text FILE | --prompt TEXT] ...
+    tui-rnn runs [DIR] [--json]                  the runs under DIR (./runs), newest first
+    tui-rnn report RUN_DIR [--output DIR]        report.md and fig1.svg
+
+Wherever a RUN_DIR is taken (--resume too), `latest` is the most recently updated run under
+./runs (unless a file or directory named latest exists: it wins). A corpus file named like a
+command stays reachable as ./runs.
 
 Every user mistake ends in one line on stderr and exit code 2, never a traceback.
 """
@@ -20,7 +26,7 @@ import signal
 import sys
 import time
 
-COMMANDS = ("train", "generate", "gradcheck", "export", "inspect")
+COMMANDS = ("train", "generate", "gradcheck", "export", "inspect", "runs", "report")
 EXIT_USAGE = 2
 
 
@@ -112,7 +118,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         type=_path("--resume"),
         default=None,
         metavar="RUN_DIR",
-        help="continue a saved run exactly where it stopped",
+        help="continue a saved run exactly where it stopped (latest: the newest under ./runs)",
     )
     r.add_argument(
         "--save-every",
@@ -127,6 +133,7 @@ def run_request(args):
     """What the command line asked for, as the run driver takes it."""
     from .options import given
     from .run import RunRequest
+    from .runs import resolve_run_dir
 
     return RunRequest(
         corpus=args.corpus,
@@ -136,7 +143,7 @@ def run_request(args):
         iterations=args.iterations,
         epochs=args.epochs,
         run_dir=args.run_dir,
-        resume=args.resume,
+        resume=None if args.resume is None else str(resolve_run_dir(args.resume)),
         save_every=args.save_every,
     )
 
@@ -406,7 +413,8 @@ def cmd_generate(args) -> int:
         sampling.validate_options(args.temperature, args.top_p, args.length)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    params, chars, _ = runs.load_model(args.run_dir, best=args.best, warn=_warn)
+    run_dir = runs.resolve_run_dir(args.run_dir)
+    params, chars, _ = runs.load_model(run_dir, best=args.best, warn=_warn)
     try:
         prompt_ids = sampling.start_ids(args.prompt, chars)
     except UnknownCharactersError as err:
@@ -486,8 +494,13 @@ def cmd_gradcheck(args) -> int:
 
 
 def _gradcheck_run_dir(args) -> str | None:
-    """The run to check: --run, or the positional argument when it is a directory."""
+    """The run to check: --run, or the positional argument when it is a directory (or
+    `latest`, naming none)."""
+    from .runs import LATEST, resolve_run_dir
+
     positional = args.corpus
+    if positional == LATEST and not os.path.lexists(positional):
+        positional = str(resolve_run_dir(positional))
     if positional is not None and os.path.isdir(positional):
         if args.run_dir:
             raise UsageError(
@@ -495,30 +508,16 @@ def _gradcheck_run_dir(args) -> str | None:
             )
         args.corpus = None
         return positional
-    return args.run_dir
+    return None if args.run_dir is None else str(resolve_run_dir(args.run_dir))
 
 
 def _run_model(run_dir, args):
     """(corpus, model) of a saved run: its newest model, on its own corpus."""
     from . import runs
-    from .corpus import CorpusError, load_corpus
 
     model, chars, document = runs.load_model(run_dir, warn=_warn)
-    corpus_path = args.corpus or document["corpus"].get("path")
-    encoding = args.encoding or document.get("encoding", "utf-8")
-    try:
-        corpus = load_corpus(corpus_path, encoding=encoding)
-    except CorpusError as err:
-        raise runs.RunError(
-            f"cannot load the run's corpus: {err} (or give it: tui-rnn gradcheck --run "
-            f"{run_dir} CORPUS)"
-        ) from None
-    if corpus.chars != chars:
-        raise runs.RunError(
-            f"{corpus.name} has a different vocabulary from the run's corpus: "
-            "check the run with its own corpus"
-        )
-    return corpus, model
+    retry = f"tui-rnn gradcheck --run {run_dir} CORPUS"
+    return runs.load_run_corpus(document, args.corpus, args.encoding, retry), model
 
 
 def _fresh_model(args, fresh: dict):
@@ -543,8 +542,10 @@ def _fresh_model(args, fresh: dict):
 def cmd_export(args) -> int:
     """Write a run's loss history or samples from its newest checkpoint (only reads the run)."""
     from .export import export_run
+    from .runs import resolve_run_dir
 
-    path, count = export_run(args.run_dir, args.format, args.output, args.samples, warn=_warn)
+    run_dir = resolve_run_dir(args.run_dir)
+    path, count = export_run(run_dir, args.format, args.output, args.samples, warn=_warn)
     if path is not None:
         _print(f"wrote {count:,} {'samples' if args.samples else 'updates'} to {path}\n")
     return 0
@@ -555,10 +556,11 @@ def cmd_inspect(args) -> int:
     from .corpus import UnknownCharactersError
     from .inspect import PassageError
     from .inspect_output import inspect_run
+    from .runs import resolve_run_dir
 
     try:
         path = inspect_run(
-            args.run_dir,
+            resolve_run_dir(args.run_dir),
             text_file=args.text,
             prompt=args.prompt,
             best=args.best,
@@ -574,6 +576,35 @@ def cmd_inspect(args) -> int:
         raise UsageError(f"the text has {err}") from None
     if path is not None:
         _print(f"wrote {path}\n")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    """The runs under DIR, newest first, as a table or a JSON list (reads, never locks)."""
+    from . import runs, workspace
+
+    if args.dir is not None and not os.path.lexists(args.dir):
+        raise UsageError(f"{args.dir} does not exist: give a directory holding runs")
+    base = runs.RUNS_DIR if args.dir is None else args.dir
+    summaries = workspace.list_runs(base)
+    if args.json:
+        _print(_json_line([summary.to_json() for summary in summaries]))
+    elif not summaries:
+        _print(f"no runs in {base} (tui-rnn train makes one there)\n")
+    else:
+        _print(workspace.format_table(summaries))
+    return 0
+
+
+def cmd_report(args) -> int:
+    """Write a run's report (report.md and fig1.svg); only reads the run."""
+    from . import report, runs
+
+    run_dir = runs.resolve_run_dir(args.run_dir)
+    path = report.write_report(
+        run_dir, args.output, corpus_path=args.corpus, encoding=args.encoding, warn=_warn
+    )
+    _print(f"wrote {path} and {path.parent / report.FIGURE_FILE}\n")
     return 0
 
 
@@ -593,9 +624,11 @@ def cmd_app(args) -> int:
         app.run()
     finally:
         run.close()
+        app.session.run.close()  # the run open at the end (o and n switch runs)
     if app.engine_error:
         _print_error(f"tui-rnn: error: {app.engine_error}")
         return 1
+    run = app.session.run
     trainer, run_dir = run.trainer, run.run_dir
     if not run.created:
         _print("nothing was trained or saved, so no run directory was made\n")
@@ -635,7 +668,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             "Generate text from a saved run: the prompt primes the hidden state character by "
             "character, then the model continues (an empty prompt starts from a newline)."
         )
-        parser.add_argument("run_dir", metavar="RUN_DIR", help="a run made by train or the app")
+        parser.add_argument(
+            "run_dir", metavar="RUN_DIR", help="a run made by train or the app, or latest"
+        )
         parser.add_argument("--prompt", default="", help="text to prime the model with")
         parser.add_argument(
             "--length",
@@ -729,7 +764,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         parser.add_argument(
             "run_dir",
             metavar="RUN_DIR",
-            help="a run directory made by tui-rnn train or the app (runs/<timestamp>)",
+            help="a run directory made by tui-rnn train or the app (runs/<timestamp>), or latest",
         )
         parser.add_argument(
             "--format",
@@ -751,6 +786,39 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         parser.set_defaults(run=cmd_export)
     elif command == "inspect":
         _inspect_arguments(parser)
+    elif command == "runs":
+        parser.description = (
+            "List the runs under DIR, newest first: name, model, corpus, iterations/target, "
+            "smooth loss, best (validation) loss, state (open (pid N), stopped, done, "
+            "damaged), last update. Reads config.json and the checkpoints' counters only; "
+            "never takes a lock."
+        )
+        parser.add_argument(
+            "dir", nargs="?", default=None, metavar="DIR", help="a directory of runs (./runs)"
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="a JSON list of objects (null: not known)"
+        )
+        parser.set_defaults(run=cmd_runs)
+    elif command == "report":
+        parser.description = (
+            "Write a run's report: Table 1 (the gradient check at initialisation and of the "
+            "trained model), Fig. 1 (the smooth loss, as SVG and as text), the samples, "
+            "1,000 characters from the best model, the settings and speed. Only reads the run."
+        )
+        parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or latest")
+        parser.add_argument(
+            "--output",
+            type=_path("--output"),
+            metavar="DIR",
+            default=None,
+            help="where report.md and fig1.svg go (RUN_DIR/report/)",
+        )
+        parser.add_argument(
+            "--corpus", default=None, help="the run's corpus file, if it moved since"
+        )
+        parser.add_argument("--encoding", default=None, help="the corpus's encoding (the run's)")
+        parser.set_defaults(run=cmd_report)
     return parser
 
 
@@ -768,7 +836,9 @@ def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
         "the model gave it (or by one unit's activation), the top-5 guesses for the next, the "
         "units that track features of the text."
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run made by train or the app")
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run made by train or the app, or latest"
+    )
     text = parser.add_mutually_exclusive_group()
     text.add_argument(
         "--text",

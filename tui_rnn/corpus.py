@@ -249,6 +249,29 @@ def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corp
     return dataclasses.replace(corpus, sha256=digest.hexdigest())
 
 
+def looks_like_text(path: str | Path, sniff: int = 4096) -> bool:
+    """Whether `path` is a regular file (links followed, never a pipe or a device) whose start
+    reads as UTF-8 text: not empty, no NUL bytes, valid UTF-8 but for a character cut at the
+    end. For pickers (the app's new-run form); load_corpus decides what it accepts."""
+    try:
+        fd = safeio.open_regular(path, follow_symlinks=True)
+    except OSError:
+        return False
+    try:
+        head = os.read(fd, sniff)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if not head or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return err.reason == "unexpected end of data" and err.start >= len(head) - 3
+    return True
+
+
 def _has_byte_order_mark(first: bytes, codec: str) -> bool:
     return any(first.startswith(mark) for mark, name in _BYTE_ORDER_MARKS if name == codec)
 

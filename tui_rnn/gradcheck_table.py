@@ -73,8 +73,9 @@ def report_table(report):
     return table
 
 
-def markdown_table(report) -> str:
-    """The same table in Markdown (for reports and the README)."""
+def markdown_table(report, legend: bool = True) -> str:
+    """The same table in Markdown (for reports and the README), the legend under it unless
+    `legend` is False (a page of several tables says it once)."""
     lengths, names, cells = _grid(report)
     out = [f"**{title(report)}**", ""]
     out.append("| parameter | error | " + " | ".join(f"seq {L}" for L in lengths) + " |")
@@ -86,7 +87,8 @@ def markdown_table(report) -> str:
                 row = cells.get((name, L))
                 values.append("" if row is None else f"{getattr(row, attribute):.1e}")
             out.append(f"| {name if n == 0 else ''} | {label} | " + " | ".join(values) + " |")
-    out += ["", LEGEND]
+    if legend:
+        out += ["", LEGEND]
     return "\n".join(out)
 
 

@@ -298,8 +298,8 @@ class NpzReader:
         self._headers[name] = header
         return header
 
-    def read(self, name: str, expect: Expect) -> np.ndarray:
-        """Member `name` as a new array, after checking its header against `expect`."""
+    def check(self, name: str, expect: Expect) -> Header:
+        """Member `name`'s header, checked against `expect` (its data is not read)."""
         header = self.header(name)
         if header.dtype.kind not in expect.kinds:
             raise NpzMismatch(
@@ -309,6 +309,11 @@ class NpzReader:
             raise NpzMismatch(f"member {name!r} has shape {header.shape}, expected {expect.shape}")
         if header.dtype.kind == "U" and header.dtype.itemsize > 4 * expect.max_chars:
             raise NpzMismatch(f"member {name!r} holds strings longer than {expect.max_chars:,}")
+        return header
+
+    def read(self, name: str, expect: Expect) -> np.ndarray:
+        """Member `name` as a new array, after checking its header against `expect`."""
+        header = self.check(name, expect)
         self._f.seek(header.data_offset)
         data = self._f.read(header.nbytes)
         if len(data) != header.nbytes:

@@ -31,6 +31,9 @@ import platform
 import re
 import stat
 import tempfile
+from collections.abc import Collection
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +41,7 @@ import numpy as np
 
 from . import __version__, safeio
 from .cells import Model
-from .corpus import Corpus
+from .corpus import Corpus, CorpusError, load_corpus
 from .npzsafe import Expect, NpzError, NpzMismatch, NpzReader
 from .optim import CLASSES as OPTIMIZER_CLASSES
 from .options import OptionError
@@ -209,6 +212,71 @@ def unlock_run(run_dir: str | Path) -> None:
     fd = _held_locks.pop(Path(run_dir).resolve(), None)
     if fd is not None:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+def holds_lock(run_dir: str | Path) -> bool:
+    """Whether this process holds the run's lock."""
+    return Path(run_dir).resolve() in _held_locks
+
+
+def lock_holder(run_dir: str | Path) -> str | None:
+    """The pid of another process holding the run's lock ("?" if it wrote none), or None. Never
+    takes the lock, never waits, never writes (safeio.lock_holder); this process's own lock is
+    never probed (see holds_lock)."""
+    if holds_lock(run_dir):
+        return None
+    return safeio.lock_holder(Path(run_dir) / LOCK_FILE)
+
+
+# -- finding runs: `latest` ----------------------------------------------------------------------
+LATEST = "latest"
+RUNS_DIR = "runs"  # where new runs go (runs/<timestamp>), relative to the working directory
+
+
+def run_updated(run_dir: str | Path) -> float | None:
+    """When the run last changed: the newest modification time of its config.json and
+    checkpoints (lstat: links never followed), or None if it has none of them (not a run)."""
+    times = []
+    for name in (CONFIG_FILE, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+        try:
+            times.append(os.lstat(Path(run_dir) / name).st_mtime)
+        except OSError:
+            pass
+    return max(times, default=None)
+
+
+def run_directories(base: str | Path = RUNS_DIR) -> list[Path]:
+    """The directories directly under `base` (real directories: a symbolic link is skipped,
+    never followed); [] if `base` does not exist, RunError if it is not a directory."""
+    base = Path(base)
+    if not _directory_state(base, "runs directory"):
+        return []
+    try:
+        with os.scandir(base) as entries:
+            return sorted(
+                Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False)
+            )
+    except OSError as err:
+        raise RunError(f"cannot list {base}: {_reason(err)}") from None
+
+
+def resolve_run_dir(text: str | Path, base: str | Path = RUNS_DIR) -> Path:
+    """The run directory a user means: `text` itself, or for `latest` (unless a file or
+    directory of that name exists: it wins) the most recently updated run under ./runs.
+    RunError (one line) when there is none. Every command taking a RUN_DIR calls this."""
+    if str(text) != LATEST or os.path.lexists(text):
+        return Path(text)
+    newest = None
+    for run_dir in run_directories(base):
+        updated = run_updated(run_dir)
+        if updated is not None and (newest is None or (updated, run_dir.name) > newest[:2]):
+            newest = (updated, run_dir.name, run_dir)
+    if newest is None:
+        raise RunError(
+            f"there is no run under {base}/ to be {LATEST!r}: train one (tui-rnn train) or give "
+            "a run directory"
+        )
+    return newest[2]
 
 
 # -- config.json ---------------------------------------------------------------------------------
@@ -555,17 +623,53 @@ def _check_values(arrays: dict, document: dict) -> None:
             raise _Damage(str(err).replace("rng_state", name, 1)) from None
 
 
-def load_checkpoint_file(path: str | Path, document: dict | None = None) -> dict[str, np.ndarray]:
+# What a chart of the run needs besides the counters (never the parameters). Schema 1 lacks the
+# last three: read_history gives them empty.
+HISTORY_MEMBERS = (
+    "smooth_loss_history",
+    "epoch_starts",
+    "seconds_history",
+    "val_iterations",
+    "val_loss_history",
+)
+
+
+@contextmanager
+def _checkpoint_errors(path: Path):
+    """Every way reading a checkpoint can fail, as one line naming the file."""
+    try:
+        yield
+    except MissingRunFile:
+        raise MissingRunFile(f"checkpoint {path} is missing") from None
+    except NpzMismatch as err:  # a sound archive of another shape: which of the two is wrong?
+        raise RunError(
+            f"checkpoint {path} does not fit its config.json ({err}): one of them is damaged"
+        ) from None
+    except (NpzError, _Damage) as err:
+        raise RunError(f"checkpoint {path} is truncated or corrupt: {err}") from None
+    except OSError as err:  # the disk failed while reading
+        raise RunError(f"cannot read checkpoint {path}: {_reason(err)}") from None
+    except RunError as err:  # refused by safeio: a link, a pipe, permission denied
+        if isinstance(err, FutureSchemaError):
+            raise
+        raise RunError(f"cannot read checkpoint {err}") from None
+
+
+def load_checkpoint_file(
+    path: str | Path, document: dict | None = None, members: Collection[str] | None = None
+) -> dict[str, np.ndarray]:
     """Read one checkpoint strictly (never unpickling), against its run's config.json.
 
     Returns schema 2's arrays whatever the file's schema (a schema 1 checkpoint is upgraded,
     see `upgrade_schema_1`). `document` is the run's config (read from the checkpoint's
-    directory if not given). Raises MissingRunFile, FutureSchemaError, or RunError saying how
-    it is damaged.
+    directory if not given). With `members`, only the counters and those arrays are read (the
+    headers of all the others are still checked, their bytes never read; no upgrade: a schema 1
+    file gives what it has, with `schema_version`). Raises MissingRunFile, FutureSchemaError,
+    or RunError saying how it is damaged.
     """
     path = Path(path)
     document = read_config(path.parent) if document is None else document
-    try:
+    with _checkpoint_errors(path):
         with safeio.open_read(path) as f:
             npz = NpzReader(f)
             version = int(npz.read("schema_version", _INT))
@@ -589,24 +693,17 @@ def load_checkpoint_file(path: str | Path, document: dict | None = None) -> dict
             unexpected = sorted(names - set(counter_layout) - set(layout))
             if unexpected:
                 raise _Damage(f"it holds an unexpected member {unexpected[0]!r}")
+            if members is not None:
+                for name, expect in layout.items():
+                    npz.check(name, expect)
+                arrays.update(
+                    {name: npz.read(name, layout[name]) for name in members if name in layout}
+                )
+                return arrays
             arrays.update({name: npz.read(name, expect) for name, expect in layout.items()})
         if version == 1:
             arrays = upgrade_schema_1(arrays, document)
         _check_values(arrays, document)
-    except MissingRunFile:
-        raise MissingRunFile(f"checkpoint {path} is missing") from None
-    except NpzMismatch as err:  # a sound archive of another shape: which of the two is wrong?
-        raise RunError(
-            f"checkpoint {path} does not fit its config.json ({err}): one of them is damaged"
-        ) from None
-    except (NpzError, _Damage) as err:
-        raise RunError(f"checkpoint {path} is truncated or corrupt: {err}") from None
-    except OSError as err:  # the disk failed while reading
-        raise RunError(f"cannot read checkpoint {path}: {_reason(err)}") from None
-    except RunError as err:  # refused by safeio: a link, a pipe, permission denied
-        if isinstance(err, FutureSchemaError):
-            raise
-        raise RunError(f"cannot read checkpoint {err}") from None
     return arrays
 
 
@@ -627,12 +724,13 @@ def check_has_checkpoint(run_dir: str | Path) -> None:
 
 
 def load_checkpoint_with_source(
-    run_dir: str | Path, document: dict | None = None
+    run_dir: str | Path, document: dict | None = None, members: Collection[str] | None = None
 ) -> tuple[dict[str, np.ndarray], Path, list[str]]:
     """(arrays, the file they came from, reasons the newer file was skipped).
 
     Tries checkpoint.npz, then checkpoint.prev.npz if the newest cannot be read for any reason
     (missing, damaged, unreadable, not a regular file). A newer schema is never skipped.
+    `members` as for load_checkpoint_file (e.g. () for the counters alone).
     """
     run_dir = Path(run_dir)
     document = read_config(run_dir) if document is None else document
@@ -641,7 +739,7 @@ def load_checkpoint_with_source(
     for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
         path = run_dir / name
         try:
-            return load_checkpoint_file(path, document), path, problems
+            return load_checkpoint_file(path, document, members), path, problems
         except FutureSchemaError:
             raise
         except MissingRunFile as err:
@@ -800,16 +898,105 @@ def load_model_at(
 ) -> tuple[Model, tuple[str, ...], dict, int]:
     """load_model, and the iteration the model is from (the best model's own for best)."""
     document = read_config(run_dir)
-    chars = tuple(document["vocabulary"])
-    spec = model_spec(TrainConfig.from_dict(document["config"]), len(chars))
     arrays = load_checkpoint(run_dir, warn, document)
-    flat = arrays["best_params" if best else "params"]
     iteration = int(arrays["best_iteration" if best else "iteration"])
-    return Model.from_flat(spec, np.array(flat, dtype=spec.dtype)), chars, document, iteration
+    model = model_from_arrays(document, arrays, best)
+    return model, tuple(document["vocabulary"]), document, iteration
+
+
+def model_from_arrays(document: dict, arrays: dict[str, np.ndarray], best: bool = False) -> Model:
+    """The current (or best) model held by a checkpoint's arrays."""
+    spec = model_spec(TrainConfig.from_dict(document["config"]), len(document["vocabulary"]))
+    flat = arrays["best_params" if best else "params"]
+    return Model.from_flat(spec, np.array(flat, dtype=spec.dtype))
+
+
+def load_run_corpus(
+    document: dict, path: str | None = None, encoding: str | None = None, retry: str = ""
+) -> Corpus:
+    """The corpus a saved run was trained on (the one in config.json unless `path` is given),
+    refused (RunError) if it cannot be loaded or its vocabulary is not the run's. `retry` is
+    the command that gives the corpus explicitly, for the message."""
+    corpus_path = path or document["corpus"].get("path")
+    encoding = encoding or document.get("encoding", "utf-8")
+    try:
+        corpus = load_corpus(corpus_path, encoding=encoding)
+    except CorpusError as err:
+        hint = f" (or give it: {retry})" if retry else ""
+        raise RunError(f"cannot load the run's corpus: {err}{hint}") from None
+    if corpus.chars != tuple(document["vocabulary"]):
+        raise RunError(
+            f"{corpus.name} has a different vocabulary from the run's corpus: "
+            "use the run's own corpus"
+        )
+    return corpus
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """What a chart of a saved run needs, read from its newest good checkpoint without its
+    parameters: the smooth loss (summed over seq_length characters, as trained), the training
+    seconds, epochs and validation losses (nats per character) of every update."""
+
+    run_dir: Path
+    document: dict
+    counters: dict  # as _named_counters gives them
+    smooth_loss: np.ndarray  # float32, (iteration,)
+    seconds: np.ndarray  # float32, (iteration,): training seconds when each update finished
+    epoch_starts: np.ndarray
+    val_iterations: np.ndarray
+    val_loss: np.ndarray
+
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.document["config"])
+
+    @property
+    def chars_per_update(self) -> int:
+        config = self.config
+        return config.batch_size * config.seq_length
+
+
+def read_history(run_dir: str | Path, document: dict | None = None, warn=None) -> RunHistory:
+    """A run's history from its newest good checkpoint (read-only, no lock: safe while another
+    process trains it), never its parameters."""
+    run_dir = Path(run_dir)
+    document = read_config(run_dir) if document is None else document
+    arrays, source, problems = load_checkpoint_with_source(run_dir, document, HISTORY_MEMBERS)
+    if problems and warn is not None:
+        warn(f"{problems[0]}; read {source.name}")
+    counters = _named_counters(arrays, int(arrays["schema_version"]))
+    empty = {
+        "seconds_history": np.zeros(counters["iteration"], dtype=np.float32),
+        "val_iterations": np.zeros(0, dtype=np.int64),
+        "val_loss_history": np.zeros(0, dtype=np.float64),
+    }
+    arrays = {**empty, **arrays}  # schema 1 recorded no timings and no validation
+    return RunHistory(
+        run_dir,
+        document,
+        counters,
+        arrays["smooth_loss_history"],
+        arrays["seconds_history"],
+        arrays["epoch_starts"],
+        arrays["val_iterations"],
+        arrays["val_loss_history"],
+    )
+
+
+def read_counters(run_dir: str | Path, document: dict, warn=None) -> dict:
+    """The named counters of the run's newest good checkpoint (nothing else is read; every
+    member's header is checked). `warn(message)` hears why a newer one was skipped."""
+    arrays, source, problems = load_checkpoint_with_source(run_dir, document, ())
+    if problems and warn is not None:
+        warn(f"{problems[0]}; {source.name} is used")
+    return _named_counters(arrays, int(arrays["schema_version"]))
 
 
 # -- samples -------------------------------------------------------------------------------------
-_SAMPLE_HEADER = re.compile(r"^(best model, )?iter = (\d+), smooth_loss = (\S+)\n", re.MULTILINE)
+_SAMPLE_HEADER = re.compile(
+    r"^(best model, |by hand, )?iter = (\d+), smooth_loss = (\S+)\n", re.MULTILINE
+)
 
 
 def format_sample(sample: Sample) -> str:
@@ -864,7 +1051,16 @@ def parse_samples(text: str) -> list[Sample]:
             smooth = float(match.group(3))
         except ValueError:
             continue
-        samples.append(Sample(int(match.group(2)), smooth, body[:-2], best=bool(match.group(1))))
+        kind = match.group(1)
+        samples.append(
+            Sample(
+                int(match.group(2)),
+                smooth,
+                body[:-2],
+                best=kind == "best model, ",
+                by_hand=kind == "by hand, ",
+            )
+        )
     return samples
 
 

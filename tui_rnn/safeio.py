@@ -24,6 +24,7 @@ failed: full disk, permissions; what was on disk before is intact).
     append_run_file(run_dir, name, data) -> new size
     truncate(path, size)                         shrink to `size` through the open file
     open_lock(path) -> fd                        create and flock the run's lock file
+    lock_holder(path) -> str | None              who holds a lock (never taking it)
     open_regular(path, flags, follow_symlinks)   the checked open itself (raises OSError)
     describe(err) -> str                         an OSError as a short reason
     write_output(stream, data)                   stdout, failures as one-line OutputError
@@ -36,6 +37,7 @@ import os
 import secrets
 import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -442,12 +444,16 @@ def open_lock(path: str | Path) -> int:
         import fcntl
     except ImportError:  # not POSIX: no locking
         return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
-        os.close(fd)
-        raise LockHeld(holder) from None
+    for attempt in range(_LOCK_ATTEMPTS):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if attempt == _LOCK_ATTEMPTS - 1:
+                holder = _holder(fd)
+                os.close(fd)
+                raise LockHeld(holder) from None
+            time.sleep(_LOCK_RETRY)  # perhaps only lock_holder's probe: it lets go at once
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
@@ -455,3 +461,46 @@ def open_lock(path: str | Path) -> int:
         os.close(fd)
         raise _write_error(path, err) from None
     return fd
+
+
+# A lock another process holds is refused after this many tries, _LOCK_RETRY seconds apart: a
+# probe by lock_holder (`tui-rnn runs` in another terminal) holds a shared lock for
+# microseconds, and must never make a trainer that starts at that moment give up.
+_LOCK_ATTEMPTS = 4
+_LOCK_RETRY = 0.01
+
+
+def _holder(fd: int) -> str:
+    """The pid the lock's holder wrote into the file (digits only), or "?"."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 32).decode("ascii", "replace").strip()
+    return text if text.isdigit() else "?"
+
+
+def lock_holder(path: str | Path) -> str | None:
+    """The pid written in a lock file that another process holds ("?" if unreadable), or None
+    when nobody holds it (or it does not exist).
+
+    Never disturbs the holder: a descriptor of our own, read-only (never a link, never a pipe),
+    asks for a *shared* lock without waiting. Held by someone, that is refused at once; free, it
+    is granted and released at once by closing the descriptor (open_lock retries over that
+    instant). Nothing is written. Never call it on a lock this process holds: where flock is
+    emulated by POSIX locks (NFS), closing any descriptor of the file would drop ours."""
+    try:
+        fd = open_regular(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise _refused(path, err) from None
+    try:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no locking
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return _holder(fd)
+        return None
+    finally:
+        os.close(fd)  # releases the shared lock if it was granted

@@ -13,9 +13,13 @@ the text after it. So text that did not come from tui-rnn itself never reaches a
     bidi and other invisible format controls (U+061C, U+200B..U+200F, U+202A..U+202E,
     U+2060..U+2069, U+FEFF)         � (U+FFFD)
     line / paragraph separators     ␤ (U+2424): some terminals move to a new line on them
-- `html(text)`: the same, then HTML-escaped (`&`, `<`, `>`, quotes), for pages and reports.
+- `line(text)`: `terminal`, on one line (newlines and tabs shown as ↵ and ⇥).
+- `html(text)`: `terminal`, then HTML-escaped (`&`, `<`, `>`, quotes), for pages and reports.
 - `markdown(text)`: for text inside a fenced code block of a Markdown file: `terminal`, and
   a line of backticks can never close the fence (see `fence`).
+- `markdown_inline(text)`: for running Markdown (a sentence, a heading, a table cell): one
+  line, every punctuation character that could be syntax (emphasis, links, tables, HTML,
+  entities) backslash-escaped.
 
 Plain files and pipes keep the exact text: `write(stream, text)` filters only when the stream
 is a terminal.
@@ -72,6 +76,12 @@ def char(ch: str) -> str:
     return terminal(ch) or "\ufffd"
 
 
+def line(text: str) -> str:
+    """`terminal(text)` on one line: newlines and tabs shown as ↵ and ⇥ too (a list entry, a
+    table cell)."""
+    return "".join(char(ch) if ch in "\n\t" else ch for ch in terminal(text))
+
+
 def html(text: str) -> str:
     """`terminal(text)`, HTML-escaped (quotes too, so it is safe inside an attribute)."""
     return _html.escape(terminal(text), quote=True)
@@ -86,6 +96,20 @@ def fence(text: str) -> str:
 def markdown(text: str) -> str:
     """`text` for the inside of a fenced code block (`fence(text)` gives the fence)."""
     return terminal(text)
+
+
+# What Markdown (CommonMark with GitHub's tables and autolinks) or HTML could read as syntax in
+# running text: emphasis, code, links, images, HTML and entities, tables, headings and lists,
+# and the periods of autolinked domains. ':' and '/' stay as they are (paths stay readable).
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&$])")
+
+
+def markdown_inline(text: str) -> str:
+    """`text` inside running Markdown: `terminal`, newlines and tabs shown (↵, ⇥) so it stays
+    one line, and every punctuation character that could be syntax backslash-escaped
+    (CommonMark allows it for any ASCII punctuation), so `*`, `_`, `[`, `|`, `<`, `&` ... are
+    only characters."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", line(text))
 
 
 def isatty(stream) -> bool:

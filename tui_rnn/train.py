@@ -233,11 +233,12 @@ class Sample:
     iteration: int
     smooth_loss: float
     text: str
-    best: bool = False
+    best: bool = False  # from the best model (`b`)
+    by_hand: bool = False  # asked for (`s`), not one of the scheduled samples
 
     @property
     def header(self) -> str:
-        kind = "best model, " if self.best else ""
+        kind = "best model, " if self.best else "by hand, " if self.by_hand else ""
         return f"{kind}iter = {self.iteration}, smooth_loss = {self.smooth_loss:.4f}"
 
 

@@ -3,6 +3,12 @@
 The App owns the session's life (it stops the engine and saves the state on every way out) and
 the app-wide keys (help, quit); the main screen (main_screen.py) holds the layout, the engine's
 messages and the training keys. Every key is defined once, in keys.py.
+
+Switching runs (the runs screen's Enter, the new-run form): the run is opened on a worker (its
+lock taken, or the refusal said in one line) and posted as RunOpened; the app then shuts the
+current session's engine down (its state saved), releases its lock, and puts a new main screen
+over a new session in place of the old one. The old run is never left half closed: until the
+new one is open, nothing happens to it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from .help_screen import HelpScreen
 from .inspector_screen import InspectorScreen
 from .keys import KEYS, Scope, bindings
 from .main_screen import MainScreen, default_gradcheck
+from .messages import RunOpened
 from .session import TrainingSession
 
 SHUTDOWN_TIMEOUT = 60.0
@@ -35,6 +42,7 @@ class TuiRnnApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "tui-rnn"
+    DEFAULT_MODE = "run-1"  # the first run's main screen (see _add_main_mode)
     BINDINGS = bindings(Scope.APP)
 
     def __init__(
@@ -49,20 +57,19 @@ class TuiRnnApp(App):
     ):
         super().__init__()
         self.session = session
-        self.main = MainScreen(
-            session,
+        self._main_options = dict(
             gradcheck_on_start=gradcheck_on_start,
             gradcheck=gradcheck,
             seq_lengths=seq_lengths,
             show_rate=show_rate,
             generation_seed=generation_seed,
         )
+        self.main = MainScreen(session, **self._main_options)
+        self._mode_count = 0
+        self._add_main_mode()  # run-1, the DEFAULT_MODE: the app starts on it
         self.quitting = False
         self.engine_error: str | None = None
         self.keymap: dict[str, str] = {}  # what set_keymap was given (the help screen shows it)
-
-    def get_default_screen(self) -> Screen:
-        return self.main
 
     @property
     def status(self):
@@ -71,6 +78,15 @@ class TuiRnnApp(App):
 
     def on_mount(self) -> None:
         self._catch_signals(True)
+
+    def _add_main_mode(self) -> str:
+        """A new app mode whose base screen is self.main: each run's main screen is the base
+        of a mode of its own, so that switching runs removes it, and every screen over it,
+        whole (see switch_session)."""
+        self._mode_count += 1
+        mode, main = f"run-{self._mode_count}", self.main
+        self.add_mode(mode, lambda: main)
+        return mode
 
     # -- keys -------------------------------------------------------------------------------------
     def set_keymap(self, keymap: Keymap) -> None:
@@ -120,6 +136,8 @@ class TuiRnnApp(App):
                 Scope.GRADCHECK: main.gradcheck_pane,
             }
             return nodes.get(scope)
+        if getattr(screen, "SCOPE", None) == scope:  # a screen's own keys (runs, compare)
+            return screen
         if isinstance(screen, InspectorScreen) and scope == Scope.INSPECTOR:
             return screen
         return None
@@ -134,12 +152,41 @@ class TuiRnnApp(App):
             name, parameters = parse_action(key.action)[1:]
             if node is None or node.check_action(name, parameters) is not True:
                 continue
-            where = "" if key.scope in (Scope.APP, Scope.MAIN) else f"{key.scope.value}: "
+            where = (
+                ""
+                if key.scope in (Scope.APP, Scope.MAIN, getattr(screen, "SCOPE", None))
+                else f"{key.scope.value}: "
+            )
             yield SystemCommand(
                 f"{where}{key.help[0].upper()}{key.help[1:]} ({key.shown(self.keymap)})",
                 key.help,
                 partial(self.run_action, key.action, node),
             )
+
+    # -- switching runs ---------------------------------------------------------------------------
+    async def on_run_opened(self, message: RunOpened) -> None:
+        if self.quitting:  # too late: let it go untouched
+            message.run.close()
+            return
+        await self.switch_session(TrainingSession(message.run, warnings=message.warnings))
+
+    async def switch_session(self, session: TrainingSession) -> None:
+        """Save and close the current run (engine stopped, state saved, lock released), then
+        show `session` on a new main screen in place of the old one."""
+        old = self.session
+        if old.running:
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(old.shutdown()), SHUTDOWN_TIMEOUT)
+            except TimeoutError:  # still saving: never release a lock under a writer
+                session.run.close()
+                self.notify("the current run did not stop in time: not switching", severity="error")
+                return
+        old.run.close()
+        old_mode = self.current_mode
+        self.session = session
+        self.main = MainScreen(session, **self._main_options)
+        await self.switch_mode(self._add_main_mode())
+        await self.remove_mode(old_mode)  # the old main screen and every screen over it
 
     # -- leaving ----------------------------------------------------------------------------------
     def _catch_signals(self, catch: bool) -> None:

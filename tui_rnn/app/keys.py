@@ -1,11 +1,12 @@
-"""The key map: every key of the app in one table, for the app's own work, the inspector, and
-the work planned after it (the runs screen, new runs and the report of issue 11).
+"""The key map: every key of the app in one table: the app's own work, the runs screen, new
+runs and the report (issue 11), and the inspector (issue 12).
 
 Each `Key` becomes one Textual `Binding` (with an `id`, so `App.set_keymap` can remap it, and a
 tooltip), one line of the help screen and one command of the command palette: nothing else
 defines a key. Keys live in scopes that follow the focus: APP keys work everywhere, MAIN keys on
 the main screen, and a pane's keys (CHART, GENERATOR, GRADCHECK) only while that pane has the
-focus, so the chart's letters never shadow a training key elsewhere.
+focus, so the chart's letters never shadow a training key elsewhere; a screen's keys (RUNS,
+COMPARE) only on that screen.
 
 The Footer shows, for the current focus, the keys with a `footer` rank, most important (lowest
 rank) first, as many as fit in one row (see footer_bindings); the others are in the
@@ -26,6 +27,8 @@ class Scope(StrEnum):
     CHART = "chart"  # the loss chart has the focus
     GENERATOR = "generator"  # a field of the generator has the focus
     GRADCHECK = "gradcheck"  # the gradient-check pane has the focus
+    RUNS = "runs"  # the runs screen (o)
+    COMPARE = "compare"  # the marked runs' curves (c on the runs screen)
     MODAL = "modal"  # a screen over the main one (help, a sample, settings, full tables)
     INSPECTOR = "inspector"  # the inspector screen (i)
     PASSAGE = "passage"  # the inspector's passage has the focus
@@ -38,6 +41,8 @@ SCOPE_TITLES = {
     Scope.CHART: "Loss chart (l or tab to focus it)",
     Scope.GENERATOR: "Generator (g to focus it)",
     Scope.GRADCHECK: "Gradient check (tab to focus it)",
+    Scope.RUNS: "Runs (o)",
+    Scope.COMPARE: "Comparing runs (c on the runs screen)",
     Scope.MODAL: "Screens over the main one",
     Scope.INSPECTOR: "Inspector (i): probabilities, neurons, health",
     Scope.PASSAGE: "Inspector: the passage",
@@ -253,6 +258,17 @@ KEYS: tuple[Key, ...] = (
         Scope.MAIN,
         15,
     ),
+    Key("runs", "o", "runs", "Runs", "the runs: open one, compare them", Scope.MAIN, 16),
+    Key("new-run", "n", "new_run", "New", "start a new run (a form)", Scope.MAIN, 18),
+    Key(
+        "report",
+        "w",
+        "write_report",
+        "Report",
+        "write the report of this run (report.md, fig1.svg)",
+        Scope.MAIN,
+        17,
+    ),
     # -- the loss chart, while it has the focus ----------------------------------------------------
     Key("log-y", "y", "toggle_log", "Log y", "logarithmic / linear y axis", Scope.CHART, 3),
     Key(
@@ -355,18 +371,50 @@ KEYS: tuple[Key, ...] = (
         Scope.GRADCHECK,
         4,
     ),
+    # -- the runs screen ---------------------------------------------------------------------------
+    Key(
+        "open-run",
+        "enter",
+        "open",
+        "Open",
+        "open the run in the app (this one is saved and closed)",
+        Scope.RUNS,
+        2,
+    ),
+    Key("mark", "space", "mark", "Mark", "mark or unmark the run to compare", Scope.RUNS, 3),
+    Key("compare", "c", "compare", "Compare", "overlay the marked runs' curves", Scope.RUNS, 4),
+    Key("sort", "s", "sort", "Sort", "sort by the next column (or click a header)", Scope.RUNS, 5),
+    Key("sort-reverse", "S", "reverse", "Reverse", "reverse the order", Scope.RUNS, 6),
+    Key("refresh", "r", "refresh", "Refresh", "read the runs again", Scope.RUNS, 7),
+    Key("runs-new", "n", "new_run", "New", "start a new run (a form)", Scope.RUNS, 8),
+    # -- comparing runs ---------------------------------------------------------------------------
+    Key(
+        "x-axis",
+        "x",
+        "cycle_x",
+        "X axis",
+        "x: updates / characters seen / training time",
+        Scope.COMPARE,
+        2,
+    ),
+    Key("compare-log-y", "y", "toggle_log", "Log y", "logarithmic / linear y", Scope.COMPARE, 3),
+    Key(
+        "compare-validation",
+        "v",
+        "toggle_validation",
+        "Val",
+        "the validation losses on/off",
+        Scope.COMPARE,
+        4,
+    ),
     # -- screens over the main one ---------------------------------------------------------------
     Key("close", "escape,q", "dismiss", "Close", "close this screen", Scope.MODAL, 0),
     *INSPECTOR_KEYS,
 )
 
-# Keys kept free for the screens that come next, app-wide (issue 11); not bound until
-# they exist. No key of KEYS may take one (tests/test_app.py checks it).
-RESERVED: dict[str, str] = {
-    "o": "the runs screen (issue 11)",
-    "n": "a new run (issue 11)",
-    "w": "write the report of the current run (issue 11)",
-}
+# Keys kept free for screens to come, app-wide; not bound until they exist. No key of KEYS
+# may take one (tests/test_app.py checks it).
+RESERVED: dict[str, str] = {}
 
 BY_NAME = {k.name: k for k in KEYS}
 

@@ -29,6 +29,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widget import Widget
 
+from ..figure import iteration_label, nice_ticks, tick_label
 from .keys import Scope, bindings
 from .messages import ChartData
 
@@ -81,39 +82,6 @@ class ChartOptions:
         if self.full_y:
             parts.append("full y")
         return " · ".join(parts)
-
-
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round-number ticks (1, 2, 5 x 10^k steps) covering [low, high]."""
-    if not math.isfinite(low) or not math.isfinite(high) or high <= low:
-        return [low]
-    span = high - low
-    raw = span / max(1, count)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    steps = [m * magnitude for m in (0.5, 1, 2, 5, 10)]  # ascending, round numbers
-    index = next(i for i, s in enumerate(steps) if s >= raw)
-    while index > 0 and span / steps[index] < 1.5:  # at least two ticks
-        index -= 1
-    step = steps[index]
-    first = math.ceil(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + 1e-9 * step:
-        ticks.append(value)
-        value += step
-    return ticks
-
-
-def iteration_label(value: float) -> str:
-    """1234567 -> '1.23M', 45000 -> '45k', 800 -> '800'."""
-    for threshold, suffix in ((1e6, "M"), (1e3, "k")):
-        if abs(value) >= threshold:
-            return f"{value / threshold:.3g}{suffix}"
-    return f"{value:.0f}"
-
-
-def tick_label(value: float) -> str:
-    return f"{value:.4g}"
 
 
 def in_unit(data: ChartData, unit: str) -> ChartData:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from rich.cells import cell_len
@@ -27,7 +28,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from .. import safetext, sampling
+from .. import report, safetext, sampling
 from ..cells import Model
 from ..gradcheck import DEFAULT_SEQ_LENGTHS, GradcheckReport, GradcheckRow
 from ..train import TrainConfig
@@ -49,6 +50,8 @@ from .messages import (
     Status,
     TrainingProgress,
 )
+from .new_run_screen import NewRunScreen
+from .runs_screen import RunsScreen
 from .samples_pane import SampleScreen, SamplesPane
 from .session import ChartView, ModelCopy, TrainingSession
 from .settings_screen import Settings, SettingsScreen
@@ -152,6 +155,7 @@ class MainScreen(Screen):
         self.next_seed = config.seed if generation_seed is None else generation_seed
         self._gradcheck_worker: Worker | None = None
         self._generate_worker: Worker | None = None
+        self._report_worker: Worker | None = None
         self._overflow: list = []
         self._titles: dict[tuple, Text | None] = {}
 
@@ -345,6 +349,8 @@ class MainScreen(Screen):
             return not self.app.quitting or None
         if action == "inspector":
             return engine or None
+        if action == "write_report":
+            return engine and self.status.iteration > 0 or None
         return True
 
     def action_train(self) -> None:
@@ -387,6 +393,26 @@ class MainScreen(Screen):
         from .inspector_screen import InspectorScreen  # it uses this module's wait_for_model
 
         self.app.push_screen(InspectorScreen(self.session))
+
+    # -- runs: the runs screen, a new run, the report (issue 11) ----------------------------------
+    def action_runs(self) -> None:
+        self.app.push_screen(RunsScreen())
+
+    def action_new_run(self) -> None:
+        self.app.push_screen(NewRunScreen())
+
+    def action_write_report(self) -> None:
+        self.notify("writing the report…", timeout=3)
+        self._report_worker = self.write_report()
+
+    @work(thread=True, exclusive=True, group="report", exit_on_error=False)
+    def write_report(self) -> Path | None:
+        """The state saved first, then report.md and fig1.svg from the run's files."""
+        worker = get_current_worker()
+        run_dir = wait_for_model(self.session.save_now())
+        if run_dir is None:
+            return None
+        return report.write_report(run_dir, should_stop=lambda: worker.is_cancelled)
 
     # -- the gradient check (a thread worker) -----------------------------------------------------
     def start_gradcheck(self, current: bool) -> None:
@@ -495,6 +521,8 @@ class MainScreen(Screen):
 
     # -- workers' ends ----------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self._report_worker:
+            self._report_done(event)
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
@@ -507,3 +535,16 @@ class MainScreen(Screen):
                     text = None  # the methods after it never ran
         elif event.worker is self._generate_worker:
             self.generator.fail(self.generation, f"generation failed: {text}")
+
+    def _report_done(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.SUCCESS and event.worker.result is not None:
+            path = event.worker.result
+            text = f"report written: {path} (and {path.parent / report.FIGURE_FILE})"
+            self.notify(safetext.terminal(text), title="Report", timeout=20, markup=False)
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            known = isinstance(error, ValueError | OSError | RuntimeError)  # RunError is one
+            text = str(error) if known else f"{type(error).__name__}: {error}"
+            self.notify(
+                safetext.terminal(f"no report: {text}"), severity="error", timeout=20, markup=False
+            )

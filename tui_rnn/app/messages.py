@@ -118,6 +118,15 @@ class EngineStopped(Message):
 
 
 @dataclass
+class RunOpened(Message):
+    """A run opened on a worker (the runs screen's Enter, the new-run form): the app saves and
+    closes the current one and switches to it."""
+
+    run: object  # tui_rnn.run.Run, its lock held (a new run's directory comes at its first save)
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
 class GradcheckStarted(Message):
     run: int  # which check (rows of an abandoned one are dropped)
     method: str

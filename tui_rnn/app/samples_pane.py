@@ -24,11 +24,6 @@ MAX_SAMPLES_SHOWN = 500  # the oldest leave the list (all of them stay in sample
 PREVIEW_CHARS = 400
 
 
-def one_line(text: str) -> str:
-    """`text` on one line: every character visible (newlines as ↵, tabs as ⇥)."""
-    return "".join(safetext.char(ch) if ch in "\n\t" else ch for ch in safetext.terminal(text))
-
-
 def sample_prompt(sample: Sample) -> Group:
     """Two lines, each cut to the pane's width (a Rich Group keeps Text's no_wrap; a bare Text
     would be re-wrapped by the OptionList)."""
@@ -38,7 +33,7 @@ def sample_prompt(sample: Sample) -> Group:
         no_wrap=True,
         overflow="ellipsis",
     )
-    preview = one_line(sample.text[:PREVIEW_CHARS])
+    preview = safetext.line(sample.text[:PREVIEW_CHARS])
     body = Text(
         preview or "(empty)", style="" if preview else "dim", no_wrap=True, overflow="ellipsis"
     )

@@ -25,16 +25,16 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import export, runs, safeio
 from ..cells import Model
+from ..curves import Smoother, thin_history
 from ..health import HealthMonitor, weights_report
 from ..inspect import model_label
 from ..run import Run
 from ..train import DivergenceError, Sample, Trainer
-from .curves import Smoother, thin_history
 from .messages import (
     ChartData,
     Diverged,
@@ -189,6 +189,13 @@ class TrainingSession:
     def set_chart_view(self, view: ChartView) -> None:
         self.chart_view = view
         self.request("chart")
+
+    def save_now(self) -> Future:
+        """A Future of the run directory, resolved once the state is saved (between two
+        updates; training goes on). A new run without an update is left unmade."""
+        future: Future = Future()
+        self.request("save_now", future)
+        return future
 
     def model_copy(self, best: bool = False) -> Future:
         """A Future of a ModelCopy taken between two updates."""
@@ -400,13 +407,22 @@ class TrainingSession:
             self._post(Notice(f"paused at iter {self.trainer.iteration:,}; state saved"))
 
     def _do_sample(self) -> None:
-        sample = self.trainer.synthesize(interrupt=self._quitting.is_set)
+        sample = replace(self.trainer.synthesize(interrupt=self._quitting.is_set), by_hand=True)
         self.trainer.samples.append(sample)
         self._record_sample(sample)
 
     def _do_best(self, length: int) -> None:
         sample = self.trainer.synthesize_best(length, interrupt=self._quitting.is_set)
         self._record_sample(sample, show=True)
+
+    def _do_save_now(self, future: Future) -> None:
+        try:
+            if self.run.created or self.trainer.iteration > 0:
+                self.run.save_if_unsaved()
+        except BaseException as err:  # the waiting worker says it (and the Notice too)
+            future.set_exception(err)
+            raise
+        future.set_result(self.run_dir)
 
     def _do_checkpoint(self) -> None:
         path = self.run_dir / runs.CHECKPOINT_FILE

@@ -1,0 +1,350 @@
+"""Comparing runs: the marked runs' smoothed loss curves (and validation curves) overlaid, one
+colour each, x by updates, characters seen or training time.
+
+Each run's history is read from its newest good checkpoint on a worker (runs.read_history:
+read-only, without the parameters, safe while another process trains it), once; the series
+are thinned on a worker too (curves.thin_history: each bin's minimum and maximum, about two
+points per braille column) whenever the x axis or the width changes. The UI thread only draws:
+its own braille raster (figure.raster for every series at once, packed into braille cells in
+NumPy) rather than plotext, whose cost grows by a full canvas pass per series.
+
+Losses are per character (nats): smooth_loss / seq_length and the validation loss, so runs of
+any sequence length compare. Updates compare only runs that read the same characters per
+update (batch x seq_length): otherwise the title says to switch to characters or time (x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from .. import figure, runs, safetext
+from ..curves import thin_history
+from ..workspace import RunSummary
+from .keys import Scope, bindings
+
+COLORS = ("cyan", "magenta", "yellow", "green")  # one per run, in the order marked
+MAX_RUNS = len(COLORS)
+AXES = ("updates", "characters", "time")
+AXIS_LABELS = {"updates": "update", "characters": "characters seen", "time": "training time"}
+AXIS_FORMATS = {
+    "updates": figure.iteration_label,
+    "characters": figure.iteration_label,
+    "time": figure.seconds_label,
+}
+# Braille dots: bit of the dot at (row in the cell 0..3, column 0..1).
+BRAILLE_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """One run's history as the comparison needs it (per-character losses)."""
+
+    name: str
+    model: str  # "rnn 1x100 B=1 n=25"
+    chars_per_update: int
+    loss: np.ndarray  # smooth_loss / seq_length of every update, float32
+    seconds: np.ndarray  # training seconds after every update
+    val_iterations: np.ndarray
+    val_loss: np.ndarray  # nats per character
+
+    @classmethod
+    def read(cls, summary: RunSummary) -> RunCurves:
+        history = runs.read_history(summary.path)
+        config = history.config
+        return cls(
+            safetext.line(summary.name),
+            f"{summary.model_text} B={config.batch_size} n={config.seq_length}",
+            history.chars_per_update,
+            (history.smooth_loss / np.float32(config.seq_length)).astype(np.float32),
+            history.seconds,
+            history.val_iterations,
+            history.val_loss,
+        )
+
+    def x_of(self, iterations: np.ndarray, axis: str) -> np.ndarray:
+        """Where updates number `iterations` (1-based; 0 = before any) lie on the x axis."""
+        iterations = np.asarray(iterations, dtype=np.int64)
+        if axis == "updates":
+            return iterations.astype(np.float64)
+        if axis == "characters":
+            return iterations.astype(np.float64) * self.chars_per_update
+        padded = np.concatenate([[0.0], self.seconds.astype(np.float64)])
+        return padded[np.clip(iterations, 0, len(self.seconds))]
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A run's series, thinned and placed on the chosen x axis."""
+
+    label: str
+    model: str
+    color: str
+    x: np.ndarray
+    y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+
+
+@dataclass(frozen=True)
+class CompareData:
+    curves: tuple[Curve, ...]
+    axis: str
+    comparable: bool  # the runs read the same characters per update
+    bins: int  # thinned for a chart this many columns wide
+
+
+def prepare(histories: list[RunCurves], axis: str, bins: int) -> CompareData:
+    """The curves of every run on `axis`, each thinned to about `bins` bins (worker thread)."""
+    curves = []
+    for history, color in zip(histories, COLORS, strict=False):
+        iterations, values = thin_history(history.loss, bins)
+        curves.append(
+            Curve(
+                history.name,
+                history.model,
+                color,
+                history.x_of(iterations.astype(np.int64), axis),
+                values,
+                history.x_of(history.val_iterations, axis),
+                np.asarray(history.val_loss, dtype=np.float64),
+            )
+        )
+    comparable = len({h.chars_per_update for h in histories}) <= 1
+    return CompareData(tuple(curves), axis, comparable, bins)
+
+
+def render(data: CompareData | None, width: int, height: int, log_y=False, validation=True) -> Text:
+    """The chart as Rich Text, `width` x `height` cells: y ticks, a braille plot (smooth loss
+    solid, validation dashed, later runs on top), the x axis and its ticks."""
+    if data is None or not data.curves:
+        return Text("reading the runs…" if data is None else "no runs to compare", style="dim")
+    series = []
+    for k, curve in enumerate(data.curves):
+        series.append((k, curve.x, curve.y, False))
+        if validation and len(curve.val_y):
+            series.append((k, curve.val_x, curve.val_y, True))
+    fig = figure.Figure(
+        tuple(figure.Series("", x, y) for _, x, y, _ in series),
+        log_y=log_y,
+        x_format=AXIS_FORMATS[data.axis],
+    )
+    area = figure.box(fig)
+    rows = max(2, height - 2)
+    labels = {}
+    for value, label in figure.y_ticks(fig, area, max(2, rows // 3)):
+        row = int((area.y1 - value) / (area.y1 - area.y0) * rows)
+        if 0 <= row < rows:
+            labels[row] = label
+    margin = max((len(v) for v in labels.values()), default=1)
+    cols = max(4, width - margin - 1)
+    code = np.zeros((rows, cols), dtype=np.uint8)
+    owner = np.full((rows, cols), -1, dtype=np.int64)
+    dash = (np.arange(2 * cols) // 4) % 2 == 0  # validation: two columns on, two off
+    for (k, _, _, dashed), s in zip(series, fig.series, strict=True):
+        dots = figure.raster(s.x, figure.y_values(fig, s.y), area, 2 * cols, 4 * rows)
+        if dashed:
+            dots &= dash
+        # each cell's dots as its braille bits (distinct powers of two: their sum is their OR)
+        cells = dots.reshape(rows, 4, cols, 2) * BRAILLE_BITS[None, :, None, :]
+        bits = cells.sum(axis=(1, 3), dtype=np.uint8)
+        code |= bits
+        owner[bits > 0] = k
+    text = Text(no_wrap=True, overflow="crop")
+    for r in range(rows):
+        text.append(f"{labels.get(r, ''):>{margin}}", style="dim")
+        text.append("┤" if r in labels else "│", style="dim")
+        line = owner[r]
+        starts = np.flatnonzero(np.concatenate([[True], line[1:] != line[:-1]]))
+        ends = np.concatenate([starts[1:], [cols]])
+        for start, end in zip(starts, ends, strict=True):
+            k = int(line[start])
+            if k < 0:
+                text.append(" " * (end - start))
+            else:
+                chars = "".join(chr(0x2800 + int(c)) for c in code[r, start:end])
+                text.append(chars, style=data.curves[k].color)
+        text.append("\n")
+    text.append(" " * margin + "└" + "─" * cols + "\n", style="dim")
+    ticks = [" "] * (cols + 8)
+    for value in area.x_ticks(max(2, cols // 12)):
+        label = AXIS_FORMATS[data.axis](value)
+        start = int((value - area.x0) / (area.x1 - area.x0) * cols)
+        start = max(0, min(start - len(label) // 2, len(ticks) - len(label)))
+        if all(c == " " for c in ticks[max(0, start - 1) : start + len(label) + 1]):
+            ticks[start : start + len(label)] = label
+    text.append(" " * (margin + 1) + "".join(ticks).rstrip(), style="dim")
+    return text
+
+
+class CompareChart(Widget):
+    """Draws the newest CompareData; asks for new series when its width changes."""
+
+    class Resized(Message):
+        def __init__(self, bins: int) -> None:
+            super().__init__()
+            self.bins = bins
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.data: CompareData | None = None
+        self.log_y = False
+        self.validation = True
+        self._text = render(None, 0, 0)
+
+    @property
+    def bins(self) -> int:
+        return max(10, self.content_size.width)  # min and max per bin: two points per column
+
+    def show(self, data: CompareData) -> None:
+        self.data = data
+        self.redraw()
+
+    def set_view(self, **changes) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self.redraw()
+
+    def redraw(self) -> None:
+        width, height = self.content_size.width, self.content_size.height
+        if width > 0 and height > 0:
+            self._text = render(self.data, width, height, self.log_y, self.validation)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.redraw()
+        self.post_message(self.Resized(self.bins))
+
+    def render(self) -> Text:
+        return self._text
+
+
+class CompareScreen(Screen):
+    """The marked runs' curves over each other; x cycles the axis, y log, v validation."""
+
+    SCOPE = Scope.COMPARE
+    BINDINGS = bindings(Scope.COMPARE) + bindings(Scope.MODAL)
+
+    @dataclass
+    class Loaded(Message):
+        histories: list[RunCurves]
+        problems: list[str]
+
+    @dataclass
+    class Prepared(Message):
+        data: CompareData
+
+    def __init__(self, summaries: list[RunSummary]) -> None:
+        super().__init__()
+        self.summaries = summaries[:MAX_RUNS]
+        self.histories: list[RunCurves] | None = None
+        self.axis = AXES[0]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="compare-title")
+        yield CompareChart(id="compare-chart")
+        yield Static(id="compare-legend")
+        yield Footer(compact=True)
+
+    @property
+    def chart(self) -> CompareChart:
+        return self.query_one(CompareChart)
+
+    def on_mount(self) -> None:
+        self._title()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="compare-load", exit_on_error=False)
+    def load(self) -> None:
+        """Each run's history from its newest checkpoint (this app's run saved first)."""
+        from .main_screen import wait_for_model
+
+        session = self.app.session
+        if any(s.path.resolve() == session.run_dir.resolve() for s in self.summaries):
+            wait_for_model(session.save_now())
+        histories, problems = [], []
+        for summary in self.summaries:
+            if get_current_worker().is_cancelled:
+                return
+            try:
+                histories.append(RunCurves.read(summary))
+            except runs.RunError as err:
+                problems.append(str(err))
+        self.post_message(self.Loaded(histories, problems))
+
+    def on_compare_screen_loaded(self, message: Loaded) -> None:
+        self.histories = message.histories
+        for problem in message.problems:
+            self.notify(safetext.terminal(problem), severity="error", timeout=15, markup=False)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        if self.histories is not None:
+            self.thin(self.histories, self.axis, self.chart.bins)
+
+    @work(thread=True, exclusive=True, group="compare-thin", exit_on_error=False)
+    def thin(self, histories: list[RunCurves], axis: str, bins: int) -> None:
+        self.post_message(self.Prepared(prepare(histories, axis, bins)))
+
+    def on_compare_screen_prepared(self, message: Prepared) -> None:
+        self.chart.show(message.data)
+        self._title()
+        self.refresh_bindings()  # v (validation) is offered once a run has some
+
+    def on_compare_chart_resized(self, message: CompareChart.Resized) -> None:
+        data = self.chart.data
+        if data is None or data.bins != message.bins:
+            self._prepare()
+
+    def _title(self) -> None:
+        chart = self.chart
+        title = Text.assemble(
+            ("Compare", "bold"), f" · loss/char (nats) by {AXIS_LABELS[self.axis]} (x)"
+        )
+        if chart.log_y:
+            title.append(" · log y")
+        data = chart.data
+        if data is not None and not data.comparable and self.axis == "updates":
+            title.append(
+                " · ⚠ batch x seq_length differ: compare by characters or time (x)",
+                style="bold yellow",
+            )
+        self.query_one("#compare-title", Static).update(title)
+        legend = Text()
+        curves = data.curves if data is not None else ()
+        for curve in curves:
+            legend.append("━━ ", style=curve.color)
+            legend.append(f"{curve.label} ", style="bold")
+            legend.append(f"{curve.model}   ", style="dim")
+        if curves and chart.validation and any(len(c.val_y) for c in curves):
+            legend.append("╍╍ validation", style="dim")
+        self.query_one("#compare-legend", Static).update(legend)
+
+    # -- keys -------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_validation":
+            data = self.chart.data
+            return data is not None and any(len(c.val_y) for c in data.curves)
+        return True
+
+    def action_cycle_x(self) -> None:
+        self.axis = AXES[(AXES.index(self.axis) + 1) % len(AXES)]
+        self._title()
+        self._prepare()
+
+    def action_toggle_log(self) -> None:
+        self.chart.set_view(log_y=not self.chart.log_y)
+        self._title()
+
+    def action_toggle_validation(self) -> None:
+        self.chart.set_view(validation=not self.chart.validation)
+        self._title()
