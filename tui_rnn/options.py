@@ -267,11 +267,12 @@ BY_NAME: dict[str, Option] = {option.name: option for option in CONFIG_OPTIONS}
 PRESETS: dict[str, dict[str, object]] = {
     "report": {},
     # The recipe that reached the lowest validation loss in 3 minutes on a 2-core machine among
-    # those compared (vanilla 256/512, GRU 128/160/192/256, LSTM 256; learning rates 2e-3 to
-    # 4e-3; batches 32 and 64): see the README's "The quality preset" for the measurements.
+    # those compared (vanilla 256, GRU 128/160/192, LSTM 256; learning rates 2e-3 to 4e-3;
+    # batches 32 and 64; one or two BLAS threads): benchmarks/bench_quality.py, and the README's
+    # "The quality preset" for the figures.
     "quality": {
         "cell": "gru",
-        "hidden_size": 128,
+        "hidden_size": 192,
         "seq_length": 64,
         "batch_size": 32,
         "dtype": "float32",
