@@ -293,7 +293,8 @@ class Trainer:
         self.dropout_rng = np.random.Generator(np.random.PCG64([config.seed, 1]))
         self.model = Model.zeros(self.spec)
         self.model.init(self.rng, config.sigma)
-        self.grads = np.zeros_like(self.model.flat)
+        # The gradient as a Model too: named views built once, not at every update.
+        self.grads = Model.zeros(self.spec)
         self.optimizer = make_optimizer(
             config.optimizer, self.model.flat.size, self.model.flat.dtype, config.eps
         )
