@@ -125,7 +125,7 @@ def measure(trainer, cache: ForwardCache, clipped_window: deque | None = None) -
     names, starts = _layout(model)
     theta = model.flat
     delta = trainer.optimizer.last_update  # theta_before = theta + delta
-    g = trainer.grads
+    g = trainer.grads.flat
     before = theta + delta
     weight = np.sqrt(_segment_sums(before * before, starts))
     grad = np.sqrt(_segment_sums(g * g, starts))
