@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from rich.text import Text
+from rich.text import Span, Text
 
 from . import safetext
 
@@ -30,6 +30,7 @@ MARKERS = "*o+x#@"  # the text chart's marker of each series, in order
 # Braille dots: the bit of the dot at (row in the cell 0..3, column 0..1) (Unicode's order).
 BRAILLE_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
 BRAILLE = np.array([chr(0x2800 + code) for code in range(256)])  # the glyph of each bit pattern
+BRAILLE_ORDER = np.argsort(BRAILLE_BITS.T.ravel())  # dots (dot col, dot row) in their bits' order
 DASH_DOTS = 4  # a dashed series: 4 dot columns (two cells) on, 4 off
 AXIS_STYLE = "dim"
 
@@ -409,8 +410,11 @@ def text(figure: Figure, width: int = 72, height: int = 16) -> str:
 def braille_codes(dots: np.ndarray) -> np.ndarray:
     """A (4 rows, 2 cols) x cells grid of dots as each cell's braille bit pattern (uint8)."""
     rows, cols = dots.shape[0] // 4, dots.shape[1] // 2
-    cells = dots.reshape(rows, 4, cols, 2) * BRAILLE_BITS[None, :, None, :]
-    return cells.sum(axis=(1, 3), dtype=np.uint8)  # distinct powers of two: their sum is their OR
+    cells = dots.reshape(rows, 4, cols, 2).transpose(0, 2, 3, 1)  # (row, col, dot col, dot row)
+    # each cell's 8 dots in the order of their bits (BRAILLE_BITS), least significant first
+    return np.packbits(
+        cells.reshape(rows, cols, 8)[..., BRAILLE_ORDER], axis=-1, bitorder="little"
+    )[..., 0]
 
 
 def braille(figure: Figure, width: int, height: int) -> Text:
@@ -427,44 +431,57 @@ def braille(figure: Figure, width: int, height: int) -> Text:
         labels = y_label_rows(figure, area, rows, max(2, rows // 2))
     margin = max((len(v) for v in labels.values()), default=1)
     cols = max(4, width - margin - 1)
-    # What each cell shows: its glyph and the index of its style (0: none).
+    # Each cell's braille dots and the index of its style (0: empty, 1: a vertical line).
     styles: list[str | None] = [None, figure.vline_color]
-    glyphs = np.full((rows, cols), " ", dtype="<U1")
+    codes = np.zeros((rows, cols), dtype=np.uint8)
     owner = np.zeros((rows, cols), dtype=np.int64)
     vlines = vline_columns(figure, area, cols)
-    glyphs[:, vlines], owner[:, vlines] = "│", 1
+    owner[:, vlines] = 1
     dashes = (np.arange(2 * cols) // DASH_DOTS) % 2 == 0
     for series in figure.series:
         dots = raster(series.x, y_values(figure, series.y), area, 2 * cols, 4 * rows)
         if series.dashed:
             dots &= dashes
-        codes = braille_codes(dots)
-        drawn = codes > 0
-        glyphs[drawn], owner[drawn] = BRAILLE[codes[drawn]], len(styles)
+        series_codes = braille_codes(dots)
+        drawn = series_codes > 0
+        codes[drawn], owner[drawn] = series_codes[drawn], len(styles)
         styles.append(series.color)
+    glyphs = BRAILLE[codes]
+    glyphs[owner == 0], glyphs[owner == 1] = " ", "│"
     for row, column, marker in marker_cells(figure, area, cols, rows):
         glyphs[row, column], owner[row, column] = marker.glyph, len(styles)
         styles.append(marker.color)
 
-    out = Text(no_wrap=True, overflow="crop")
+    # One string and its spans (one per run of cells of one style), not a Text.append per run.
+    pieces: list[str] = []
+    spans: list[Span] = []
+    offset = 0
+    changes = np.ones((rows, cols), dtype=bool)
+    changes[:, 1:] = owner[:, 1:] != owner[:, :-1]
     for r in range(rows):
-        out.append(f"{labels.get(r, ''):>{margin}}")
-        out.append("┤" if r in labels else "│", AXIS_STYLE)
-        line = owner[r]
-        starts = np.flatnonzero(np.concatenate([[True], line[1:] != line[:-1]]))
-        ends = np.concatenate([starts[1:], [cols]])
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            out.append("".join(glyphs[r, start:end].tolist()), styles[line[start]])
-        out.append("\n")
+        pieces += [f"{labels.get(r, ''):>{margin}}", "┤" if r in labels else "│"]
+        spans.append(Span(offset + margin, offset + margin + 1, AXIS_STYLE))
+        offset += margin + 1
+        pieces += ["".join(glyphs[r].tolist()), "\n"]
+        starts = np.flatnonzero(changes[r]).tolist()
+        for start, end in zip(starts, starts[1:] + [cols], strict=True):
+            style = styles[owner[r, start]]
+            if style is not None:
+                spans.append(Span(offset + start, offset + end, style))
+        offset += cols + 1
     tick_labels, tick_columns = x_tick_line(figure, area, cols, cols)
     axis = np.full(cols, "─", dtype="<U1")
     axis[vlines] = "┴"
     axis[tick_columns] = np.where(axis[tick_columns] == "┴", "┼", "┬")
-    out.append(" " * margin + "└" + "".join(axis.tolist()) + "\n", AXIS_STYLE)
-    out.append(" " * (margin + 1) + tick_labels)
+    axis_line = " " * margin + "└" + "".join(axis.tolist())
+    spans.append(Span(offset, offset + len(axis_line), AXIS_STYLE))
+    pieces += [axis_line, "\n", " " * (margin + 1) + tick_labels]
     if x_label:
-        out.append("\n" + " " * (margin + 1) + figure.x_label.center(cols).rstrip(), AXIS_STYLE)
-    return out
+        offset += len(axis_line) + 1 + margin + 1 + len(tick_labels)
+        label_line = "\n" + " " * (margin + 1) + figure.x_label.center(cols).rstrip()
+        spans.append(Span(offset, offset + len(label_line), AXIS_STYLE))
+        pieces.append(label_line)
+    return Text("".join(pieces), no_wrap=True, overflow="crop", spans=spans)
 
 
 # -- where lines and markers fall on a grid ------------------------------------------------------
