@@ -1187,3 +1187,23 @@ def test_requests_after_the_engine_stopped_are_answered_not_left_waiting(tmp_pat
     with pytest.raises(RuntimeError, match="stopped"):
         late.result(timeout=1)
     assert session.shutdown().result(timeout=1) is None
+
+
+def test_the_gradcheck_pane_names_any_models_parameters(session_factory):
+    """A stacked LSTM's check: rows W_x.0 ... c, not the report's b, c, U, W, V."""
+    session = session_factory(target=0, cell="lstm", layers=2, hidden_size=4, sigma=None)
+    names = tuple(session.trainer.spec.param_shapes())
+
+    async def scenario():
+        app = make_app(session, gradcheck_on_start=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: gradcheck_finished(app))
+            pane = app.main.gradcheck_pane
+            assert pane.parameters == names and names[0] == "W_x.0" and "W_h.1" in names
+            assert {name for name, _ in pane.rows["complex"]} == set(names)
+            row = pane.rows["complex"][("W_h.1", 5)]
+            label = str(pane.table.get_cell(f"complex-W_h.1-{pane.measure}", "label"))
+            assert label.startswith("cs W_h.1") and row.passed
+            assert "passed" in pane.summaries["complex"].plain
+
+    run(scenario())

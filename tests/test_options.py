@@ -126,3 +126,13 @@ def test_resume_compares_only_the_options_given_even_at_their_default(
     assert document["config"]["eta"] == 0.05 and math.isclose(document["config"]["clip"], 5)
     assert main(["train", "--resume", run, "--preset", "quality"]) == 2
     assert "--preset quality conflicts" in capsys.readouterr().err
+
+
+def test_the_readme_documents_every_option():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("Training options (the app and `train`") :]
+    table = table[: table.index("\n\n", table.index("| option |"))]
+    for option in CONFIG_OPTIONS:
+        assert f"`{option.flag}" in table, option.flag

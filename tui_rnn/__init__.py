@@ -1,3 +1,3 @@
 """tui-rnn: train, check and play with character-level RNNs written in plain NumPy."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -21,7 +21,7 @@ from .. import safetext
 from ..gradcheck import GradcheckReport, GradcheckRow
 from .keys import Scope, bindings
 
-PARAMETERS = ("b", "c", "U", "W", "V")
+PARAMETERS = ("b", "c", "U", "W", "V")  # the report's model; other models pass their own
 METHODS = {"central": "central differences", "complex": "complex step"}
 SHORT = {"central": "cd", "complex": "cs"}
 # measure -> (label, the GradcheckRow field). The report's own errors (issue 13) are read with
@@ -71,11 +71,15 @@ class GradcheckPane(VerticalScroll):
     """One table for both methods, a one-line summary per method above it."""
 
     BINDINGS = bindings(Scope.GRADCHECK)
-    TALL = 2 + 1 + 2 * len(PARAMETERS) * 2  # summaries, header, method x parameter x (max, sum)
 
-    def __init__(self, seq_lengths=(5, 10, 15, 25), **kwargs):
+    def __init__(self, seq_lengths=(5, 10, 15, 25), parameters=PARAMETERS, **kwargs):
         super().__init__(**kwargs)
         self.seq_lengths = tuple(seq_lengths)
+        self.parameters = tuple(parameters)  # the model's, in flat order (W_x.0, W_h.0 ...)
+        # A label is "cs " + the name (+ " max" when tall): wide enough for the longest name.
+        longest = max(len(name) for name in self.parameters)
+        self.label_width = max(LABEL_WIDTH, longest + 4)
+        self.tall_label_width = max(TALL_LABEL_WIDTH, longest + 8)
         self.rows: dict[str, dict[tuple[str, int], GradcheckRow]] = {m: {} for m in METHODS}
         self.reports: dict[str, GradcheckReport | None] = {m: None for m in METHODS}
         self.summaries: dict[str, Text] = {m: Text(f"{METHODS[m]}: waiting") for m in METHODS}
@@ -93,8 +97,13 @@ class GradcheckPane(VerticalScroll):
     def on_mount(self) -> None:
         self._rebuild()
 
+    @property
+    def tall_height(self) -> int:
+        """Rows a tall layout needs: summaries, header, method x parameter x (max, sum)."""
+        return 2 + 1 + 2 * len(self.parameters) * 2
+
     def on_resize(self) -> None:
-        tall = self.size.height >= self.TALL
+        tall = self.size.height >= self.tall_height
         if tall != self.tall:
             self.tall = tall
             self._rebuild()
@@ -125,11 +134,13 @@ class GradcheckPane(VerticalScroll):
     def _rebuild(self) -> None:
         table = self.table
         table.clear(columns=True)
-        table.add_column("", key="label", width=TALL_LABEL_WIDTH if self.tall else LABEL_WIDTH)
+        table.add_column(
+            "", key="label", width=self.tall_label_width if self.tall else self.label_width
+        )
         for T in self.seq_lengths:
             table.add_column(Text(f"T={T}", justify="right"), key=str(T), width=VALUE_WIDTH)
         for method in METHODS:
-            for name in PARAMETERS:
+            for name in self.parameters:
                 for measure in self.shown_measures():
                     label = f"{SHORT[method]} {name}" + (
                         f" {measure.split()[-1]}" if self.tall else ""
@@ -178,7 +189,7 @@ class GradcheckPane(VerticalScroll):
 
     def add_row(self, method: str, row: GradcheckRow) -> None:
         """One (parameter, sequence length) result."""
-        if row.seq_length not in self.seq_lengths or row.parameter not in PARAMETERS:
+        if row.seq_length not in self.seq_lengths or row.parameter not in self.parameters:
             return  # a length this pane was not built for
         self.rows[method][(row.parameter, row.seq_length)] = row
         table = self.table
@@ -188,7 +199,7 @@ class GradcheckPane(VerticalScroll):
                 str(row.seq_length),
                 self.cell(method, row.parameter, row.seq_length, measure),
             )
-        total = len(PARAMETERS) * len(self.seq_lengths)
+        total = len(self.parameters) * len(self.seq_lengths)
         self.set_status(method, f"running {len(self.rows[method])}/{total}")
 
     def finish(self, method: str, report: GradcheckReport | None) -> None:
@@ -235,10 +246,10 @@ class GradcheckPane(VerticalScroll):
 def full_table(pane: GradcheckPane, method: str) -> DataTable:
     """One method's table as in the report: rows parameter x measure, columns T."""
     table = MethodTable(cursor_type="none", zebra_stripes=True, show_cursor=False, cell_padding=0)
-    table.add_column("", key="label", width=TALL_LABEL_WIDTH + 2)
+    table.add_column("", key="label", width=pane.tall_label_width + 2)
     for T in pane.seq_lengths:
         table.add_column(Text(f"T={T}", justify="right"), key=str(T), width=VALUE_WIDTH)
-    for name in PARAMETERS:
+    for name in pane.parameters:
         for measure in pane.available_measures():
             table.add_row(
                 Text(f"{name} {measure}", style="bold" if measure.endswith("max") else "dim"),

@@ -171,7 +171,11 @@ class MainScreen(Screen):
         yield StatusBar(show_rate=self.show_rate, id="status")
         with Panes(id="panes"):
             with Vertical(id="gradcheck-box", classes="pane"):
-                yield GradcheckPane(self.seq_lengths, id="gradcheck")
+                yield GradcheckPane(
+                    self.seq_lengths,
+                    tuple(self.session.trainer.spec.param_shapes()),
+                    id="gradcheck",
+                )
             with Vertical(id="chart-box", classes="pane"):
                 yield LossChart(id="chart")
             with Vertical(id="samples-box", classes="pane"):
