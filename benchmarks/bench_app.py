@@ -1,19 +1,21 @@
 """How the app holds up while it trains: speed, UI lag, chart redraw cost.
 
-    python benchmarks/bench_app.py [--iterations 20000] [--corpus FILE]
+    python benchmarks/bench_app.py [--iterations 20000] [--rounds 4] [--corpus FILE]
 
-(a) training speed inside the app (engine thread, UI running) vs headless training of the same
-    corpus and model (the same Trainer.train loop `tui-rnn train` runs, one BLAS thread);
-(b) UI lag while training: how late a 50 ms timer on the UI's event loop fires (p50, p95, max),
-    for the engine in a thread (default GIL switch interval, and 1 ms), for the app idle, and
-    for the app idle while `tui-rnn train` runs in a separate process (what a process-based
-    engine would give, before any IPC cost);
-(c) chart redraw time with 1,000,000 points of history: thinning and smoothing (engine
-    thread) and plotext build + ANSI parse + render (UI thread), for smooth_loss alone and
-    with everything on (the per-update loss smoothed under it, a validation series, log y).
+(a) training speed inside the app (engine thread, UI running) vs `tui-rnn train` of the same
+    corpus and model, in alternating rounds (train then app, app then train, ...) so that a
+    change in the machine's load hits both alike; each round's ratio, and their spread;
+(b) UI lag while training: how late a 50 ms timer on the UI's event loop fires (p50, p95, max)
+    in each app round; then for the app idle, and for the app idle while `tui-rnn train` runs in
+    a separate process (what a process-based engine would give, before any IPC cost);
+(c) chart redraw time with 1,000,000 points of history: thinning and smoothing (engine thread)
+    and the braille figure built as Rich Text and rendered to segments (UI thread), for
+    smooth_loss alone and with everything on (the per-update loss smoothed under it, a
+    validation series, the epoch lines, the best point, log y).
 
 The app runs headless (App.run_test): it lays out and renders every frame, only the bytes are
-not written to a terminal. Prints numbers; asserts nothing.
+not written to a terminal. The load average is printed with every round (the machine may be
+shared). Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +38,7 @@ import numpy as np
 from tui_rnn import runs
 from tui_rnn.app import TrainingSession, TuiRnnApp
 from tui_rnn.app.loss_chart import ChartOptions, build_chart
+from tui_rnn.app.messages import RunState, TrainingProgress
 from tui_rnn.app.session import ChartView
 from tui_rnn.corpus import load_corpus
 from tui_rnn.run import Run
@@ -90,23 +94,51 @@ def lateness_stats(stamps: list[float]) -> dict:
     }
 
 
+def thread_cpu_seconds(native_id: int) -> float:
+    """CPU seconds (user + system) one thread of this process has used (Linux /proc)."""
+    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()  # fields 3.. of proc_pid_stat(5)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def engine_thread() -> threading.Thread:
+    return next(t for t in threading.enumerate() if t.name == "tui-rnn engine")
+
+
 async def run_app(session: TrainingSession, train: bool, seconds: float | None = None) -> dict:
-    """Run the app headless; optionally train to the target; time a 50 ms timer meanwhile."""
+    """Run the app headless; optionally train to the target; time a 50 ms timer meanwhile, and
+    the CPU time of the UI thread and of the engine thread while training."""
     app = TuiRnnApp(session, gradcheck_on_start=False)
     stamps: list[float] = []
     result: dict = {}
-    async with app.run_test(size=(120, 40)) as pilot:
+    done = asyncio.Event()
+    finished: list[float] = []
+
+    def hook(message) -> None:
+        """Every message the app handles: note when the engine says the target is reached
+        (waiting for it by polling would add wake-ups the app itself does not have)."""
+        if isinstance(message, TrainingProgress) and message.status.state == RunState.DONE:
+            if not finished:
+                finished.append(time.perf_counter())
+            done.set()
+
+    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
         await pilot.pause(0.5)  # settle: first layout, first chart
         app.set_interval(TICK, lambda: stamps.append(time.perf_counter()))
         if train:
+            ui, engine = threading.main_thread().native_id, engine_thread().native_id
+            cpu = [thread_cpu_seconds(ui), thread_cpu_seconds(engine)]
             started = time.perf_counter()
             start_iteration = session.trainer.iteration
             app.main.action_train()
-            while app.status.state != "done":
-                await asyncio.sleep(0.01)
-            elapsed = time.perf_counter() - started
+            await done.wait()
+            elapsed = finished[0] - started
+            ui_cpu = thread_cpu_seconds(ui) - cpu[0]
+            engine_cpu = thread_cpu_seconds(engine) - cpu[1]
             updates = session.trainer.iteration - start_iteration
             result["chars_per_second"] = updates * session.trainer.config.seq_length / elapsed
+            result["ui_cpu"] = ui_cpu / elapsed  # fractions of a core over the training
+            result["engine_cpu"] = engine_cpu / elapsed
         else:
             await asyncio.sleep(seconds or 5.0)
         result.update(lateness_stats(stamps))
@@ -147,7 +179,6 @@ def chart_redraw(points: int = 1_000_000, width: int = 110, height: int = 30) ->
     trainer.best_smooth_loss = float(smooth.min())
     session = TrainingSession(Run.new(trainer, None, Path("."), points, create=False))
     from rich.console import Console
-    from rich.text import Text
 
     devnull = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the benchmark)
     console = Console(width=width, height=height, file=devnull, color_system="truecolor")
@@ -171,14 +202,14 @@ def chart_redraw(points: int = 1_000_000, width: int = 110, height: int = 30) ->
         data = session.chart()  # the first one smooths the whole history (then incremental)
         result[f"{name}_first_ms"] = (time.perf_counter() - started) * 1000
         data = type(data)(**{**data.__dict__, **extra})
-        build_chart(data, width, height, options)  # warm up (first-call imports and caches)
+        build_chart(data, width, height, options)  # warm up (first-call caches)
         thin, ui = [], []
         for _ in range(20):
             t0 = time.perf_counter()
             data = session.chart()
             t1 = time.perf_counter()
             data = type(data)(**{**data.__dict__, **extra})
-            text = Text.from_ansi(build_chart(data, width, height, options), no_wrap=True)
+            text = build_chart(data, width, height, options)
             list(console.render(text))  # to segments, as the widget's render does
             t2 = time.perf_counter()
             thin.append((t1 - t0) * 1000)
@@ -192,48 +223,68 @@ def chart_redraw(points: int = 1_000_000, width: int = 110, height: int = 30) ->
     return result
 
 
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=4, help="alternating train/app rounds")
     parser.add_argument("--corpus", default=None, help="a text file (default: built-in)")
     args = parser.parse_args()
     corpus = load_corpus(args.corpus)
     print(f"corpus {corpus.name}: {len(corpus):,} chars, K = {corpus.vocab_size}; m = 100")
+    print(f"{os.cpu_count()} cores, {load()}")
     base = Path(tempfile.mkdtemp(prefix="bench_app."))
 
     chart = chart_redraw()  # first, while the heap is small (as in a freshly started app)
-    loop = headless_speed(corpus, args.iterations, base / "headless")
-    print(f"(a) the bare training loop in-process: {loop:,.0f} chars/s")
-    train_runs = [cli_train_speed(args.corpus, args.iterations, base / f"cli{i}") for i in (1, 2)]
-    headless = max(train_runs)
-    print(
-        f"(a) tui-rnn train --iterations {args.iterations:,}: best of 2 {headless:,.0f} chars/s "
-        f"({', '.join(f'{r:,.0f}' for r in train_runs)})"
-    )
-
-    original = sys.getswitchinterval()
-    variants = (
-        ("thread, switch interval 5 ms (default)", original, 2),
-        ("thread, switch interval 1 ms", 0.001, 1),
-    )
-    for label, interval, repeats in variants:
-        sys.setswitchinterval(interval)
-        results = []
-        for i in range(repeats):
-            session = new_session(corpus, args.iterations, base / f"app-{interval}-{i}")
-            results.append(asyncio.run(run_app(session, train=True)))
-        speeds = [r["chars_per_second"] for r in results]
+    for name, label in (
+        ("plain", "smooth_loss"),
+        ("all", "+ loss EMA 0.9 + validation + epoch lines + best, log y"),
+    ):
         print(
-            f"(a) in the app [{label}]: best {max(speeds):,.0f} chars/s = "
-            f"{100 * max(speeds) / headless:.1f}% of tui-rnn train "
-            f"({', '.join(f'{s:,.0f}' for s in speeds)})"
+            f"(c) chart with {chart['points']:,} points [{label}] ({chart[f'{name}_drawn']} "
+            f"drawn): engine thread (thin + smooth) median {chart[f'{name}_thin_median_ms']:.1f} "
+            f"ms, max {chart[f'{name}_thin_max_ms']:.1f} ms, first {chart[f'{name}_first_ms']:.1f} "
+            f"ms; braille figure + Rich segments (UI thread) median "
+            f"{chart[f'{name}_ui_median_ms']:.1f} ms, max {chart[f'{name}_ui_max_ms']:.1f} ms"
         )
-        for r in results:
-            print(
-                f"(b) UI lag of a 50 ms timer [{label}]: p50 {r['p50_ms']:.1f} ms, "
-                f"p95 {r['p95_ms']:.1f} ms, max {r['max_ms']:.1f} ms ({r['ticks']} ticks)"
-            )
-    sys.setswitchinterval(original)
+
+    loop = headless_speed(corpus, args.iterations, base / "headless")
+    print(f"(a) the bare training loop in-process: {loop:,.0f} chars/s ({load()})")
+
+    ratios, lags = [], []
+    for round_ in range(args.rounds):
+        speeds = {}
+        order = ("train", "app") if round_ % 2 == 0 else ("app", "train")
+        for what in order:
+            if what == "train":
+                speeds[what] = cli_train_speed(args.corpus, args.iterations, base / f"cli{round_}")
+            else:
+                session = new_session(corpus, args.iterations, base / f"app{round_}")
+                result = asyncio.run(run_app(session, train=True))
+                speeds[what] = result["chars_per_second"]
+                lags.append(result)
+        ratios.append(speeds["app"] / speeds["train"])
+        lag = lags[-1]
+        print(
+            f"(a) round {round_ + 1} ({' then '.join(order)}): tui-rnn train "
+            f"{speeds['train']:,.0f} chars/s, app {speeds['app']:,.0f} chars/s = "
+            f"{100 * ratios[-1]:.1f}%; (b) UI lag p50 {lag['p50_ms']:.1f} ms, p95 "
+            f"{lag['p95_ms']:.1f} ms, max {lag['max_ms']:.1f} ms ({lag['ticks']} ticks); CPU "
+            f"while training: UI thread {100 * lag['ui_cpu']:.1f}%, engine "
+            f"{100 * lag['engine_cpu']:.1f}% of a core; {load()}"
+        )
+    print(
+        f"(a) app / tui-rnn train over {len(ratios)} rounds: median "
+        f"{100 * statistics.median(ratios):.1f}%, spread {100 * min(ratios):.1f} to "
+        f"{100 * max(ratios):.1f}%"
+    )
+    print(
+        f"(b) UI lag while training, worst round: p50 {max(r['p50_ms'] for r in lags):.1f} ms, "
+        f"p95 {max(r['p95_ms'] for r in lags):.1f} ms, max {max(r['max_ms'] for r in lags):.1f} ms"
+    )
 
     idle = asyncio.run(run_app(new_session(corpus, 0, base / "idle"), train=False, seconds=4.0))
     print(
@@ -249,16 +300,7 @@ def main() -> None:
         f"{process['max_ms']:.1f} ms; that process trained at "
         f"{process.get('process_chars_per_second', float('nan')):,.0f} chars/s"
     )
-
-    for name, label in (("plain", "smooth_loss"), ("all", "+ loss EMA 0.9 + validation, log y")):
-        print(
-            f"(c) chart with {chart['points']:,} points [{label}] ({chart[f'{name}_drawn']} "
-            f"drawn): engine thread (thin + smooth) median {chart[f'{name}_thin_median_ms']:.1f} "
-            f"ms, max {chart[f'{name}_thin_max_ms']:.1f} ms, first {chart[f'{name}_first_ms']:.1f} "
-            f"ms; plotext build + parse + render (UI thread) median "
-            f"{chart[f'{name}_ui_median_ms']:.1f} ms, max {chart[f'{name}_ui_max_ms']:.1f} ms"
-        )
-    print(f"runs left in {base}")
+    print(f"{load()}; runs left in {base}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@
     110 x 30 chart (a 120 x 40 terminal): the worker's part (compare.prepare: thinning and
     placing on the x axis) and the UI thread's (compare.render: the braille raster, plus Rich
     rendering it to segments as the widget's render does), by updates, without and with the
-    validation curves, beside the same series drawn by plotext (as the main chart draws);
+    validation curves;
 (c) `tui-rnn report` of a report's-model run of 2,000 updates (four full gradient checks, the
     figure, 1,000 characters from the best model).
 
@@ -30,9 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import plotext as plt
 from rich.console import Console
-from rich.text import Text
 
 from tui_rnn import workspace
 from tui_rnn.app.compare import AXES, RunCurves, prepare, render
@@ -145,23 +143,6 @@ def bench_compare(points: int, rounds: int, width: int = 110, height: int = 30) 
             f"(b) redraw on the UI thread [{label}] ({drawn:,} points drawn): braille raster + "
             f"Rich segments median {median:.1f} ms, max {worst:.1f} ms"
         )
-
-        def plotext_draw(validation=options["validation"]):
-            """The same series drawn by plotext, as the main loss chart draws its own."""
-            plt.clear_figure()
-            plt.limit_size(False, False)
-            plt.plotsize(width, height)
-            plt.theme("clear")
-            for curve in data.curves:
-                plt.plot(list(curve.x), list(curve.y), marker="braille", color=curve.color)
-                if validation:
-                    plt.plot(list(curve.val_x), list(curve.val_y), marker="braille")
-            text = Text.from_ansi(plt.build(), no_wrap=True)
-            list(console.render(text))
-
-        plotext_draw()
-        median, worst = timed(plotext_draw, rounds)
-        print(f"    the same drawn by plotext: median {median:.1f} ms, max {worst:.1f} ms")
 
 
 def bench_report(base: Path, updates: int) -> None:

@@ -899,9 +899,22 @@ def test_a_gradcheck_error_is_shown_in_the_pane(session_factory):
     run(scenario())
 
 
-def test_quitting_stops_a_running_gradcheck_and_generation_at_once(tmp_path, small_corpus):
+def test_quitting_stops_a_running_gradcheck_and_generation_at_once(
+    tmp_path, small_corpus, monkeypatch
+):
+    from tui_rnn import sampling
     from tui_rnn.train import TrainConfig
 
+    continue_prompt = sampling.continue_prompt
+
+    def slow_continue_prompt(*args, **kwargs):
+        # 1 ms a character: the 100,000 asked for would take 100 s, so only a stop ends it
+        # in time, however fast or loaded the machine is.
+        for i in continue_prompt(*args, **kwargs):
+            time.sleep(0.001)
+            yield i
+
+    monkeypatch.setattr(sampling, "continue_prompt", slow_continue_prompt)
     session = make_session(tmp_path / "run", small_corpus, TrainConfig(hidden_size=100), 0)
     stopped = []
 

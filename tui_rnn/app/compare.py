@@ -4,9 +4,9 @@ colour each, x by updates, characters seen or training time.
 Each run's history is read from its newest good checkpoint on a worker (runs.read_history:
 read-only, without the parameters, safe while another process trains it), once; the series
 are thinned on a worker too (curves.thin_history: each bin's minimum and maximum, about two
-points per braille column) whenever the x axis or the width changes. The UI thread only draws:
-its own braille raster (figure.raster for every series at once, packed into braille cells in
-NumPy) rather than plotext, whose cost grows by a full canvas pass per series.
+points per braille column) whenever the x axis or the width changes. The UI thread only draws,
+with the main loss chart's renderer (figure.braille: every series rasterised and packed into
+braille cells in NumPy, one Rich Text).
 
 Losses are per character (nats): smooth_loss / seq_length and the validation loss, so runs of
 any sequence length compare. Updates compare only runs that read the same characters per
@@ -41,8 +41,6 @@ AXIS_FORMATS = {
     "characters": figure.iteration_label,
     "time": figure.seconds_label,
 }
-# Braille dots: bit of the dot at (row in the cell 0..3, column 0..1).
-BRAILLE_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -123,67 +121,24 @@ def prepare(histories: list[RunCurves], axis: str, bins: int) -> CompareData:
     return CompareData(tuple(curves), axis, comparable, bins)
 
 
+def compare_figure(data: CompareData, log_y=False, validation=True) -> figure.Figure:
+    """Each run's smooth loss, then its validation loss dashed, in the run's colour; later runs
+    on top."""
+    series = []
+    for curve in data.curves:
+        series.append(figure.Series(curve.label, curve.x, curve.y, curve.color))
+        if validation and len(curve.val_y):
+            series.append(
+                figure.Series(curve.label, curve.val_x, curve.val_y, curve.color, dashed=True)
+            )
+    return figure.Figure(tuple(series), x_label="", log_y=log_y, x_format=AXIS_FORMATS[data.axis])
+
+
 def render(data: CompareData | None, width: int, height: int, log_y=False, validation=True) -> Text:
-    """The chart as Rich Text, `width` x `height` cells: y ticks, a braille plot (smooth loss
-    solid, validation dashed, later runs on top), the x axis and its ticks."""
+    """The chart as Rich Text, `width` x `height` cells (figure.braille)."""
     if data is None or not data.curves:
         return Text("reading the runs…" if data is None else "no runs to compare", style="dim")
-    series = []
-    for k, curve in enumerate(data.curves):
-        series.append((k, curve.x, curve.y, False))
-        if validation and len(curve.val_y):
-            series.append((k, curve.val_x, curve.val_y, True))
-    fig = figure.Figure(
-        tuple(figure.Series("", x, y) for _, x, y, _ in series),
-        log_y=log_y,
-        x_format=AXIS_FORMATS[data.axis],
-    )
-    area = figure.box(fig)
-    rows = max(2, height - 2)
-    labels = {}
-    for value, label in figure.y_ticks(fig, area, max(2, rows // 3)):
-        row = int((area.y1 - value) / (area.y1 - area.y0) * rows)
-        if 0 <= row < rows:
-            labels[row] = label
-    margin = max((len(v) for v in labels.values()), default=1)
-    cols = max(4, width - margin - 1)
-    code = np.zeros((rows, cols), dtype=np.uint8)
-    owner = np.full((rows, cols), -1, dtype=np.int64)
-    dash = (np.arange(2 * cols) // 4) % 2 == 0  # validation: two columns on, two off
-    for (k, _, _, dashed), s in zip(series, fig.series, strict=True):
-        dots = figure.raster(s.x, figure.y_values(fig, s.y), area, 2 * cols, 4 * rows)
-        if dashed:
-            dots &= dash
-        # each cell's dots as its braille bits (distinct powers of two: their sum is their OR)
-        cells = dots.reshape(rows, 4, cols, 2) * BRAILLE_BITS[None, :, None, :]
-        bits = cells.sum(axis=(1, 3), dtype=np.uint8)
-        code |= bits
-        owner[bits > 0] = k
-    text = Text(no_wrap=True, overflow="crop")
-    for r in range(rows):
-        text.append(f"{labels.get(r, ''):>{margin}}", style="dim")
-        text.append("┤" if r in labels else "│", style="dim")
-        line = owner[r]
-        starts = np.flatnonzero(np.concatenate([[True], line[1:] != line[:-1]]))
-        ends = np.concatenate([starts[1:], [cols]])
-        for start, end in zip(starts, ends, strict=True):
-            k = int(line[start])
-            if k < 0:
-                text.append(" " * (end - start))
-            else:
-                chars = "".join(chr(0x2800 + int(c)) for c in code[r, start:end])
-                text.append(chars, style=data.curves[k].color)
-        text.append("\n")
-    text.append(" " * margin + "└" + "─" * cols + "\n", style="dim")
-    ticks = [" "] * (cols + 8)
-    for value in area.x_ticks(max(2, cols // 12)):
-        label = AXIS_FORMATS[data.axis](value)
-        start = int((value - area.x0) / (area.x1 - area.x0) * cols)
-        start = max(0, min(start - len(label) // 2, len(ticks) - len(label)))
-        if all(c == " " for c in ticks[max(0, start - 1) : start + len(label) + 1]):
-            ticks[start : start + len(label)] = label
-    text.append(" " * (margin + 1) + "".join(ticks).rstrip(), style="dim")
-    return text
+    return figure.braille(compare_figure(data, log_y, validation), width, height)
 
 
 class CompareChart(Widget):

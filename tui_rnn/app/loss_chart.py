@@ -1,7 +1,7 @@
-"""The loss chart: plotext 5 draws into a string, Rich parses its colours, we show it.
+"""The loss chart: a braille figure (figure.braille, the renderer the comparison uses too).
 
-The series arrive already thinned (ChartData, prepared on the engine thread), so a redraw costs
-one plotext build of about two points per column per series, whatever the length of the run.
+The series arrive already thinned (ChartData, prepared on the engine thread), so a redraw
+rasterises about two points per column per series, whatever the length of the run.
 Redraws happen at most `MAX_REDRAWS_PER_SECOND` times a second, and only when something changed.
 
 What is drawn (keys while the chart has the focus, see keys.py):
@@ -24,12 +24,11 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-import plotext as plt
 from rich.text import Text
 from textual.message import Message
 from textual.widget import Widget
 
-from ..figure import iteration_label, nice_ticks, tick_label
+from .. import figure
 from .keys import Scope, bindings
 from .messages import ChartData
 
@@ -44,6 +43,9 @@ UNIT_NAMES = {"chunk": "per chunk", "nats": "nats/char", "bits": "bits/char"}
 SMOOTHING = (0.0, 0.6, 0.9, 0.99, 0.999)  # TensorBoard's EMA weights; 0.6 is its default
 DEFAULT_SMOOTHING = 1
 NO_DATA = "no updates yet: press t to train"
+# The series' colours (the pane's title names them in the same ones).
+SMOOTH_COLOR, LOSS_COLOR, VALIDATION_COLOR, BEST_COLOR = "cyan", "grey62", "magenta", "green"
+EPOCH_COLOR = "grey42"
 
 
 @dataclass(frozen=True)
@@ -152,50 +154,41 @@ def above_the_chart(data: ChartData, options: ChartOptions) -> bool:
     return bool(data.smooth_loss) and max(data.smooth_loss) > y_range(data, options)[1]
 
 
-def build_chart(data: ChartData | None, width: int, height: int, options=ChartOptions()) -> str:
-    """The chart as a string with ANSI colours, `width` x `height` cells."""
-    width, height = max(width, 20), max(height, 5)
-    if data is None or not data.iterations:
-        return NO_DATA
+def chart_figure(data: ChartData, options: ChartOptions = ChartOptions()) -> figure.Figure:
+    """What the chart shows, in the unit chosen: the per-update loss under the validation loss
+    under smooth_loss, the best model's point, the epoch boundaries, over the window sent and
+    the y range that matters (y_range); on a log axis the values' log10, labelled in loss units."""
     data = in_unit(data, options.unit_for(data))
-    low, high = y_range(data, options)
-    if options.log_y:
-
-        def scale(values):
-            return np.log10(np.maximum(np.asarray(values, dtype=np.float64), 1e-12)).tolist()
-
-    else:
-
-        def scale(values):
-            return list(values)
-
-    plt.clear_figure()
-    plt.limit_size(False, False)  # plotext would cap the chart at the size of *its* terminal
-    plt.plotsize(width, height)
-    plt.theme("clear")
     left = float(data.first_iteration - 1) if data.first_iteration > 1 else 0.0
     right = max(float(data.iterations[-1]), left + 2.0)
-    plt.xlim(left, right)
-    plt.ylim(*scale([low, high]))
-    for start in data.epoch_starts:  # epoch boundaries
-        if left < start <= right:
-            plt.vline(start, "gray")
+    series = []
     if options.loss and len(data.loss):
-        plt.plot(data.loss_iterations, scale(data.loss), marker="braille", color="gray")
+        series.append(figure.Series("loss", data.loss_iterations, data.loss, LOSS_COLOR))
     if options.validation and len(data.val_loss):
-        plt.plot(data.val_iterations, scale(data.val_loss), marker="braille", color="magenta")
-    plt.plot(data.iterations, scale(data.smooth_loss), marker="braille", color="cyan")
-    if left < data.best_iteration <= right and low <= data.best_smooth_loss <= high:
-        plt.scatter(
-            [float(data.best_iteration)], scale([data.best_smooth_loss]), marker="●", color="green"
+        series.append(
+            figure.Series("validation", data.val_iterations, data.val_loss, VALIDATION_COLOR)
         )
-    ticks = nice_ticks(left, right, max(2, width // 14))
-    plt.xticks(ticks, [iteration_label(t) for t in ticks])
-    y_ticks = nice_ticks(low, high, max(2, height // 3))
-    plt.yticks(scale(y_ticks), [tick_label(t) for t in y_ticks])
-    if height >= 8:
-        plt.xlabel("iteration")
-    return plt.build()
+    series.append(figure.Series("smooth_loss", data.iterations, data.smooth_loss, SMOOTH_COLOR))
+    best = ()
+    if left < data.best_iteration:
+        best = (figure.Marker(float(data.best_iteration), data.best_smooth_loss, BEST_COLOR),)
+    return figure.Figure(
+        tuple(series),
+        x_label="iteration",
+        vlines=tuple(float(start) for start in data.epoch_starts),
+        vline_color=EPOCH_COLOR,
+        log_y=options.log_y,
+        markers=best,
+        x_range=(left, right),
+        y_range=y_range(data, options),
+    )
+
+
+def build_chart(data: ChartData | None, width: int, height: int, options=ChartOptions()) -> Text:
+    """The chart as Rich Text, `width` x `height` cells."""
+    if data is None or not data.iterations:
+        return Text(NO_DATA)
+    return figure.braille(chart_figure(data, options), max(width, 20), max(height, 5))
 
 
 class LossChart(Widget, can_focus=True):
@@ -255,8 +248,7 @@ class LossChart(Widget, can_focus=True):
         self.redraw(*size)
 
     def redraw(self, width: int, height: int) -> None:
-        text = build_chart(self._data, width, height, self.options)
-        self._text = Text.from_ansi(text, no_wrap=True)
+        self._text = build_chart(self._data, width, height, self.options)
         self._dirty = False
         self._size_built = (width, height)
         self.refresh()

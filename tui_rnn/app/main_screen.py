@@ -28,14 +28,21 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from .. import report, safetext, sampling
+from .. import figure, report, safetext, sampling
 from ..cells import Model
 from ..gradcheck import DEFAULT_SEQ_LENGTHS, GradcheckReport, GradcheckRow
 from ..train import TrainConfig
 from .generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from .gradcheck_pane import METHODS, GradcheckPane
 from .keys import Scope, bindings, footer_bindings
-from .loss_chart import LossChart, above_the_chart, in_unit, iteration_label
+from .loss_chart import (
+    LOSS_COLOR,
+    SMOOTH_COLOR,
+    VALIDATION_COLOR,
+    LossChart,
+    above_the_chart,
+    in_unit,
+)
 from .messages import (
     Diverged,
     EngineStopped,
@@ -239,14 +246,14 @@ class MainScreen(Screen):
 
     def _title_chart(self) -> None:
         data, options = self.chart.data, self.chart.options
-        legend = Text.assemble(("Loss (l) ", "bold"), ("smooth_loss", "cyan"))
+        legend = Text.assemble(("Loss (l) ", "bold"), ("smooth_loss", SMOOTH_COLOR))
         if options.loss:
             weight = options.smoothing_weight
             legend.append_text(
-                Text.assemble(" · ", (f"loss EMA {weight:g}" if weight else "loss", "grey62"))
+                Text.assemble(" · ", (f"loss EMA {weight:g}" if weight else "loss", LOSS_COLOR))
             )
         if data is not None and len(data.val_loss) and options.validation:
-            legend.append_text(Text.assemble(" · ", ("validation", "magenta")))
+            legend.append_text(Text.assemble(" · ", ("validation", VALIDATION_COLOR)))
         if options.describe(data):
             legend.append(f" · {options.describe(data)}", "dim")
         if data is not None and not options.full_y and above_the_chart(data, options):
@@ -257,7 +264,7 @@ class MainScreen(Screen):
         if data is not None and data.best_iteration > 0:
             shown = in_unit(data, options.unit_for(data))
             parts.append(
-                f"best {shown.best_smooth_loss:.3f} @ {iteration_label(data.best_iteration)}"
+                f"best {shown.best_smooth_loss:.3f} @ {figure.iteration_label(data.best_iteration)}"
             )
         parts += [p.text.plain for p in self._overflow if p.name not in WHERE_PARTS]
         self._set_title(box, "border_subtitle", Text(" · ".join(parts)))
