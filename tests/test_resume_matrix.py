@@ -75,3 +75,56 @@ def test_a_run_restored_from_disk_continues_bit_for_bit(name, corpus, tmp_path):
         for key in expected:
             assert expected[key].dtype == got[key].dtype, (stop, key)
             assert np.array_equal(expected[key], got[key]), (stop, key)
+
+
+@pytest.mark.parametrize("name", [n for n in CONFIGS if "validation" in n])
+def test_a_run_continued_past_its_target_equals_one_trained_straight_through(
+    name, corpus, tmp_path
+):
+    """Reaching a target off the --eval-every schedule evaluates there (the run's final
+    validation loss, possibly its best model); training on (`--resume --iterations`, `t` in the
+    app) undoes that evaluation, so the longer run is the one never stopped, bit for bit."""
+    config = dict(**CONFIGS[name], **COMMON)
+    whole = Trainer(corpus.data, corpus.chars, TrainConfig(**config))
+    whole.train(UPDATES)
+    target = 3 * config["eval_every"] - 1  # just before a scheduled evaluation
+    run_dir = runs.prepare_run_dir(tmp_path / "run")
+    first = Trainer(corpus.data, corpus.chars, TrainConfig(**config))
+    runs.write_config(run_dir, first.config, corpus)
+    first.train(target)
+    assert first.history.val_iterations[-1] == target  # the target's own evaluation
+    became_best = first.best_iteration == target
+    runs.save_checkpoint(run_dir, first)
+    resumed = runs.restore_trainer(run_dir, corpus)
+    assert resumed.before_end_evaluation is not None
+    finished = state(resumed)
+    assert "undo.best_params" in finished
+    resumed.samples.clear()
+    resumed.samples.extend(first.samples)
+    resumed.train(UPDATES)
+    expected, got = state(whole), state(resumed)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert np.array_equal(expected[key], got[key]), key
+    assert target not in got["val_iterations"]
+    if became_best:  # the undo restored an older best model
+        assert got["best_iteration"] != target
+
+
+def test_the_targets_evaluation_can_be_the_best_model_and_is_undone(corpus, tmp_path):
+    """The case that matters: the evaluation at the target chose the best model."""
+    config = TrainConfig(**CONFIGS["lstm: float32, adam, dropout, validation"], **COMMON)
+    for target in range(31, 89):
+        first = Trainer(corpus.data, corpus.chars, config)
+        first.train(target)
+        if first.best_iteration == target:
+            break
+    else:
+        pytest.fail("no target between 31 and 88 was the best model: change the search")
+    before = first.before_end_evaluation
+    assert before["best_iteration"] < target
+    first.train(UPDATES, should_stop=lambda: True)  # one update on, no new target reached
+    assert first.iteration == target + 1
+    assert first.best_iteration == before["best_iteration"]
+    assert np.array_equal(first.best_flat, before["best_params"])
+    assert target not in first.history.val_iterations

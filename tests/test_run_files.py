@@ -293,6 +293,21 @@ def a_wrong_history_length(path: Path) -> None:
     np.savez(path, **arrays)
 
 
+def an_undo_without_its_evaluation(path: Path) -> None:
+    arrays = runs.load_checkpoint_file(path)
+    arrays["undo.best_params"] = arrays["best_params"]
+    arrays["undo.best_iteration"] = np.array(0, dtype=np.int64)
+    arrays["undo.best_smooth_loss"] = arrays["best_smooth_loss"]
+    arrays["undo.best_val_loss"] = np.array(np.inf)
+    np.savez(path, **arrays)
+
+
+def some_undo_counters(path: Path) -> None:
+    arrays = runs.load_checkpoint_file(path)
+    arrays["undo.best_iteration"] = np.array(0, dtype=np.int64)
+    np.savez(path, **arrays)
+
+
 def deleted(path: Path) -> None:
     path.unlink()
 
@@ -306,6 +321,8 @@ DAMAGE = {
     "an object array": (an_object_array, "state.0"),
     "rng_state nested 100,000 deep": (a_deep_rng_state, "rng_state"),
     "a history that does not match the iteration": (a_wrong_history_length, "loss_history"),
+    "undo arrays without an evaluation to undo": (an_undo_without_its_evaluation, "undo"),
+    "some of the undo counters": (some_undo_counters, "undo"),
     "deleted": (deleted, "missing"),
 }
 

@@ -185,6 +185,17 @@ def test_resume_goes_on_to_the_runs_own_target(tmp_path, short_corpus_file):
     assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 75
 
 
+def test_a_target_the_run_is_past_changes_nothing(tmp_path, short_corpus_file, capsys):
+    run_dir = tmp_path / "run"
+    assert train(short_corpus_file, run_dir, "--iterations", "60") == 0
+    before = run_state(run_dir)
+    capsys.readouterr()
+    assert resume(run_dir, "--iterations", "20") == 0
+    assert "past its target 20" in capsys.readouterr().err
+    assert json.loads((run_dir / "config.json").read_text())["target_iterations"] == 60
+    assert_same_state(before, run_state(run_dir))
+
+
 def test_resume_refuses_other_options_but_records_a_new_eta(tmp_path, short_corpus_file, capsys):
     run_dir = tmp_path / "run"
     assert train(short_corpus_file, run_dir, "--iterations", "20") == 0

@@ -226,11 +226,16 @@ class Run:
         eta = request.options.get("eta")
         if eta is not None and eta != trainer.config.eta:
             run.set_eta(eta, write=False)
+        saved_target = int(document.get("target_iterations", trainer.target_iterations()))
         if request.iterations is not None or request.epochs is not None:
             run.target = trainer.target_iterations(request.iterations, request.epochs)
         else:
-            run.target = int(document.get("target_iterations", trainer.target_iterations()))
-        document["target_iterations"] = run.target
+            run.target = saved_target
+        # A target the run is already past trains nothing (the caller says so): the run keeps
+        # the one it had, so that listings never show an iteration beyond its target.
+        document["target_iterations"] = (
+            run.target if run.target >= trainer.iteration else max(saved_target, trainer.iteration)
+        )
         runs.write_config_document(run_dir, document)
         return run
 

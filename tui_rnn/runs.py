@@ -471,7 +471,14 @@ _COUNTERS = {
         "losses": Expect("f", (2,)),  # smooth loss, best smooth loss
     },
 }
-_OPTIONAL = {"samples_bytes": Expect("iu", ())}
+# Present only in a checkpoint taken at a target reached off the --eval-every schedule: the best
+# model's counters before that target's evaluation (Trainer.before_end_evaluation), all or none.
+_UNDO_COUNTERS = {
+    "undo.best_iteration": _INT,
+    "undo.best_smooth_loss": _FLOAT,
+    "undo.best_val_loss": _FLOAT,
+}
+_OPTIONAL = {"samples_bytes": Expect("iu", ()), **_UNDO_COUNTERS}
 RNG_STATE_MAX_CHARS = 1024  # PCG64's state as JSON is about 150 characters
 
 
@@ -496,6 +503,10 @@ def _named_counters(counters: dict, version: int) -> dict:
         }
     named = {name: int(counters[name]) for name in (*Trainer.COUNTERS, "evaluations")}
     named.update({name: float(counters[name]) for name in Trainer.LOSSES})
+    undo = [name in counters for name in _UNDO_COUNTERS]
+    if any(undo) and not all(undo):
+        raise _Damage("it holds some of the undo.* counters but not all")
+    named["undo"] = int(all(undo))
     return named
 
 
@@ -541,6 +552,7 @@ def checkpoint_layout(document: dict, counters: dict, version: int = SCHEMA_VERS
         "val_loss_history": Expect("f", (evaluations,)),
         "rng_state": rng,
         "dropout_rng_state": rng,
+        **({"undo.best_params": Expect("f", (count,))} if counters.get("undo") else {}),
     }
 
 
@@ -591,6 +603,8 @@ def _check_counters(counters: dict, document: dict) -> None:
         and 0 <= c["evaluations"] <= c["iteration"] + 1
     ):
         raise _Damage("its counters are impossible")
+    if c.get("undo") and c["evaluations"] < 1:
+        raise _Damage("its undo.* arrays belong to no evaluation at its iteration")
     if not all(math.isfinite(c[name]) for name in ("smooth_loss", "best_smooth_loss")):
         raise _Damage("its smooth loss is not finite")
 
@@ -599,10 +613,14 @@ def _check_values(arrays: dict, document: dict) -> None:
     config = TrainConfig.from_dict(document["config"])
     dtype = np.dtype(config.dtype)
     for name, value in arrays.items():
-        if name.startswith(("params", "best_params", "opt.", "state.")):
+        if name.startswith(("params", "best_params", "opt.", "state.", "undo.best_params")):
             if value.dtype.kind == "f" and not np.isfinite(value).all():
                 raise _Damage(f"it holds non-finite {name}")
-    if arrays["params"].dtype != dtype or arrays["best_params"].dtype != dtype:
+    if any(
+        arrays[name].dtype != dtype
+        for name in ("params", "best_params", "undo.best_params")
+        if name in arrays
+    ):
         raise _Damage(f"its parameters are {arrays['params'].dtype}, the run's are {dtype}")
     for name in ("opt.memory", "opt.mean_square", "opt.v"):
         if name in arrays and (arrays[name] < 0).any():
@@ -616,6 +634,8 @@ def _check_values(arrays: dict, document: dict) -> None:
         evaluated[0] < 0 or (np.diff(evaluated) <= 0).any() or evaluated[-1] > iteration
     ):
         raise _Damage("its validation iterations are impossible")
+    if "undo.best_params" in arrays and not (len(evaluated) and evaluated[-1] == iteration):
+        raise _Damage("its undo.* arrays belong to no evaluation at its iteration")
     for name in ("rng_state", "dropout_rng_state"):
         try:
             parse_rng_state(str(arrays[name]))

@@ -184,6 +184,10 @@ class LossHistory:
         self.val_iterations = np.append(self.val_iterations, iteration)
         self.val_loss = np.append(self.val_loss, loss)
 
+    def drop_last_validation(self) -> None:
+        self.val_iterations = self.val_iterations[:-1].copy()
+        self.val_loss = self.val_loss[:-1].copy()
+
     @property
     def loss(self) -> np.ndarray:
         return self._loss[: self._size]
@@ -307,6 +311,10 @@ class Trainer:
         self.best_smooth_loss = self.smooth_loss
         self.best_iteration = 0
         self.best_val_loss = math.inf
+        # The best model as it was before an evaluation made only because the target was
+        # reached (off the --eval-every schedule): training on past the target undoes that
+        # evaluation, so a run continued from its target equals one trained straight through.
+        self.before_end_evaluation: dict | None = None
         self.last_sample_iteration = -1
         self.train_seconds = 0.0
         self.history = LossHistory()
@@ -489,6 +497,27 @@ class Trainer:
             self._new_best()
         return loss
 
+    def record_end_evaluation(self) -> float:
+        """The validation at a target reached off the schedule: recorded like any other (the
+        run's final validation loss, and its model may be the best), but undoable."""
+        self.before_end_evaluation = {
+            "best_params": self.best_flat.copy(),
+            "best_iteration": self.best_iteration,
+            "best_smooth_loss": self.best_smooth_loss,
+            "best_val_loss": self.best_val_loss,
+        }
+        return self.record_validation()
+
+    def undo_end_evaluation(self) -> None:
+        """Training goes on past the target: forget its evaluation, which a run trained
+        straight through would never have made."""
+        before, self.before_end_evaluation = self.before_end_evaluation, None
+        np.copyto(self.best_flat, before["best_params"])
+        self.best_iteration = before["best_iteration"]
+        self.best_smooth_loss = before["best_smooth_loss"]
+        self.best_val_loss = before["best_val_loss"]
+        self.history.drop_last_validation()
+
     # -- samples -------------------------------------------------------------------------------
     def sample_due(self) -> bool:
         return (
@@ -559,10 +588,14 @@ class Trainer:
             began = time.perf_counter()  # evaluations and samples count as training time
             try:
                 reached = self.iteration >= until_iteration and done > 0
-                if self.eval_due() or (reached and self.validating and not self._validated_now()):
+                if self.eval_due():
                     loss = self.record_validation()
-                    if on_validation:
-                        on_validation(loss)
+                elif reached and self.validating and not self._validated_now():
+                    loss = self.record_end_evaluation()
+                else:
+                    loss = None
+                if loss is not None and on_validation:
+                    on_validation(loss)
                 try:
                     sample = self._record_due_sample(interrupt)
                 except Interrupted:
@@ -581,6 +614,8 @@ class Trainer:
                 break
             if done and should_stop is not None and should_stop():
                 break
+            if self.before_end_evaluation is not None:
+                self.undo_end_evaluation()
             self.step()
             done += 1
             going = due_work()
@@ -647,6 +682,12 @@ class Trainer:
         arrays["evaluations"] = np.array(len(self.history.val_loss), dtype=np.int64)
         for name in self.LOSSES:
             arrays[name] = np.array(getattr(self, name), dtype=np.float64)
+        if self.before_end_evaluation is not None:
+            before = self.before_end_evaluation
+            arrays["undo.best_params"] = before["best_params"]
+            arrays["undo.best_iteration"] = np.array(before["best_iteration"], dtype=np.int64)
+            for name in ("best_smooth_loss", "best_val_loss"):
+                arrays[f"undo.{name}"] = np.array(before[name], dtype=np.float64)
         return arrays
 
     def load_state_arrays(self, arrays) -> None:
@@ -684,3 +725,11 @@ class Trainer:
         )
         self.rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
         self.dropout_rng.bit_generator.state = json.loads(str(arrays["dropout_rng_state"]))
+        self.before_end_evaluation = None
+        if "undo.best_params" in arrays:  # runs.py checked they belong to the last evaluation
+            self.before_end_evaluation = {
+                "best_params": np.array(arrays["undo.best_params"], dtype=self.best_flat.dtype),
+                "best_iteration": int(arrays["undo.best_iteration"]),
+                "best_smooth_loss": float(arrays["undo.best_smooth_loss"]),
+                "best_val_loss": float(arrays["undo.best_val_loss"]),
+            }
