@@ -79,6 +79,11 @@ OPTIONS = {
     "not a number": (["--hidden", "many"], "--hidden"),
     "hidden too big for memory": (["--hidden", str(10**9)], "--hidden"),  # not a MemoryError
     "epochs overflow": (["--epochs", "1e308"], "--epochs"),  # not an OverflowError
+    # Activations: about 1e16 bytes for one update, whatever the parameters need.
+    "an update too big for memory": (
+        ["--cell", "lstm", "--hidden", "1000", "--batch", str(10**9), "--seq-length", "100"],
+        "GiB, more than this machine's",
+    ),
 }
 
 

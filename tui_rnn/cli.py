@@ -356,6 +356,13 @@ def _train_run(args, run, stop_signal) -> int:
         failure = str(err)
     except runs.RunWriteError as err:
         failure = str(err)
+    except MemoryError:  # the machine's memory is shared: the estimate before training passed
+        last_good = runs.checkpoint_iteration(runs.load_checkpoint(run_dir))
+        failure = (
+            f"out of memory at iteration {trainer.iteration + 1}; the run is kept at its last "
+            f"checkpoint (iteration {last_good}) in {run_dir}: free some memory and resume it, "
+            "or start a run with a smaller --batch, --seq-length or --hidden"
+        )
     if failure is not None:
         raise TrainingStopped(failure)
     seconds = time.perf_counter() - started

@@ -368,8 +368,10 @@ class Run:
             runs.write_config_document(self.run_dir, self.document)
 
     def set_target(self, iterations: int | None = None, epochs: float | None = None) -> int:
-        """A new target (the run's total, as --iterations / --epochs count it)."""
-        self.target = self.trainer.target_iterations(iterations, epochs)
+        """A new target (the run's total, as --iterations / --epochs count it); one the run
+        has passed meanwhile (it trains in another thread) ends it where it is."""
+        requested = self.trainer.target_iterations(iterations, epochs)
+        self.target = max(requested, self.trainer.iteration)
         self.document["target_iterations"] = self.target
         if self.created:
             runs.write_config_document(self.run_dir, self.document)

@@ -129,17 +129,30 @@ def physical_memory() -> int | None:
 def check_fits_memory(config: TrainConfig, vocab_size: int, label: str = "--hidden") -> None:
     """OptionError when a Trainer of this config cannot fit in this machine's memory (NumPy
     would raise MemoryError halfway, or the kernel kill us). It holds arrays of the model's
-    size: parameters, gradients, best parameters, two optimizer scratch buffers and the
-    optimizer's own state."""
-    count = model_spec(config, vocab_size).param_count
+    size (parameters, gradients, best parameters, two optimizer scratch buffers and the
+    optimizer's own state) and, during an update, the activations of seq_length x batch
+    steps (ModelSpec.activation_count)."""
+    spec = model_spec(config, vocab_size)
+    count = spec.param_count
     arrays = 5 + len(OPTIMIZER_CLASSES[config.optimizer].vector_state)
-    needed, total = arrays * np.dtype(config.dtype).itemsize * count, physical_memory()
-    if total is not None and needed > total:
+    itemsize = np.dtype(config.dtype).itemsize
+    weights = arrays * itemsize * count
+    activations = itemsize * spec.activation_count(config.seq_length, config.batch_size)
+    total = physical_memory()
+    if total is None or weights + activations <= total:
+        return
+    if weights > total:
         raise OptionError(
-            f"{label} {config.hidden_size} needs about {needed / 2**30:,.1f} GiB ({count:,} "
+            f"{label} {config.hidden_size} needs about {weights / 2**30:,.1f} GiB ({count:,} "
             f"parameters in {arrays} arrays), more than this machine's {total / 2**30:,.1f} GiB "
             f"of memory: use a smaller {label}"
         )
+    raise OptionError(
+        f"an update of --batch {config.batch_size} x --seq-length {config.seq_length} steps "
+        f"of this model needs about {(weights + activations) / 2**30:,.1f} GiB, more than this "
+        f"machine's {total / 2**30:,.1f} GiB of memory: use a smaller --batch, --seq-length "
+        f"or {label}"
+    )
 
 
 class LossHistory:

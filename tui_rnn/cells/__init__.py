@@ -113,6 +113,15 @@ class ModelSpec:
     def param_count(self) -> int:
         return sum(int(np.prod(shape)) for shape in self.param_shapes().values())
 
+    def activation_count(self, seq_length: int, batch_size: int) -> int:
+        """About how many numbers one update holds besides the parameters (an upper estimate,
+        for refusing what cannot fit): per layer and step the gates, their gradients and a
+        few state-sized arrays (h, c, masks); at the output the scores, the probabilities
+        and their gradient."""
+        m, K, G = self.hidden_size, self.vocab_size, self.module.GATES
+        per_step = self.layers * (2 * G * m + 4 * m) + 3 * K
+        return seq_length * batch_size * per_step
+
     def parameter_layer(self, name: str) -> int | None:
         """The layer a parameter belongs to (None for V and c)."""
         if name in ("V", "c"):
