@@ -361,3 +361,18 @@ def test_a_target_set_below_the_iteration_ends_the_run_where_it_is(tmp_path, sma
     assert run.done
     run.save_if_unsaved()
     assert json.loads((tmp_path / "run" / "config.json").read_text())["target_iterations"] == 100
+
+
+def test_a_run_going_badly_ends_its_slice_so_it_is_said_at_once(tmp_path, small_corpus):
+    from tui_rnn.run import Run
+
+    config = TrainConfig(hidden_size=8, seq_length=10, eta=1000.0)
+    trainer = Trainer(small_corpus.data, small_corpus.chars, config)
+    run = Run.new(trainer, small_corpus, tmp_path / "run", 3000)
+    run.save_every = 1e9  # no checkpoint falls due: only the trouble may end the slice
+    run.train_slice()
+    assert trainer.iteration < 3000
+    assert "going badly" in run.trouble()
+    assert run.trouble() is None  # said once
+    run.train_slice()
+    assert trainer.iteration == 3000

@@ -312,7 +312,13 @@ class Run:
         deadline = self._next_save
 
         def stop() -> bool:
-            return time.monotonic() >= deadline or (should_stop is not None and should_stop())
+            return (
+                time.monotonic() >= deadline
+                or (should_stop is not None and should_stop())
+                # A run going badly ends its slice, so that the caller says so at once, not
+                # at the next checkpoint (seconds or minutes later).
+                or (not self._trouble_said and self.trainer.trouble(self.target) is not None)
+            )
 
         def sampled(sample: Sample) -> None:
             self.record_sample(sample)

@@ -427,8 +427,8 @@ class Trainer:
         return (
             f"training is going badly: after {self.iteration:,} updates the smooth loss "
             f"({self.smooth_loss:.4g}) is above where it started ({self.initial_smooth_loss:.4g}); "
-            f"the learning rate eta = {self.config.eta:g} is probably too large: try "
-            f"--eta {self.config.eta / 10:g}"
+            f"the learning rate eta = {self.config.eta:g} is probably too large: try one ten "
+            f"times smaller, eta = {self.config.eta / 10:g} (--eta {self.config.eta / 10:g})"
         )
 
     # -- one update ----------------------------------------------------------------------------
