@@ -176,6 +176,8 @@ def test_mistakes_are_one_line(trained, tmp_path, capsys):
         line = fails(["inspect", run, "--output", run / name], capsys)
         assert f"is the run's own {name}" in line
     assert "does not exist" in fails(["inspect", tmp_path / "nothing"], capsys)
+    line = fails(["inspect", run, "--text", tmp_path / "missing.txt"], capsys)
+    assert "--text: file" in line and "does not exist" in line and "corpus" not in line
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     assert "is empty" in fails(["inspect", run, "--text", empty], capsys)

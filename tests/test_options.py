@@ -13,6 +13,7 @@ from tui_rnn.options import (
     BY_NAME,
     CONFIG_OPTIONS,
     PRESETS,
+    RUN_OPTIONS,
     OptionError,
     TrainConfig,
     add_arguments,
@@ -64,6 +65,25 @@ def test_a_preset_gives_defaults_that_explicit_options_override():
         resolve({}, "fast")
 
 
+def test_a_presets_learning_rate_goes_with_its_optimizer():
+    assert resolve({"optimizer": "adagrad"}, "quality").eta == 0.1  # AdaGrad's own default
+    assert resolve({"optimizer": "adagrad", "eta": 0.05}, "quality").eta == 0.05
+    assert resolve({"optimizer": "adam"}, "quality").eta == PRESETS["quality"]["eta"]
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"eval_every": 5}, "--eval-every needs a validation loss"),
+        ({"decay_after": 2.0}, "--decay-after needs a decay"),
+    ],
+)
+def test_an_option_that_would_change_nothing_is_refused(options, words):
+    with pytest.raises(OptionError, match=words):
+        resolve(options)
+    assert resolve({**options, "val_fraction": 0.1, "lr_decay": 0.9})  # with what it needs
+
+
 @pytest.mark.parametrize(
     "flag, text, words",
     [
@@ -76,10 +96,13 @@ def test_a_preset_gives_defaults_that_explicit_options_override():
         ("--val-fraction", "0.9", "--val-fraction must be <= 0.5"),
         ("--cell", "transformer", "--cell must be one of rnn, lstm, gru"),
         ("--sample-length", "100001", "--sample-length must be <= 100,000"),
+        ("--iterations", "-5", "--iterations must be >= 0, got -5"),
+        ("--epochs", "inf", "--epochs must be a finite number"),
+        ("--save-every", "0", "--save-every must be > 0, got 0"),
     ],
 )
 def test_every_way_in_refuses_a_bad_value_with_the_same_line(flag, text, words, tmp_path, capsys):
-    option = next(o for o in CONFIG_OPTIONS if o.flag == flag)
+    option = next(o for o in CONFIG_OPTIONS + RUN_OPTIONS if o.flag == flag)
     with pytest.raises(OptionError) as form:  # the app's forms
         option.parse(text)
     assert words in str(form.value)

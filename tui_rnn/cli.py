@@ -79,7 +79,7 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    from .options import PRESETS, add_arguments
+    from .options import EPOCHS, ITERATIONS, PRESETS, SAVE_EVERY, add_arguments, argparse_type
 
     add_corpus_options(parser)
     add_arguments(parser)
@@ -92,20 +92,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         "trains in a few minutes (see the README); options given explicitly override it",
     )
     length = g.add_mutually_exclusive_group()
-    length.add_argument(
-        "--iterations",
-        type=_number(int, "--iterations", 0),
-        default=None,
-        metavar="N",
-        help="train up to this many updates in total",
-    )
-    length.add_argument(
-        "--epochs",
-        type=_number(float, "--epochs", 0),
-        default=None,
-        metavar="E",
-        help="train up to this many epochs in total (default 2)",
-    )
+    for option in (ITERATIONS, EPOCHS):
+        length.add_argument(
+            option.flag,
+            type=argparse_type(option),
+            default=None,
+            metavar=option.metavar,
+            help=option.help,
+        )
     r = parser.add_argument_group("run directory")
     r.add_argument(
         "--run-dir",
@@ -121,11 +115,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         help="continue a saved run exactly where it stopped (latest: the newest under ./runs)",
     )
     r.add_argument(
-        "--save-every",
-        type=_number(float, "--save-every", 0, False),
+        SAVE_EVERY.flag,
+        type=argparse_type(SAVE_EVERY),
         default=None,
-        metavar="SECONDS",
-        help="seconds between automatic checkpoints (10)",
+        metavar=SAVE_EVERY.metavar,
+        help=SAVE_EVERY.help,
     )
 
 

@@ -286,13 +286,13 @@ def passage_ids(document: dict, chars, text_file: str | None, prompt: str | None
     encoding), or the run's own text (inspect.run_text)."""
     import os
 
-    from .corpus import encode, load_corpus
+    from .corpus import CorpusError, encode, load_corpus
     from .inspect import MAX_LENGTH, PassageError, run_text
 
     if prompt is not None:
         if not prompt:
             raise PassageError("the text is empty: give --prompt at least one character")
-        return encode(prompt, chars), f"--prompt ({len(prompt):,} characters)"
+        return encode(prompt, chars), f"--prompt ({_characters(len(prompt))})"
     if text_file is None:
         return run_text(document)
     try:
@@ -304,9 +304,16 @@ def passage_ids(document: dict, chars, text_file: str | None, prompt: str | None
             f"{text_file} has {size:,} bytes, more than a passage of at most {MAX_LENGTH:,} "
             "characters can hold: use a shorter text"
         )
-    corpus = load_corpus(text_file, document.get("encoding", "utf-8"))
+    try:
+        corpus = load_corpus(text_file, document.get("encoding", "utf-8"))
+    except CorpusError as err:  # its messages speak of a corpus: this is --text's file
+        raise PassageError(f"--text: {err}".replace("corpus file ", "file ", 1)) from None
     text = corpus.decode(corpus.data)
-    return encode(text, chars), f"{corpus.name} ({len(text):,} characters)"
+    return encode(text, chars), f"{corpus.name} ({_characters(len(text))})"
+
+
+def _characters(count: int) -> str:
+    return f"{count:,} character" + ("" if count == 1 else "s")
 
 
 def inspect_run(

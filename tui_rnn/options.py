@@ -262,6 +262,41 @@ TRAINING_OPTIONS = (
 CONFIG_OPTIONS = MODEL_OPTIONS + TRAINING_OPTIONS
 BY_NAME: dict[str, Option] = {option.name: option for option in CONFIG_OPTIONS}
 
+# How long a run trains and how often it saves: kept in config.json beside the config, never in
+# it (they may change on every resume and in the app's settings), checked by the same rules.
+ITERATIONS = _opt(
+    "iterations",
+    "--iterations",
+    int,
+    None,
+    "train up to this many updates in total",
+    low=0,
+    resume="change",
+    metavar="N",
+)
+EPOCHS = _opt(
+    "epochs",
+    "--epochs",
+    float,
+    None,
+    "train up to this many epochs in total (default 2)",
+    low=0,
+    resume="change",
+    metavar="E",
+)
+SAVE_EVERY = _opt(
+    "save_every",
+    "--save-every",
+    float,
+    None,
+    "seconds between automatic checkpoints (10)",
+    low=0,
+    low_open=True,
+    resume="change",
+    metavar="SECONDS",
+)
+RUN_OPTIONS = (ITERATIONS, EPOCHS, SAVE_EVERY)
+
 # Presets: named sets of defaults. Options given explicitly override them. "report" is empty:
 # the plain defaults are the report's setup.
 PRESETS: dict[str, dict[str, object]] = {
@@ -359,14 +394,28 @@ def resolve(given: Mapping[str, object], preset: str | None = None) -> TrainConf
     if preset not in PRESETS:
         raise OptionError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     values = dict(PRESETS[preset])
-    values.update({k: v for k, v in given.items() if v is not None})
+    given = {k: v for k, v in given.items() if v is not None}
+    if given.get("optimizer", values.get("optimizer")) != values.get("optimizer"):
+        values.pop("eta", None)  # a preset's learning rate is for its own optimizer
+    values.update(given)
     config = TrainConfig(**values, preset=preset)
     config.validate()
+    # Options that would be recorded but change nothing: refused, not silently ignored.
+    if "eval_every" in given and config.val_fraction == 0:
+        raise OptionError(
+            "--eval-every needs a validation loss to compute: give --val-fraction F too "
+            "(e.g. 0.1), or leave --eval-every out"
+        )
+    if "decay_after" in given and config.lr_decay == 1:
+        raise OptionError(
+            "--decay-after needs a decay to start: give --lr-decay F too (e.g. 0.97), or "
+            "leave --decay-after out"
+        )
     return config
 
 
 # -- argparse -----------------------------------------------------------------------------------
-def _argparse_type(option: Option) -> Callable[[str], object]:
+def argparse_type(option: Option) -> Callable[[str], object]:
     import argparse
 
     def parse(text: str):
@@ -388,7 +437,7 @@ def add_arguments(parser, options=CONFIG_OPTIONS, title: str = "model and traini
         group.add_argument(
             option.flag,
             dest=option.name,
-            type=_argparse_type(option),
+            type=argparse_type(option),
             default=None,
             metavar=option.metavar
             or ("{" + ",".join(option.choices) + "}" if option.choices else None),
