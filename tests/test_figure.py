@@ -198,3 +198,31 @@ def test_the_chart_never_exceeds_its_size():
         assert len(lines) == height
         assert max(len(line) for line in lines) <= width
         assert len(lines[0]) == width  # plot rows are full width
+
+
+def test_many_epoch_lines_are_thinned_and_the_legend_says_so():
+    """52 epochs of a small corpus: every line would make a wall of dashes."""
+    x = np.arange(1, 5201, dtype=float)
+    many = Figure(
+        (Series("smooth_loss", x, 50 - x / 1000, "#1f77b4"),),
+        vlines=tuple(float(v) for v in range(100, 5200, 100)),  # 51 boundaries
+    )
+    svg = figure.svg(many)
+    drawn = svg.count("<line", svg.index('class="vlines"'), svg.index("</g>", svg.index("vlines")))
+    assert 0 < drawn <= 720 // 24
+    assert "every 2nd epoch boundary" in svg or "every 3rd epoch boundary" in svg
+    text = figure.text(many, width=60, height=10)
+    columns = {i for line in text.splitlines()[:10] for i, c in enumerate(line) if c == ":"}
+    assert 0 < len(columns) <= 60 // 4
+    assert "every 4th epoch boundary" in text
+    few = Figure(many.series, vlines=(1000.0, 2000.0))
+    assert "every" not in figure.svg(few) and figure.svg(few).count("epoch boundary") == 1
+    assert [figure.vline_legend(few, k) for k in (1, 2, 3, 4, 11, 21, 22)] == [
+        "epoch boundary",
+        "every 2nd epoch boundary",
+        "every 3rd epoch boundary",
+        "every 4th epoch boundary",
+        "every 11th epoch boundary",
+        "every 21st epoch boundary",
+        "every 22nd epoch boundary",
+    ]

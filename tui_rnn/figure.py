@@ -318,7 +318,7 @@ def svg(figure: Figure, width: int = 720, height: int = 400) -> str:
         ticks.append(f'<line x1="{x:.1f}" y1="{bottom_y}" x2="{x:.1f}" y2="{bottom_y + 4}"/>')
         labels.append(label(x, bottom_y + 16, figure.x_format(value)))
     out.append(f'<g stroke="#e6e6e6">{"".join(grid)}</g>')
-    vlines = [v for v in figure.vlines if area.x0 < v <= area.x1]
+    vlines, every = shown_vlines(figure, area, plot_w // 24)
     vline_color = safetext.html(figure.vline_color)
     if vlines:
         lines = "".join(
@@ -366,7 +366,7 @@ def svg(figure: Figure, width: int = 720, height: int = 400) -> str:
         (s.label, s.color, ' stroke-dasharray="6 4"' if s.dashed else "") for s in figure.series
     ]
     if vlines:
-        entries.append((figure.vline_label, figure.vline_color, ' stroke-dasharray="4 3"'))
+        entries.append((vline_legend(figure, every), figure.vline_color, ' stroke-dasharray="4 3"'))
     for text, color, dash in entries:
         out.append(
             f'<line x1="{legend_x}" y1="14" x2="{legend_x + 18}" y2="14" '
@@ -401,7 +401,7 @@ def text(figure: Figure, width: int = 72, height: int = 16) -> str:
     markers = zip(figure.series, MARKERS, strict=False)
     legend = [f"{marker} {safetext.line(series.label)}" for series, marker in markers]
     if vline_columns(figure, area, width):
-        legend.append(f": {figure.vline_label}")
+        legend.append(f": {vline_legend(figure, shown_vlines(figure, area, width // 4)[1])}")
     lines.append(" " * (margin + 2) + "   ".join(legend))
     return "\n".join(lines) + "\n"
 
@@ -485,10 +485,27 @@ def braille(figure: Figure, width: int, height: int) -> Text:
 
 
 # -- where lines and markers fall on a grid ------------------------------------------------------
-def vline_columns(figure: Figure, area: Box, cols: int) -> list[int]:
-    """The columns of the vertical lines inside the x range (the left edge excluded)."""
+def shown_vlines(figure: Figure, area: Box, room: int) -> tuple[list[float], int]:
+    """(the vertical lines drawn, k): those inside the x range (the left edge excluded), every
+    k-th of them when more than `room` would crowd the plot (52 epochs of a small corpus)."""
     inside = [v for v in figure.vlines if area.x0 < v <= area.x1]
-    return sorted(set(area.column(inside, cols).tolist())) if inside else []
+    every = max(1, math.ceil(len(inside) / max(1, room)))
+    return inside[every - 1 :: every], every
+
+
+def vline_legend(figure: Figure, every: int) -> str:
+    """The legend of the vertical lines: "epoch boundary", or "every 5th epoch boundary"."""
+    if every == 1:
+        return figure.vline_label
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(every % 10 if every % 100 not in (11, 12, 13) else 0)
+    return f"every {every}{suffix or 'th'} {figure.vline_label}"
+
+
+def vline_columns(figure: Figure, area: Box, cols: int) -> list[int]:
+    """The columns of the vertical lines drawn on a plot `cols` cells wide (at most one in
+    four columns: see shown_vlines)."""
+    shown, _ = shown_vlines(figure, area, cols // 4)
+    return sorted(set(area.column(shown, cols).tolist())) if shown else []
 
 
 def marker_cells(figure: Figure, area: Box, cols: int, rows: int) -> list[tuple[int, int, Marker]]:
