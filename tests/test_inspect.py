@@ -194,6 +194,21 @@ def test_colour_scales():
     assert ins.Colouring("surprisal").shades(passage).tolist() == [-1, 0, 8, 63]  # 1 bit: 1/8
     neuron = ins.Colouring("neuron", ins.Neuron(0, 0))
     assert neuron.shades(passage).tolist() == [0, 32, 63, 38] and neuron.palette_name == "diverging"
+    # An LSTM's cell state is unbounded: coloured by tanh(c), so 0.5 and 5 are told apart.
+    c = np.array([[-5.0], [0.0], [0.5], [5.0]], dtype=np.float32)
+    lstm = ins.Passage(
+        np.zeros(4, int),
+        chars,
+        ModelSpec(cell="lstm", vocab_size=2, hidden_size=1),
+        probability,
+        -np.log(probability),
+        None,
+        None,
+        {"h.0": h, "c.0": c},
+    )
+    cell = ins.Colouring("neuron", ins.Neuron(0, 0, "c"))
+    assert cell.shades(lstm).tolist() == [0, 32, 46, 63]  # tanh(0.5) = 0.46
+    assert cell.legend[0] == "tanh of activation of unit 0:0:c"
     light, dark = ins.PALETTES["sequential"][[0, -1]]
     assert light.tolist() == [255, 255, 204] and dark.tolist() == [128, 0, 38]
     assert ins.ink(np.array([light, dark])).tolist() == [0, 255]  # black on light, white on dark

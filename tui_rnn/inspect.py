@@ -496,6 +496,8 @@ class Colouring:
         """The palette index of every character (-1: no colour, the first one's probability)."""
         values = self.values(passage)
         if self.mode == "neuron":
+            if self.neuron.kind == "c":  # unbounded: coloured as the tanh(c) that h reads
+                values = np.tanh(values)
             return shades(values, -1.0, 1.0)
         if self.mode == "surprisal":
             return shades(values, 0.0, MAX_BITS)
@@ -505,7 +507,8 @@ class Colouring:
     def legend(self) -> tuple[str, str, str]:
         """(what, the palette's first end, its last end)."""
         if self.mode == "neuron":
-            return (f"activation of unit {self.neuron.label}", "-1", "+1")
+            of = "tanh of " if self.neuron.kind == "c" else ""
+            return (f"{of}activation of unit {self.neuron.label}", "-1", "+1")
         if self.mode == "surprisal":
             return ("surprisal", "0 bits", f"{MAX_BITS:g}+ bits")
         return ("probability", "1", "0")
