@@ -159,3 +159,18 @@ def test_the_readme_documents_every_option():
     table = table[: table.index("\n\n", table.index("| option |"))]
     for option in CONFIG_OPTIONS:
         assert f"`{option.flag}" in table, option.flag
+
+
+def test_sigma_auto_on_resume_is_compared_with_the_runs_sigma(tmp_path, capsys):
+    from conftest import make_text
+
+    corpus = tmp_path / "text.txt"
+    corpus.write_text(make_text(600, seed=2), encoding="utf-8")
+    base = ["train", str(corpus), "--hidden", "8", "--iterations", "5", "--json"]
+    assert main([*base, "--sigma", "0.05", "--run-dir", str(tmp_path / "a")]) == 0
+    assert main([*base, "--run-dir", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    resume = ["train", "--iterations", "6", "--json", "--sigma", "auto", "--resume"]
+    assert main([*resume, str(tmp_path / "a")]) == 2
+    assert "--sigma auto conflicts with the run's sigma = 0.05" in capsys.readouterr().err
+    assert main([*resume, str(tmp_path / "b")]) == 0  # its sigma is the default: no conflict

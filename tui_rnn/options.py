@@ -33,6 +33,17 @@ class OptionError(ValueError):
     """A value an option cannot take, with a one-line message naming the flag."""
 
 
+class _Default:
+    """`auto` typed for an option whose default is derived (--sigma auto): given, so that a
+    resume compares it with the run's, and resolved like an option left out."""
+
+    def __repr__(self) -> str:
+        return "auto"
+
+
+AUTO = _Default()
+
+
 @dataclass(frozen=True)
 class Option:
     """One option: how it is spelled, parsed, checked and shown."""
@@ -394,7 +405,7 @@ def resolve(given: Mapping[str, object], preset: str | None = None) -> TrainConf
     if preset not in PRESETS:
         raise OptionError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     values = dict(PRESETS[preset])
-    given = {k: v for k, v in given.items() if v is not None}
+    given = {k: v for k, v in given.items() if v is not None and v is not AUTO}
     if given.get("optimizer", values.get("optimizer")) != values.get("optimizer"):
         values.pop("eta", None)  # a preset's learning rate is for its own optimizer
     values.update(given)
@@ -420,9 +431,10 @@ def argparse_type(option: Option) -> Callable[[str], object]:
 
     def parse(text: str):
         try:
-            return option.parse(text)
+            value = option.parse(text)
         except OptionError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
+        return AUTO if value is None else value  # None is argparse's "not given"
 
     parse.__name__ = option.flag  # argparse names the type in its messages
     return parse

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import runs
 from .corpus import Corpus, CorpusError, check_trainable, load_corpus
-from .options import BY_NAME, OptionError, TrainConfig, resolve
+from .options import AUTO, BY_NAME, OptionError, TrainConfig, resolve
 from .train import Progress, Sample, Trainer, check_fits_memory
 
 DEFAULT_SAVE_EVERY = 10.0  # seconds of training between automatic checkpoints
@@ -179,6 +179,11 @@ class Run:
         saved = TrainConfig.from_dict(document["config"])
         for name, value in request.options.items():
             option = BY_NAME[name]
+            if value is AUTO:  # what a new run of this model would take (--sigma auto)
+                value = getattr(resolve({"cell": saved.cell, "layers": saved.layers}), name)
+                if value == getattr(saved, name):
+                    continue
+                value = "auto"
             if value is None or option.resume == "change" or value == getattr(saved, name):
                 continue
             raise OptionError(
