@@ -451,7 +451,11 @@ def test_a_run_going_badly_is_named_with_what_to_try(small_corpus):
 
 
 def test_a_huge_sigma_is_named_before_training(small_corpus):
-    trainer = make_trainer(small_corpus, TrainConfig(hidden_size=8, seq_length=10, sigma=1e308))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one line on stderr: no NumPy warning before it
+        trainer = make_trainer(small_corpus, TrainConfig(hidden_size=8, seq_length=10, sigma=1e308))
     with pytest.raises(OptionError, match="--sigma"):
         trainer.check_initial_loss()
     make_trainer(small_corpus, TrainConfig(hidden_size=8, seq_length=10)).check_initial_loss()

@@ -211,7 +211,8 @@ class Model:
         for name, weights in self.params.items():
             if weights.ndim == 2:
                 scale = self.spec.default_sigma(name) if sigma is None else sigma
-                weights[...] = scale * rng.standard_normal(weights.shape)
+                with np.errstate(over="ignore"):  # a huge --sigma: refused by the caller
+                    weights[...] = scale * rng.standard_normal(weights.shape)
         for layer in range(self.spec.layers):
             self.spec.module.forget_bias(self.layer(layer)[2])
         return self
