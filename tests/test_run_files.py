@@ -9,10 +9,12 @@ warning, and the previous checkpoint is used.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import shutil
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -308,6 +310,25 @@ def some_undo_counters(path: Path) -> None:
     np.savez(path, **arrays)
 
 
+def a_central_directory_short_of_a_member(path: Path) -> None:
+    """One bit flipped in the central directory such that zipfile lists one member fewer,
+    silently (as a random flip did: the member lost was samples_bytes, which is optional)."""
+    raw = path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        count = len(archive.infolist())
+    for bit in range((len(raw) - 300) * 8, (len(raw) - 22) * 8):
+        flipped = bytearray(raw)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        try:
+            with zipfile.ZipFile(io.BytesIO(bytes(flipped))) as archive:
+                if len(archive.infolist()) < count:
+                    path.write_bytes(bytes(flipped))
+                    return
+        except Exception:  # zipfile noticed: not the flip wanted here
+            continue
+    raise AssertionError("no flip drops a member silently: the test needs another way")
+
+
 def deleted(path: Path) -> None:
     path.unlink()
 
@@ -323,6 +344,7 @@ DAMAGE = {
     "a history that does not match the iteration": (a_wrong_history_length, "loss_history"),
     "undo arrays without an evaluation to undo": (an_undo_without_its_evaluation, "undo"),
     "some of the undo counters": (some_undo_counters, "undo"),
+    "a central directory short of a member": (a_central_directory_short_of_a_member, "members"),
     "deleted": (deleted, "missing"),
 }
 

@@ -225,6 +225,12 @@ class NpzReader:
             infos = zipfile.ZipFile(f).infolist()
         except Exception as err:  # zipfile raises many kinds on hostile input; all mean damage
             raise NpzError(f"not a valid zip archive ({type(err).__name__}: {err})") from None
+        # zipfile reads the central directory by its size, not by the end record's count: a
+        # damaged size drops the last members silently, and the last one may be optional.
+        if len(infos) != self._entries:
+            raise NpzError(
+                f"its central directory lists {len(infos)} members, its end record {self._entries}"
+            )
         for info in infos:
             self._add(info)
 
@@ -234,11 +240,14 @@ class NpzReader:
             raise NpzError("too short to be an .npz archive")
         self._f.seek(self._size - _END_RECORD.size)
         record = _END_RECORD.unpack(self._f.read(_END_RECORD.size))
-        signature, _, _, _, entries, directory_size, _, comment = record
+        signature, disk, directory_disk, disk_entries, entries, directory_size, _, comment = record
         if signature != b"PK\x05\x06" or comment != 0:
             raise NpzError("not an .npz archive (no zip end record at its end)")
+        if disk != 0 or directory_disk != 0 or disk_entries != entries:
+            raise NpzError("its zip end record is damaged (an archive of one disk has none)")
         if entries > MAX_MEMBERS or directory_size > _MAX_CENTRAL_DIRECTORY:
             raise NpzError(f"{entries:,} members, more than an .npz tui-rnn writes")
+        self._entries = entries
 
     def _add(self, info: zipfile.ZipInfo) -> None:
         name = info.filename
