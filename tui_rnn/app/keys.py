@@ -136,7 +136,9 @@ INSPECTOR_KEYS = (  # the inspector (issue 12)
         _I,
         5,
     ),
-    Key("insp-edit", "e", "edit_text", "Yours", "type or paste your own text", _I, 6),
+    # A priority key (the inspector has no text field): the editor is up before the keys typed
+    # right after `e` are handed on, so they land in it.
+    Key("insp-edit", "e", "edit_text", "Yours", "type or paste your own text", _I, 6, True),
     Key("insp-best", "b", "toggle_best", "Best", "the best model / the current one", _I, 7),
     Key(
         "insp-reread",
@@ -243,8 +245,17 @@ KEYS: tuple[Key, ...] = (
     Key("best", "b", "best", "Best", "1,000 characters from the best model", Scope.MAIN, 11),
     Key("prompt", "g", "focus_prompt", "Prompt", "type a prompt for the generator", Scope.MAIN, 12),
     Key("check", "r", "gradcheck", "Check", "gradient check of the current model", Scope.MAIN, 13),
+    # A priority key: its screen is pushed before the keys typed after it are handed on, so
+    # `T` then a burst of keys lands in the settings' field (off in text fields, see MainScreen).
     Key(
-        "settings", "T", "settings", "Settings", "training target and learning rate", Scope.MAIN, 14
+        "settings",
+        "T",
+        "settings",
+        "Settings",
+        "training target and learning rate",
+        Scope.MAIN,
+        14,
+        priority=True,
     ),
     Key("chart", "l", "focus_chart", "Chart", "focus the loss chart (its keys)", Scope.MAIN),
     Key("export", "e", "export", "Export", "loss history as CSV and JSON into the run", Scope.MAIN),

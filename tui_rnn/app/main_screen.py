@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import ActiveBinding
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static, TextArea
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from .. import figure, report, safetext, sampling
@@ -352,6 +352,8 @@ class MainScreen(Screen):
             return engine and state != RunState.ERROR or None
         if action == "pause":
             return engine and state == RunState.TRAINING
+        if action == "settings" and isinstance(self.focused, Input | TextArea):
+            return False  # a priority key: in a text field, T is a letter
         if action in ("sample", "best", "checkpoint", "settings"):
             return engine or None
         if action == "export":
@@ -390,12 +392,15 @@ class MainScreen(Screen):
     def action_focus_chart(self) -> None:
         self.set_focus(self.chart)
 
-    def action_settings(self) -> None:
+    async def action_settings(self) -> None:
         def apply(settings: Settings | None) -> None:
             if settings is not None and (settings.target is not None or settings.eta is not None):
                 self.session.change_settings(settings.target, settings.eta)
 
-        self.app.push_screen(SettingsScreen(self.status), apply)
+        # Awaited (T is a priority key, run before the keys after it are handed on): the keys
+        # typed right after T go to the settings' focused field, not to this screen.
+        screen = SettingsScreen(self.status, lambda: self.session.trainer.iteration)
+        await self.app.push_screen(screen, apply)
 
     def action_gradcheck(self) -> None:
         self.start_gradcheck(current=True)

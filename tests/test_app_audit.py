@@ -1,0 +1,115 @@
+"""The user audit's findings (tmux at 80x24 and 120x40), each driven as the user met it: the
+settings checked against the live iteration and keys typed in a burst after T, what the panes
+name at every size, the runs table at 80 columns, the editor's last keys, the export toast."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from test_app import Notes, make_app, make_session, run, send_keys, train_to_done, wait_until
+from textual import events
+from textual.widgets import Input
+
+from tui_rnn.app.inspector_screen import InspectorScreen
+from tui_rnn.app.messages import RunState
+from tui_rnn.app.settings_screen import SettingsScreen
+
+
+@pytest.fixture
+def session_factory(tmp_path, small_corpus, tiny_config):
+    def factory(target=300, name="run", **config_changes):
+        config = replace(tiny_config, **config_changes)
+        return make_session(tmp_path / name, small_corpus, config, target)
+
+    return factory
+
+
+def post_keys(app, *keys: str) -> None:
+    """Keys as a terminal delivers a burst: all posted before the app handles the first."""
+    for key in keys:
+        app.post_message(events.Key(key, key if len(key) == 1 else None))
+
+
+# -- 1. the settings ------------------------------------------------------------------------------
+def test_keys_typed_in_a_burst_after_T_land_in_the_target(session_factory):
+    session = session_factory(target=100)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await train_to_done(pilot)
+            post_keys(app, "T", "ctrl+u", "2", "5", "0")
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            field = app.screen.query_one("#set-iterations", Input)
+            await wait_until(pilot, lambda: field.value == "250")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.status.target == 250)
+            # in a text field T is a letter, not the settings
+            await pilot.press("g", "T")
+            assert app.query_one("#gen-prompt", Input).value == "T"
+            assert not isinstance(app.screen, SettingsScreen)
+
+    run(scenario())
+
+
+def test_a_target_is_checked_against_the_live_iteration_not_the_one_at_T(session_factory):
+    session = session_factory(target=10**7)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await send_keys(pilot, "t")
+            await wait_until(pilot, lambda: session.trainer.iteration > 0)
+            await send_keys(pilot, "T")
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            screen = app.screen
+            opened_at = screen.status.iteration
+            await wait_until(pilot, lambda: session.trainer.iteration > opened_at + 200)
+            field = screen.query_one("#set-iterations", Input)
+            field.value = str(opened_at + 100)  # above the iteration at T, below the live one
+            await pilot.pause(0.05)
+            await send_keys(pilot, "enter")
+            message = screen.query_one("#settings-message")
+            await wait_until(pilot, lambda: "above the run's iteration" in str(message.render()))
+            assert app.screen is screen and field.has_class("-invalid")
+            assert session.target == 10**7
+            await send_keys(pilot, "escape")
+            await send_keys(pilot, "p")
+            await wait_until(pilot, lambda: app.status.state == RunState.PAUSED)
+
+    run(scenario())
+
+
+def test_the_engine_refuses_a_target_the_run_has_passed(session_factory):
+    session = session_factory(target=100)
+    notes = Notes()
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+            await train_to_done(pilot)
+            session.change_settings(target=50)  # as a form checked before training went on
+            await wait_until(pilot, lambda: notes.any("target 50 not set", "iter 100"))
+            assert app.status.target == 100 and session.target == 100
+
+    run(scenario())
+
+
+# -- 8. the inspector's "your text" ---------------------------------------------------------------
+def test_ctrl_s_after_a_burst_of_keys_reads_every_key_typed(session_factory):
+    session = session_factory(target=10)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("i")
+            await wait_until(pilot, lambda: isinstance(app.screen, InspectorScreen))
+            screen = app.screen
+            await wait_until(pilot, lambda: screen.passage is not None)
+            post_keys(app, "e", *"the man said", "enter", *"then he", "ctrl+s")
+            await wait_until(pilot, lambda: app.screen is screen)
+            await wait_until(pilot, lambda: screen.typed != "")
+            assert screen.typed == "the man said\nthen he"
+
+    run(scenario())
