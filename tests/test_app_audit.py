@@ -4,10 +4,21 @@ name at every size, the runs table at 80 columns, the editor's last keys, the ex
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
-from test_app import Notes, make_app, make_session, run, send_keys, train_to_done, wait_until
+from test_app import (
+    Notes,
+    gradcheck_finished,
+    make_app,
+    make_session,
+    run,
+    screen_text,
+    send_keys,
+    train_to_done,
+    wait_until,
+)
 from textual import events
 from textual.widgets import Input
 
@@ -111,5 +122,26 @@ def test_ctrl_s_after_a_burst_of_keys_reads_every_key_typed(session_factory):
             await wait_until(pilot, lambda: app.screen is screen)
             await wait_until(pilot, lambda: screen.typed != "")
             assert screen.typed == "the man said\nthen he"
+
+    run(scenario())
+
+
+# -- 2. the gradient check's measure --------------------------------------------------------------
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_the_gradcheck_measure_shown_is_named_at_every_size(size, session_factory):
+    session = session_factory(target=0)
+
+    async def scenario():
+        app = make_app(session, gradcheck_on_start=True)
+        async with app.run_test(size=size) as pilot:
+            await wait_until(pilot, lambda: gradcheck_finished(app))
+            await pilot.pause(0.05)
+            assert "max rel. error · model at init" in screen_text(app)
+            app.set_focus(app.main.gradcheck_pane)
+            await pilot.press("m")
+            await pilot.pause(0.05)
+            text = screen_text(app)
+            assert "sum rel. error · model at init" in text and "max rel. error" not in text
+            assert re.search(r"sum\s+T=5", text)  # the table's corner says it too
 
     run(scenario())

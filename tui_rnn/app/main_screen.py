@@ -474,7 +474,9 @@ class MainScreen(Screen):
     def on_gradcheck_started(self, message: GradcheckStarted) -> None:
         if message.run == self.gradcheck_run:
             self.gradcheck_pane.start(message.method, message.model)
-            self.query_one("#gradcheck-box").border_subtitle = f"model {message.model}"
+
+    def on_gradcheck_pane_titled(self, message: GradcheckPane.Titled) -> None:
+        self._set_title(self.query_one("#gradcheck-box"), "border_subtitle", Text(message.subtitle))
 
     def on_gradcheck_row_done(self, message: GradcheckRowDone) -> None:
         if message.run == self.gradcheck_run:
