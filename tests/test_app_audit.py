@@ -22,6 +22,7 @@ from test_app import (
 from textual import events
 from textual.widgets import Input
 
+from tui_rnn.app.generator_pane import RULES
 from tui_rnn.app.inspector_screen import InspectorScreen
 from tui_rnn.app.messages import RunState
 from tui_rnn.app.settings_screen import SettingsScreen
@@ -143,5 +144,57 @@ def test_the_gradcheck_measure_shown_is_named_at_every_size(size, session_factor
             text = screen_text(app)
             assert "sum rel. error · model at init" in text and "max rel. error" not in text
             assert re.search(r"sum\s+T=5", text)  # the table's corner says it too
+
+    run(scenario())
+
+
+# -- 3. the generator's messages and keys ---------------------------------------------------------
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_every_bad_generator_field_is_named_on_screen_at_once(size, session_factory):
+    session = session_factory(target=0)
+    bad = {"gen-length": "0", "gen-temperature": "abc", "gen-top-p": "2", "gen-seed": "-1"}
+    bad["gen-count"] = "11"
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("g")
+            message = app.query_one("#gen-message")
+            assert not message.display  # no message: no empty row
+            for field, value in bad.items():
+                app.query_one(f"#{field}", Input).value = value
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: message.display)
+            await pilot.pause(0.05)
+            for field in bad:
+                assert app.query_one(f"#{field}", Input).has_class("-invalid")
+            # on the screen, whole: the generator pane's lines (the right column) joined
+            lines = [line for line in screen_text(app).splitlines() if line.count("│") >= 2]
+            shown = "".join(line.rsplit("│", 2)[-2] for line in lines).replace(" ", "")
+            for rule in RULES.values():
+                assert rule.replace(" ", "") in shown, rule
+            for field in bad:  # fixed: the message goes, and its row
+                app.query_one(f"#{field}", Input).value = "" if field == "gen-seed" else "1"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: not message.display)
+
+    run(scenario())
+
+
+def test_the_footer_says_enter_generates_in_a_generator_field(session_factory):
+    session = session_factory(target=0)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+
+            def footer() -> str:
+                return screen_text(app).rstrip().splitlines()[-1]
+
+            for field in ("#gen-prompt", "#gen-length", "#gen-seed", "#gen-best"):
+                app.set_focus(app.query_one(field))
+                await wait_until(pilot, lambda: re.search(r"(enter|⏎) ?Generate", footer()))
+                generate = app.screen.active_bindings["enter"]
+                assert generate.binding.show and generate.enabled
 
     run(scenario())

@@ -428,6 +428,7 @@ KEYS: tuple[Key, ...] = (
 RESERVED: dict[str, str] = {}
 
 BY_NAME = {k.name: k for k in KEYS}
+BY_ID = {k.id: k for k in KEYS}
 
 
 def keys_in(scope: Scope) -> tuple[Key, ...]:
@@ -450,6 +451,31 @@ def footer_rank(binding: Binding) -> int | None:
 PALETTE_WIDTH = 13  # the Footer's command-palette key, docked right
 
 
+def unshadowed(screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
+    """The active bindings with ours in the Footer where a focused field's own hidden binding
+    takes the same key: in a generator field, Enter is the Input's submit (not shown), which
+    generates; the Footer says so with the pane's `Enter Generate`."""
+    focused = screen.focused
+    if focused is None:
+        return active
+    ours = {}  # key -> (node, Key): the nearest ancestor's
+    for node in focused.ancestors:
+        for binding in getattr(node, "BINDINGS", ()):
+            key = BY_ID.get(getattr(binding, "id", None))
+            if key is not None and key.footer is not None:
+                for name in key.key.split(","):
+                    ours.setdefault(name, (node, key))
+    result = dict(active)
+    for name, active_binding in active.items():
+        if active_binding.binding.show or footer_rank(active_binding.binding) is not None:
+            continue
+        if name in ours:
+            node, key = ours[name]
+            enabled = bool(node.check_action(key.action, ()))
+            result[name] = ActiveBinding(node, key.binding(), enabled, key.help)
+    return result
+
+
 def footer_bindings(screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
     """A screen's active bindings with the Footer's keys cut to what fits its one row.
 
@@ -457,6 +483,7 @@ def footer_bindings(screen, active: dict[str, ActiveBinding]) -> dict[str, Activ
     chain, so a key left out of the Footer still works (it is in the help and the palette).
     The keys of the focused widget and the most important ones (the `footer` rank) win.
     """
+    active = unshadowed(screen, active)
     budget = screen.size.width - PALETTE_WIDTH
     ranked = sorted(
         (rank, key)
