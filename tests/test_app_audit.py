@@ -8,6 +8,8 @@ import re
 from dataclasses import replace
 
 import pytest
+from rich.cells import cell_len
+from rich.text import Text
 from test_app import (
     Notes,
     gradcheck_finished,
@@ -24,8 +26,9 @@ from textual.widgets import Input
 
 from tui_rnn.app.generator_pane import RULES
 from tui_rnn.app.inspector_screen import InspectorScreen
-from tui_rnn.app.messages import RunState
+from tui_rnn.app.messages import RunState, TrainingProgress
 from tui_rnn.app.settings_screen import SettingsScreen
+from tui_rnn.app.status_bar import StatusBar
 
 
 @pytest.fixture
@@ -196,5 +199,95 @@ def test_the_footer_says_enter_generates_in_a_generator_field(session_factory):
                 await wait_until(pilot, lambda: re.search(r"(enter|⏎) ?Generate", footer()))
                 generate = app.screen.active_bindings["enter"]
                 assert generate.binding.show and generate.enabled
+
+    run(scenario())
+
+
+# -- 4, 5, 6. the chart's titles ------------------------------------------------------------------
+def chart_titles(app) -> tuple[str, str, str]:
+    chart, generator = app.query_one("#chart-box"), app.query_one("#generator-box")
+    titles = (chart.border_title, chart.border_subtitle, generator.border_subtitle)
+    return tuple(Text.from_markup(title or "").plain for title in titles)
+
+
+def test_with_validation_the_chart_names_the_best_by_validation_as_the_status_line(
+    session_factory,
+):
+    session = session_factory(target=300, val_fraction=0.1, eval_every=50)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await train_to_done(pilot)
+            await pilot.pause(0.05)
+            status = app.status
+            assert status.best_val_loss is not None and session.trainer.best_iteration > 0
+            best = f"best val {status.best_val_loss:.3f} @ {session.trainer.best_iteration}"
+            assert best in chart_titles(app)[1]
+            assert f"(best {status.best_val_loss:.3f})" in str(app.query_one(StatusBar).render())
+
+    run(scenario())
+
+
+def test_a_best_model_at_iteration_0_is_said_and_the_arrow_points_to_the_hidden_start(
+    session_factory,
+):
+    session = session_factory(target=600, eta=3.0)  # the loss grows: its start is below
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await train_to_done(pilot)
+            await pilot.pause(0.05)
+            assert session.trainer.best_iteration == 0
+            title, subtitle, _ = chart_titles(app)
+            assert "best: the initial model" in subtitle
+            assert "↓ start: f" in title and "↑" not in title
+
+    run(scenario())
+
+
+def overflowing_status(status):
+    """A status that overflows at 80 columns: training, validating, a rate and a time left."""
+    return replace(
+        status,
+        state=RunState.TRAINING,
+        iteration=8_942,
+        target=20_000,
+        chars_per_second=12_345.0,
+        elapsed=125.0,
+        remaining=600.0,
+        val_loss=0.632,
+        best_val_loss=0.631,
+        epoch=12,
+    )
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_the_chart_titles_fit_and_keep_what_matters(width, session_factory):
+    session = session_factory(target=300, val_fraction=0.1, eval_every=50)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(width, 24)) as pilot:
+            await train_to_done(pilot)
+            main = app.main
+            main.post_message(TrainingProgress(overflowing_status(app.status), main.chart.data))
+            await pilot.pause(0.1)
+            title, subtitle, generator = chart_titles(app)
+            for box, text in (
+                ("#chart-box", title),
+                ("#chart-box", subtitle),
+                ("#generator-box", generator),
+            ):
+                assert cell_len(text) <= app.query_one(box).outer_size.width - 4, text
+            assert re.search(r"[↑↓↕] ?(start: )?f$", title)  # the hint is whole
+            assert "…" not in screen_text(app).splitlines()[11], screen_text(app)
+            assert "best val 0.631" in subtitle
+            shown = str(app.query_one(StatusBar).render()) + subtitle + generator
+            important = ["val 0.632", "epoch 12", "time 2:05, 10:00 left"]
+            less = ["12.3k chars/s", "eta 0.1"] if width > 80 else ["eta 0.1"]
+            for part in important + less:
+                assert part in shown, part
 
     run(scenario())
