@@ -397,6 +397,9 @@ KEYS: tuple[Key, ...] = (
     Key("sort", "s", "sort", "Sort", "sort by the next column (or click a header)", Scope.RUNS, 5),
     Key("sort-reverse", "S", "reverse", "Reverse", "reverse the order", Scope.RUNS, 6),
     Key("refresh", "r", "refresh", "Refresh", "read the runs again", Scope.RUNS, 7),
+    # Priority: the table's own home/end scroll sideways, which a row cursor never needs.
+    Key("runs-first", "home", "first_row", "First", "the first run", Scope.RUNS, priority=True),
+    Key("runs-last", "end", "last_row", "Last", "the last run", Scope.RUNS, priority=True),
     Key("runs-new", "n", "new_run", "New", "start a new run (a form)", Scope.RUNS, 8),
     # -- comparing runs ---------------------------------------------------------------------------
     Key(
