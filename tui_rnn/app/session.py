@@ -444,7 +444,9 @@ class TrainingSession:
     def _do_export(self) -> None:
         self.run.create()
         paths = export.export_trainer(self.run_dir, self.trainer)
-        self._post(Notice("loss history exported: " + ", ".join(str(p) for p in paths), timeout=10))
+        # One file a line, by name (a toast wraps a long path mid-word): the directory first.
+        names = "\n".join(f"  {path.name}" for path in paths)
+        self._post(Notice(f"loss history exported into {self.run_dir}:\n{names}", timeout=10))
 
     def _do_save_generated(self, text: str) -> None:
         data = text.encode("utf-8")
