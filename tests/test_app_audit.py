@@ -291,3 +291,54 @@ def test_the_chart_titles_fit_and_keep_what_matters(width, session_factory):
                 assert part in shown, part
 
     run(scenario())
+
+
+# -- 9. small terminals, the modals' keys ---------------------------------------------------------
+def test_the_too_small_note_is_whole_at_60x20(session_factory):
+    session = session_factory(target=0)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(60, 20)) as pilot:
+            await pilot.pause(0.05)
+            text = " ".join(screen_text(app).split())
+            assert "make the terminal at least 80x24 to see tui-rnn" in text
+            assert "(it keeps running; ctrl+q saves and quits)" in text
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("key", ["f1", "T"])
+def test_a_modal_screen_shows_its_own_keys_in_the_footer(key, session_factory):
+    session = session_factory(target=0)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = app.screen
+            await pilot.press(key)
+            await wait_until(pilot, lambda: app.screen is not main)
+            await pilot.pause(0.1)
+            footer = screen_text(app).rstrip().splitlines()[-1]
+            assert "Close" in footer and "Train" not in footer and "Sample" not in footer
+
+    run(scenario())
+
+
+# -- 11. the export toast -------------------------------------------------------------------------
+def test_the_export_toast_shows_each_file_whole_on_its_own_line(session_factory):
+    session = session_factory(target=30, name="a_run_with_a_rather_long_directory_name")
+    notes = Notes()
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
+            await train_to_done(pilot)
+            await pilot.press("e")
+            await wait_until(pilot, lambda: notes.any("loss_history.json"))
+            (note,) = [n for n in notes if "loss_history.json" in n]
+            lines = note.splitlines()  # the directory, then one file a line, by name
+            assert lines[1:] == ["  loss_history.csv", "  loss_history.json"]
+            assert str(session.run_dir) in lines[0]
+
+    run(scenario())

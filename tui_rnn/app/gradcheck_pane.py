@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Footer, Static
 
 from .. import safetext
 from ..gradcheck import GradcheckReport, GradcheckRow
@@ -322,3 +322,4 @@ class GradcheckTablesScreen(ModalScreen[None]):
                     )
                     yield full_table(self.pane, method)
             yield Static(Text("escape closes"), classes="modal-hint")
+        yield Footer(compact=True)  # this screen's keys, not the main screen's

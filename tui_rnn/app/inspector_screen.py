@@ -135,6 +135,7 @@ class TextScreen(ModalScreen[str | None]):
                 Text(f"ctrl+s reads it (at most {MAX_LENGTH:,} characters) · escape cancels"),
                 classes="modal-hint",
             )
+        yield Footer(compact=True)  # this screen's keys, not the inspector's
 
     def action_read(self) -> None:
         """Read the text once the editor has taken every key typed before ctrl+s: a key reaches

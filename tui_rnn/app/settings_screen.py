@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 
 from ..options import BY_NAME, OptionError
 from .fields import SafeInput, read_fields
@@ -93,6 +93,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 yield SafeInput(f"{s.eta:g}", id="set-eta")
             yield Static("", id="settings-message")
             yield Static(Text("Enter applies · escape cancels"), classes="modal-hint")
+        yield Footer(compact=True)  # this screen's keys, not the main screen's
 
     def where(self) -> Text:
         s = self.status
