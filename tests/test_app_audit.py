@@ -342,3 +342,20 @@ def test_the_export_toast_shows_each_file_whole_on_its_own_line(session_factory)
             assert str(session.run_dir) in lines[0]
 
     run(scenario())
+
+
+def test_tab_in_a_burst_moves_field_by_field(session_factory):
+    session = session_factory(target=0)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("g")
+            # (a field's text is selected when tab enters it: a key replaces it)
+            post_keys(app, "tab", "4", "2", "tab", "0", "shift+tab", "end", "7")
+            length = app.query_one("#gen-length", Input)
+            await wait_until(pilot, lambda: length.value == "427")
+            assert app.query_one("#gen-temperature", Input).value == "0"
+            assert app.query_one("#gen-prompt", Input).value == ""
+
+    run(scenario())

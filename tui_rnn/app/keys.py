@@ -258,6 +258,18 @@ KEYS: tuple[Key, ...] = (
         priority=True,
     ),
     Key("chart", "l", "focus_chart", "Chart", "focus the loss chart (its keys)", Scope.MAIN),
+    # Priority, as T: the focus moves before the keys typed after tab are handed on, so a
+    # burst (tab 0 tab abc ...) fills field after field.
+    Key("next", "tab", "focus_next", "Next", "the next pane or field", Scope.MAIN, priority=True),
+    Key(
+        "previous",
+        "shift+tab",
+        "focus_previous",
+        "Previous",
+        "the previous pane or field",
+        Scope.MAIN,
+        priority=True,
+    ),
     Key("export", "e", "export", "Export", "loss history as CSV and JSON into the run", Scope.MAIN),
     Key("checkpoint", "c", "checkpoint", "Save", "save a checkpoint now", Scope.MAIN),
     Key(

@@ -319,11 +319,11 @@ class MainScreen(Screen):
         data, status = self.chart.data, self.status
         if data is None or not data.points:
             return ""
+        at = figure.iteration_label(data.best_iteration)
+        if status.best_val_loss is not None:  # at 0 too: the one validation so far may be it
+            return f"best val {status.best_val_loss:.3f} @ {at}"
         if data.best_iteration == 0:
             return "best: the initial model"
-        at = figure.iteration_label(data.best_iteration)
-        if status.best_val_loss is not None:
-            return f"best val {status.best_val_loss:.3f} @ {at}"
         shown = in_unit(data, self.chart.options.unit_for(data))
         return f"best {shown.best_smooth_loss:.3f} @ {at}"
 
@@ -449,6 +449,12 @@ class MainScreen(Screen):
 
     def action_focus_chart(self) -> None:
         self.set_focus(self.chart)
+
+    def action_focus_next(self) -> None:
+        self.focus_next()
+
+    def action_focus_previous(self) -> None:
+        self.focus_previous()
 
     async def action_settings(self) -> None:
         def apply(settings: Settings | None) -> None:
