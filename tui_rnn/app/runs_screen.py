@@ -25,7 +25,15 @@ from textual.worker import Worker, WorkerState
 
 from .. import figure, runs, safetext, workspace
 from ..run import Run, RunRequest
-from ..workspace import COLUMNS, DAMAGED, DONE, OPEN, THIS_PROCESS, RunSummary
+from ..workspace import (
+    COLUMNS,
+    DAMAGED,
+    DONE,
+    OPEN,
+    RIGHT_ALIGNED,
+    THIS_PROCESS,
+    RunSummary,
+)
 from .compare import COLORS, MAX_RUNS, CompareScreen
 from .keys import Scope, bindings
 from .messages import RunOpened
@@ -35,7 +43,6 @@ MARK = "●"
 # The table's headers (workspace.COLUMNS are its column keys, `tui-rnn runs` prints them whole):
 # short, so that every column fits 80 terminal columns; the detail line has the full values.
 HEADERS = {"iter/target": "iter", "smooth loss": "loss", "best (val) loss": "best"}
-RIGHT = {"iter/target", "smooth loss", "best (val) loss"}  # numbers, aligned right
 MAX_CORPUS = 12  # a corpus's name is cut to this (with an ellipsis) when the table is narrow
 MIN_NAME = 8
 
@@ -143,7 +150,7 @@ class RunsScreen(Screen):
         widths = self._widths(headers, list(rows.values()))
         for column in COLUMNS:
             header = headers[column]
-            header = header.rjust(widths[column]) if column in RIGHT else header
+            header = header.rjust(widths[column]) if column in RIGHT_ALIGNED else header
             table.add_column(Text(" " + header), key=column, width=widths[column] + 1)
         ordered = sorted(
             self.summaries, key=lambda s: s.sort_key(self.sort_column), reverse=self.reverse
@@ -183,7 +190,7 @@ class RunsScreen(Screen):
         row = [mark]
         for column in COLUMNS:
             cell = cut(cells[column], widths[column])
-            text = Text(" " + (cell.rjust(widths[column]) if column in RIGHT else cell))
+            text = Text(" " + (cell.rjust(widths[column]) if column in RIGHT_ALIGNED else cell))
             if column == "state":
                 text.stylize(STATE_STYLES.get(summary.state, ""))
             if column == "name" and summary.holder == THIS_PROCESS:
