@@ -5,6 +5,7 @@ the corpus picker, starting), and the report (w). Driven with Pilot as a user wo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,15 @@ from pathlib import Path
 
 import pytest
 from conftest import copy_runs, make_text, trained_once
-from test_app import Notes, make_app, make_session, run, train_to_done, wait_until
+from test_app import (
+    Notes,
+    make_app,
+    make_session,
+    run,
+    screen_text,
+    train_to_done,
+    wait_until,
+)
 from textual.widgets import DataTable, Input, Select
 
 from tui_rnn import runs, safeio
@@ -363,3 +372,28 @@ def test_w_writes_the_report_after_saving_the_state(workspace):
     assert "- trained: 60 of 60 updates" in text
     assert "#### by hand, iter = 60" in text  # the `s` sample, listed apart
     assert (workspace.run_dir / "report" / "fig1.svg").is_file()
+
+
+# -- the runs table at 80 columns (the user audit) -------------------------------------------------
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_the_runs_table_fits_with_every_column_and_home_end_move(size, workspace):
+    async def scenario():
+        app = make_app(workspace)
+        async with app.run_test(size=size) as pilot:
+            screen = await open_runs(pilot, 3)
+            table = screen.query_one(DataTable)
+            width = sum(column.get_render_width(table) for column in table.columns.values())
+            assert width <= size[0] - 1  # every column on screen (a scrollbar's cell spare)
+            header = next(line for line in screen_text(app).splitlines() if "model" in line)
+            for name in ("name", "model", "corpus", "iter", "loss", "best", "state", "updated"):
+                assert re.search(rf"\b{name}\b", header), (name, header)
+            assert "0.4" not in header and "…" not in header
+            assert table.cursor_row == 0
+            await pilot.press("end")
+            assert row_keys(screen)[table.cursor_row] == row_keys(screen)[-1] != "current"
+            detail = str(screen.query_one("#runs-detail").render())
+            assert "updated 2026-01-27" in detail and "corpus corpus.txt" in detail
+            await pilot.press("home")
+            assert table.cursor_row == 0
+
+    run(scenario())

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from textual import events
+from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.widgets import Input, TextArea
 from textual.widgets.text_area import Edit, EditResult
@@ -20,12 +22,31 @@ from textual.widgets.text_area import Edit, EditResult
 from .. import safetext
 
 
-class SafeInput(Input):
+class InOrderKeys:
+    """A field whose own keys (backspace, ctrl+u, ctrl+w, the arrows, enter ...) act in the order
+    they were typed among the characters.
+
+    A field inserts a character when the key reaches it, but its key bindings act only when the
+    unhandled key has bubbled up to the app, by which time the characters typed after it in the
+    same burst (a paste of keys, a fast typist, tmux send-keys) are already in: `ctrl+u 250`
+    gave an empty field. Here the field runs its own binding when the key reaches it.
+    """
+
+    async def on_key(self, event: events.Key) -> None:
+        keys = {event.key, *event.aliases}
+        for binding in Binding.make_bindings(type(self).BINDINGS):
+            if binding.key in keys and await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()
+                return
+
+
+class SafeInput(InOrderKeys, Input):
     def replace(self, text: str, start: int, end: int) -> None:
         super().replace(safetext.terminal(text), start, end)
 
 
-class SafeTextArea(TextArea):
+class SafeTextArea(InOrderKeys, TextArea):
     def edit(self, edit: Edit) -> EditResult:
         edit.text = safetext.terminal(edit.text)
         return super().edit(edit)

@@ -59,37 +59,42 @@ class SaveRequest(Message):
         self.text = text
 
 
-# -- the fields' rules: one function per field, each raising ValueError naming the field -------
+# -- the fields' rules: one function per field, each raising ValueError with its field's rule,
+# one short clause (the field turns red), so that every bad field is named even at 80x24 ----------
+RULES = {
+    "gen-length": f"len: 1-{MAX_LENGTH:,}",
+    "gen-temperature": "temp: a number >= 0",
+    "gen-top-p": "top-p: in (0, 1]",
+    "gen-seed": "seed: 0 to 2**63-1 or empty",
+    "gen-count": f"n: 1-{MAX_COUNT}",
+}
+
+
 def parse_length(text: str) -> int:
     try:
         length = int(text.strip() or DEFAULT_LENGTH)
     except ValueError:
-        raise ValueError(
-            f"len must be a whole number from 1 to {MAX_LENGTH:,}, got {text!r}"
-        ) from None
+        raise ValueError(RULES["gen-length"]) from None
     if not 1 <= length <= MAX_LENGTH:
-        raise ValueError(f"len must be from 1 to {MAX_LENGTH:,} characters, got {length:,}")
+        raise ValueError(RULES["gen-length"])
     return length
 
 
 def parse_temperature(text: str) -> float:
     try:
         temperature = float(text.strip() or 1.0)
-    except ValueError:
-        raise ValueError(f"temp must be a number >= 0 (0 = greedy), got {text!r}") from None
-    try:
         sampling.validate_options(temperature, 1.0, 0)
-    except ValueError as err:
-        raise ValueError(str(err).replace("temperature", "temp", 1)) from None
+    except ValueError:
+        raise ValueError(RULES["gen-temperature"]) from None
     return temperature
 
 
 def parse_top_p(text: str) -> float:
     try:
         top_p = float(text.strip() or 1.0)
+        sampling.validate_options(1.0, top_p, 0)
     except ValueError:
-        raise ValueError(f"top-p must be a number in (0, 1], got {text!r}") from None
-    sampling.validate_options(1.0, top_p, 0)  # "top-p must be in (0, 1], got ..."
+        raise ValueError(RULES["gen-top-p"]) from None
     return top_p
 
 
@@ -99,9 +104,9 @@ def parse_seed(text: str) -> int | None:
     try:
         seed = int(text.strip())
     except ValueError:
-        raise ValueError(f"seed must be a whole number >= 0 (or empty), got {text!r}") from None
+        raise ValueError(RULES["gen-seed"]) from None
     if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be from 0 to 2**63 - 1 (or empty), got {seed}")
+        raise ValueError(RULES["gen-seed"])
     return seed
 
 
@@ -109,9 +114,9 @@ def parse_count(text: str) -> int:
     try:
         count = int(text.strip() or 1)
     except ValueError:
-        raise ValueError(f"n must be a whole number from 1 to {MAX_COUNT}, got {text!r}") from None
+        raise ValueError(RULES["gen-count"]) from None
     if not 1 <= count <= MAX_COUNT:
-        raise ValueError(f"n (samples at once) must be from 1 to {MAX_COUNT}, got {count}")
+        raise ValueError(RULES["gen-count"])
     return count
 
 
@@ -197,7 +202,10 @@ class GeneratorPane(Vertical):
         return "".join("".join(parts) for parts in self.samples)
 
     def say(self, message: str) -> None:
-        self.query_one("#gen-message", Static).update(Text(safetext.terminal(message)))
+        """A line under the fields; none: the row is hidden (a row counts at 80x24)."""
+        line = self.query_one("#gen-message", Static)
+        line.update(Text(safetext.terminal(message)))
+        line.display = bool(message)
 
     def read_request(self) -> Request | None:
         """The fields as a Request, or None after naming every bad value (the output cleared)."""
@@ -207,10 +215,8 @@ class GeneratorPane(Vertical):
         prompt.set_class(bool(unknown), "-invalid")
         if unknown:
             shown = " ".join(repr(safetext.char(ch)) for ch in unknown[:8])
-            problems.append(
-                f"not in the model's vocabulary: {shown}{' ...' if len(unknown) > 8 else ''}; "
-                "remove them"
-            )
+            more = " ..." if len(unknown) > 8 else ""
+            problems.append(f"prompt: not in the vocabulary {shown}{more}")
         if problems:
             self.clear()
             self.say("; ".join(problems))

@@ -14,8 +14,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Footer, Static
 
 from .. import safetext
 from ..gradcheck import GradcheckReport, GradcheckRow
@@ -31,6 +32,14 @@ MEASURES = {
     "sum": ("sum rel. error", "sum_rel_error"),
     "report max": ("the report's max error", "report_max_error"),
     "report sum": ("the report's sum error", "report_sum_error"),
+}
+# The measure as the pane's subtitle and its table's corner name it (at every size: the pane is
+# 41 columns wide at 80, its subtitle has room for about 36 with the model).
+SHOWN = {
+    "max": ("max rel. error", "max"),
+    "sum": ("sum rel. error", "sum"),
+    "report max": ("report's max", "r.max"),
+    "report sum": ("report's sum", "r.sum"),
 }
 PAIRS = (("max", "sum"), ("report max", "report sum"))
 VALUE_WIDTH = 8  # " 7.6e-10": a space, then at most 7 characters
@@ -71,6 +80,13 @@ class GradcheckPane(VerticalScroll):
     """One table for both methods, a one-line summary per method above it."""
 
     BINDINGS = bindings(Scope.GRADCHECK)
+
+    class Titled(Message):
+        """What the pane's subtitle says changed: the measure shown, the model checked."""
+
+        def __init__(self, subtitle: str) -> None:
+            super().__init__()
+            self.subtitle = subtitle
 
     def __init__(self, seq_lengths=(5, 10, 15, 25), parameters=PARAMETERS, **kwargs):
         super().__init__(**kwargs)
@@ -131,11 +147,23 @@ class GradcheckPane(VerticalScroll):
             return (self.measure,)
         return next(pair for pair in PAIRS if self.measure in pair)
 
+    @property
+    def subtitle(self) -> str:
+        """The measure shown (both of a pair when tall) and the model: `max rel. error · model
+        at init`."""
+        names = [SHOWN[m][0] for m in self.shown_measures()]
+        if len(names) == 2:
+            names = [names[0].replace("max", "max & sum")]
+        return " · ".join(names + ([f"model {self.model}"] if self.model else []))
+
     def _rebuild(self) -> None:
         table = self.table
         table.clear(columns=True)
+        corner = "" if self.tall else SHOWN[self.measure][1]  # tall: every row names its own
         table.add_column(
-            "", key="label", width=self.tall_label_width if self.tall else self.label_width
+            Text(corner, style="bold"),
+            key="label",
+            width=self.tall_label_width if self.tall else self.label_width,
         )
         for T in self.seq_lengths:
             table.add_column(Text(f"T={T}", justify="right"), key=str(T), width=VALUE_WIDTH)
@@ -151,6 +179,7 @@ class GradcheckPane(VerticalScroll):
                         key=f"{method}-{name}-{measure}",
                     )
         self.border_hint()
+        self.post_message(self.Titled(self.subtitle))
 
     def border_hint(self) -> None:
         """The measure shown, in the table's header tooltip (the pane title is the screen's)."""
@@ -293,3 +322,4 @@ class GradcheckTablesScreen(ModalScreen[None]):
                     )
                     yield full_table(self.pane, method)
             yield Static(Text("escape closes"), classes="modal-hint")
+        yield Footer(compact=True)  # this screen's keys, not the main screen's

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from .keys import KEYS, SCOPE_TITLES, Scope, bindings
 
@@ -100,3 +100,4 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(Text("Panes"), classes="help-title")
                 yield Static(panes_table())
             yield Static(Text("escape or F1 closes"), classes="modal-hint")
+        yield Footer(compact=True)  # this screen's keys, not the main screen's

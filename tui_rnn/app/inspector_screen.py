@@ -120,6 +120,7 @@ class TextScreen(ModalScreen[str | None]):
     """Your text: typed or pasted (control characters shown, never obeyed); ctrl+s reads it."""
 
     BINDINGS = bindings(Scope.MODAL) + bindings(Scope.EDITOR)
+    AUTO_FOCUS = "#insp-text-area"  # at compose: the first keys typed already land in it
 
     def __init__(self, text: str, vocabulary) -> None:
         super().__init__()
@@ -134,11 +135,18 @@ class TextScreen(ModalScreen[str | None]):
                 Text(f"ctrl+s reads it (at most {MAX_LENGTH:,} characters) · escape cancels"),
                 classes="modal-hint",
             )
-
-    def on_mount(self) -> None:
-        self.query_one(SafeTextArea).focus()
+        yield Footer(compact=True)  # this screen's keys, not the inspector's
 
     def action_read(self) -> None:
+        """Read the text once the editor has taken every key typed before ctrl+s: a key reaches
+        the editor as it is typed, but ctrl+s acts only after it has bubbled up to the app, and
+        keys typed in the same burst may still wait in the editor's queue. A callback queued
+        behind them runs after them."""
+        self.query_one(SafeTextArea).call_later(self._read)
+
+    def _read(self) -> None:
+        if not self.is_active:
+            return  # closed meanwhile (escape)
         text = self.query_one(SafeTextArea).text
         unknown = unknown_characters(text, self.vocabulary)
         problem = None
@@ -416,13 +424,14 @@ class InspectorScreen(Screen):
         self.source = sources[(sources.index(self.source) + 1) % len(sources)]
         self.read()
 
-    def action_edit_text(self) -> None:
+    async def action_edit_text(self) -> None:
         def done(text: str | None) -> None:
             if text:
                 self.typed, self.source = text, "yours"
                 self.read()
 
-        self.app.push_screen(TextScreen(self.typed, self.session.trainer.chars), done)
+        # Awaited: the editor has the focus before the keys typed after `e` are handed on.
+        await self.app.push_screen(TextScreen(self.typed, self.session.trainer.chars), done)
 
     def action_toggle_best(self) -> None:
         self.best = not self.best

@@ -136,7 +136,9 @@ INSPECTOR_KEYS = (  # the inspector (issue 12)
         _I,
         5,
     ),
-    Key("insp-edit", "e", "edit_text", "Yours", "type or paste your own text", _I, 6),
+    # A priority key (the inspector has no text field): the editor is up before the keys typed
+    # right after `e` are handed on, so they land in it.
+    Key("insp-edit", "e", "edit_text", "Yours", "type or paste your own text", _I, 6, True),
     Key("insp-best", "b", "toggle_best", "Best", "the best model / the current one", _I, 7),
     Key(
         "insp-reread",
@@ -243,10 +245,31 @@ KEYS: tuple[Key, ...] = (
     Key("best", "b", "best", "Best", "1,000 characters from the best model", Scope.MAIN, 11),
     Key("prompt", "g", "focus_prompt", "Prompt", "type a prompt for the generator", Scope.MAIN, 12),
     Key("check", "r", "gradcheck", "Check", "gradient check of the current model", Scope.MAIN, 13),
+    # A priority key: its screen is pushed before the keys typed after it are handed on, so
+    # `T` then a burst of keys lands in the settings' field (off in text fields, see MainScreen).
     Key(
-        "settings", "T", "settings", "Settings", "training target and learning rate", Scope.MAIN, 14
+        "settings",
+        "T",
+        "settings",
+        "Settings",
+        "training target and learning rate",
+        Scope.MAIN,
+        14,
+        priority=True,
     ),
     Key("chart", "l", "focus_chart", "Chart", "focus the loss chart (its keys)", Scope.MAIN),
+    # Priority, as T: the focus moves before the keys typed after tab are handed on, so a
+    # burst (tab 0 tab abc ...) fills field after field.
+    Key("next", "tab", "focus_next", "Next", "the next pane or field", Scope.MAIN, priority=True),
+    Key(
+        "previous",
+        "shift+tab",
+        "focus_previous",
+        "Previous",
+        "the previous pane or field",
+        Scope.MAIN,
+        priority=True,
+    ),
     Key("export", "e", "export", "Export", "loss history as CSV and JSON into the run", Scope.MAIN),
     Key("checkpoint", "c", "checkpoint", "Save", "save a checkpoint now", Scope.MAIN),
     Key(
@@ -386,6 +409,9 @@ KEYS: tuple[Key, ...] = (
     Key("sort", "s", "sort", "Sort", "sort by the next column (or click a header)", Scope.RUNS, 5),
     Key("sort-reverse", "S", "reverse", "Reverse", "reverse the order", Scope.RUNS, 6),
     Key("refresh", "r", "refresh", "Refresh", "read the runs again", Scope.RUNS, 7),
+    # Priority: the table's own home/end scroll sideways, which a row cursor never needs.
+    Key("runs-first", "home", "first_row", "First", "the first run", Scope.RUNS, priority=True),
+    Key("runs-last", "end", "last_row", "Last", "the last run", Scope.RUNS, priority=True),
     Key("runs-new", "n", "new_run", "New", "start a new run (a form)", Scope.RUNS, 8),
     # -- comparing runs ---------------------------------------------------------------------------
     Key(
@@ -417,6 +443,7 @@ KEYS: tuple[Key, ...] = (
 RESERVED: dict[str, str] = {}
 
 BY_NAME = {k.name: k for k in KEYS}
+BY_ID = {k.id: k for k in KEYS}
 
 
 def keys_in(scope: Scope) -> tuple[Key, ...]:
@@ -439,6 +466,31 @@ def footer_rank(binding: Binding) -> int | None:
 PALETTE_WIDTH = 13  # the Footer's command-palette key, docked right
 
 
+def unshadowed(screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
+    """The active bindings with ours in the Footer where a focused field's own hidden binding
+    takes the same key: in a generator field, Enter is the Input's submit (not shown), which
+    generates; the Footer says so with the pane's `Enter Generate`."""
+    focused = screen.focused
+    if focused is None:
+        return active
+    ours = {}  # key -> (node, Key): the nearest ancestor's
+    for node in focused.ancestors:
+        for binding in getattr(node, "BINDINGS", ()):
+            key = BY_ID.get(getattr(binding, "id", None))
+            if key is not None and key.footer is not None:
+                for name in key.key.split(","):
+                    ours.setdefault(name, (node, key))
+    result = dict(active)
+    for name, active_binding in active.items():
+        if active_binding.binding.show or footer_rank(active_binding.binding) is not None:
+            continue
+        if name in ours:
+            node, key = ours[name]
+            enabled = bool(node.check_action(key.action, ()))
+            result[name] = ActiveBinding(node, key.binding(), enabled, key.help)
+    return result
+
+
 def footer_bindings(screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
     """A screen's active bindings with the Footer's keys cut to what fits its one row.
 
@@ -446,6 +498,7 @@ def footer_bindings(screen, active: dict[str, ActiveBinding]) -> dict[str, Activ
     chain, so a key left out of the Footer still works (it is in the help and the palette).
     The keys of the focused widget and the most important ones (the `footer` rank) win.
     """
+    active = unshadowed(screen, active)
     budget = screen.size.width - PALETTE_WIDTH
     ranked = sorted(
         (rank, key)

@@ -148,10 +148,15 @@ def y_range(data: ChartData, options: ChartOptions) -> tuple[float, float]:
     return low, high
 
 
-def above_the_chart(data: ChartData, options: ChartOptions) -> bool:
-    """Whether smooth_loss has points above the y axis (its start, left out by `skipped`)."""
+def off_the_chart(data: ChartData, options: ChartOptions) -> str:
+    """Where smooth_loss has points the y axis leaves out (its start, see `skipped`): "↑" above
+    it (the loss fell), "↓" below (it grew), "↕" both, "" none."""
     data = in_unit(data, options.unit_for(data))
-    return bool(data.smooth_loss) and max(data.smooth_loss) > y_range(data, options)[1]
+    if not data.smooth_loss:
+        return ""
+    low, high = y_range(data, options)
+    above, below = max(data.smooth_loss) > high, min(data.smooth_loss) < low
+    return {(True, True): "↕", (True, False): "↑", (False, True): "↓"}.get((above, below), "")
 
 
 def chart_figure(data: ChartData, options: ChartOptions = ChartOptions()) -> figure.Figure:
@@ -170,7 +175,7 @@ def chart_figure(data: ChartData, options: ChartOptions = ChartOptions()) -> fig
         )
     series.append(figure.Series("smooth_loss", data.iterations, data.smooth_loss, SMOOTH_COLOR))
     best = ()
-    if left < data.best_iteration:
+    if left <= data.best_iteration:  # at 0 too: training made the initial model no better
         best = (figure.Marker(float(data.best_iteration), data.best_smooth_loss, BEST_COLOR),)
     return figure.Figure(
         tuple(series),

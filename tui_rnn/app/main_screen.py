@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import ActiveBinding
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static, TextArea
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from .. import figure, report, safetext, sampling
@@ -40,8 +40,8 @@ from .loss_chart import (
     SMOOTH_COLOR,
     VALIDATION_COLOR,
     LossChart,
-    above_the_chart,
     in_unit,
+    off_the_chart,
 )
 from .messages import (
     Diverged,
@@ -128,6 +128,24 @@ def wait_for_model(future: Future) -> ModelCopy | None:
             if time.monotonic() > deadline:
                 raise TimeoutError("the model did not answer (the engine is busy)") from None
     return None
+
+
+def room(box) -> int:
+    """Cells a border title of `box` has (its corners and a space either side off; before the
+    first layout, no limit)."""
+    return box.outer_size.width - 4 if box.outer_size.width else 10**6
+
+
+def fill(parts: list[str], *rooms: int) -> list[list[str]]:
+    """`parts` (most important first) joined with " · " into one line per room, in order:
+    each part goes to the first line it still fits (a part that fits none is dropped)."""
+    lines: list[list[str]] = [[] for _ in rooms]
+    for part in parts:
+        for line, room in zip(lines, rooms, strict=True):
+            if cell_len(" · ".join([*line, part])) <= room:
+                line.append(part)
+                break
+    return lines
 
 
 class Panes(Container):
@@ -223,6 +241,7 @@ class MainScreen(Screen):
 
     def on_resize(self) -> None:
         self.refresh_bindings()  # the Footer shows what fits the new width
+        self.call_after_refresh(self._title_chart)  # the titles: what fits the panes' widths
 
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:
@@ -245,29 +264,68 @@ class MainScreen(Screen):
         self._title_samples()
 
     def _title_chart(self) -> None:
-        data, options = self.chart.data, self.chart.options
-        legend = Text.assemble(("Loss (l) ", "bold"), ("smooth_loss", SMOOTH_COLOR))
-        if options.loss:
-            weight = options.smoothing_weight
-            legend.append_text(
-                Text.assemble(" · ", (f"loss EMA {weight:g}" if weight else "loss", LOSS_COLOR))
-            )
-        if data is not None and len(data.val_loss) and options.validation:
-            legend.append_text(Text.assemble(" · ", ("validation", VALIDATION_COLOR)))
-        if options.describe(data):
-            legend.append(f" · {options.describe(data)}", "dim")
-        if data is not None and not options.full_y and above_the_chart(data, options):
-            legend.append(" · ↑ start: f", "dim")
         box = self.query_one("#chart-box")
-        self._set_title(box, "border_title", legend)
-        parts = []
-        if data is not None and data.best_iteration > 0:
-            shown = in_unit(data, options.unit_for(data))
-            parts.append(
-                f"best {shown.best_smooth_loss:.3f} @ {figure.iteration_label(data.best_iteration)}"
-            )
-        parts += [p.text.plain for p in self._overflow if p.name not in WHERE_PARTS]
-        self._set_title(box, "border_subtitle", Text(" · ".join(parts)))
+        self._set_title(box, "border_title", self._chart_legend(room(box)))
+        # The best model, then the status line's overflow (most important first): in the chart's
+        # subtitle as far as it has room, the rest in the generator's.
+        parts = [self._best_text()] + [
+            self._compact(p) for p in self._overflow if p.name not in WHERE_PARTS
+        ]
+        rooms = (room(box), room(self.query_one("#generator-box")))
+        chart, generator = fill([p for p in parts if p], *rooms)
+        self._set_title(box, "border_subtitle", Text(" · ".join(chart)))
+        generator_box = self.query_one("#generator-box")
+        self._set_title(generator_box, "border_subtitle", Text(" · ".join(generator)) or None)
+
+    def _chart_legend(self, room: int) -> Text:
+        """The chart's title: its series in their colours, the view, where the start went;
+        in shorter forms (level 1: short names; 2: without `Loss (l)`) when the longer ones do
+        not fit `room` cells."""
+        data, options = self.chart.data, self.chart.options
+        for level in (0, 1, 2):
+            short = level > 0
+            legend = Text("Loss (l) " if level < 2 else "", "bold")
+            legend.append("smooth_loss", SMOOTH_COLOR)
+            if options.loss:
+                weight = options.smoothing_weight
+                loss = f"EMA {weight:g}" if short else f"loss EMA {weight:g}"
+                legend.append_text(Text.assemble(" · ", (loss if weight else "loss", LOSS_COLOR)))
+            if data is not None and len(data.val_loss) and options.validation:
+                val = "val" if short else "validation"
+                legend.append_text(Text.assemble(" · ", (val, VALIDATION_COLOR)))
+            view = options.describe(data)
+            if view:
+                legend.append(f" · {view.replace('/char', '') if short else view}", "dim")
+            off = "" if data is None or options.full_y else off_the_chart(data, options)
+            if off:
+                legend.append(f" · {off}f" if short else f" · {off} start: f", "dim")
+            if legend.cell_len <= room:
+                break
+        return legend
+
+    def _compact(self, part) -> str:
+        """A status part as a subtitle has room for it: the validation loss without its best
+        (the subtitle says the best), the speed in thousands."""
+        status = self.status
+        if part.name == "val_loss" and status.val_loss is not None:
+            return f"val {status.val_loss:.3f}"
+        if part.name == "speed" and status.chars_per_second is not None and self.show_rate:
+            return f"{figure.iteration_label(status.chars_per_second)} chars/s"
+        return part.text.plain
+
+    def _best_text(self) -> str:
+        """The best model: by validation loss when validating (as the status line says it),
+        else by smooth_loss in the chart's unit; at iteration 0, the initial model."""
+        data, status = self.chart.data, self.status
+        if data is None or not data.points:
+            return ""
+        at = figure.iteration_label(data.best_iteration)
+        if status.best_val_loss is not None:  # at 0 too: the one validation so far may be it
+            return f"best val {status.best_val_loss:.3f} @ {at}"
+        if data.best_iteration == 0:
+            return "best: the initial model"
+        shown = in_unit(data, self.chart.options.unit_for(data))
+        return f"best {shown.best_smooth_loss:.3f} @ {at}"
 
     def _set_title(self, box, which: str, text: Text | None) -> None:
         """Set a border title only when it changed (each change repaints the pane, and
@@ -352,6 +410,8 @@ class MainScreen(Screen):
             return engine and state != RunState.ERROR or None
         if action == "pause":
             return engine and state == RunState.TRAINING
+        if action == "settings" and isinstance(self.focused, Input | TextArea):
+            return False  # a priority key: in a text field, T is a letter
         if action in ("sample", "best", "checkpoint", "settings"):
             return engine or None
         if action == "export":
@@ -390,12 +450,21 @@ class MainScreen(Screen):
     def action_focus_chart(self) -> None:
         self.set_focus(self.chart)
 
-    def action_settings(self) -> None:
+    def action_focus_next(self) -> None:
+        self.focus_next()
+
+    def action_focus_previous(self) -> None:
+        self.focus_previous()
+
+    async def action_settings(self) -> None:
         def apply(settings: Settings | None) -> None:
             if settings is not None and (settings.target is not None or settings.eta is not None):
                 self.session.change_settings(settings.target, settings.eta)
 
-        self.app.push_screen(SettingsScreen(self.status), apply)
+        # Awaited (T is a priority key, run before the keys after it are handed on): the keys
+        # typed right after T go to the settings' focused field, not to this screen.
+        screen = SettingsScreen(self.status, lambda: self.session.trainer.iteration)
+        await self.app.push_screen(screen, apply)
 
     def action_gradcheck(self) -> None:
         self.start_gradcheck(current=True)
@@ -469,7 +538,9 @@ class MainScreen(Screen):
     def on_gradcheck_started(self, message: GradcheckStarted) -> None:
         if message.run == self.gradcheck_run:
             self.gradcheck_pane.start(message.method, message.model)
-            self.query_one("#gradcheck-box").border_subtitle = f"model {message.model}"
+
+    def on_gradcheck_pane_titled(self, message: GradcheckPane.Titled) -> None:
+        self._set_title(self.query_one("#gradcheck-box"), "border_subtitle", Text(message.subtitle))
 
     def on_gradcheck_row_done(self, message: GradcheckRowDone) -> None:
         if message.run == self.gradcheck_run:

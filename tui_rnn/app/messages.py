@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
@@ -16,6 +17,9 @@ from ..gradcheck import GradcheckReport, GradcheckRow
 from ..health import HealthReport
 from ..inspect import NeuronTable, Passage
 from ..train import Sample
+
+if TYPE_CHECKING:  # run.py imports the engine; messages only name its type
+    from ..run import Run
 
 
 class RunState(StrEnum):
@@ -122,7 +126,7 @@ class RunOpened(Message):
     """A run opened on a worker (the runs screen's Enter, the new-run form): the app saves and
     closes the current one and switches to it."""
 
-    run: object  # tui_rnn.run.Run, its lock held (a new run's directory comes at its first save)
+    run: Run  # its lock held (a new run's directory comes at its first save)
     warnings: tuple[str, ...] = ()
 
 

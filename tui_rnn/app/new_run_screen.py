@@ -25,7 +25,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DirectoryTree, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, DirectoryTree, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
@@ -125,6 +125,7 @@ class NewRunScreen(ModalScreen[None]):
                 yield Static(
                     Text("Enter starts · Tab moves · escape cancels"), classes="modal-hint"
                 )
+        yield Footer(compact=True)  # this screen's keys, not the main screen's
 
     def on_mount(self) -> None:
         self._show_corpus()

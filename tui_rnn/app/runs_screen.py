@@ -11,8 +11,10 @@ counters, never a lock taken).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -21,15 +23,66 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from .. import runs, safetext, workspace
+from .. import figure, runs, safetext, workspace
 from ..run import Run, RunRequest
-from ..workspace import COLUMNS, DAMAGED, DONE, OPEN, THIS_PROCESS, RunSummary
+from ..workspace import (
+    COLUMNS,
+    DAMAGED,
+    DONE,
+    OPEN,
+    RIGHT_ALIGNED,
+    THIS_PROCESS,
+    RunSummary,
+)
 from .compare import COLORS, MAX_RUNS, CompareScreen
 from .keys import Scope, bindings
 from .messages import RunOpened
 
 STATE_STYLES = {OPEN: "yellow", DAMAGED: "red", DONE: "cyan"}
 MARK = "●"
+# The table's headers (workspace.COLUMNS are its column keys, `tui-rnn runs` prints them whole):
+# short, so that every column fits 80 terminal columns; the detail line has the full values.
+HEADERS = {"iter/target": "iter", "smooth loss": "loss", "best (val) loss": "best"}
+MAX_CORPUS = 12  # a corpus's name is cut to this (with an ellipsis) when the table is narrow
+MIN_NAME = 8
+
+
+def when(updated: float | None) -> str:
+    """'11-28 21:49' (the year is in the detail line)."""
+    return "" if updated is None else datetime.fromtimestamp(updated).strftime("%m-%d %H:%M")
+
+
+def short_loss(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def compact_cells(summary: RunSummary) -> dict[str, str]:
+    """The row's cells in short forms, by column (workspace.cells: the full ones)."""
+    full = dict(zip(COLUMNS, summary.cells(), strict=True))
+    progress = ""
+    if summary.iteration is not None:
+        target = "?" if summary.target is None else figure.iteration_label(summary.target)
+        progress = f"{figure.iteration_label(summary.iteration)}/{target}"
+    if summary.best_val_loss is not None:
+        best = f"{summary.best_val_loss:.3f} val"
+    else:
+        best = short_loss(summary.best_smooth_loss)
+    return full | {
+        "iter/target": progress,
+        "smooth loss": short_loss(summary.smooth_loss),
+        "best (val) loss": best,
+        "state": summary.state,  # open (pid N): in the detail line
+        "updated": when(summary.updated),
+    }
+
+
+def cut(text: str, width: int) -> str:
+    """`text` in at most `width` cells, an ellipsis at its end when cut."""
+    if cell_len(text) <= width:
+        return text
+    while text and cell_len(text) > width - 1:
+        text = text[:-1]
+    return text + "…"
 
 
 class RunsScreen(Screen):
@@ -51,7 +104,8 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        # No padding: each cell brings its one-cell gap (see _row), so 80 columns hold them all.
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True, cell_padding=0)
         yield Static(id="runs-detail")
         yield Static(id="runs-hint")
         yield Footer(compact=True)
@@ -88,16 +142,23 @@ class RunsScreen(Screen):
         cursor = self.current
         table.clear(columns=True)
         table.add_column(" ", key="mark", width=1)
+        rows = {s.path: compact_cells(s) for s in self.summaries}
+        headers = {}
         for column in COLUMNS:
             arrow = (" ▼" if self.reverse else " ▲") if column == self.sort_column else ""
-            table.add_column(column + arrow, key=column)
+            headers[column] = HEADERS.get(column, column) + arrow
+        widths = self._widths(headers, list(rows.values()))
+        for column in COLUMNS:
+            header = headers[column]
+            header = header.rjust(widths[column]) if column in RIGHT_ALIGNED else header
+            table.add_column(Text(" " + header), key=column, width=widths[column] + 1)
         ordered = sorted(
             self.summaries, key=lambda s: s.sort_key(self.sort_column), reverse=self.reverse
         )
         if self.reverse:  # unknown values last either way
             ordered.sort(key=lambda s: s.sort_key(self.sort_column)[0])
         for summary in ordered:
-            table.add_row(*self._row(summary), key=str(summary.path))
+            table.add_row(*self._row(summary, rows[summary.path], widths), key=str(summary.path))
         if cursor is not None:
             try:
                 table.move_cursor(row=table.get_row_index(str(cursor.path)))
@@ -106,24 +167,43 @@ class RunsScreen(Screen):
         self._title()
         self._detail()
 
-    def _row(self, summary: RunSummary) -> list:
-        cells = summary.cells()
+    def _widths(self, headers: dict[str, str], rows: list[dict[str, str]]) -> dict[str, int]:
+        """Each column's width (without its one-cell gap): as wide as its cells, but the corpus
+        at most MAX_CORPUS and the name what is left of the table's width (at least MIN_NAME)
+        when the table would not fit."""
+        widths = {
+            c: max([cell_len(headers[c])] + [cell_len(row[c]) for row in rows]) for c in COLUMNS
+        }
+        room = (self.table.size.width or self.app.size.width) - 2  # the mark, a scrollbar
+        room -= len(COLUMNS)  # the gaps
+        if sum(widths.values()) > room:
+            widths["corpus"] = min(widths["corpus"], max(MAX_CORPUS, cell_len(headers["corpus"])))
+        if sum(widths.values()) > room:
+            others = sum(w for c, w in widths.items() if c != "name")
+            widths["name"] = max(MIN_NAME, cell_len(headers["name"]), room - others)
+        return widths
+
+    def _row(self, summary: RunSummary, cells: dict[str, str], widths: dict[str, int]) -> list:
         mark = Text(" ")
         if summary.path in self.marked:
             mark = Text(MARK, style=COLORS[self.marked.index(summary.path)])
-        state = Text(cells[COLUMNS.index("state")], style=STATE_STYLES.get(summary.state, ""))
-        row = [mark, *(Text(c) for c in cells)]
-        row[1 + COLUMNS.index("state")] = state
-        if summary.holder == THIS_PROCESS:
-            row[1] = Text(cells[0], style="bold")
+        row = [mark]
+        for column in COLUMNS:
+            cell = cut(cells[column], widths[column])
+            text = Text(" " + (cell.rjust(widths[column]) if column in RIGHT_ALIGNED else cell))
+            if column == "state":
+                text.stylize(STATE_STYLES.get(summary.state, ""))
+            if column == "name" and summary.holder == THIS_PROCESS:
+                text.stylize("bold")
+            row.append(text)
         return row
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._detail()
 
     def _detail(self) -> None:
-        """The highlighted run in full (what a narrow table cuts): path, corpus, state,
-        updated, and why it is damaged."""
+        """The highlighted run in full (what the table shortens): path, model, corpus,
+        iteration/target, losses, state, updated, and why it is damaged."""
         summary = self.current
         text = Text()
         if summary is not None:
@@ -131,6 +211,12 @@ class RunsScreen(Screen):
             parts = [safetext.line(str(summary.path)), cells["model"]]
             if summary.corpus is not None:
                 parts.append(f"corpus {safetext.line(summary.corpus)}")
+            if cells["iter/target"]:
+                parts.append(f"iter {cells['iter/target']}")
+            if cells["smooth loss"]:
+                parts.append(f"smooth loss {cells['smooth loss']}")
+            if cells["best (val) loss"]:
+                parts.append(f"best {cells['best (val) loss']}")
             parts += [cells["state"], f"updated {cells['updated']}"]
             text.append(" · ".join(p for p in parts if p))
             if summary.problem:
@@ -161,6 +247,12 @@ class RunsScreen(Screen):
         self.query_one("#runs-hint", Static).update(Text(hint, style="dim"))
 
     # -- keys -------------------------------------------------------------------------------------
+    def action_first_row(self) -> None:
+        self.table.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        self.table.move_cursor(row=max(0, self.table.row_count - 1))
+
     def action_refresh(self) -> None:
         self.list_runs()
 

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from .. import safetext
@@ -80,3 +80,4 @@ class SampleScreen(ModalScreen[None]):
             yield Static(
                 Text(f"{len(self.sample.text):,} characters · escape closes"), classes="modal-hint"
             )
+        yield Footer(compact=True)  # this screen's keys, not the main screen's

@@ -391,7 +391,17 @@ class TrainingSession:
         if eta is not None and eta != self.trainer.config.eta:
             self.run.set_eta(eta)
             changes.append(f"learning rate {eta:g} from iter {self.trainer.iteration:,}")
-        if target is not None and target != self.target:
+        if target is not None and target <= self.trainer.iteration:
+            # The form checked it against the iteration when Enter was pressed; training went
+            # on before this request was served.
+            self._post(
+                Notice(
+                    f"target {target:,} not set: the run is already at iter "
+                    f"{self.trainer.iteration:,} (T sets a higher one)",
+                    "warning",
+                )
+            )
+        elif target is not None and target != self.target:
             self.run.set_target(iterations=target)
             self._follow_target()
             changes.append(f"target {self.target:,} updates")
@@ -434,7 +444,9 @@ class TrainingSession:
     def _do_export(self) -> None:
         self.run.create()
         paths = export.export_trainer(self.run_dir, self.trainer)
-        self._post(Notice("loss history exported: " + ", ".join(str(p) for p in paths), timeout=10))
+        # One file a line, by name (a toast wraps a long path mid-word): the directory first.
+        names = "\n".join(f"  {path.name}" for path in paths)
+        self._post(Notice(f"loss history exported into {self.run_dir}:\n{names}", timeout=10))
 
     def _do_save_generated(self, text: str) -> None:
         data = text.encode("utf-8")

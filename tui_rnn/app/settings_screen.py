@@ -7,13 +7,14 @@ turns red) and nothing is applied. A new learning rate is recorded in config.jso
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 
 from ..options import BY_NAME, OptionError
 from .fields import SafeInput, read_fields
@@ -63,10 +64,15 @@ TARGET_FIELDS = ("set-iterations", "set-epochs")
 
 class SettingsScreen(ModalScreen[Settings | None]):
     BINDINGS = bindings(Scope.MODAL)
+    AUTO_FOCUS = "#set-iterations"
 
-    def __init__(self, status: Status) -> None:
+    def __init__(self, status: Status, iteration: Callable[[], int] | None = None) -> None:
+        """`iteration` reads the run's live iteration (it moves while the run trains): a new
+        target is checked against it when applied, not against the status of when T was
+        pressed."""
         super().__init__()
         self.status = status
+        self.live_iteration = iteration or (lambda: status.iteration)
         self.source: str | None = None  # the target field the user typed in
         self.initial = {
             "set-iterations": str(status.target),
@@ -77,13 +83,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
         s = self.status
         with Vertical():
             yield Static(Text("Training settings", style="bold"), classes="modal-title")
-            yield Static(
-                Text(
-                    f"The run is at iter {s.iteration:,} (epoch {s.epoch}; "
-                    f"{s.updates_per_epoch:,} updates per epoch).",
-                    style="dim",
-                )
-            )
+            yield Static(self.where(), id="settings-where")
             with Grid(id="settings-grid"):
                 yield Label("target (updates)")
                 yield SafeInput(self.initial["set-iterations"], id="set-iterations")
@@ -93,9 +93,21 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 yield SafeInput(f"{s.eta:g}", id="set-eta")
             yield Static("", id="settings-message")
             yield Static(Text("Enter applies · escape cancels"), classes="modal-hint")
+        yield Footer(compact=True)  # this screen's keys, not the main screen's
+
+    def where(self) -> Text:
+        s = self.status
+        return Text(
+            f"The run is at iter {self.live_iteration():,} "
+            f"({s.updates_per_epoch:,} updates per epoch).",
+            style="dim",
+        )
 
     def on_mount(self) -> None:
-        self.query_one("#set-iterations", Input).focus()
+        self.set_interval(0.5, self._show_where)
+
+    def _show_where(self) -> None:
+        self.query_one("#settings-where", Static).update(self.where())
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """The target typed in one unit is shown in the other. Only the focused field is the
@@ -122,11 +134,12 @@ class SettingsScreen(ModalScreen[Settings | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         s = self.status
+        at = self.live_iteration()  # now, not when the screen opened: training goes on
         rules = {"set-eta": parse_eta}
         if self.source == "set-iterations":  # the field the user typed the target in
-            rules[self.source] = lambda text: parse_iterations(text, s.iteration)
+            rules[self.source] = lambda text: parse_iterations(text, at)
         elif self.source == "set-epochs":
-            rules[self.source] = lambda text: parse_epochs(text, s.iteration, s.updates_per_epoch)
+            rules[self.source] = lambda text: parse_epochs(text, at, s.updates_per_epoch)
         values, problems = read_fields(self, rules)
         if problems:
             self.query_one("#settings-message", Static).update(Text("; ".join(problems)))
