@@ -900,6 +900,26 @@ def test_a_gradcheck_error_is_shown_in_the_pane(session_factory):
     run(scenario())
 
 
+def test_a_sampled_gradcheck_says_so_in_the_pane(session_factory):
+    """A check over its time budget compares a sample of the entries: the pane must never
+    show it as a check of every entry."""
+    session = session_factory(target=0)
+
+    def sampled(target, method, on_row, should_stop):
+        report = quick_gradcheck(target, method, on_row, should_stop)
+        return replace(report, checked_entries=64, total_entries=report.total_entries or 1000)
+
+    async def scenario():
+        app = make_app(session, gradcheck=sampled, gradcheck_on_start=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            pane = app.main.gradcheck_pane
+            await wait_until(pilot, lambda: "passed" in pane.summaries["complex"].plain)
+            for method in ("central", "complex"):
+                assert "sampled 64 of" in pane.summaries[method].plain
+
+    run(scenario())
+
+
 def test_quitting_stops_a_running_gradcheck_and_generation_at_once(
     tmp_path, small_corpus, monkeypatch
 ):

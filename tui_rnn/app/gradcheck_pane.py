@@ -20,13 +20,14 @@ from textual.widgets import DataTable, Footer, Static
 
 from .. import safetext
 from ..gradcheck import GradcheckReport, GradcheckRow
+from ..gradcheck_table import sampling_note
 from .keys import Scope, bindings
 
 PARAMETERS = ("b", "c", "U", "W", "V")  # the report's model; other models pass their own
 METHODS = {"central": "central differences", "complex": "complex step"}
 SHORT = {"central": "cd", "complex": "cs"}
-# measure -> (label, the GradcheckRow field). The report's own errors (issue 13) are read with
-# getattr until GradcheckRow has them; a measure no row has is skipped.
+# measure -> (label, the GradcheckRow field): the elementwise relative errors (max decides pass
+# or fail) and the report's own criteria (sums over the parameter in the denominator).
 MEASURES = {
     "max": ("max rel. error", "max_rel_error"),
     "sum": ("sum rel. error", "sum_rel_error"),
@@ -60,16 +61,6 @@ def short_float(value: float | None) -> str:
 
 def measure_value(row: GradcheckRow, measure: str) -> float | None:
     return getattr(row, MEASURES[measure][1], None)
-
-
-def sampled_note(row: GradcheckRow) -> str:
-    """'sampled N of M entries' when the check sampled a big parameter (read with getattr
-    until GradcheckRow has these fields)."""
-    checked = getattr(row, "checked_entries", None)
-    total = getattr(row, "total_entries", None)
-    if checked is None or total is None or checked >= total:
-        return ""
-    return f"sampled {checked:,} of {total:,} entries"
 
 
 class MethodTable(DataTable, can_focus=False):
@@ -237,12 +228,13 @@ class GradcheckPane(VerticalScroll):
             self.set_status(method, "stopped (r runs it again)", "yellow")
             return
         failed = sorted({r.parameter for r in report.rows if not r.passed})
-        notes = sorted({note for r in report.rows if (note := sampled_note(r))})
         if report.passed:
             text, style = f"passed, {report.seconds:.1f} s", "green"
         else:
             text, style = f"FAILED ({' '.join(failed)}), {report.seconds:.1f} s", "bold red"
-        self.set_status(method, text + (f"; {notes[0]}" if notes else ""), style)
+        # A check over its time budget compared a sample of the entries: never shown as all.
+        sampled = f"; {sampling_note(report)}" if report.sampled else ""
+        self.set_status(method, text + sampled, style)
 
     def fail(self, method: str, error: str | None) -> None:
         """The check raised `error` on this method (None: it stopped before this method)."""
@@ -294,7 +286,8 @@ def report_line(report: GradcheckReport | None, summary: Text) -> Text:
         summary,
         (
             f"\nthreshold {report.threshold:.0e} on the max relative error, h = {report.h:.0e}, "
-            f"eps = {report.eps:.0e}, hidden size {report.hidden}",
+            f"eps = {report.eps:.0e}, hidden size {report.hidden}"
+            + (f", {sampling_note(report)} (r checks every entry)" if report.sampled else ""),
             "dim",
         ),
     )

@@ -16,7 +16,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
-from ..options import BY_NAME, OptionError
+from ..options import BY_NAME, EPOCHS, ITERATIONS, OptionError
 from .fields import SafeInput, read_fields
 from .keys import Scope, bindings
 from .messages import Status
@@ -33,22 +33,25 @@ def epochs_text(iterations: int, updates_per_epoch: int) -> str:
 
 
 def parse_iterations(text: str, at: int) -> int:
+    """The new target typed in (1,000 and 1_000 read as 1000): --iterations' rule, and above
+    the run's iteration."""
     try:
-        target = int(text.strip().replace(",", "").replace("_", ""))
-    except ValueError:
-        raise ValueError(f"target must be a whole number of updates, got {text!r}") from None
+        target = ITERATIONS.parse(text.replace(",", "").replace("_", ""))
+    except OptionError as err:
+        raise ValueError(str(err).replace("--iterations", "target", 1)) from None
     if target <= at:
         raise ValueError(f"target must be above the run's iteration {at:,}, got {target:,}")
     return target
 
 
 def parse_epochs(text: str, at: int, updates_per_epoch: int) -> int:
+    """The new target as epochs: --epochs' rule, then as updates."""
     try:
-        epochs = float(text.strip())
-    except ValueError:
-        raise ValueError(f"epochs must be a number, got {text!r}") from None
-    if not epochs > 0 or epochs * updates_per_epoch > 2**62:  # also NaN, inf
-        raise ValueError(f"epochs must be a positive number, got {text!r}")
+        epochs = EPOCHS.parse(text)
+    except OptionError as err:
+        raise ValueError(str(err).replace("--epochs", "epochs", 1)) from None
+    if epochs * updates_per_epoch > 2**62:
+        raise ValueError(f"epochs must be at most {2**62 // updates_per_epoch:,}, got {text!r}")
     return parse_iterations(str(round(epochs * updates_per_epoch)), at)
 
 
