@@ -463,10 +463,11 @@ def open_lock(path: str | Path) -> int:
     return fd
 
 
-# A lock another process holds is refused after this many tries, _LOCK_RETRY seconds apart: a
-# probe by lock_holder (`tui-rnn runs` in another terminal) holds a shared lock for
-# microseconds, and must never make a trainer that starts at that moment give up.
-_LOCK_ATTEMPTS = 4
+# A lock another process holds is refused after this many tries, _LOCK_RETRY seconds apart
+# (half a second in all): a probe by lock_holder (`tui-rnn runs` in another terminal) holds a
+# shared lock for microseconds, and must never make a trainer that starts at that moment give
+# up, even against probes in a tight loop (4 tries failed once in about 600 on a loaded machine).
+_LOCK_ATTEMPTS = 50
 _LOCK_RETRY = 0.01
 
 
