@@ -10,6 +10,9 @@ rounds of 1,000 updates, one BLAS thread. Prints numbers; asserts nothing.
 
 from __future__ import annotations
 
+import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (blas.py)
+
+# isort: split
 import argparse
 import subprocess
 import sys

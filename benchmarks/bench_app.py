@@ -20,6 +20,9 @@ shared). Prints numbers; asserts nothing.
 
 from __future__ import annotations
 
+import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (blas.py)
+
+# isort: split
 import argparse
 import asyncio
 import json

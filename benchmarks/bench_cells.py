@@ -21,6 +21,9 @@ cells' time goes: matrix products (timed alone, same shapes) against everything 
 
 from __future__ import annotations
 
+import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (blas.py)
+
+# isort: split
 import argparse
 import os
 import statistics

@@ -16,6 +16,9 @@ grow chaotically, so not bit for bit).
 
 from __future__ import annotations
 
+import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (blas.py)
+
+# isort: split
 import argparse
 import os
 import statistics

@@ -18,6 +18,9 @@ the app's startup check on such a corpus used to take 90+ s and 2.5 GB).
 
 from __future__ import annotations
 
+import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (blas.py)
+
+# isort: split
 import argparse
 import os
 import statistics

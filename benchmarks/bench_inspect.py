@@ -22,6 +22,9 @@ The report's model (vanilla RNN, m = 100, float64), trained for --updates update
 
 from __future__ import annotations
 
+import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (blas.py)
+
+# isort: split
 import argparse
 import asyncio
 import io

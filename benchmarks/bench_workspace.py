@@ -19,6 +19,9 @@ Prints numbers; asserts nothing.
 
 from __future__ import annotations
 
+import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (blas.py)
+
+# isort: split
 import argparse
 import os
 import shutil

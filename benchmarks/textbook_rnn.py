@@ -15,6 +15,9 @@ seq_length with the hidden state reset when a chunk would run past the end.
 
 from __future__ import annotations
 
+import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (blas.py)
+
+# isort: split
 import numpy as np
 
 NAMES = ("b", "c", "U", "W", "V")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (tui_rnn/blas.py)
+
+# isort: split
 import numpy as np
 import pytest
 

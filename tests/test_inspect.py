@@ -44,7 +44,12 @@ def test_probabilities_top5_and_activations_are_the_forward_pass(cell, layers):
     np.testing.assert_allclose(
         passage.top_probabilities[:-1], np.take_along_axis(P, order, 1), rtol=1e-12
     )
-    assert (np.take_along_axis(P, passage.top_ids[:-1], 1) == passage.top_probabilities[:-1]).all()
+    # the right characters: exactly the forward pass's top 5 (the probabilities agree to 1e-12,
+    # not to the bit: read in chunks of 37, the products take other BLAS kernel paths)
+    np.testing.assert_array_equal(passage.top_ids[:-1], order)
+    np.testing.assert_allclose(
+        np.take_along_axis(P, passage.top_ids[:-1], 1), passage.top_probabilities[:-1], rtol=1e-12
+    )
     assert np.all(np.diff(passage.top_probabilities, axis=1) <= 0)
     # the last character's guesses: one step further from the final state
     _, logits = model.step(cache.final_state, ids[-1:])
