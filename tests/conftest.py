@@ -239,3 +239,28 @@ def run_on_pty(argv, env=None, timeout: float = 30) -> tuple[int, str, bytes]:
     os.close(main_fd)
     code = process.wait(timeout=timeout)
     return code, shown.decode("utf-8").replace("\r\n", "\n"), process.stderr.read()
+
+
+# -- app sessions ---------------------------------------------------------------------------------
+def make_session(run_dir, corpus, config, target: int, save_every: float = 10.0, **extra):
+    """A TrainingSession of a new run (made at its first save) for Pilot tests."""
+    from tui_rnn.app import TrainingSession
+    from tui_rnn.run import Run
+    from tui_rnn.train import Trainer
+
+    trainer = Trainer(corpus.data, corpus.chars, config)
+    return TrainingSession(
+        Run.new(trainer, corpus, run_dir, target, save_every=save_every, **extra)
+    )
+
+
+@pytest.fixture
+def session_factory(tmp_path, small_corpus, tiny_config):
+    """session_factory(target, name, corpus=..., **config changes): a new session."""
+    from dataclasses import replace
+
+    def factory(target=300, name="run", corpus=small_corpus, **config_changes):
+        config = replace(tiny_config, **config_changes)
+        return make_session(tmp_path / name, corpus, config, target)
+
+    return factory

@@ -19,17 +19,17 @@ import re
 import signal
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_session
 from rich.cells import cell_len
 from textual import events
 from textual.notifications import Notify
 from textual.widgets import Footer, Input
 
 from tui_rnn import runs
-from tui_rnn.app import TrainingSession, TuiRnnApp
+from tui_rnn.app import TuiRnnApp
 from tui_rnn.app.generator_pane import GeneratorPane
 from tui_rnn.app.gradcheck_pane import GradcheckPane, GradcheckTablesScreen
 from tui_rnn.app.help_screen import HelpScreen
@@ -42,16 +42,9 @@ from tui_rnn.app.passage_view import PassageView
 from tui_rnn.app.samples_pane import SampleScreen, SamplesPane
 from tui_rnn.app.settings_screen import SettingsScreen
 from tui_rnn.app.status_bar import StatusBar
-from tui_rnn.run import Run
-from tui_rnn.train import DivergenceError, Trainer
+from tui_rnn.train import DivergenceError
 
 WAIT = 20.0  # seconds before a wait gives up (generous: CI machines can be slow)
-
-
-def make_session(run_dir: Path, corpus, config, target: int, save_every: float = 10.0, **extra):
-    trainer = Trainer(corpus.data, corpus.chars, config)
-    run = Run.new(trainer, corpus, run_dir, target, save_every=save_every, **extra)
-    return TrainingSession(run)
 
 
 def quick_gradcheck(target: GradcheckTarget, method, on_row, should_stop):
@@ -137,15 +130,6 @@ class Notes(list):
 
     def any(self, *parts: str) -> bool:
         return any(all(p in note for p in parts) for note in self)
-
-
-@pytest.fixture
-def session_factory(tmp_path, small_corpus, tiny_config):
-    def factory(target=300, name="run", corpus=small_corpus, **config_changes):
-        config = replace(tiny_config, **config_changes)
-        return make_session(tmp_path / name, corpus, config, target)
-
-    return factory
 
 
 def run(coroutine):

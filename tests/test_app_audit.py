@@ -14,7 +14,6 @@ from test_app import (
     Notes,
     gradcheck_finished,
     make_app,
-    make_session,
     run,
     screen_text,
     send_keys,
@@ -29,15 +28,6 @@ from tui_rnn.app.inspector_screen import InspectorScreen
 from tui_rnn.app.messages import RunState, TrainingProgress
 from tui_rnn.app.settings_screen import SettingsScreen
 from tui_rnn.app.status_bar import StatusBar
-
-
-@pytest.fixture
-def session_factory(tmp_path, small_corpus, tiny_config):
-    def factory(target=300, name="run", **config_changes):
-        config = replace(tiny_config, **config_changes)
-        return make_session(tmp_path / name, small_corpus, config, target)
-
-    return factory
 
 
 def post_keys(app, *keys: str) -> None:
