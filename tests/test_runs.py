@@ -348,16 +348,19 @@ def test_umask_decides_file_modes(tmp_path, short_corpus_file):
     assert mode == 0o666 & ~umask
 
 
-def test_a_target_set_below_the_iteration_ends_the_run_where_it_is(tmp_path, small_corpus):
+def test_a_target_below_the_iteration_is_refused_and_the_run_keeps_its_own(tmp_path, small_corpus):
     """The app's settings reach the engine thread while it trains: a target it has passed
     meanwhile must not leave the run beyond its own target."""
+    from tui_rnn.options import OptionError
     from tui_rnn.run import Run
 
     trainer = Trainer(small_corpus.data, small_corpus.chars, TrainConfig(hidden_size=8))
     run = Run.new(trainer, small_corpus, tmp_path / "run", 100)
     run.train_slice()
     assert trainer.iteration == 100
-    assert run.set_target(iterations=40) == 100
+    with pytest.raises(OptionError, match="already at iter 100"):
+        run.set_target(iterations=40)
+    assert run.target == 100
     assert run.done
     run.save_if_unsaved()
     assert json.loads((tmp_path / "run" / "config.json").read_text())["target_iterations"] == 100

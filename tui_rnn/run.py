@@ -379,10 +379,16 @@ class Run:
             runs.write_config_document(self.run_dir, self.document)
 
     def set_target(self, iterations: int | None = None, epochs: float | None = None) -> int:
-        """A new target (the run's total, as --iterations / --epochs count it); one the run
-        has passed meanwhile (it trains in another thread) ends it where it is."""
+        """A new target (the run's total, as --iterations / --epochs count it), above the
+        iteration: OptionError for one the run has passed (the app's form checks it too, but
+        the run trains on in another thread until the request is served)."""
         requested = self.trainer.target_iterations(iterations, epochs)
-        self.target = max(requested, self.trainer.iteration)
+        if requested <= self.trainer.iteration:
+            raise OptionError(
+                f"target {requested:,} not set: the run is already at iter "
+                f"{self.trainer.iteration:,}"
+            )
+        self.target = requested
         self.document["target_iterations"] = self.target
         if self.created:
             runs.write_config_document(self.run_dir, self.document)

@@ -33,6 +33,7 @@ from ..cells import Model
 from ..curves import Smoother, thin_history
 from ..health import HealthMonitor, weights_report
 from ..inspect import model_label
+from ..options import OptionError
 from ..run import Run
 from ..train import DivergenceError, Sample, Trainer
 from .messages import (
@@ -391,20 +392,14 @@ class TrainingSession:
         if eta is not None and eta != self.trainer.config.eta:
             self.run.set_eta(eta)
             changes.append(f"learning rate {eta:g} from iter {self.trainer.iteration:,}")
-        if target is not None and target <= self.trainer.iteration:
-            # The form checked it against the iteration when Enter was pressed; training went
-            # on before this request was served.
-            self._post(
-                Notice(
-                    f"target {target:,} not set: the run is already at iter "
-                    f"{self.trainer.iteration:,} (T sets a higher one)",
-                    "warning",
-                )
-            )
-        elif target is not None and target != self.target:
-            self.run.set_target(iterations=target)
-            self._follow_target()
-            changes.append(f"target {self.target:,} updates")
+        if target is not None and target != self.target:
+            try:
+                self.run.set_target(iterations=target)
+            except OptionError as err:  # training went on after the form checked it
+                self._post(Notice(f"{err} (T sets a higher one)", "warning"))
+            else:
+                self._follow_target()
+                changes.append(f"target {self.target:,} updates")
         self._publish(chart=False)
         if changes:
             self._post(Notice("; ".join(changes)))
