@@ -385,8 +385,8 @@ def text(figure: Figure, width: int = 72, height: int = 16) -> str:
     ticks, the x label and a legend. Labels are ours; series labels go through safetext."""
     area = box(figure)
     canvas = np.full((height, width), " ", dtype="<U1")
-    for column in vline_columns(figure, area, width):
-        canvas[:, column] = ":"
+    columns = vline_columns(figure, area, width)
+    canvas[:, columns] = ":"
     for series, marker in zip(figure.series, MARKERS, strict=False):
         cells = raster(series.x, y_values(figure, series.y), area, width, height)
         canvas[cells] = marker
@@ -400,7 +400,7 @@ def text(figure: Figure, width: int = 72, height: int = 16) -> str:
     lines.append(" " * (margin + 2) + figure.x_label.center(width).rstrip())
     markers = zip(figure.series, MARKERS, strict=False)
     legend = [f"{marker} {safetext.line(series.label)}" for series, marker in markers]
-    if vline_columns(figure, area, width):
+    if columns:
         legend.append(f": {vline_legend(figure, shown_vlines(figure, area, width // 4)[1])}")
     lines.append(" " * (margin + 2) + "   ".join(legend))
     return "\n".join(lines) + "\n"
