@@ -21,7 +21,6 @@ from .optim import DEFAULT_ETA, OPTIMIZERS
 
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float64", "float32")
-PRESETS_NAMES = ("report", "quality")
 # The longest sample (--sample-length). One sample of it takes 2 to 4 s at the default size
 # (17 to 38 us per character on a busy 2-core machine: benchmarks/bench_checkpoint.py), the log
 # of the last 200 samples in memory stays under 20 million characters, samples.txt grows a

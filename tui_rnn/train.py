@@ -365,10 +365,6 @@ class Trainer:
         return self.config.batch_size * self.config.seq_length
 
     @property
-    def chars_seen(self) -> int:
-        return self.iteration * self.chars_per_update
-
-    @property
     def updates_per_epoch(self) -> int:
         return (self.segment - 1) // self.config.seq_length
 

@@ -27,7 +27,6 @@ from . import layer
 NAMES = ("W_x", "W_h", "b")
 GATES = 3
 STATE_FACTOR = 1  # the state is h
-ACTIVATIONS = ("r", "z", "n")
 
 
 @dataclass(eq=False)

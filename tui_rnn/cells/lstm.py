@@ -32,7 +32,6 @@ from . import layer
 NAMES = ("W_x", "W_h", "b")
 GATES = 4
 STATE_FACTOR = 2  # the state is [h | c]
-ACTIVATIONS = ("c", "i", "f", "o", "g")
 
 
 @dataclass(eq=False)

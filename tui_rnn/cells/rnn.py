@@ -22,7 +22,6 @@ from .layer import LayerCache
 NAMES = ("U", "W", "b")  # input weights, recurrent weights, bias of a layer
 GATES = 1  # rows of U, W, b per hidden unit
 STATE_FACTOR = 1  # the state is h
-ACTIVATIONS = ()  # nothing besides h worth showing
 
 
 def layer_forward(XU, W, state0, perturb=None, keep: bool = True) -> LayerCache:
