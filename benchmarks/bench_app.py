@@ -38,14 +38,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tui_rnn import runs
 from tui_rnn.app import TrainingSession, TuiRnnApp
-from tui_rnn.app.loss_chart import ChartOptions, build_chart
 from tui_rnn.app.messages import RunState, TrainingProgress
 from tui_rnn.app.session import ChartView
-from tui_rnn.corpus import load_corpus
-from tui_rnn.run import Run
-from tui_rnn.train import LossHistory, TrainConfig, Trainer
+from tui_rnn.app.widgets.loss_chart import ChartOptions, build_chart
+from tui_rnn.driver import Run
+from tui_rnn.store import checkpoint, samples
+from tui_rnn.training.corpus import load_corpus
+from tui_rnn.training.history import LossHistory
+from tui_rnn.training.options import TrainConfig
+from tui_rnn.training.trainer import Trainer
 
 TICK = 0.05
 
@@ -64,8 +66,8 @@ def headless_speed(corpus, iterations: int, run_dir: Path) -> float:
     trainer = session.trainer
 
     def on_sample(sample):
-        runs.append_sample(run_dir, sample)
-        runs.save_checkpoint(run_dir, trainer)
+        samples.append_sample(run_dir, sample)
+        checkpoint.save_checkpoint(run_dir, trainer)
 
     with threadpool_limits(limits=1, user_api="blas"):
         started = time.perf_counter()
@@ -76,7 +78,7 @@ def headless_speed(corpus, iterations: int, run_dir: Path) -> float:
 
 def cli_train_speed(corpus_path, iterations: int, run_dir: Path) -> float:
     """chars/s that `tui-rnn train --json` reports for itself."""
-    command = [sys.executable, "-m", "tui_rnn.cli", "train"]
+    command = [sys.executable, "-m", "tui_rnn", "train"]
     if corpus_path:
         command.append(str(corpus_path))
     command += ["--iterations", str(iterations), "--run-dir", str(run_dir), "--json"]
@@ -151,7 +153,7 @@ async def run_app(session: TrainingSession, train: bool, seconds: float | None =
 
 def lag_with_training_process(corpus_path, iterations: int, run_dir: Path, session) -> dict:
     """The UI idle while `tui-rnn train` runs in another process: a process-engine's floor."""
-    command = [sys.executable, "-m", "tui_rnn.cli", "train"]
+    command = [sys.executable, "-m", "tui_rnn", "train"]
     if corpus_path:
         command.append(str(corpus_path))
     command += ["--iterations", str(iterations), "--run-dir", str(run_dir), "--json"]

@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import report_reference as report_model  # noqa: E402  (tests/: 0.1.0's model.py, frozen)
 from textbook_rnn import TextbookRNN  # noqa: E402
 
-from tui_rnn.cells import Model, ModelSpec  # noqa: E402
-from tui_rnn.corpus import builtin_corpus  # noqa: E402
-from tui_rnn.optim import AdaGrad, Adam  # noqa: E402
+from tui_rnn.cells.model import Model, ModelSpec  # noqa: E402
+from tui_rnn.training.corpus import builtin_corpus  # noqa: E402
+from tui_rnn.training.optim import AdaGrad, Adam  # noqa: E402
 
 
 def timed(fn, repeats: int) -> float:

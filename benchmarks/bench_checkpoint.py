@@ -1,7 +1,7 @@
 """What the strict checkpoint reader costs, and how long the longest sample takes.
 
 1. Loading a default-size checkpoint (m = 100, built-in corpus, a history of UPDATES updates):
-   tui-rnn's strict reader (runs.load_checkpoint_file: npzsafe, the layout from config.json,
+   tui-rnn's strict reader (checkpoint.load_checkpoint_file: npzsafe, the layout from config.json,
    CRC-32, value checks) side by side with a bare np.load of the same file (no checks at all).
 2. Refusing a deflate bomb (a member inflating to 2 GB) with the strict reader.
 3. Sampling speed at the default size, and so the time of one --sample-length 100,000 sample.
@@ -26,9 +26,12 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tui_rnn import runs
-from tui_rnn.corpus import builtin_corpus
-from tui_rnn.train import MAX_SAMPLE_LENGTH, LossHistory, TrainConfig, Trainer
+from tui_rnn.safe import files
+from tui_rnn.store import checkpoint, config, rundir
+from tui_rnn.training.corpus import builtin_corpus
+from tui_rnn.training.history import LossHistory
+from tui_rnn.training.options import MAX_SAMPLE_LENGTH, TrainConfig
+from tui_rnn.training.trainer import Trainer
 
 
 def best_of(rounds: int, function) -> float:
@@ -83,21 +86,21 @@ def main() -> None:
     trainer.history = LossHistory.from_arrays(history, history, [0])
     trainer.iteration = args.updates
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = runs.prepare_run_dir(Path(tmp) / "run")
-        runs.write_config(run_dir, trainer.config, corpus)
-        runs.save_checkpoint(run_dir, trainer)
-        path = run_dir / runs.CHECKPOINT_FILE
-        document = runs.read_config(run_dir)
+        run_dir = rundir.prepare_run_dir(Path(tmp) / "run")
+        config.write_config(run_dir, trainer.config, corpus)
+        checkpoint.save_checkpoint(run_dir, trainer)
+        path = run_dir / rundir.CHECKPOINT_FILE
+        document = config.read_config(run_dir)
 
         def bare() -> None:
             with np.load(path, allow_pickle=False) as npz:
                 {name: npz[name] for name in npz.files}
 
-        strict = best_of(args.rounds, lambda: runs.load_checkpoint_file(path, document))
+        strict = best_of(args.rounds, lambda: checkpoint.load_checkpoint_file(path, document))
         plain = best_of(args.rounds, bare)
         size = path.stat().st_size
         print(f"checkpoint: m = 100, K = {corpus.vocab_size}, {args.updates:,} updates, {size:,} B")
-        print(f"  strict reader (runs.load_checkpoint_file)  {strict * 1000:8.2f} ms")
+        print(f"  strict reader (checkpoint.load_checkpoint_file)  {strict * 1000:8.2f} ms")
         print(f"  bare np.load, no checks                     {plain * 1000:8.2f} ms")
 
         bomb = run_dir / "bomb.npz"
@@ -117,8 +120,8 @@ def main() -> None:
 
 def _refuse(path: Path, document: dict) -> None:
     try:
-        runs.load_checkpoint_file(path, document)
-    except runs.RunError:
+        checkpoint.load_checkpoint_file(path, document)
+    except files.RunError:
         return
     raise AssertionError("the bomb was not refused")
 

@@ -32,8 +32,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from textbook_rnn import TextbookRNN  # noqa: E402
 
-from tui_rnn.corpus import check_trainable, load_corpus  # noqa: E402
-from tui_rnn.train import TrainConfig, Trainer  # noqa: E402
+from tui_rnn.training.corpus import check_trainable, load_corpus  # noqa: E402
+from tui_rnn.training.options import TrainConfig
+from tui_rnn.training.trainer import Trainer
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 

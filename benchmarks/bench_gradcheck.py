@@ -29,15 +29,12 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tui_rnn.cells import Model, ModelSpec
-from tui_rnn.corpus import from_text, load_corpus
-from tui_rnn.gradcheck import (
-    DEFAULT_SEQ_LENGTHS,
-    METHODS,
-    numerical_gradients_loop,
-    run_gradcheck,
-)
-from tui_rnn.gradcheck_batch import workers
+from tui_rnn.cells.model import Model, ModelSpec
+from tui_rnn.gradcheck.batch import workers
+from tui_rnn.gradcheck.check import run_gradcheck
+from tui_rnn.gradcheck.common import DEFAULT_SEQ_LENGTHS, METHODS
+from tui_rnn.gradcheck.vanilla import numerical_gradients_loop
+from tui_rnn.training.corpus import from_text, load_corpus
 
 
 def time_batched(corpus, hidden, method, workers, repeats):

@@ -38,13 +38,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console  # noqa: E402
 from textual.app import App  # noqa: E402
 
-from tui_rnn import inspect as ins  # noqa: E402
-from tui_rnn import safetext  # noqa: E402
-from tui_rnn.app.passage_view import PassageView  # noqa: E402
-from tui_rnn.corpus import builtin_corpus, load_corpus  # noqa: E402
-from tui_rnn.health import HealthMonitor, measure  # noqa: E402
-from tui_rnn.inspect_output import Heading, ansi, palette_styles  # noqa: E402
-from tui_rnn.train import TrainConfig, Trainer  # noqa: E402
+from tui_rnn.app.widgets.passage_view import PassageView  # noqa: E402
+from tui_rnn.inspection import colours as inspection_colours
+from tui_rnn.inspection import neurons
+from tui_rnn.inspection import passage as inspection_passage
+from tui_rnn.inspection.output import Heading, ansi, palette_styles  # noqa: E402
+from tui_rnn.safe import text  # noqa: E402
+from tui_rnn.training.corpus import builtin_corpus, load_corpus  # noqa: E402
+from tui_rnn.training.health import HealthMonitor, measure  # noqa: E402
+from tui_rnn.training.options import TrainConfig
+from tui_rnn.training.trainer import Trainer
 
 LENGTH = 2000
 
@@ -66,7 +69,7 @@ class Headless(App):
 
 def widget_times(passage, styles, rounds: int) -> list[float]:
     """show() (glyph widths and layout) plus render_line for every visible row, headless."""
-    shown = [safetext.char(ch) for ch in passage.chars]
+    shown = [text.char(ch) for ch in passage.chars]
     glyphs = [shown[i] for i in passage.ids]
     breaks = [passage.chars[i] == "\n" for i in passage.ids]
     times = []
@@ -141,13 +144,13 @@ def main() -> None:
     print(f"{'':10}{'best':>10}{'median':>10}")
     rows = {}
     best, median, passage = best_and_median(
-        lambda: ins.read_passage(model, ids, chars), args.rounds
+        lambda: inspection_passage.read_passage(model, ids, chars), args.rounds
     )
     rows["read"] = (best, median)
     styles = palette_styles("sequential")
 
     def colours():
-        return [styles[k] for k in ins.Colouring().shades(passage).tolist()]
+        return [styles[k] for k in inspection_colours.Colouring().shades(passage).tolist()]
 
     best, median, char_styles = best_and_median(colours, args.rounds)
     rows["colours"] = (best, median)
@@ -156,14 +159,14 @@ def main() -> None:
     def ansi_text():
         out = io.StringIO()
         Console(file=out, force_terminal=True, color_system="truecolor", width=120).print(
-            ansi(passage, ins.Colouring(), heading), soft_wrap=True
+            ansi(passage, inspection_colours.Colouring(), heading), soft_wrap=True
         )
         return out.getvalue()
 
     rows["ansi"] = best_and_median(ansi_text, args.rounds)[:2]
     times = widget_times(passage, char_styles, args.rounds)
     rows["widget"] = (min(times), statistics.median(times))
-    rows["neurons"] = best_and_median(lambda: ins.find_neurons(passage, 20), args.rounds)[:2]
+    rows["neurons"] = best_and_median(lambda: neurons.find_neurons(passage, 20), args.rounds)[:2]
     for name, (best, median) in rows.items():
         print(f"{name:10}{best * 1e3:>8.2f} ms{median * 1e3:>7.2f} ms")
     render = [sum(rows[k][i] for k in ("read", "colours", "ansi", "widget")) for i in (0, 1)]

@@ -37,11 +37,12 @@ def status_kib(pid: int, field: str) -> int | None:
 
 
 def checkpoint_iteration(run_dir: Path) -> int | None:
-    from tui_rnn import runs
+    from tui_rnn.safe import files
+    from tui_rnn.store import checkpoint
 
     try:
-        return runs.checkpoint_iteration(runs.load_checkpoint(run_dir))
-    except runs.RunError:
+        return checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir))
+    except files.RunError:
         return None
 
 
@@ -67,7 +68,7 @@ def measure(args, cell: str) -> tuple:
     print(f"-- {cell}, {args.layers} layer(s), batch {args.batch}, hidden {args.hidden}")
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        argv = [sys.executable, "-m", "tui_rnn.cli", "train", "--json", "--run-dir", str(run_dir)]
+        argv = [sys.executable, "-m", "tui_rnn", "train", "--json", "--run-dir", str(run_dir)]
         argv += ["--hidden", str(args.hidden), "--seq-length", str(args.seq_length)]
         argv += ["--cell", cell, "--layers", str(args.layers), "--batch", str(args.batch)]
         argv += ["--iterations", str(args.updates), "--sample-every", str(args.sample_every)]

@@ -30,11 +30,12 @@ from pathlib import Path
 
 
 def run_variant(extra: list[str], seconds: float, corpus: str | None) -> dict:
-    from tui_rnn import runs
+    from tui_rnn.store import checkpoint
+    from tui_rnn.store import config as store_config
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        argv = [sys.executable, "-m", "tui_rnn.cli", "train", *([corpus] if corpus else [])]
+        argv = [sys.executable, "-m", "tui_rnn", "train", *([corpus] if corpus else [])]
         argv += ["--preset", "quality", "--val-fraction", "0.1", "--iterations", "10000000"]
         argv += ["--run-dir", str(run_dir), "--json", *extra]
         started = time.monotonic()
@@ -48,8 +49,8 @@ def run_variant(extra: list[str], seconds: float, corpus: str | None) -> dict:
         if process.returncode not in (0, 130):
             sys.exit(f"training failed ({process.returncode}): {err.decode()}")
         summary = json.loads(out)
-        document = runs.read_config(run_dir)
-        arrays = runs.load_checkpoint(run_dir)
+        document = store_config.read_config(run_dir)
+        arrays = checkpoint.load_checkpoint(run_dir)
     seconds_at = arrays["seconds_history"]
     curve = []
     for iteration, loss in zip(arrays["val_iterations"], arrays["val_loss_history"], strict=True):

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from tui_rnn import workspace
-from tui_rnn.app.compare import AXES, RunCurves, prepare, render
+from tui_rnn.app.screens.compare_screen import AXES, RunCurves, prepare, render
 from tui_rnn.cli import main as cli_main
+from tui_rnn.store import workspace
 
 
 def timed(function, rounds: int) -> tuple[float, float]:
@@ -70,7 +70,7 @@ def bench_listing(base: Path, count: int, rounds: int) -> None:
     size = sum(p.stat().st_size for p in (folder / "run-000").iterdir())
     held = folder / "run-007"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from tui_rnn import runs; runs.lock_run({str(held)!r}); "
+        [sys.executable, "-c", f"from tui_rnn.store import rundir; rundir.lock_run({str(held)!r}); "
          "print('locked', flush=True); import sys; sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -86,7 +86,7 @@ def bench_listing(base: Path, count: int, rounds: int) -> None:
             f"({median / count * 1000:.0f} us per run)"
         )
         for extra in ([], ["--json"]):
-            command = [sys.executable, "-m", "tui_rnn.cli", "runs", str(folder), *extra]
+            command = [sys.executable, "-m", "tui_rnn", "runs", str(folder), *extra]
 
             def whole(command=command):
                 subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -151,10 +151,10 @@ def bench_compare(points: int, rounds: int, width: int = 110, height: int = 30) 
 def bench_report(base: Path, updates: int) -> None:
     run_dir = base / "report-run"
     argv = ["train", "--iterations", str(updates), "--run-dir", str(run_dir), "--json"]
-    subprocess.run([sys.executable, "-m", "tui_rnn.cli", *argv], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "tui_rnn", *argv], check=True, capture_output=True)
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "tui_rnn.cli", "report", str(run_dir)], check=True,
+        [sys.executable, "-m", "tui_rnn", "report", str(run_dir)], check=True,
         capture_output=True,
     )  # fmt: skip
     seconds = time.perf_counter() - started

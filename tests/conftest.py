@@ -44,7 +44,7 @@ def small_corpus_file(tmp_path, small_text):
 
 @pytest.fixture(scope="session")
 def small_corpus(small_text):
-    from tui_rnn.corpus import from_text
+    from tui_rnn.training.corpus import from_text
 
     return from_text(small_text, name="small")
 
@@ -52,7 +52,7 @@ def small_corpus(small_text):
 @pytest.fixture
 def tiny_config():
     """A model small enough to train a few hundred updates in well under a second."""
-    from tui_rnn.train import TrainConfig
+    from tui_rnn.training.options import TrainConfig
 
     return TrainConfig(hidden_size=16, seq_length=10, seed=0, sample_every=50, sample_length=30)
 
@@ -245,8 +245,8 @@ def run_on_pty(argv, env=None, timeout: float = 30) -> tuple[int, str, bytes]:
 def make_session(run_dir, corpus, config, target: int, save_every: float = 10.0, **extra):
     """A TrainingSession of a new run (made at its first save) for Pilot tests."""
     from tui_rnn.app import TrainingSession
-    from tui_rnn.run import Run
-    from tui_rnn.train import Trainer
+    from tui_rnn.driver import Run
+    from tui_rnn.training.trainer import Trainer
 
     trainer = Trainer(corpus.data, corpus.chars, config)
     return TrainingSession(

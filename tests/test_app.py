@@ -28,28 +28,29 @@ from textual import events
 from textual.notifications import Notify
 from textual.widgets import Footer, Input
 
-from tui_rnn import runs
 from tui_rnn.app import TuiRnnApp
-from tui_rnn.app.generator_pane import GeneratorPane
-from tui_rnn.app.gradcheck_pane import GradcheckPane, GradcheckTablesScreen
-from tui_rnn.app.help_screen import HelpScreen
-from tui_rnn.app.inspector_screen import InspectorScreen, TextScreen
 from tui_rnn.app.keys import KEYS, RESERVED, Scope
-from tui_rnn.app.loss_chart import LossChart
-from tui_rnn.app.main_screen import GradcheckTarget
 from tui_rnn.app.messages import RunState, TrainingProgress
-from tui_rnn.app.passage_view import PassageView
-from tui_rnn.app.samples_pane import SampleScreen, SamplesPane
-from tui_rnn.app.settings_screen import SettingsScreen
-from tui_rnn.app.status_bar import StatusBar
-from tui_rnn.train import DivergenceError
+from tui_rnn.app.screens.help_screen import HelpScreen
+from tui_rnn.app.screens.inspector_screen import InspectorScreen, TextScreen
+from tui_rnn.app.screens.main_screen import GradcheckTarget
+from tui_rnn.app.screens.settings_screen import SettingsScreen
+from tui_rnn.app.widgets.generator_pane import GeneratorPane
+from tui_rnn.app.widgets.gradcheck_pane import GradcheckPane, GradcheckTablesScreen
+from tui_rnn.app.widgets.loss_chart import LossChart
+from tui_rnn.app.widgets.passage_view import PassageView
+from tui_rnn.app.widgets.samples_pane import SampleScreen, SamplesPane
+from tui_rnn.app.widgets.status_bar import StatusBar
+from tui_rnn.store import checkpoint, rundir
+from tui_rnn.store import config as store_config
+from tui_rnn.training.trainer import DivergenceError
 
 WAIT = 20.0  # seconds before a wait gives up (generous: CI machines can be slow)
 
 
 def quick_gradcheck(target: GradcheckTarget, method, on_row, should_stop):
     """The real gradient check on the first two lengths, with its time zeroed (snapshots)."""
-    from tui_rnn.gradcheck import run_gradcheck
+    from tui_rnn.gradcheck.check import run_gradcheck
 
     report = run_gradcheck(
         target.data,
@@ -172,9 +173,9 @@ def test_key_map_has_no_clashes_ids_tooltips_and_keeps_the_reserved_keys_free():
 
 
 def test_every_action_exists_on_its_node(session_factory):
-    from tui_rnn.app.compare import CompareScreen
-    from tui_rnn.app.main_screen import MainScreen
-    from tui_rnn.app.runs_screen import RunsScreen
+    from tui_rnn.app.screens.compare_screen import CompareScreen
+    from tui_rnn.app.screens.main_screen import MainScreen
+    from tui_rnn.app.screens.runs_screen import RunsScreen
 
     app = make_app(session_factory(target=10))
     classes = {
@@ -274,9 +275,9 @@ def test_t_trains_to_the_target_and_saves(session_factory):
             assert app.main.chart.data.points == 300
 
     run(scenario())
-    arrays = runs.load_checkpoint(session.run_dir)
-    assert runs.checkpoint_iteration(arrays) == 300
-    assert (session.run_dir / runs.SAMPLES_FILE).read_text().count("iter = ") == 7
+    arrays = checkpoint.load_checkpoint(session.run_dir)
+    assert checkpoint.checkpoint_iteration(arrays) == 300
+    assert (session.run_dir / rundir.SAMPLES_FILE).read_text().count("iter = ") == 7
 
 
 def test_t_on_a_finished_run_goes_on_by_another_epochs_worth(tmp_path, small_corpus, tiny_config):
@@ -300,7 +301,7 @@ def test_t_on_a_finished_run_goes_on_by_another_epochs_worth(tmp_path, small_cor
             await wait_until(pilot, lambda: notes.any("target raised to", f"{120 + more:,}"))
 
     run(scenario())
-    assert runs.read_config(session.run_dir)["target_iterations"] == 120 + more
+    assert store_config.read_config(session.run_dir)["target_iterations"] == 120 + more
 
 
 def test_going_on_is_the_runs_requested_epochs_else_two(session_factory):
@@ -311,7 +312,7 @@ def test_going_on_is_the_runs_requested_epochs_else_two(session_factory):
     run.document["requested"] = {"iterations": None, "epochs": 0.5}
     before = run.target
     assert run.extend_target() == before + round(0.5 * per_epoch)
-    assert runs.read_config(session.run_dir)["target_iterations"] == run.target
+    assert store_config.read_config(session.run_dir)["target_iterations"] == run.target
 
 
 def test_settings_change_target_and_learning_rate_with_inline_errors(session_factory):
@@ -354,7 +355,7 @@ def test_settings_change_target_and_learning_rate_with_inline_errors(session_fac
             await train_to_done(pilot)
 
     run(scenario())
-    document = runs.read_config(session.run_dir)
+    document = store_config.read_config(session.run_dir)
     assert document["target_iterations"] == 250
     assert document["config"]["eta"] == 0.05
     assert document["eta_changes"] == [{"iteration": 100, "eta": 0.05}]
@@ -395,7 +396,7 @@ def test_settings_typed_key_by_key(session_factory):
             assert app.status.target == target and not isinstance(app.screen, SettingsScreen)
 
     run(scenario())
-    document = runs.read_config(session.run_dir)
+    document = store_config.read_config(session.run_dir)
     assert document["target_iterations"] == 2 * session.trainer.updates_per_epoch
     assert document["config"]["eta"] == 0.02
     assert [change["eta"] for change in document["eta_changes"]] == [0.05, 0.02]
@@ -417,7 +418,7 @@ def test_p_pauses_and_saves_then_t_resumes_and_ctrl_q_saves(session_factory):
             await send_keys(pilot, "p")
             await wait_until(pilot, lambda: app.status.state == RunState.PAUSED)
             paused_at = session.trainer.iteration
-            saved = runs.checkpoint_iteration(runs.load_checkpoint(session.run_dir))
+            saved = checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(session.run_dir))
             assert saved == paused_at
             await pilot.pause(0.2)
             assert session.trainer.iteration == paused_at  # really paused
@@ -429,7 +430,7 @@ def test_p_pauses_and_saves_then_t_resumes_and_ctrl_q_saves(session_factory):
 
     app = run(scenario())
     assert app.return_code == 0 or app.return_code is None
-    saved = runs.checkpoint_iteration(runs.load_checkpoint(session.run_dir))
+    saved = checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(session.run_dir))
     assert saved == session.trainer.iteration > 150
     assert session.state == RunState.PAUSED
 
@@ -462,7 +463,7 @@ def test_sigterm_and_sighup_save_the_state(name, session_factory):
         run(scenario())
     finally:
         signal.signal(signum, previous)
-    saved = runs.checkpoint_iteration(runs.load_checkpoint(session.run_dir))
+    saved = checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(session.run_dir))
     assert saved == session.trainer.iteration > 100
 
 
@@ -506,7 +507,7 @@ def test_s_b_e_c_keys(session_factory):
     lines = (session.run_dir / "loss_history.csv").read_text().splitlines()
     assert len(lines) == 1 + 120
     assert json.loads((session.run_dir / "loss_history.json").read_text())
-    assert (session.run_dir / runs.SAMPLES_FILE).read_text().count("best model, iter = ") == 1
+    assert (session.run_dir / rundir.SAMPLES_FILE).read_text().count("best model, iter = ") == 1
 
 
 def test_the_status_line_never_wraps_and_the_run_is_always_named(session_factory):
@@ -834,7 +835,7 @@ def test_failed_gradcheck_rows_are_marked(session_factory):
     session = session_factory(target=0)
 
     def broken(target, method, on_row, should_stop):
-        from tui_rnn.gradcheck import analytic_gradients, run_gradcheck
+        from tui_rnn.gradcheck.check import analytic_gradients, run_gradcheck
 
         def wrong(params, inputs, targets, h0):
             grads = analytic_gradients(params, inputs, targets, h0)
@@ -907,8 +908,8 @@ def test_a_sampled_gradcheck_says_so_in_the_pane(session_factory):
 def test_quitting_stops_a_running_gradcheck_and_generation_at_once(
     tmp_path, small_corpus, monkeypatch
 ):
-    from tui_rnn import sampling
-    from tui_rnn.train import TrainConfig
+    from tui_rnn.training import sampling
+    from tui_rnn.training.options import TrainConfig
 
     continue_prompt = sampling.continue_prompt
 
@@ -956,7 +957,7 @@ CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u2
 def test_corpus_and_model_text_never_reach_the_terminal_raw(tmp_path, tiny_config):
     from conftest import make_text
 
-    from tui_rnn.corpus import from_text
+    from tui_rnn.training.corpus import from_text
 
     text = (make_text(4000) + HOSTILE) * 3
     corpus = from_text(text, name="evil[red]name\x1b[31m")
@@ -1158,7 +1159,7 @@ def test_cli_builds_the_session_runs_the_app_and_unlocks(
     assert not run_dir.exists()  # launch and quit leave nothing behind
     assert cli.main(argv + [str(run_dir)]) == 0
     assert f"tui-rnn --resume {run_dir}" in capsys.readouterr().out
-    assert run_dir.resolve() not in runs._held_locks  # the lock is released on the way out
+    assert run_dir.resolve() not in rundir._held_locks  # the lock is released on the way out
     assert cli.main(["--resume", str(run_dir)]) == 0  # and the run can be opened again
     assert launched[2].trainer.iteration == 0
 
@@ -1190,12 +1191,12 @@ def test_quitting_a_finished_run_says_how_to_train_further(
     raise_target.append(True)
     assert cli.main(["--resume", str(run_dir), "--iterations", "30"]) == 0
     assert "saved at iter 30" in capsys.readouterr().out  # the app's target, not the CLI's
-    assert runs.read_config(run_dir)["target_iterations"] == 130
+    assert store_config.read_config(run_dir)["target_iterations"] == 130
 
 
 def test_requests_after_the_engine_stopped_are_answered_not_left_waiting(tmp_path, small_corpus):
     """A generate request racing ctrl+q must not wait 30 s for a model copy that never comes."""
-    from tui_rnn.train import TrainConfig
+    from tui_rnn.training.options import TrainConfig
 
     session = make_session(tmp_path / "run", small_corpus, TrainConfig(hidden_size=4), 50)
     session.start(lambda message: None)

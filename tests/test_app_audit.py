@@ -23,11 +23,11 @@ from test_app import (
 from textual import events
 from textual.widgets import Input
 
-from tui_rnn.app.generator_pane import RULES
-from tui_rnn.app.inspector_screen import InspectorScreen
 from tui_rnn.app.messages import RunState, TrainingProgress
-from tui_rnn.app.settings_screen import SettingsScreen
-from tui_rnn.app.status_bar import StatusBar
+from tui_rnn.app.screens.inspector_screen import InspectorScreen
+from tui_rnn.app.screens.settings_screen import SettingsScreen
+from tui_rnn.app.widgets.generator_pane import RULES
+from tui_rnn.app.widgets.status_bar import StatusBar
 
 
 def post_keys(app, *keys: str) -> None:

@@ -10,8 +10,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tui_rnn import figure
-from tui_rnn.app.loss_chart import (
+from tui_rnn.app.messages import ChartData
+from tui_rnn.app.session import ChartView, TrainingSession
+from tui_rnn.app.widgets.loss_chart import (
     BEST_COLOR,
     EPOCH_COLOR,
     LOSS_COLOR,
@@ -23,11 +24,12 @@ from tui_rnn.app.loss_chart import (
     chart_figure,
     y_range,
 )
-from tui_rnn.app.messages import ChartData
-from tui_rnn.app.session import ChartView, TrainingSession
-from tui_rnn.curves import Smoother, ema, thin_history
-from tui_rnn.run import Run
-from tui_rnn.train import LossHistory, TrainConfig, Trainer
+from tui_rnn.charts import figure
+from tui_rnn.charts.curves import Smoother, ema, thin_history
+from tui_rnn.driver import Run
+from tui_rnn.training.history import LossHistory
+from tui_rnn.training.options import TrainConfig
+from tui_rnn.training.trainer import Trainer
 
 
 def styles(text) -> set[str]:
@@ -203,8 +205,8 @@ def test_every_series_is_drawn_in_one_unit():
     nats per character: the chart converts both to the unit shown (k cycles it)."""
     import math
 
-    from tui_rnn.app.loss_chart import ChartOptions, in_unit
     from tui_rnn.app.messages import ChartData
+    from tui_rnn.app.widgets.loss_chart import ChartOptions, in_unit
 
     data = ChartData(
         iterations=[1.0, 2.0],

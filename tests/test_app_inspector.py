@@ -19,11 +19,11 @@ from test_app import (
 )
 from textual import events
 
-from tui_rnn import inspect as ins
-from tui_rnn.app.inspector_screen import InspectorScreen, TextScreen
-from tui_rnn.app.main_screen import MainScreen
 from tui_rnn.app.messages import RunState
-from tui_rnn.app.passage_view import PassageView
+from tui_rnn.app.screens.inspector_screen import InspectorScreen, TextScreen
+from tui_rnn.app.screens.main_screen import MainScreen
+from tui_rnn.app.widgets.passage_view import PassageView
+from tui_rnn.inspection import neurons, passage
 
 
 @pytest.fixture
@@ -57,8 +57,8 @@ def test_the_passage_is_the_models_reading_the_cursors_top5_units_and_health(
             screen = await open_inspector(pilot)
             trainer = session.trainer
             start = trainer.position  # the training text where training reads next
-            ids = trainer.train_data[start : start + ins.DEFAULT_LENGTH]
-            expected = ins.read_passage(trainer.model, ids, trainer.chars)
+            ids = trainer.train_data[start : start + passage.DEFAULT_LENGTH]
+            expected = passage.read_passage(trainer.model, ids, trainer.chars)
             assert np.array_equal(screen.passage.ids, ids)
             np.testing.assert_allclose(
                 screen.passage.probability[1:], expected.probability[1:], rtol=1e-12
@@ -88,7 +88,7 @@ def test_the_passage_is_the_models_reading_the_cursors_top5_units_and_health(
             await wait_until(pilot, lambda: screen.view == "neurons")
             assert screen.colouring.mode == "neuron"
             await pilot.press("right_square_bracket", "right_square_bracket")
-            assert screen.neuron == ins.Neuron(0, 2, "h")
+            assert screen.neuron == neurons.Neuron(0, 2, "h")
             assert "unit 0:2:h" in screen_text(app)
             assert screen.check_action("toggle_kind", ()) is False  # an rnn has no cell state
             best = screen.neurons.ranked(1)[0]

@@ -24,14 +24,15 @@ from test_app import (
 )
 from textual.widgets import DataTable, Input, Select
 
-from tui_rnn import runs, safeio
-from tui_rnn.app.compare import CompareScreen
-from tui_rnn.app.main_screen import MainScreen
-from tui_rnn.app.new_run_screen import NewRunScreen, TextFileTree, preset_values
-from tui_rnn.app.runs_screen import RunsScreen
+from tui_rnn.app.screens.compare_screen import CompareScreen
+from tui_rnn.app.screens.main_screen import MainScreen
+from tui_rnn.app.screens.new_run_screen import NewRunScreen, TextFileTree, preset_values
+from tui_rnn.app.screens.runs_screen import RunsScreen
 from tui_rnn.cli import main
-from tui_rnn.corpus import load_corpus
-from tui_rnn.train import TrainConfig
+from tui_rnn.safe import files
+from tui_rnn.store import checkpoint, rundir
+from tui_rnn.training.corpus import load_corpus
+from tui_rnn.training.options import TrainConfig
 
 UPDATED = 1769508900.0  # 2026-01-27 10:15 UTC: every run's files, for stable pictures
 TINY = ["--hidden", "8", "--seq-length", "10", "--sample-every", "50", "--sample-length", "20"]
@@ -105,13 +106,13 @@ def locks_here() -> set[str]:
     """The runs under the working directory whose locks this process holds (other tests'
     runs may still hold theirs: _held_locks is the process's)."""
     here = Path.cwd().resolve()
-    return {p.name for p in runs._held_locks if p.is_relative_to(here)}
+    return {p.name for p in rundir._held_locks if p.is_relative_to(here)}
 
 
 def held_by_anyone(run_dir) -> bool:
     """Whether any descriptor holds the run's lock, this process's included (a probe of our
     own: a leaked descriptor here would still refuse it)."""
-    return safeio.lock_holder(Path(run_dir) / runs.LOCK_FILE) is not None
+    return files.lock_holder(Path(run_dir) / rundir.LOCK_FILE) is not None
 
 
 def test_runs_screen_lists_sorts_marks_and_compares(workspace):
@@ -204,9 +205,11 @@ def test_enter_switches_the_app_to_a_run_and_leaks_no_lock(workspace):
             assert app.session.run_dir == Path("runs/a") and app.status.iteration == 120
             assert not old_session.running
             # the old run: saved, closed, intact; one lock held, the new run's
-            assert not held_by_anyone(current_dir) and not runs.holds_lock(current_dir)
+            assert not held_by_anyone(current_dir) and not rundir.holds_lock(current_dir)
             assert locks_here() == {"a"}
-            assert runs.checkpoint_iteration(runs.load_checkpoint(current_dir)) == trained
+            assert (
+                checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(current_dir)) == trained
+            )
             # and back again
             screen = await open_runs(pilot, 3)
             await move_to(pilot, screen, "current")
@@ -228,13 +231,13 @@ def test_enter_switches_the_app_to_a_run_and_leaks_no_lock(workspace):
     app.session.run.close()  # as cmd_app does on the way out
     assert locks_here() == set()
     for name in ("a", "b", "current"):
-        runs.load_checkpoint(Path("runs") / name)
+        checkpoint.load_checkpoint(Path("runs") / name)
 
 
 def test_a_run_open_elsewhere_or_damaged_is_refused_in_one_line(workspace):
     notes = Notes()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "from tui_rnn import runs; runs.lock_run('runs/b'); "
+        [sys.executable, "-c", "from tui_rnn.store import rundir; rundir.lock_run('runs/b'); "
          "print('locked', flush=True); import sys; sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -9,8 +9,8 @@ import pytest
 from test_app import make_app, wait_until
 from test_app_workspace import move_to, open_runs, trained_runs, workspace  # noqa: F401 (fixtures)
 
-from tui_rnn.app.compare import CompareScreen
-from tui_rnn.app.new_run_screen import NewRunScreen, TextFileTree
+from tui_rnn.app.screens.compare_screen import CompareScreen
+from tui_rnn.app.screens.new_run_screen import NewRunScreen, TextFileTree
 
 SIZES = [(80, 24), (120, 40)]
 

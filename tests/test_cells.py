@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import report_reference as report_model
 
-from tui_rnn.cells import CELLS, Model, ModelSpec
+from tui_rnn.cells.model import CELLS, Model, ModelSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -63,7 +63,7 @@ def test_report_rnn_forward_backward_and_step_are_model_pys_to_the_bit(hidden):
 
 def test_trainer_loop_from_the_cell_reproduces_the_golden_report_run():
     """3,000 AdaGrad updates (model.py's update, copied) give the report's parameters."""
-    from tui_rnn.corpus import builtin_corpus
+    from tui_rnn.training.corpus import builtin_corpus
 
     golden = json.loads((FIXTURES / "golden_report_run.json").read_text(encoding="utf-8"))
     corpus = builtin_corpus()
@@ -349,7 +349,7 @@ def test_activations_are_named_by_layer():
 )
 def test_input_column_sums_are_the_scatter_add_to_the_bit(rows, width, K):
     """Layer 0's dW_x: bincount or sorted blocks, whichever is faster, always np.add.at's bits."""
-    from tui_rnn.cells import _column_sums
+    from tui_rnn.cells.model import column_sums
 
     rng = np.random.default_rng(rows)
     ids = rng.integers(0, min(K, 60), rows)
@@ -357,14 +357,14 @@ def test_input_column_sums_are_the_scatter_add_to_the_bit(rows, width, K):
     dA[3] = -0.0  # signed zeros too: (0 + -0) + ... as a scatter-add starting from zeros
     expected = np.zeros((K, width))
     np.add.at(expected, ids, dA)
-    assert _bytes_equal(_column_sums(ids, dA, K), expected)
-    got32 = _column_sums(ids, dA.astype(np.float32), K)
+    assert _bytes_equal(column_sums(ids, dA, K), expected)
+    got32 = column_sums(ids, dA.astype(np.float32), K)
     assert got32.dtype == np.float32
     np.testing.assert_allclose(got32, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_log_softmax_is_stable_for_huge_logits():
-    from tui_rnn.cells import log_softmax
+    from tui_rnn.cells.model import log_softmax
 
     out = log_softmax(np.array([[1000.0, 999.0, -1000.0], [0.0, 0.0, 0.0]]))
     assert np.isfinite(out).all()

@@ -25,7 +25,7 @@ SUMMARY_KEYS = {
 
 def tui_rnn(*args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tui_rnn.cli", *map(str, args)],
+        [sys.executable, "-m", "tui_rnn", *map(str, args)],
         capture_output=True,
         text=True,
         encoding="utf-8",

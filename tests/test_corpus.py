@@ -8,8 +8,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from tui_rnn import corpus as corpus_module
-from tui_rnn.corpus import (
+from tui_rnn.training import corpus as corpus_module
+from tui_rnn.training.corpus import (
     BUILTIN_NAME,
     CorpusError,
     UnknownCharactersError,

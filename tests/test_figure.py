@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from tui_rnn import figure
-from tui_rnn.figure import Box, Figure, Marker, Series
+from tui_rnn.charts import figure
+from tui_rnn.charts.figure import Box, Figure, Marker, Series
 
 
 def braille_dots(glyph: str) -> set[tuple[int, int]]:

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tui_rnn import blas, runs
+from tui_rnn import blas
 from tui_rnn.cli import main
+from tui_rnn.store import checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The fixtures are the report's figures with OpenBLAS's Haswell kernels (tui_rnn/blas.py): a CPU
@@ -53,8 +54,9 @@ def golden():
 
 
 def test_default_run_is_bit_identical_to_the_report_code(golden):
-    from tui_rnn.corpus import builtin_corpus
-    from tui_rnn.train import TrainConfig, Trainer
+    from tui_rnn.training.corpus import builtin_corpus
+    from tui_rnn.training.options import TrainConfig
+    from tui_rnn.training.trainer import Trainer
 
     corpus = builtin_corpus()
     trainer = Trainer(corpus.data, corpus.chars, TrainConfig())
@@ -74,11 +76,11 @@ def test_default_run_is_bit_identical_to_the_report_code(golden):
 
 @pytest.mark.parametrize("method", ["central", "complex"])
 def test_default_gradient_check_table_is_unchanged(golden, method):
-    from tui_rnn import gradcheck
-    from tui_rnn.corpus import builtin_corpus
+    from tui_rnn.gradcheck import check
+    from tui_rnn.training.corpus import builtin_corpus
 
     corpus = builtin_corpus()
-    report = gradcheck.run_gradcheck(corpus.data, corpus.vocab_size, method=method)
+    report = check.run_gradcheck(corpus.data, corpus.vocab_size, method=method)
     got = [
         [row.parameter, row.seq_length, repr(row.max_rel_error), repr(row.sum_rel_error)]
         for row in report.rows
@@ -93,7 +95,7 @@ def test_schema_1_run_resumes_bit_for_bit(tmp_path):
     code = main(["train", str(corpus), "--resume", str(run_dir), "--iterations", "700", "--json"])
     assert code == 0
     expected = dict(np.load(FIXTURES / "v1_run_continued_to_700.npz", allow_pickle=False))
-    arrays = as_schema_1(runs.load_checkpoint(run_dir))
+    arrays = as_schema_1(checkpoint.load_checkpoint(run_dir))
     for name in ("params", "memory", "h", "best_params", "loss_history", "smooth_loss_history"):
         assert np.array_equal(arrays[name], expected[name]), name
     assert (run_dir / "samples.txt").read_bytes() == (

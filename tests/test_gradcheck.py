@@ -12,20 +12,15 @@ import numpy as np
 import pytest
 import report_reference as report
 
-from tui_rnn import cli, gradcheck
-from tui_rnn.cells import Model, ModelSpec
-from tui_rnn.gradcheck import (
-    DEFAULT_EPS,
-    DEFAULT_SEQ_LENGTHS,
-    GradcheckReport,
-    default_h,
-    default_threshold,
-    numerical_gradients,
-    numerical_gradients_loop,
-    run_gradcheck,
-)
-from tui_rnn.gradcheck_vanilla import PARAM_NAMES
-from tui_rnn.train import TrainConfig, Trainer
+from tui_rnn import cli
+from tui_rnn.cells.model import Model, ModelSpec
+from tui_rnn.gradcheck import batch, table
+from tui_rnn.gradcheck import check as gradcheck_check
+from tui_rnn.gradcheck.check import GradcheckReport, run_gradcheck
+from tui_rnn.gradcheck.common import DEFAULT_EPS, DEFAULT_SEQ_LENGTHS, default_h, default_threshold
+from tui_rnn.gradcheck.vanilla import PARAM_NAMES, numerical_gradients, numerical_gradients_loop
+from tui_rnn.training.options import TrainConfig
+from tui_rnn.training.trainer import Trainer
 
 METHODS = ("central", "complex")
 
@@ -172,7 +167,7 @@ def test_complex_tanh_is_numpy_complex_tanh():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.uniform(-3, 3, 500), rng.uniform(-40, 40, 100), [0.0, 400.0, -400.0]])
     for y in (rng.uniform(-1e-20, 1e-20, x.size), rng.uniform(-1.0, 1.0, x.size)):
-        real, imag = gradcheck.complex_tanh(x, y)
+        real, imag = batch.complex_tanh(x, y)
         expected = np.tanh(x + 1j * y)
         np.testing.assert_allclose(real, expected.real, rtol=1e-14, atol=1e-300)
         np.testing.assert_allclose(imag, expected.imag, rtol=1e-13, atol=1e-300)
@@ -199,7 +194,7 @@ def test_fresh_model_is_the_trainers_initialisation(small_corpus):
 
     def spy(params, inputs, targets, h0):
         seen.append((params.flat.copy(), inputs.copy(), targets.copy(), h0.copy()))
-        return gradcheck.analytic_gradients(params, inputs, targets, h0)
+        return gradcheck_check.analytic_gradients(params, inputs, targets, h0)
 
     run_gradcheck(
         small_corpus.data,
@@ -369,7 +364,7 @@ def test_failing_cells_are_red(small_corpus):
         )
         console = Console(force_terminal=True, color_system="standard", width=120)
         with console.capture() as capture:
-            console.print(gradcheck.report_table(report))
+            console.print(table.report_table(report))
         return capture.get()
 
     red = "\x1b[1;31m"
@@ -417,7 +412,7 @@ CELL_MODELS = [("rnn", 2), ("lstm", 1), ("lstm", 2), ("gru", 1), ("gru", 2)]
 
 
 def tiny_spec(corpus, cell, layers, hidden=6):
-    from tui_rnn.cells import ModelSpec
+    from tui_rnn.cells.model import ModelSpec
 
     return ModelSpec(cell=cell, vocab_size=corpus.vocab_size, hidden_size=hidden, layers=layers)
 
@@ -447,8 +442,8 @@ def test_generic_numerical_gradients_equal_the_one_entry_loop(
 ):
     """The batched complex step propagates only imaginary parts (tangents): it must equal a
     genuine complex128 forward pass of a complex Model, one entry at a time, to 1e-12."""
-    from tui_rnn import gradcheck_generic
-    from tui_rnn.cells import Model, ModelSpec
+    from tui_rnn.cells.model import Model, ModelSpec
+    from tui_rnn.gradcheck import generic as gradcheck_generic
 
     spec = ModelSpec(cell=cell, vocab_size=6, hidden_size=4, layers=layers)
     model = Model.zeros(spec).init(np.random.default_rng(3), sigma=0.5)
@@ -469,8 +464,8 @@ def test_generic_numerical_gradients_equal_the_one_entry_loop(
 
 @pytest.mark.parametrize("method", METHODS)
 def test_generic_check_of_the_report_model_equals_its_fast_path(small_corpus, method):
-    from tui_rnn import gradcheck_generic
-    from tui_rnn.cells import Model
+    from tui_rnn.cells.model import Model
+    from tui_rnn.gradcheck import generic as gradcheck_generic
 
     params = init_params(small_corpus.vocab_size, 6, 0.5, np.random.default_rng(3))
     model = Model(tiny_spec(small_corpus, "rnn", 1), params.flat)
@@ -535,7 +530,7 @@ def test_the_reports_criteria_by_hand(small_corpus):
     data = small_corpus.data.astype(np.intp)
     report = run_gradcheck(small_corpus.data, K, hidden_size=m, seq_lengths=(6,))
     numerical = numerical_gradients(params, data[:6], data[1:7], (6,))
-    exact = gradcheck.analytic_gradients(params, data[:6], data[1:7], np.zeros(m))
+    exact = gradcheck_check.analytic_gradients(params, data[:6], data[1:7], np.zeros(m))
     for row in report.rows:
         ga, gn = getattr(exact, row.parameter).ravel(), numerical[row.parameter][0].ravel()
         pairs = list(zip(ga.tolist(), gn.tolist(), strict=True))
@@ -567,36 +562,31 @@ def test_broken_passes_still_fail_through_the_elementwise_check(small_corpus, bu
 
 def test_markdown_table_has_all_four_lines(small_corpus):
     report = run_gradcheck(small_corpus.data, small_corpus.vocab_size, hidden_size=3)
-    text = gradcheck.markdown_table(report)
+    text = table.markdown_table(report)
     for label in ("report's max", "report's sum", "max rel", "sum rel"):
         assert text.count(f"| {label} |") == len(PARAM_NAMES)
 
 
 # -- the budget: every entry when it fits, a labelled seeded sample otherwise ---------------------
 def test_the_default_table_fits_the_budget_with_room():
-    from tui_rnn import gradcheck_batch, gradcheck_vanilla
-    from tui_rnn.corpus import builtin_corpus
+    from tui_rnn.gradcheck import batch, vanilla
+    from tui_rnn.training.corpus import builtin_corpus
 
     corpus = builtin_corpus()
     params = init_params(corpus.vocab_size, 100, 0.01, np.random.default_rng(0))
     inputs = corpus.data[:25].astype(np.intp)
     for method in METHODS:
-        costs = {
-            name: gradcheck_vanilla.entry_seconds(params, inputs, name, method)
-            for name in PARAM_NAMES
-        }
-        selections, estimate = gradcheck_batch.select_entries(costs, full=False)
+        costs = {name: vanilla.entry_seconds(params, inputs, name, method) for name in PARAM_NAMES}
+        selections, estimate = batch.select_entries(costs, full=False)
         assert not any(s.sampled for s in selections.values())
-        assert estimate <= gradcheck_batch.TIME_BUDGET / 2
+        assert estimate <= batch.TIME_BUDGET / 2
 
 
 def test_a_check_over_the_budget_is_a_labelled_seeded_sample(small_corpus, monkeypatch, capsys):
     from rich.console import Console
 
-    from tui_rnn import gradcheck_batch
-
-    monkeypatch.setattr(gradcheck_batch, "TIME_BUDGET", 1e-3)
-    monkeypatch.setattr(gradcheck_batch, "MIN_SAMPLE", 8)
+    monkeypatch.setattr(batch, "TIME_BUDGET", 1e-3)
+    monkeypatch.setattr(batch, "MIN_SAMPLE", 8)
     spec = tiny_spec(small_corpus, "lstm", 2, hidden=8)
 
     def check(**kwargs):
@@ -614,8 +604,8 @@ def test_a_check_over_the_budget_is_a_labelled_seeded_sample(small_corpus, monke
     note = f"sampled {report.checked_entries:,} of {report.total_entries:,} entries"
     console = Console(width=200)
     with console.capture() as capture:
-        console.print(gradcheck.report_table(report))
-    assert note in " ".join(capture.get().split()) and note in gradcheck.verdict(report)
+        console.print(table.report_table(report))
+    assert note in " ".join(capture.get().split()) and note in table.verdict(report)
     assert check().rows == report.rows  # the same entries every time
     full = check(full=True)
     assert not full.sampled and full.checked_entries == spec.param_count
@@ -623,24 +613,22 @@ def test_a_check_over_the_budget_is_a_labelled_seeded_sample(small_corpus, monke
 
 def test_long_sequences_shrink_chunks_to_the_memory_budget(small_corpus):
     """gradcheck --seq-lengths 19999 --hidden 4 grew to GBs: its chunks now fit CHUNK_BYTES."""
-    from tui_rnn import gradcheck_batch, gradcheck_generic, gradcheck_vanilla
-    from tui_rnn.cells import Model
+    from tui_rnn.cells.model import Model
+    from tui_rnn.gradcheck import batch, vanilla
+    from tui_rnn.gradcheck import generic as gradcheck_generic
 
     params = init_params(65, 4, 0.01, np.random.default_rng(0))
     for name in PARAM_NAMES:
-        size = gradcheck_batch.chunk_size(gradcheck_vanilla.PATH, params, 19_999, name)
-        assert (
-            size * gradcheck_vanilla.chunk_bytes(params, 19_999, name)
-            <= gradcheck_batch.CHUNK_BYTES
-        )
+        size = batch.chunk_size(vanilla.PATH, params, 19_999, name)
+        assert size * vanilla.chunk_bytes(params, 19_999, name) <= batch.CHUNK_BYTES
         assert 1 <= size < (512 if name in ("c", "V") else 256)  # the defaults
     model = Model.zeros(tiny_spec(small_corpus, "lstm", 2))
-    assert gradcheck_batch.chunk_size(gradcheck_generic.PATH, model, 19_999, "W_h.0") < 256
+    assert batch.chunk_size(gradcheck_generic.PATH, model, 19_999, "W_h.0") < 256
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_a_check_that_cannot_fit_memory_is_refused_naming_the_sequence_length(cell):
-    from tui_rnn.cells import ModelSpec
+    from tui_rnn.cells.model import ModelSpec
 
     data = (np.arange(3_000_001) % 65).astype(np.uint8)
     spec = ModelSpec(cell=cell, vocab_size=65, hidden_size=4)
@@ -671,7 +659,7 @@ def test_the_stop_flag_is_seen_inside_a_long_chunk():
 def test_seq_length_19999_at_hidden_4_stays_small():
     import tracemalloc
 
-    from tui_rnn.corpus import builtin_corpus
+    from tui_rnn.training.corpus import builtin_corpus
 
     corpus = builtin_corpus()
     tracemalloc.start()
@@ -693,7 +681,7 @@ def test_ctrl_c_stops_a_long_check_between_and_inside_chunks(tmp_path, small_tex
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(small_text, encoding="utf-8")
-    argv = [sys.executable, "-m", "tui_rnn.cli", "gradcheck", str(corpus), "--hidden", "4"]
+    argv = [sys.executable, "-m", "tui_rnn", "gradcheck", str(corpus), "--hidden", "4"]
     check = subprocess.Popen(
         argv + ["--seq-lengths", "19000", "--full"],
         stdout=subprocess.PIPE,
@@ -707,12 +695,11 @@ def test_ctrl_c_stops_a_long_check_between_and_inside_chunks(tmp_path, small_tex
 
 
 def test_cli_full_and_a_refused_sequence_length(capsys, tmp_path, small_text, monkeypatch):
-    from tui_rnn import gradcheck_batch
 
     code, out, err = run_cli(capsys, "--hidden", 3, "--seq-lengths", "4", "--json", "--full")
     assert code == 0 and json.loads(out)["sampled"] is False
 
-    monkeypatch.setattr(gradcheck_batch, "MEMORY_BUDGET", 2**20)
+    monkeypatch.setattr(batch, "MEMORY_BUDGET", 2**20)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(small_text, encoding="utf-8")
     code, out, err = run_cli(capsys, corpus, "--hidden", 3, "--seq-lengths", "5000")
@@ -733,7 +720,7 @@ def test_generic_reports_are_bit_identical_whatever_the_thread_count(small_corpu
 
 
 def test_a_given_model_is_checked_in_float64_and_left_untouched(small_corpus):
-    from tui_rnn.cells import Model, ModelSpec
+    from tui_rnn.cells.model import Model, ModelSpec
 
     spec = ModelSpec(cell="gru", vocab_size=small_corpus.vocab_size, hidden_size=5, dtype="float32")
     model = Model.zeros(spec).init(np.random.default_rng(0))

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 from conftest import fails, make_text
 
-from tui_rnn import runs
 from tui_rnn.cli import main
-from tui_rnn.corpus import from_text
-from tui_rnn.train import DivergenceError, TrainConfig, Trainer
+from tui_rnn.store import checkpoint, rundir
+from tui_rnn.store import config as store_config
+from tui_rnn.training.corpus import from_text
+from tui_rnn.training.options import TrainConfig
+from tui_rnn.training.trainer import DivergenceError, Trainer
 
 TINY = ["--hidden", "8", "--seq-length", "10", "--sample-every", "40", "--sample-length", "20"]
 
@@ -148,7 +150,7 @@ def _garbage(path: Path) -> None:
     [(_truncate, "truncated or corrupt"), (_flip_bytes, "corrupt"), (_garbage, "not an .npz")],
 )
 def test_damaged_checkpoints(damage, expected, run_dir, capsys):
-    for name in (runs.CHECKPOINT_FILE, runs.PREVIOUS_CHECKPOINT_FILE):
+    for name in (rundir.CHECKPOINT_FILE, rundir.PREVIOUS_CHECKPOINT_FILE):
         damage(run_dir / name)
     for argv in every_command(run_dir):
         line = fails(argv, capsys)
@@ -156,13 +158,13 @@ def test_damaged_checkpoints(damage, expected, run_dir, capsys):
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous(run_dir, capsys):
-    previous = runs.load_checkpoint_file(run_dir / runs.PREVIOUS_CHECKPOINT_FILE)
-    _flip_bytes(run_dir / runs.CHECKPOINT_FILE)
+    previous = checkpoint.load_checkpoint_file(run_dir / rundir.PREVIOUS_CHECKPOINT_FILE)
+    _flip_bytes(run_dir / rundir.CHECKPOINT_FILE)
     capsys.readouterr()
     assert main(["train", "--resume", str(run_dir), "--iterations", "70", "--json"]) == 0
     err = capsys.readouterr().err
-    assert "warning" in err and f"iteration {runs.checkpoint_iteration(previous)}" in err
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 70
+    assert "warning" in err and f"iteration {checkpoint.checkpoint_iteration(previous)}" in err
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir)) == 70
 
 
 def test_a_run_from_another_corpus_is_refused(run_dir, corpus_file, tmp_path, capsys):
@@ -178,7 +180,7 @@ def test_a_run_from_another_corpus_is_refused(run_dir, corpus_file, tmp_path, ca
 
     corpus_file.write_text(text + text[:50], encoding="utf-8")  # edited in place
     assert "changed since the run began" in fails(["train", "--resume", run_dir], capsys)
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 50  # untouched
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir)) == 50  # untouched
 
 
 def test_resume_with_too_many_epochs(run_dir, capsys):
@@ -201,7 +203,7 @@ def _rewrite_checkpoint(path: Path, **changes) -> None:
 
 
 def test_a_future_checkpoint_schema_is_refused_without_falling_back(run_dir, capsys):
-    _rewrite_checkpoint(run_dir / runs.CHECKPOINT_FILE, schema_version=np.array(99))
+    _rewrite_checkpoint(run_dir / rundir.CHECKPOINT_FILE, schema_version=np.array(99))
     for argv in every_command(run_dir):
         line = fails(argv, capsys)
         assert "schema version 99" in line and "upgrade tui-rnn" in line
@@ -243,10 +245,10 @@ def test_a_pickled_checkpoint_is_refused_and_never_executed(run_dir, tmp_path, c
     marker = tmp_path / f"pwned-{uuid.uuid4().hex}"
     evil = np.empty(1, dtype=object)
     evil[0] = _Payload(marker)
-    for name in (runs.CHECKPOINT_FILE, runs.PREVIOUS_CHECKPOINT_FILE):
+    for name in (rundir.CHECKPOINT_FILE, rundir.PREVIOUS_CHECKPOINT_FILE):
         _rewrite_checkpoint(run_dir / name, params=evil)
     # The payload is live: a loader that allows pickles runs it.
-    with np.load(run_dir / runs.CHECKPOINT_FILE, allow_pickle=True) as npz:
+    with np.load(run_dir / rundir.CHECKPOINT_FILE, allow_pickle=True) as npz:
         npz["params"]
     assert marker.exists()
     marker.unlink()
@@ -296,7 +298,7 @@ def test_a_read_only_run_directory(corpus_file, tmp_path, capsys):
 def test_an_export_never_overwrites_the_runs_own_files(run_dir, capsys):
     originals = {
         name: (run_dir / name).read_bytes()
-        for name in (runs.CONFIG_FILE, runs.CHECKPOINT_FILE, runs.SAMPLES_FILE)
+        for name in (rundir.CONFIG_FILE, rundir.CHECKPOINT_FILE, rundir.SAMPLES_FILE)
     }
     for name in originals:
         for extra in ([], ["--format", "json"], ["--samples"]):
@@ -343,17 +345,17 @@ def test_a_full_disk_stops_training_with_the_last_checkpoint_intact(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_savez(f, **arrays)
 
-    monkeypatch.setattr(runs.np, "savez", savez_on_a_filling_disk)
+    monkeypatch.setattr(checkpoint.np, "savez", savez_on_a_filling_disk)
     argv = ["train", "--resume", run_dir, "--iterations", "200", "--save-every", "1000"]
     line = fails(argv, capsys)
     assert "No space left on device" in line and "previous checkpoint is intact" in line
-    last_good = runs.load_checkpoint(run_dir)
-    assert runs.checkpoint_iteration(last_good) == saves[1]  # the last save that completed
+    last_good = checkpoint.load_checkpoint(run_dir)
+    assert checkpoint.checkpoint_iteration(last_good) == saves[1]  # the last save that completed
     assert not list(run_dir.glob(".checkpoint.*.tmp"))
 
-    monkeypatch.setattr(runs.np, "savez", real_savez)  # space freed
+    monkeypatch.setattr(checkpoint.np, "savez", real_savez)  # space freed
     assert main(["train", "--resume", str(run_dir), "--json"]) == 0
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 200
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir)) == 200
 
 
 def test_a_real_full_disk(corpus_file, tmp_path, capsys):
@@ -371,13 +373,13 @@ def test_a_real_full_disk(corpus_file, tmp_path, capsys):
         argv += ["--sample-every", "100", "--iterations", "200000", "--save-every", "0.05"]
         line = fails(argv, capsys)
         assert "No space left on device" in line
-        last_good = runs.load_checkpoint(run)
-        assert runs.checkpoint_iteration(last_good) > 0
+        last_good = checkpoint.load_checkpoint(run)
+        assert checkpoint.checkpoint_iteration(last_good) > 0
         rescued = tmp_path / "rescued"
         shutil.copytree(run, rescued)
     finally:
         subprocess.run(["umount", str(disk)], check=False)
-    iteration = runs.checkpoint_iteration(last_good)
+    iteration = checkpoint.checkpoint_iteration(last_good)
     assert main(["train", "--resume", str(rescued), "--iterations", str(iteration + 5)]) == 0
 
 
@@ -388,7 +390,7 @@ def test_a_prompt_with_unknown_characters(run_dir, capsys):
 
 
 def test_ctrl_c_during_generate_is_one_line_and_exit_130(run_dir, capsys, monkeypatch):
-    from tui_rnn import sampling
+    from tui_rnn.training import sampling
 
     def interrupted(*args, **kwargs):
         yield 0
@@ -427,23 +429,23 @@ def test_divergence_keeps_the_last_good_checkpoint_and_says_what_to_change(
     run = tmp_path / "run"
     line = fails(["train", corpus_file, *TINY, "--eta", "1e300", "--run-dir", run], capsys)
     assert "diverged" in line and "--eta" in line and "last good checkpoint (iteration 0)" in line
-    arrays = runs.load_checkpoint(run)
-    assert runs.checkpoint_iteration(arrays) == 0
+    arrays = checkpoint.load_checkpoint(run)
+    assert checkpoint.checkpoint_iteration(arrays) == 0
     assert np.isfinite(arrays["params"]).all()
     assert main(["train", "--resume", str(run), "--eta", "0.05", "--iterations", "30"]) == 0
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run)) == 30
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run)) == 30
 
 
 def test_a_checkpoint_of_infinite_parameters_is_never_written(tmp_path):
     corpus = from_text(make_text(400, seed=1))
     trainer = Trainer(corpus.data, corpus.chars, TrainConfig(hidden_size=8, seq_length=10))
-    run = runs.prepare_run_dir(tmp_path / "run")
-    runs.save_checkpoint(run, trainer)
-    before = (run / runs.CHECKPOINT_FILE).read_bytes()
+    run = rundir.prepare_run_dir(tmp_path / "run")
+    checkpoint.save_checkpoint(run, trainer)
+    before = (run / rundir.CHECKPOINT_FILE).read_bytes()
     trainer.params.flat[3] = np.inf
     with pytest.raises(DivergenceError):
-        runs.save_checkpoint(run, trainer)
-    assert (run / runs.CHECKPOINT_FILE).read_bytes() == before
+        checkpoint.save_checkpoint(run, trainer)
+    assert (run / rundir.CHECKPOINT_FILE).read_bytes() == before
 
 
 # -- 4. nothing hangs, signals always work ----------------------------------------------------
@@ -452,7 +454,7 @@ def test_a_tiny_save_every_still_makes_progress(corpus_file, tmp_path, no_hang):
     run = tmp_path / "run"
     argv = ["train", corpus_file, *TINY, "--iterations", "25", "--save-every", "1e-12"]
     assert main([str(a) for a in [*argv, "--run-dir", run, "--json"]]) == 0
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run)) == 25
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run)) == 25
 
 
 def test_the_app_engine_makes_progress_with_a_tiny_save_every(corpus_file, tmp_path, no_hang):
@@ -460,11 +462,11 @@ def test_the_app_engine_makes_progress_with_a_tiny_save_every(corpus_file, tmp_p
 
     from tui_rnn.app.messages import RunState
     from tui_rnn.app.session import TrainingSession
-    from tui_rnn.corpus import load_corpus
+    from tui_rnn.training.corpus import load_corpus
 
     corpus = load_corpus(corpus_file)
     config = TrainConfig(hidden_size=8, seq_length=10, sample_every=40, sample_length=20)
-    from tui_rnn.run import Run
+    from tui_rnn.driver import Run
 
     trainer = Trainer(corpus.data, corpus.chars, config)
     run = tmp_path / "run"
@@ -476,11 +478,11 @@ def test_the_app_engine_makes_progress_with_a_tiny_save_every(corpus_file, tmp_p
         time.sleep(0.01)
     session.shutdown().result(timeout=10)
     assert trainer.iteration == 30
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run)) == 30
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run)) == 30
 
 
 def test_sample_length_is_bounded(corpus_file, tmp_path, capsys):
-    from tui_rnn.train import MAX_SAMPLE_LENGTH
+    from tui_rnn.training.options import MAX_SAMPLE_LENGTH
 
     run = tmp_path / "run"
     line = fails(["train", corpus_file, "--sample-length", "1000000000", "--run-dir", run], capsys)
@@ -491,7 +493,7 @@ def test_sample_length_is_bounded(corpus_file, tmp_path, capsys):
 
 
 def test_an_interrupted_sample_is_undone_and_comes_again_identically():
-    from tui_rnn.train import Interrupted
+    from tui_rnn.training.trainer import Interrupted
 
     corpus = from_text(make_text(400, seed=1))
     config = TrainConfig(hidden_size=8, seq_length=10)
@@ -515,12 +517,12 @@ def test_a_signal_stops_a_long_sample(corpus_file, tmp_path, signum):
     import time
 
     run = tmp_path / "run"
-    argv = [sys.executable, "-m", "tui_rnn.cli", "train", str(corpus_file), "--hidden", "256"]
+    argv = [sys.executable, "-m", "tui_rnn", "train", str(corpus_file), "--hidden", "256"]
     argv += ["--seq-length", "10", "--sample-length", "100000", "--iterations", "100"]
     argv += ["--run-dir", str(run), "--json"]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
-    while not (run / runs.CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
+    while not (run / rundir.CHECKPOINT_FILE).exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.3)  # the first sample (due at iteration 0) is being drawn now
     process.send_signal(signum)
@@ -530,9 +532,11 @@ def test_a_signal_stops_a_long_sample(corpus_file, tmp_path, signum):
         process.kill()
     assert code == 128 + signum, process.stderr.read().decode()
     assert json.loads(process.stdout.read())["interrupted"] is True
-    assert runs.samples_size(run) == 0  # no half sample written
-    arrays = runs.load_checkpoint(run)
-    assert runs.checkpoint_iteration(arrays) == 0 and int(arrays["last_sample_iteration"]) == -1
+    assert checkpoint.samples_size(run) == 0  # no half sample written
+    arrays = checkpoint.load_checkpoint(run)
+    assert (
+        checkpoint.checkpoint_iteration(arrays) == 0 and int(arrays["last_sample_iteration"]) == -1
+    )
 
 
 # -- 5. tracebacks on plausible input ---------------------------------------------------------
@@ -547,7 +551,7 @@ def test_an_encoding_that_cannot_read_the_file(encoding, corpus_file, tmp_path, 
 def test_every_codec_either_reads_a_file_or_refuses_it_in_one_line(tmp_path):
     import encodings.aliases
 
-    from tui_rnn.corpus import CorpusError, load_corpus
+    from tui_rnn.training.corpus import CorpusError, load_corpus
 
     path = tmp_path / "plain.txt"
     path.write_bytes(b"hello world, +AGEA- xn--b \\x41 =41 hello\n" * 3)
@@ -622,7 +626,7 @@ def test_an_unreadable_checkpoint_is_not_called_corrupt(run_dir, both):
     top = _world_readable_copy(run_dir)
     run = top / "run"
     try:
-        names = [runs.CHECKPOINT_FILE] + ([runs.PREVIOUS_CHECKPOINT_FILE] if both else [])
+        names = [rundir.CHECKPOINT_FILE] + ([rundir.PREVIOUS_CHECKPOINT_FILE] if both else [])
         for name in names:
             (run / name).chmod(0o600 if os.geteuid() == 0 else 0o000)
         code, err = run_unprivileged(lambda: main(["generate", str(run), "--length", "5"]))
@@ -662,7 +666,7 @@ def test_a_full_stdout_is_one_line(command, run_dir, corpus_file, monkeypatch, c
         line = fails(STDOUT_COMMANDS[command](run_dir, corpus_file), capsys)
     assert "standard output" in line and "No space left on device" in line
     if command.startswith("train"):  # the run itself is saved
-        assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 55
+        assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir)) == 55
 
 
 def test_a_full_stdout_in_a_real_process_prints_nothing_more(run_dir):
@@ -671,7 +675,7 @@ def test_a_full_stdout_in_a_real_process_prints_nothing_more(run_dir):
 
     with open("/dev/full", "w") as full:
         result = subprocess.run(
-            [sys.executable, "-m", "tui_rnn.cli", "generate", str(run_dir), "--length", "9999"],
+            [sys.executable, "-m", "tui_rnn", "generate", str(run_dir), "--length", "9999"],
             stdout=full,
             stderr=subprocess.PIPE,
             timeout=60,
@@ -682,11 +686,11 @@ def test_a_full_stdout_in_a_real_process_prints_nothing_more(run_dir):
 
 
 def _edit_config(run_dir, edit) -> None:
-    document = json.loads((run_dir / runs.CONFIG_FILE).read_text(encoding="utf-8"))
+    document = json.loads((run_dir / rundir.CONFIG_FILE).read_text(encoding="utf-8"))
     text = edit(document)
     if text is None:
         text = json.dumps(document)
-    (run_dir / runs.CONFIG_FILE).write_text(text, encoding="utf-8")
+    (run_dir / rundir.CONFIG_FILE).write_text(text, encoding="utf-8")
 
 
 def _set(path, value, raw=None):
@@ -734,14 +738,14 @@ def test_a_hand_edited_config_is_checked_field_by_field(case, run_dir, capsys):
     _edit_config(run_dir, edit)
     for argv in (["train", "--resume", run_dir, "--eta", "0.05"], ["generate", run_dir]):
         line = fails(argv, capsys)
-        assert word in line and runs.CONFIG_FILE in line, line
+        assert word in line and rundir.CONFIG_FILE in line, line
     fails(["export", run_dir], capsys)
 
 
 def test_a_nan_smooth_loss_is_damage_and_the_json_summary_stays_json(run_dir, capsys):
     """A smooth loss is an average of finite losses: NaN means damage (the previous checkpoint
     is used, with a warning), and the summary is strict JSON whatever it holds."""
-    path = run_dir / runs.CHECKPOINT_FILE
+    path = run_dir / rundir.CHECKPOINT_FILE
     with np.load(path, allow_pickle=False) as npz:
         arrays = dict(npz)
     arrays["smooth_loss"] = np.array(np.nan)
@@ -758,10 +762,10 @@ def test_a_nan_smooth_loss_is_damage_and_the_json_summary_stays_json(run_dir, ca
     assert "smooth loss is not finite" in captured.err and "checkpoint.prev.npz" in captured.err
 
 
-def test_json_lines_hold_null_for_nan_and_infinity():
-    from tui_rnn.cli import _json_line
+def testjson_lines_hold_null_for_nan_and_infinity():
+    from tui_rnn.cli.common import json_line
 
-    line = _json_line({"a": math.nan, "b": [math.inf, 1.5], "c": {"d": -math.inf}})
+    line = json_line({"a": math.nan, "b": [math.inf, 1.5], "c": {"d": -math.inf}})
     assert json.loads(line) == {"a": None, "b": [None, 1.5], "c": {"d": None}}
 
 
@@ -769,13 +773,13 @@ def test_json_lines_hold_null_for_nan_and_infinity():
 def test_a_run_without_a_checkpoint_can_be_started_afresh(corpus_file, tmp_path, capsys):
     """kill -9 before the first save left config.json alone: resume says how, a new run works."""
     run = tmp_path / "run"
-    runs.prepare_run_dir(run)
-    runs.write_config(run, TrainConfig(hidden_size=8), from_text(make_text(400)))
+    rundir.prepare_run_dir(run)
+    store_config.write_config(run, TrainConfig(hidden_size=8), from_text(make_text(400)))
     line = fails(["train", "--resume", run], capsys)
     assert "no checkpoint" in line and f"--run-dir {run}" in line and "--resume" not in line
     argv = ["train", corpus_file, *TINY, "--iterations", "5", "--run-dir", run, "--json"]
     assert main([str(a) for a in argv]) == 0
-    assert runs.read_config(run)["config"]["seq_length"] == 10
+    assert store_config.read_config(run)["config"]["seq_length"] == 10
 
 
 def test_a_full_disk_at_the_first_save_leaves_no_half_made_run(
@@ -788,7 +792,7 @@ def test_a_full_disk_at_the_first_save_leaves_no_half_made_run(
     monkeypatch.setattr(np, "savez", savez_on_a_full_disk)
     line = fails(["train", corpus_file, *TINY, "--run-dir", run], capsys)
     assert "No space left on device" in line and "resume" not in line
-    assert not (run / runs.CONFIG_FILE).exists()
+    assert not (run / rundir.CONFIG_FILE).exists()
     monkeypatch.undo()
     argv = ["train", corpus_file, *TINY, "--iterations", "5", "--run-dir", run, "--json"]
     assert main([str(a) for a in argv]) == 0
@@ -835,7 +839,7 @@ def test_windows_line_endings_are_named_once(tmp_path, capsys):
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
 def test_a_byte_order_mark_is_dropped_in_an_explicit_byte_order(encoding, tmp_path):
-    from tui_rnn.corpus import load_corpus
+    from tui_rnn.training.corpus import load_corpus
 
     text = make_text(300, seed=4)
     path = tmp_path / "bom.txt"

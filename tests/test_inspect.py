@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from conftest import make_text
 
-from tui_rnn import inspect as ins
-from tui_rnn.cells import Model, ModelSpec
-from tui_rnn.corpus import from_text
-from tui_rnn.health import CLIP_WINDOW, HealthMonitor, measure, weights_report
-from tui_rnn.train import TrainConfig, Trainer
+from tui_rnn.cells.model import Model, ModelSpec
+from tui_rnn.inspection import colours, neurons
+from tui_rnn.inspection import passage as inspection_passage
+from tui_rnn.inspection.passage import Neuron
+from tui_rnn.training.corpus import from_text
+from tui_rnn.training.health import CLIP_WINDOW, HealthMonitor, measure, weights_report
+from tui_rnn.training.options import TrainConfig
+from tui_rnn.training.trainer import Trainer
 
 TEXT = make_text(700, seed=3) + 'He said "stop (now)" [x] and “left”.\n\tEnd'
 
@@ -29,7 +32,9 @@ def test_probabilities_top5_and_activations_are_the_forward_pass(cell, layers):
     ids = ids_of(TEXT, chars)
     spec = ModelSpec(cell=cell, vocab_size=len(chars), hidden_size=9, layers=layers)
     model = Model.zeros(spec).init(np.random.default_rng(1), sigma=0.6)  # confident guesses
-    passage = ins.read_passage(model, ids, chars, chunk=37)  # state carried over 21 chunks
+    passage = inspection_passage.read_passage(
+        model, ids, chars, chunk=37
+    )  # state carried over 21 chunks
     loss, cache = model.forward(ids[:-1], ids[1:], model.zero_state(1))  # one pass, no chunks
     P = cache.probabilities[:, 0, :]
     N = len(ids)
@@ -66,7 +71,7 @@ def test_the_report_model_reads_bit_for_bit_like_one_forward_pass():
     chars = tuple(sorted(set(TEXT)))
     ids = ids_of(TEXT, chars)
     model = Model.zeros(ModelSpec(vocab_size=len(chars))).init(np.random.default_rng(0), 0.3)
-    passage = ins.read_passage(model, ids, chars)
+    passage = inspection_passage.read_passage(model, ids, chars)
     _, cache = model.forward(ids[:-1], ids[1:], model.zero_state(1))
     assert np.array_equal(
         passage.probability[1:], cache.probabilities[np.arange(len(ids) - 1), 0, ids[1:]]
@@ -75,11 +80,13 @@ def test_the_report_model_reads_bit_for_bit_like_one_forward_pass():
 
 def test_an_empty_or_too_long_passage_is_one_clear_error():
     model = Model.zeros(ModelSpec(vocab_size=3, hidden_size=4))
-    with pytest.raises(ins.PassageError, match="empty"):
-        ins.read_passage(model, [], "abc")
-    with pytest.raises(ins.PassageError, match="use a shorter text"):
-        ins.read_passage(model, np.zeros(ins.MAX_LENGTH + 1, dtype=int), "abc")
-    one = ins.read_passage(model, [1], "abc")
+    with pytest.raises(inspection_passage.PassageError, match="empty"):
+        inspection_passage.read_passage(model, [], "abc")
+    with pytest.raises(inspection_passage.PassageError, match="use a shorter text"):
+        inspection_passage.read_passage(
+            model, np.zeros(inspection_passage.MAX_LENGTH + 1, dtype=int), "abc"
+        )
+    one = inspection_passage.read_passage(model, [1], "abc")
     assert one.predictions == 0 and one.loss_nats is None and len(one.top(0)) == 3
 
 
@@ -87,13 +94,13 @@ def test_features_mean_what_they_say():
     text = 'ab "c d" (e (f) g)) h\n[i]\tJ 42 “k”'
     chars = tuple(sorted(set(text)))
     spec = ModelSpec(vocab_size=len(chars))
-    passage = ins.Passage(ids_of(text, chars), chars, spec, *([None] * 5))
-    values = ins.feature_values(passage)
+    passage = inspection_passage.Passage(ids_of(text, chars), chars, spec, *([None] * 5))
+    values = neurons.feature_values(passage)
 
     def shown(name):
         return "".join(str(int(v))[-1] for v in values[name])
 
-    assert set(values) == set(ins.FEATURES)
+    assert set(values) == set(neurons.FEATURES)
     # text:                         ab "c d" (e (f) g)) h↵[i]⇥J 42 “k”
     assert shown("in_quotes") == "0001111000000000000000000000000110"
     assert shown("in_parentheses") == "0000000001111111100000000000000000"  # ) unmatched: 0
@@ -117,7 +124,7 @@ def test_correlations_are_pearsons_r_and_zero_for_a_constant_unit():
     A[:, 3] = 0.5  # a dead unit: r is undefined, reported 0
     F = np.stack([rng.standard_normal(300), (rng.random(300) > 0.5) * 1.0, np.ones(300)], 1)
     F[:, 0] += 2 * A[:, 1]
-    r = ins.correlations(A, F, block=3)
+    r = neurons.correlations(A, F, block=3)
     for u in range(7):
         for f in range(3):
             if u == 3 or f == 2:
@@ -141,7 +148,7 @@ def quoted_text() -> str:
     return " ".join(out)
 
 
-def planted_quote_model(chars, m: int = 24, seed: int = 0) -> tuple[Model, ins.Neuron]:
+def planted_quote_model(chars, m: int = 24, seed: int = 0) -> tuple[Model, Neuron]:
     """A two-layer vanilla RNN whose layer-1 unit K is "inside quotes" (set by hand).
 
     A tanh unit cannot toggle on its own (h_t = XOR(h_{t-1}, quote) is not a threshold of a
@@ -165,26 +172,26 @@ def planted_quote_model(chars, m: int = 24, seed: int = 0) -> tuple[Model, ins.N
     W0[k, k], W0[k, o], W0[k, c], b0[k] = hold, push, -push, -0.5  # one step late
     W1[unit, unit], U1[unit, o], U1[unit, c], b1[unit] = hold, push, -push, -0.5  # on time
     model["V"][...] = 0.0
-    return model, ins.Neuron(1, unit, "h")
+    return model, Neuron(1, unit, "h")
 
 
 def test_find_neurons_ranks_a_planted_quote_neuron_first():
     text = quoted_text()
     chars = tuple(sorted(set(text)))
     model, planted = planted_quote_model(chars)
-    passage = ins.read_passage(model, ids_of(text, chars), chars)
-    inside = ins.feature_values(passage)["in_quotes"]
+    passage = inspection_passage.read_passage(model, ids_of(text, chars), chars)
+    inside = neurons.feature_values(passage)["in_quotes"]
     assert 0.15 < inside.mean() < 0.6  # the text really is quoted in places
-    found = ins.find_neurons(passage, 5)
+    found = neurons.find_neurons(passage, 5)
     assert found[0].neuron == planted and found[0].feature == "in_quotes"
     assert found[0].r > 0.9
     # the late copy in layer 0 tracks it too, a little less well; the rest are random units
-    assert found[1].neuron == ins.Neuron(0, 0, "h") and found[1].feature == "in_quotes"
+    assert found[1].neuron == Neuron(0, 0, "h") and found[1].feature == "in_quotes"
     assert 0.5 < found[1].r < found[0].r
     assert all(abs(a.r) >= abs(b.r) for a, b in zip(found, found[1:], strict=False))
-    table = ins.neuron_correlations(passage)
+    table = neurons.neuron_correlations(passage)
     assert table.of(planted)[0] == ("in_quotes", pytest.approx(found[0].r))
-    assert len(ins.find_neurons(passage)) == 2 * 24
+    assert len(neurons.find_neurons(passage)) == 2 * 24
 
 
 def test_colour_scales():
@@ -192,16 +199,16 @@ def test_colour_scales():
     spec = ModelSpec(vocab_size=2, hidden_size=1)
     probability = np.array([np.nan, 1.0, 0.5, 1e-300])
     h = np.array([[-1.0], [0.0], [1.0], [0.2]], dtype=np.float32)
-    passage = ins.Passage(
+    passage = inspection_passage.Passage(
         np.zeros(4, int), chars, spec, probability, -np.log(probability), None, None, {"h.0": h}
     )
-    assert ins.Colouring().shades(passage).tolist() == [-1, 0, 32, 63]  # p = 1 lightest
-    assert ins.Colouring("surprisal").shades(passage).tolist() == [-1, 0, 8, 63]  # 1 bit: 1/8
-    neuron = ins.Colouring("neuron", ins.Neuron(0, 0))
+    assert colours.Colouring().shades(passage).tolist() == [-1, 0, 32, 63]  # p = 1 lightest
+    assert colours.Colouring("surprisal").shades(passage).tolist() == [-1, 0, 8, 63]  # 1 bit: 1/8
+    neuron = colours.Colouring("neuron", Neuron(0, 0))
     assert neuron.shades(passage).tolist() == [0, 32, 63, 38] and neuron.palette_name == "diverging"
     # An LSTM's cell state is unbounded: coloured by tanh(c), so 0.5 and 5 are told apart.
     c = np.array([[-5.0], [0.0], [0.5], [5.0]], dtype=np.float32)
-    lstm = ins.Passage(
+    lstm = inspection_passage.Passage(
         np.zeros(4, int),
         chars,
         ModelSpec(cell="lstm", vocab_size=2, hidden_size=1),
@@ -211,27 +218,33 @@ def test_colour_scales():
         None,
         {"h.0": h, "c.0": c},
     )
-    cell = ins.Colouring("neuron", ins.Neuron(0, 0, "c"))
+    cell = colours.Colouring("neuron", Neuron(0, 0, "c"))
     assert cell.shades(lstm).tolist() == [0, 32, 46, 63]  # tanh(0.5) = 0.46
     assert cell.legend[0] == "tanh of activation of unit 0:0:c"
-    light, dark = ins.PALETTES["sequential"][[0, -1]]
+    light, dark = colours.PALETTES["sequential"][[0, -1]]
     assert light.tolist() == [255, 255, 204] and dark.tolist() == [128, 0, 38]
-    assert ins.ink(np.array([light, dark])).tolist() == [0, 255]  # black on light, white on dark
+    assert colours.ink(np.array([light, dark])).tolist() == [
+        0,
+        255,
+    ]  # black on light, white on dark
 
 
 def test_parse_neuron():
-    assert ins.parse_neuron("0:42") == ins.Neuron(0, 42, "h")
-    assert ins.parse_neuron(" 1:3:c ") == ins.Neuron(1, 3, "c")
+    assert inspection_passage.parse_neuron("0:42") == Neuron(0, 42, "h")
+    assert inspection_passage.parse_neuron(" 1:3:c ") == Neuron(1, 3, "c")
     for bad in ("1", "a:b", "0:1:x", "0:-1", "0:1:h:2", ""):
-        with pytest.raises(ins.PassageError, match="LAYER:UNIT"):
-            ins.parse_neuron(bad)
+        with pytest.raises(inspection_passage.PassageError, match="LAYER:UNIT"):
+            inspection_passage.parse_neuron(bad)
     spec = ModelSpec(vocab_size=5, hidden_size=8, layers=2, cell="lstm")
-    assert ins.Neuron(1, 7, "c").check(spec)
-    for neuron, problem in ((ins.Neuron(2, 0), "layer 2"), (ins.Neuron(0, 8), "unit 8")):
-        with pytest.raises(ins.PassageError, match=problem):
+    assert Neuron(1, 7, "c").check(spec)
+    for neuron, problem in (
+        (Neuron(2, 0), "layer 2"),
+        (Neuron(0, 8), "unit 8"),
+    ):
+        with pytest.raises(inspection_passage.PassageError, match=problem):
             neuron.check(spec)
-    with pytest.raises(ins.PassageError, match="'c' is not a state"):
-        ins.Neuron(0, 0, "c").check(ModelSpec(vocab_size=5))
+    with pytest.raises(inspection_passage.PassageError, match="'c' is not a state"):
+        Neuron(0, 0, "c").check(ModelSpec(vocab_size=5))
 
 
 # -- health -----------------------------------------------------------------------------------

@@ -15,11 +15,12 @@ from html.parser import HTMLParser
 import pytest
 from conftest import fails, make_text, run_on_pty
 
-from tui_rnn import inspect as ins
-from tui_rnn import runs
 from tui_rnn.cli import main
-from tui_rnn.corpus import load_corpus
-from tui_rnn.inspect_output import glyph, title
+from tui_rnn.inspection import neurons
+from tui_rnn.inspection import passage as inspection_passage
+from tui_rnn.inspection.output import glyph, title
+from tui_rnn.store import checkpoint, rundir
+from tui_rnn.training.corpus import load_corpus
 
 EXTRA = '<b>&"x"</b>\tz\n'  # characters that mean something in HTML, and a tab
 OPTIONS = ["--hidden", "12", "--seq-length", "10", "--sample-every", "1000"]
@@ -54,8 +55,8 @@ def test_json_holds_what_the_engine_computed(trained, capsys):
     run, _ = trained
     text = 'The <b>man</b> & "his" cat.\n\tzz'
     doc = inspect_json(capsys, run, "--prompt", text, "--neuron", "0:3", "--find-neurons", "4")
-    model, chars, _, iteration = runs.load_model_at(run)
-    passage = ins.read_passage(model, [chars.index(ch) for ch in text], chars)
+    model, chars, _, iteration = checkpoint.load_model_at(run)
+    passage = inspection_passage.read_passage(model, [chars.index(ch) for ch in text], chars)
     assert [c["char"] for c in doc["chars"]] == list(text)
     assert doc["chars"][0]["probability"] is None and doc["chars"][0]["surprisal_bits"] is None
     for t, entry in enumerate(doc["chars"][1:], 1):
@@ -67,8 +68,8 @@ def test_json_holds_what_the_engine_computed(trained, capsys):
     assert doc["loss_nats"] == passage.loss_nats and doc["loss_bits"] == passage.loss_bits
     assert doc["neuron"] == {"layer": 0, "unit": 3, "kind": "h"}
     assert doc["model"] == f"current model, iter {iteration:,}" == "current model, iter 40"
-    assert doc["neurons"] == [m.to_json() for m in ins.find_neurons(passage, 4)]
-    assert len(doc["neurons"]) == 4 and set(doc["features"]) == set(ins.FEATURES)
+    assert doc["neurons"] == [m.to_json() for m in neurons.find_neurons(passage, 4)]
+    assert len(doc["neurons"]) == 4 and set(doc["features"]) == set(neurons.FEATURES)
     assert doc["source"] == f"--prompt ({len(text)} characters)"
     best = inspect_json(capsys, run, "--prompt", "the", "--best")
     assert best["model"].startswith("best model, iter ") and "activation" not in best["chars"][0]
@@ -81,8 +82,11 @@ def test_the_default_text_is_the_validation_text_else_the_start_of_the_corpus(
         text = corpus.read_text(encoding="utf-8")
         held_out = text[len(text) - int(len(text) * 0.25) :] if what != "corpus" else text
         doc = inspect_json(capsys, run)
-        assert "".join(c["char"] for c in doc["chars"]) == held_out[: ins.DEFAULT_LENGTH]
-        shown = min(len(held_out), ins.DEFAULT_LENGTH)
+        assert (
+            "".join(c["char"] for c in doc["chars"])
+            == held_out[: inspection_passage.DEFAULT_LENGTH]
+        )
+        shown = min(len(held_out), inspection_passage.DEFAULT_LENGTH)
         assert (
             doc["source"] == f"the start of its {what} ({shown:,} of {len(held_out):,} characters)"
         )
@@ -129,8 +133,8 @@ def test_the_html_page_has_one_span_per_character_with_its_top5_title(trained, t
     parser = Spans()
     parser.feed(source)
     assert parser.scripts == 0 and len(parser.spans) == len(text)
-    model, chars, _, _ = runs.load_model_at(run)
-    passage = ins.read_passage(model, [chars.index(ch) for ch in text], chars)
+    model, chars, _, _ = checkpoint.load_model_at(run)
+    passage = inspection_passage.read_passage(model, [chars.index(ch) for ch in text], chars)
     for t, ((hover, shown), ch) in enumerate(zip(parser.spans, text, strict=True)):
         assert shown == glyph(ch) + ("\n" if ch == "\n" else "")
         assert hover == title(passage, t)
@@ -172,7 +176,7 @@ def test_mistakes_are_one_line(trained, tmp_path, capsys):
     assert "LAYER:UNIT" in fails(["inspect", run, "--neuron", "zero"], capsys)
     assert "not allowed with" in fails(["inspect", run, "--text", "a", "--prompt", "b"], capsys)
     assert ">= 1" in fails(["inspect", run, "--find-neurons", "0"], capsys)
-    for name in (runs.CONFIG_FILE, runs.CHECKPOINT_FILE):
+    for name in (rundir.CONFIG_FILE, rundir.CHECKPOINT_FILE):
         line = fails(["inspect", run, "--output", run / name], capsys)
         assert f"is the run's own {name}" in line
     assert "does not exist" in fails(["inspect", tmp_path / "nothing"], capsys)
@@ -183,10 +187,10 @@ def test_mistakes_are_one_line(trained, tmp_path, capsys):
     assert "is empty" in fails(["inspect", run, "--text", empty], capsys)
     big = tmp_path / "big.txt"
     with open(big, "wb") as f:
-        f.truncate(4 * ins.MAX_LENGTH + 1)
+        f.truncate(4 * inspection_passage.MAX_LENGTH + 1)
     assert "use a shorter text" in fails(["inspect", run, "--text", big], capsys)
     assert "use a shorter text" in fails(["inspect", run, "--prompt", "a" * 100_001], capsys)
-    assert (run / runs.CONFIG_FILE).read_text().startswith("{")  # nothing was damaged
+    assert (run / rundir.CONFIG_FILE).read_text().startswith("{")  # nothing was damaged
 
 
 def test_the_run_corpus_gone_is_one_line_naming_the_way_out(tmp_path, capsys):
@@ -209,7 +213,7 @@ def test_ansi_on_a_real_pseudo_terminal_shows_no_raw_control_character(tmp_path)
     argv = ["train", corpus, *OPTIONS, "--iterations", "20", "--run-dir", run, "--json"]
     assert main([str(a) for a in argv]) == 0
     assert CONTROLS <= set(load_corpus(corpus).chars)
-    command = [sys.executable, "-m", "tui_rnn.cli", "inspect", str(run), "--prompt", HOSTILE * 3]
+    command = [sys.executable, "-m", "tui_rnn", "inspect", str(run), "--prompt", HOSTILE * 3]
     environment = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     code, text, errors = run_on_pty(command, environment)
     assert code == 0, errors

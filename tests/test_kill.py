@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from conftest import make_text
 
-from tui_rnn import export, runs
 from tui_rnn.cli import main
-from tui_rnn.corpus import load_corpus
-from tui_rnn.train import Trainer
+from tui_rnn.store import checkpoint, export, rundir
+from tui_rnn.training.corpus import load_corpus
+from tui_rnn.training.trainer import Trainer
 
 UPDATES = 3000  # under a second of training for the tiny model below
 OPTIONS = ["--hidden", "8", "--seq-length", "10", "--sample-every", "100", "--sample-length", "20"]
@@ -47,7 +47,7 @@ def _argv(corpus_file, run_dir, *extra, options=OPTIONS, updates=UPDATES):
 
 
 def run_state(run_dir) -> dict:
-    arrays = runs.load_checkpoint(run_dir)
+    arrays = checkpoint.load_checkpoint(run_dir)
     arrays.pop("samples_bytes")
     arrays["samples.txt"] = np.frombuffer((Path(run_dir) / "samples.txt").read_bytes(), np.uint8)
     return arrays
@@ -82,14 +82,14 @@ _LSTM = {"options": LSTM_OPTIONS, "updates": LSTM_UPDATES}
 
 def start_training(corpus_file, run_dir, **which) -> subprocess.Popen:
     """A real `tui-rnn train` saving very often, so that kills land during saves too."""
-    argv = [sys.executable, "-m", "tui_rnn.cli", *_argv(corpus_file, run_dir, **which)]
+    argv = [sys.executable, "-m", "tui_rnn", *_argv(corpus_file, run_dir, **which)]
     argv += ["--save-every", "0.01"]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def wait_for_first_checkpoint(process, run_dir, limit=30.0) -> None:
     deadline = time.monotonic() + limit
-    while not (run_dir / runs.CHECKPOINT_FILE).exists():
+    while not (run_dir / rundir.CHECKPOINT_FILE).exists():
         if process.poll() is not None:
             pytest.fail(f"training exited early: {process.stderr.read().decode()}")
         if time.monotonic() > deadline:
@@ -109,9 +109,9 @@ def kill_and_resume(corpus_file, run_dir, delay, uninterrupted, **which) -> None
         process.stdout.close()
         process.stderr.close()
     # Killed at any moment, the run loads...
-    arrays = runs.load_checkpoint(run_dir)
-    assert 0 <= runs.checkpoint_iteration(arrays) <= which.get("updates", UPDATES)
-    runs.restore_trainer(run_dir, load_corpus(corpus_file))
+    arrays = checkpoint.load_checkpoint(run_dir)
+    assert 0 <= checkpoint.checkpoint_iteration(arrays) <= which.get("updates", UPDATES)
+    checkpoint.restore_trainer(run_dir, load_corpus(corpus_file))
     # ...and resuming it (to the run's own target) replays the uninterrupted run bit for bit.
     assert main(["train", "--resume", str(run_dir), "--json"]) == 0
     assert_same_state(uninterrupted, run_state(run_dir))
@@ -157,8 +157,8 @@ def test_kill_9_again_and_again_on_the_same_run(corpus_file, uninterrupted, tmp_
         process.wait()
         process.stdout.close()
         process.stderr.close()
-        runs.load_checkpoint(run_dir)
-        argv = [sys.executable, "-m", "tui_rnn.cli", "train", "--resume", str(run_dir)]
+        checkpoint.load_checkpoint(run_dir)
+        argv = [sys.executable, "-m", "tui_rnn", "train", "--resume", str(run_dir)]
         process = subprocess.Popen(
             [*argv, "--json", "--save-every", "0.01"],
             stdout=subprocess.PIPE,
@@ -200,6 +200,9 @@ def test_a_signal_saves_and_exits_cleanly_and_export_works_meanwhile(
         assert summary["interrupted"] is True
         assert err.decode().strip() == ""
     # The state it reported is the state it saved.
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == summary["iterations"]
+    assert (
+        checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir))
+        == summary["iterations"]
+    )
     assert main(["train", "--resume", str(run_dir), "--json"]) == 0
     assert_same_state(uninterrupted, run_state(run_dir))

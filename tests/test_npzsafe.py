@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import npy_bytes, write_zip
 
-from tui_rnn.npzsafe import Expect, NpzError, NpzReader, parse_dtype, parse_header
+from tui_rnn.safe.npz import Expect, NpzError, NpzReader, parse_dtype, parse_header
 
 ARRAYS = {
     "f8": np.linspace(-1, 1, 7),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tui_rnn.optim import DEFAULT_ETA, OPTIMIZERS, make_optimizer
+from tui_rnn.training.optim import DEFAULT_ETA, OPTIMIZERS, make_optimizer
 
 
 def _gradients(n, size, seed=0, dtype=np.float64):

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from tui_rnn.cli import main
-from tui_rnn.options import (
+from tui_rnn.training.options import (
     BY_NAME,
     CONFIG_OPTIONS,
     PRESETS,

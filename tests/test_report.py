@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from conftest import copy_runs, fails, make_text, trained_once
 
-from tui_rnn import report, runs
+from tui_rnn import report
 from tui_rnn.cli import main
-from tui_rnn.run import Run, RunRequest
-from tui_rnn.train import Sample
+from tui_rnn.driver import Run, RunRequest
+from tui_rnn.store import checkpoint, config
+from tui_rnn.training.history import Sample
 
 GOLDEN = Path(__file__).parent / "golden_report"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -133,7 +134,7 @@ def test_the_svg_parses_and_holds_one_path_per_series(golden_run, tmp_path):
     paths = root.findall(f".//{SVG}path")
     assert [p.find(f"{SVG}title").text for p in paths] == ["smooth_loss", "validation loss x 10"]
     (vlines,) = [g for g in root.iter(f"{SVG}g") if g.get("class") == "vlines"]
-    epochs = runs.load_checkpoint(golden_run)["epoch_starts"]
+    epochs = checkpoint.load_checkpoint(golden_run)["epoch_starts"]
     assert len(vlines) == len(epochs) - 1 >= 1  # one dashed line per epoch boundary
     assert len(root.findall(f".//{SVG}text")) > 8  # ticks, axis labels, legend
     d = paths[0].get("d")
@@ -142,7 +143,7 @@ def test_the_svg_parses_and_holds_one_path_per_series(golden_run, tmp_path):
 
 def test_the_best_models_text_is_what_generate_writes(golden_run, capsys):
     text = (report.write_report(golden_run)).read_text("utf-8")
-    seed = runs.read_config(golden_run)["config"]["seed"]
+    seed = config.read_config(golden_run)["config"]["seed"]
     capsys.readouterr()
     argv = ["generate", str(golden_run), "--best", "--length", "1000", "--seed", str(seed)]
     assert main(argv) == 0
@@ -152,8 +153,8 @@ def test_the_best_models_text_is_what_generate_writes(golden_run, capsys):
     body = section.split("```\n", 1)[1].rsplit("\n```", 1)[0]
     assert body == generated
     # and the run's own generator was never touched: the next scheduled sample is unchanged
-    arrays = runs.load_checkpoint(golden_run)
-    assert report.best_model_text(runs.read_config(golden_run), arrays) == generated
+    arrays = checkpoint.load_checkpoint(golden_run)
+    assert report.best_model_text(config.read_config(golden_run), arrays) == generated
 
 
 def test_corpus_and_model_text_is_escaped_for_markdown(tmp_path, monkeypatch):

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from conftest import make_text
 
-from tui_rnn import runs
-from tui_rnn.corpus import from_text
-from tui_rnn.train import TrainConfig, Trainer
+from tui_rnn.store import checkpoint, rundir
+from tui_rnn.store import config as store_config
+from tui_rnn.training.corpus import from_text
+from tui_rnn.training.options import TrainConfig
+from tui_rnn.training.trainer import Trainer
 
 CONFIGS = {
     "report rnn": dict(hidden_size=8),
@@ -61,12 +63,12 @@ def test_a_run_restored_from_disk_continues_bit_for_bit(name, corpus, tmp_path):
     epochs_crossed = whole.epoch
     assert epochs_crossed >= 2, "the run must cross an epoch boundary"
     for stop in (1, 25, whole.updates_per_epoch, 97):  # the first update, a sample, an epoch
-        run_dir = runs.prepare_run_dir(tmp_path / f"{stop}")
+        run_dir = rundir.prepare_run_dir(tmp_path / f"{stop}")
         first = Trainer(corpus.data, corpus.chars, TrainConfig(**CONFIGS[name], **COMMON))
-        runs.write_config(run_dir, first.config, corpus)
+        store_config.write_config(run_dir, first.config, corpus)
         first.train(UPDATES, should_stop=lambda first=first, stop=stop: first.iteration >= stop)
-        runs.save_checkpoint(run_dir, first)
-        resumed = runs.restore_trainer(run_dir, corpus)
+        checkpoint.save_checkpoint(run_dir, first)
+        resumed = checkpoint.restore_trainer(run_dir, corpus)
         resumed.samples.clear()
         resumed.samples.extend(first.samples)
         resumed.train(UPDATES)
@@ -88,14 +90,14 @@ def test_a_run_continued_past_its_target_equals_one_trained_straight_through(
     whole = Trainer(corpus.data, corpus.chars, TrainConfig(**config))
     whole.train(UPDATES)
     target = 3 * config["eval_every"] - 1  # just before a scheduled evaluation
-    run_dir = runs.prepare_run_dir(tmp_path / "run")
+    run_dir = rundir.prepare_run_dir(tmp_path / "run")
     first = Trainer(corpus.data, corpus.chars, TrainConfig(**config))
-    runs.write_config(run_dir, first.config, corpus)
+    store_config.write_config(run_dir, first.config, corpus)
     first.train(target)
     assert first.history.val_iterations[-1] == target  # the target's own evaluation
     became_best = first.best_iteration == target
-    runs.save_checkpoint(run_dir, first)
-    resumed = runs.restore_trainer(run_dir, corpus)
+    checkpoint.save_checkpoint(run_dir, first)
+    resumed = checkpoint.restore_trainer(run_dir, corpus)
     assert resumed.before_end_evaluation is not None
     finished = state(resumed)
     assert "undo.best_params" in finished

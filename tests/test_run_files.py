@@ -22,16 +22,17 @@ import numpy as np
 import pytest
 from conftest import fails, files_outside, make_text, npy_bytes, write_zip, zip_members
 
-from tui_rnn import runs
 from tui_rnn.cli import main
+from tui_rnn.safe import files
+from tui_rnn.store import checkpoint, config, rundir
 
 TINY = ["--hidden", "8", "--seq-length", "10", "--sample-every", "40", "--sample-length", "20"]
 RUN_FILES = (
-    runs.LOCK_FILE,
-    runs.SAMPLES_FILE,
-    runs.CONFIG_FILE,
-    runs.CHECKPOINT_FILE,
-    runs.PREVIOUS_CHECKPOINT_FILE,
+    rundir.LOCK_FILE,
+    rundir.SAMPLES_FILE,
+    rundir.CONFIG_FILE,
+    rundir.CHECKPOINT_FILE,
+    rundir.PREVIOUS_CHECKPOINT_FILE,
 )
 
 
@@ -54,9 +55,9 @@ def world(tmp_path, base_run):
     shutil.copytree(base_run / "run", tmp_path / "run")
     shutil.copy(base_run / "corpus.txt", tmp_path / "corpus.txt")
     # The corpus's recorded path must stay valid: point config.json at the copy.
-    document = runs.read_config(tmp_path / "run")
+    document = config.read_config(tmp_path / "run")
     document["corpus"]["path"] = str(tmp_path / "corpus.txt")
-    runs.write_config_document(tmp_path / "run", document)
+    config.write_config_document(tmp_path / "run", document)
     return tmp_path / "run", tmp_path / "corpus.txt"
 
 
@@ -65,7 +66,7 @@ def link_outside(run: Path, name: str) -> Path:
     to a 2,000-byte file), so that a command following the link would find what it wants."""
     target = run.parent / "outside" / name
     target.parent.mkdir(exist_ok=True)
-    if name == runs.LOCK_FILE:
+    if name == rundir.LOCK_FILE:
         target.write_bytes(bytes(range(200)) * 10)
     else:
         shutil.copy(run / name, target)
@@ -122,7 +123,7 @@ def test_a_lock_link_in_a_fresh_run_directory_never_truncates_its_target(tmp_pat
     fresh.mkdir()
     victim = tmp_path / "victim.bin"
     victim.write_bytes(bytes(range(200)) * 10)  # 2,000 bytes, as in the issue
-    (fresh / runs.LOCK_FILE).symlink_to(victim)
+    (fresh / rundir.LOCK_FILE).symlink_to(victim)
     before = files_outside(tmp_path, fresh)
     line = fails(["train", corpus, *TINY, "--iterations", "5", "--run-dir", fresh], capsys)
     assert ".lock" in line and "symbolic link" in line
@@ -142,12 +143,12 @@ READERS = {
 def test_readers_refuse_a_config_that_is_a_link_or_a_pipe(world, kind, command, no_hang, capsys):
     run, _ = world
     if kind == "link":
-        link_outside(run, runs.CONFIG_FILE)
+        link_outside(run, rundir.CONFIG_FILE)
     else:
-        make_fifo(run, runs.CONFIG_FILE)
+        make_fifo(run, rundir.CONFIG_FILE)
     before = files_outside(run.parent, run)
     line = fails(READERS[command](run), capsys)
-    assert runs.CONFIG_FILE in line
+    assert rundir.CONFIG_FILE in line
     assert ("symbolic link" if kind == "link" else "not a regular file") in line
     assert files_outside(run.parent, run) == before
 
@@ -156,11 +157,11 @@ def test_readers_refuse_a_config_that_is_a_link_or_a_pipe(world, kind, command, 
 def test_samples_export_refuses_samples_that_are_a_link_or_a_pipe(world, kind, no_hang, capsys):
     run, _ = world
     if kind == "link":
-        link_outside(run, runs.SAMPLES_FILE)
+        link_outside(run, rundir.SAMPLES_FILE)
     else:
-        make_fifo(run, runs.SAMPLES_FILE)
+        make_fifo(run, rundir.SAMPLES_FILE)
     line = fails(READERS["export samples"](run), capsys)
-    assert runs.SAMPLES_FILE in line
+    assert rundir.SAMPLES_FILE in line
     assert ("symbolic link" if kind == "link" else "not a regular file") in line
 
 
@@ -171,23 +172,23 @@ def test_a_newest_checkpoint_that_is_a_link_or_a_pipe_falls_back(
 ):
     run, _ = world
     if kind == "link":
-        link_outside(run, runs.CHECKPOINT_FILE)
+        link_outside(run, rundir.CHECKPOINT_FILE)
     else:
-        make_fifo(run, runs.CHECKPOINT_FILE)
+        make_fifo(run, rundir.CHECKPOINT_FILE)
     capsys.readouterr()
     assert main([str(a) for a in READERS[command](run)]) == 0
     err = capsys.readouterr().err
-    assert "warning" in err and runs.CHECKPOINT_FILE in err and "checkpoint.prev.npz" in err
+    assert "warning" in err and rundir.CHECKPOINT_FILE in err and "checkpoint.prev.npz" in err
 
 
 @pytest.mark.parametrize("kind", ["link", "fifo"])
 def test_both_checkpoints_links_or_pipes_is_one_line(world, kind, no_hang, capsys):
     run, _ = world
-    for name in (runs.CHECKPOINT_FILE, runs.PREVIOUS_CHECKPOINT_FILE):
+    for name in (rundir.CHECKPOINT_FILE, rundir.PREVIOUS_CHECKPOINT_FILE):
         link_outside(run, name) if kind == "link" else make_fifo(run, name)
     for command in READERS:
         line = fails(READERS[command](run), capsys)
-        assert runs.CHECKPOINT_FILE in line
+        assert rundir.CHECKPOINT_FILE in line
 
 
 def test_an_export_never_writes_through_a_link_in_the_run_directory(world, capsys):
@@ -202,12 +203,12 @@ def test_an_export_never_writes_through_a_link_in_the_run_directory(world, capsy
 
 def test_an_unstarted_run_with_a_linked_samples_file_is_refused(world, capsys):
     run, corpus = world
-    for name in (runs.CHECKPOINT_FILE, runs.PREVIOUS_CHECKPOINT_FILE):
+    for name in (rundir.CHECKPOINT_FILE, rundir.PREVIOUS_CHECKPOINT_FILE):
         (run / name).unlink()
-    link_outside(run, runs.SAMPLES_FILE)
+    link_outside(run, rundir.SAMPLES_FILE)
     before = files_outside(run.parent, run)
     line = fails(["train", corpus, *TINY, "--iterations", "5", "--run-dir", run], capsys)
-    assert runs.SAMPLES_FILE in line
+    assert rundir.SAMPLES_FILE in line
     assert files_outside(run.parent, run) == before
 
 
@@ -284,19 +285,19 @@ def an_object_array(path: Path) -> None:
 
 
 def a_deep_rng_state(path: Path) -> None:
-    arrays = runs.load_checkpoint_file(path)
+    arrays = checkpoint.load_checkpoint_file(path)
     arrays["rng_state"] = np.array("[" * 100_000 + "]" * 100_000)
     np.savez(path, **arrays)
 
 
 def a_wrong_history_length(path: Path) -> None:
-    arrays = runs.load_checkpoint_file(path)
+    arrays = checkpoint.load_checkpoint_file(path)
     arrays["loss_history"] = arrays["loss_history"][:-1]
     np.savez(path, **arrays)
 
 
 def an_undo_without_its_evaluation(path: Path) -> None:
-    arrays = runs.load_checkpoint_file(path)
+    arrays = checkpoint.load_checkpoint_file(path)
     arrays["undo.best_params"] = arrays["best_params"]
     arrays["undo.best_iteration"] = np.array(0, dtype=np.int64)
     arrays["undo.best_smooth_loss"] = arrays["best_smooth_loss"]
@@ -305,7 +306,7 @@ def an_undo_without_its_evaluation(path: Path) -> None:
 
 
 def some_undo_counters(path: Path) -> None:
-    arrays = runs.load_checkpoint_file(path)
+    arrays = checkpoint.load_checkpoint_file(path)
     arrays["undo.best_iteration"] = np.array(0, dtype=np.int64)
     np.savez(path, **arrays)
 
@@ -353,8 +354,10 @@ DAMAGE = {
 def test_a_damaged_newest_checkpoint_falls_back_with_a_warning(world, case, capsys):
     run, _ = world
     damage, word = DAMAGE[case]
-    previous = runs.checkpoint_iteration(runs.load_checkpoint_file(run / "checkpoint.prev.npz"))
-    damage(run / runs.CHECKPOINT_FILE)
+    previous = checkpoint.checkpoint_iteration(
+        checkpoint.load_checkpoint_file(run / "checkpoint.prev.npz")
+    )
+    damage(run / rundir.CHECKPOINT_FILE)
     for command in ("generate", "export samples"):
         capsys.readouterr()
         assert main([str(a) for a in READERS[command](run)]) == 0
@@ -365,15 +368,15 @@ def test_a_damaged_newest_checkpoint_falls_back_with_a_warning(world, case, caps
     assert main(["train", "--resume", str(run), "--iterations", "70", "--json"]) == 0
     err = capsys.readouterr().err
     assert f"iteration {previous}" in err and word in err
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run)) == 70
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run)) == 70
 
 
 @pytest.mark.parametrize("case", [c for c in DAMAGE if c != "deleted"])
 def test_both_checkpoints_damaged_is_one_line(world, case, capsys):
     run, _ = world
     damage, word = DAMAGE[case]
-    damage(run / runs.PREVIOUS_CHECKPOINT_FILE)
-    damage(run / runs.CHECKPOINT_FILE)
+    damage(run / rundir.PREVIOUS_CHECKPOINT_FILE)
+    damage(run / rundir.CHECKPOINT_FILE)
     for argv in (["generate", run], ["export", run], ["train", "--resume", run]):
         line = fails(argv, capsys)
         assert "checkpoint" in line and word in line
@@ -384,11 +387,11 @@ def test_a_deflate_bomb_is_refused_without_inflating_it(world):
     import tracemalloc
 
     run, _ = world
-    a_deflate_bomb(run / runs.CHECKPOINT_FILE)
+    a_deflate_bomb(run / rundir.CHECKPOINT_FILE)
     tracemalloc.start()
     started = time.process_time()
-    with pytest.raises(runs.RunError, match="compressed"):
-        runs.load_checkpoint_file(run / runs.CHECKPOINT_FILE)
+    with pytest.raises(files.RunError, match="compressed"):
+        checkpoint.load_checkpoint_file(run / rundir.CHECKPOINT_FILE)
     seconds = time.process_time() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -399,9 +402,9 @@ def test_a_deflate_bomb_is_refused_without_inflating_it(world):
 
 def test_no_checkpoints_at_all_says_to_start_afresh(world, capsys):
     run, corpus = world
-    for name in (runs.CHECKPOINT_FILE, runs.PREVIOUS_CHECKPOINT_FILE):
+    for name in (rundir.CHECKPOINT_FILE, rundir.PREVIOUS_CHECKPOINT_FILE):
         (run / name).unlink()
-    (run / runs.SAMPLES_FILE).unlink()
+    (run / rundir.SAMPLES_FILE).unlink()
     line = fails(["train", "--resume", run], capsys)
     assert "no checkpoint" in line and f"--run-dir {run}" in line
 
@@ -417,7 +420,7 @@ def _fuzz_cases(count: int, seed: int):
 
 
 def _assert_loads_or_falls_back(run: Path, original: bytes, previous: dict, newest: dict, cases):
-    path = run / runs.CHECKPOINT_FILE
+    path = run / rundir.CHECKPOINT_FILE
     outcomes = {"identical": 0, "fell back": 0}
     for kind, where in cases:
         raw = bytearray(original)
@@ -427,27 +430,27 @@ def _assert_loads_or_falls_back(run: Path, original: bytes, previous: dict, newe
         else:
             del raw[int(where * len(raw)) :]
         path.write_bytes(bytes(raw))
-        arrays, source, problems = runs.load_checkpoint_with_source(run)
-        expected = newest if source.name == runs.CHECKPOINT_FILE else previous
+        arrays, source, problems = checkpoint.load_checkpoint_with_source(run)
+        expected = newest if source.name == rundir.CHECKPOINT_FILE else previous
         assert arrays.keys() == expected.keys()
         for name in arrays:
             assert arrays[name].dtype == expected[name].dtype, (kind, where, name)
             nan = arrays[name].dtype.kind == "f"
             assert np.array_equal(arrays[name], expected[name], equal_nan=nan), (kind, where)
-        if source.name == runs.CHECKPOINT_FILE:
+        if source.name == rundir.CHECKPOINT_FILE:
             assert not problems
             outcomes["identical"] += 1
         else:
-            assert len(problems) == 1 and runs.CHECKPOINT_FILE in problems[0]
+            assert len(problems) == 1 and rundir.CHECKPOINT_FILE in problems[0]
             outcomes["fell back"] += 1
     return outcomes
 
 
 def _fuzz(world, count, seed):
     run, _ = world
-    original = (run / runs.CHECKPOINT_FILE).read_bytes()
-    newest = runs.load_checkpoint_file(run / runs.CHECKPOINT_FILE)
-    previous = runs.load_checkpoint_file(run / runs.PREVIOUS_CHECKPOINT_FILE)
+    original = (run / rundir.CHECKPOINT_FILE).read_bytes()
+    newest = checkpoint.load_checkpoint_file(run / rundir.CHECKPOINT_FILE)
+    previous = checkpoint.load_checkpoint_file(run / rundir.PREVIOUS_CHECKPOINT_FILE)
     outcomes = _assert_loads_or_falls_back(
         run, original, previous, newest, _fuzz_cases(count, seed)
     )
@@ -479,9 +482,9 @@ def _header_cases(original: bytes, every_bit: bool):
 def test_flips_in_an_npy_header_load_identically_or_fall_back(world, every_bit):
     """The part a strict parser must get right: the first .npy header (byte 68 is in it)."""
     run, _ = world
-    original = (run / runs.CHECKPOINT_FILE).read_bytes()
-    newest = runs.load_checkpoint_file(run / runs.CHECKPOINT_FILE)
-    previous = runs.load_checkpoint_file(run / runs.PREVIOUS_CHECKPOINT_FILE)
+    original = (run / rundir.CHECKPOINT_FILE).read_bytes()
+    newest = checkpoint.load_checkpoint_file(run / rundir.CHECKPOINT_FILE)
+    previous = checkpoint.load_checkpoint_file(run / rundir.PREVIOUS_CHECKPOINT_FILE)
     cases = _header_cases(original, every_bit)
     _assert_loads_or_falls_back(run, original, previous, newest, cases)
 
@@ -492,10 +495,11 @@ def test_the_app_shows_why_the_newest_checkpoint_was_skipped(world, capsys):
 
     from tui_rnn.app.messages import Notice
     from tui_rnn.app.session import TrainingSession
-    from tui_rnn.cli import build_parser, open_run
+    from tui_rnn.cli.common import open_run
+    from tui_rnn.cli.parser import build_parser
 
     run, _ = world
-    deleted(run / runs.CHECKPOINT_FILE)
+    deleted(run / rundir.CHECKPOINT_FILE)
     warnings: list[str] = []
     args = build_parser(None).parse_args(["--resume", str(run)])
     run_ = open_run(args, warn=warnings.append)

@@ -12,10 +12,14 @@ import numpy as np
 import pytest
 from conftest import make_text
 
-from tui_rnn import __version__, export, runs
+from tui_rnn import __version__
 from tui_rnn.cli import main
-from tui_rnn.corpus import load_corpus
-from tui_rnn.train import TrainConfig, Trainer
+from tui_rnn.store import checkpoint, export, rundir
+from tui_rnn.store import config as store_config
+from tui_rnn.store import samples as store_samples
+from tui_rnn.training.corpus import load_corpus
+from tui_rnn.training.options import TrainConfig
+from tui_rnn.training.trainer import Trainer
 
 TINY = ["--hidden", "8", "--seq-length", "10", "--sample-every", "40", "--sample-length", "25"]
 
@@ -38,7 +42,7 @@ def resume(run_dir, *options) -> int:
 
 def run_state(run_dir) -> dict:
     """Everything a run holds that must replay bit for bit."""
-    arrays = runs.load_checkpoint(run_dir)
+    arrays = checkpoint.load_checkpoint(run_dir)
     arrays.pop("samples_bytes")
     arrays["samples.txt"] = np.frombuffer((Path(run_dir) / "samples.txt").read_bytes(), np.uint8)
     return arrays
@@ -60,7 +64,7 @@ def test_config_json_records_every_option_the_corpus_and_versions(tmp_path, shor
     document = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     raw = short_corpus_file.read_bytes()
     text = raw.decode("utf-8")
-    assert document["schema_version"] == runs.SCHEMA_VERSION
+    assert document["schema_version"] == rundir.SCHEMA_VERSION
     assert document["tui_rnn_version"] == __version__
     assert document["numpy_version"] == np.__version__
     assert (
@@ -81,12 +85,12 @@ def test_config_json_records_every_option_the_corpus_and_versions(tmp_path, shor
 
 # -- checkpoints -------------------------------------------------------------------------------
 def test_checkpoint_restores_the_exact_state(tmp_path, small_corpus, tiny_config):
-    run_dir = runs.prepare_run_dir(tmp_path / "run")
-    runs.write_config(run_dir, tiny_config, small_corpus)
+    run_dir = rundir.prepare_run_dir(tmp_path / "run")
+    store_config.write_config(run_dir, tiny_config, small_corpus)
     trainer = Trainer(small_corpus.data, small_corpus.chars, tiny_config)
     trainer.train(137)
-    runs.save_checkpoint(run_dir, trainer)
-    restored = runs.restore_trainer(run_dir, small_corpus)
+    checkpoint.save_checkpoint(run_dir, trainer)
+    restored = checkpoint.restore_trainer(run_dir, small_corpus)
     assert_same_state(trainer.state_arrays(), restored.state_arrays())
     trainer.train(260)
     restored.train(260)
@@ -104,32 +108,32 @@ def test_checkpoints_are_never_read_by_np_load(tmp_path, short_corpus_file, monk
         raise AssertionError("np.load was called")
 
     monkeypatch.setattr(np, "load", spy)
-    runs.load_checkpoint(run_dir)
-    runs.load_model(run_dir, best=True)
+    checkpoint.load_checkpoint(run_dir)
+    checkpoint.load_model(run_dir, best=True)
     export.export_run(run_dir, "json")
     assert resume(run_dir, "--iterations", "35") == 0
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 35
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir)) == 35
     assert seen == []
 
 
 def test_previous_checkpoint_is_kept_and_used_when_the_newest_is_damaged(
     tmp_path, small_corpus, tiny_config
 ):
-    run_dir = runs.prepare_run_dir(tmp_path / "run")
-    runs.write_config(run_dir, tiny_config, small_corpus)
+    run_dir = rundir.prepare_run_dir(tmp_path / "run")
+    store_config.write_config(run_dir, tiny_config, small_corpus)
     trainer = Trainer(small_corpus.data, small_corpus.chars, tiny_config)
     trainer.train(10)
-    runs.save_checkpoint(run_dir, trainer)
+    checkpoint.save_checkpoint(run_dir, trainer)
     trainer.train(25)
-    runs.save_checkpoint(run_dir, trainer)
-    previous = runs.load_checkpoint_file(run_dir / runs.PREVIOUS_CHECKPOINT_FILE)
-    assert runs.checkpoint_iteration(previous) == 10
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 25
+    checkpoint.save_checkpoint(run_dir, trainer)
+    previous = checkpoint.load_checkpoint_file(run_dir / rundir.PREVIOUS_CHECKPOINT_FILE)
+    assert checkpoint.checkpoint_iteration(previous) == 10
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir)) == 25
 
-    newest = run_dir / runs.CHECKPOINT_FILE
+    newest = run_dir / rundir.CHECKPOINT_FILE
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # torn
     warnings = []
-    restored = runs.restore_trainer(run_dir, small_corpus, warn=warnings.append)
+    restored = checkpoint.restore_trainer(run_dir, small_corpus, warn=warnings.append)
     assert restored.iteration == 10
     assert len(warnings) == 1 and "truncated or corrupt" in warnings[0]
 
@@ -168,10 +172,10 @@ def test_resume_refills_the_sample_log(tmp_path, short_corpus_file):
     run_dir = tmp_path / "run"
     assert train(short_corpus_file, run_dir, "--iterations", "120") == 0
     corpus = load_corpus(short_corpus_file)
-    trainer = runs.restore_trainer(run_dir, corpus)
+    trainer = checkpoint.restore_trainer(run_dir, corpus)
     assert [s.iteration for s in trainer.samples] == [0, 40, 80, 120]
     text = (run_dir / "samples.txt").read_text(encoding="utf-8")
-    assert text == "".join(runs.format_sample(s) for s in trainer.samples)
+    assert text == "".join(store_samples.format_sample(s) for s in trainer.samples)
     assert all(len(s.text) == 25 for s in trainer.samples)
 
 
@@ -182,7 +186,7 @@ def test_resume_goes_on_to_the_runs_own_target(tmp_path, short_corpus_file):
     config["target_iterations"] = 75  # as if the run had been stopped on its way to 75
     (run_dir / "config.json").write_text(json.dumps(config))
     assert resume(run_dir) == 0
-    assert runs.checkpoint_iteration(runs.load_checkpoint(run_dir)) == 75
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir)) == 75
 
 
 def test_a_target_the_run_is_past_changes_nothing(tmp_path, short_corpus_file, capsys):
@@ -207,10 +211,10 @@ def test_resume_refuses_other_options_but_records_a_new_eta(tmp_path, short_corp
     assert resume(run_dir, "--hidden", "8", "--iterations", "25") == 0  # the run's own value
 
     assert resume(run_dir, "--eta", "0.02", "--iterations", "40") == 0
-    document = runs.read_config(run_dir)
+    document = store_config.read_config(run_dir)
     assert document["config"]["eta"] == 0.02
     assert document["eta_changes"] == [{"iteration": 25, "eta": 0.02}]
-    assert runs.restore_trainer(run_dir, load_corpus(short_corpus_file)).config.eta == 0.02
+    assert checkpoint.restore_trainer(run_dir, load_corpus(short_corpus_file)).config.eta == 0.02
 
 
 def test_a_run_being_trained_is_locked(tmp_path, short_corpus_file, capsys):
@@ -218,7 +222,7 @@ def test_a_run_being_trained_is_locked(tmp_path, short_corpus_file, capsys):
 
     run_dir = tmp_path / "run"
     assert train(short_corpus_file, run_dir, "--iterations", "10") == 0
-    with open(run_dir / runs.LOCK_FILE, "r+") as held:  # another process's lock, as flock sees it
+    with open(run_dir / rundir.LOCK_FILE, "r+") as held:  # another process's lock, as flock sees it
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.write("4242\n")
         held.flush()
@@ -231,10 +235,10 @@ def test_a_run_being_trained_is_locked(tmp_path, short_corpus_file, capsys):
 def test_a_new_run_never_overwrites_an_old_one(tmp_path, short_corpus_file, capsys):
     run_dir = tmp_path / "run"
     assert train(short_corpus_file, run_dir, "--iterations", "10") == 0
-    before = (run_dir / runs.CHECKPOINT_FILE).read_bytes()
+    before = (run_dir / rundir.CHECKPOINT_FILE).read_bytes()
     assert train(short_corpus_file, run_dir, "--iterations", "10") == 2
     assert "already holds a run" in capsys.readouterr().err
-    assert (run_dir / runs.CHECKPOINT_FILE).read_bytes() == before
+    assert (run_dir / rundir.CHECKPOINT_FILE).read_bytes() == before
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -249,7 +253,7 @@ def test_csv_export_holds_every_update_exactly(trained_run, capsys):
     assert main(["export", str(trained_run)]) == 0
     path = trained_run / "loss_history.csv"
     assert str(path) in capsys.readouterr().out
-    arrays = runs.load_checkpoint(trained_run)
+    arrays = checkpoint.load_checkpoint(trained_run)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(export.FIELDS)
@@ -283,8 +287,8 @@ def test_json_export_has_the_history_and_the_config(trained_run, tmp_path):
     out.parent.mkdir()
     assert main(["export", str(trained_run), "--format", "json", "--output", str(out)]) == 0
     document = json.loads(out.read_text(encoding="utf-8"))
-    arrays = runs.load_checkpoint(trained_run)
-    assert document["config"] == runs.read_config(trained_run)
+    arrays = checkpoint.load_checkpoint(trained_run)
+    assert document["config"] == store_config.read_config(trained_run)
     assert document["fields"] == list(export.FIELDS)
     assert document["history"]["val_loss"] == [None] * 180
     assert document["rows"] == 180
@@ -312,7 +316,7 @@ def test_samples_export_and_stdout(trained_run, capsys):
 
 
 def test_export_from_memory_matches_export_from_the_run(trained_run, tmp_path):
-    trainer = runs.restore_trainer(trained_run, load_corpus(trained_run.parent / "short.txt"))
+    trainer = checkpoint.restore_trainer(trained_run, load_corpus(trained_run.parent / "short.txt"))
     assert main(["export", str(trained_run)]) == 0
     assert main(["export", str(trained_run), "--format", "json"]) == 0
     from_run = [(trained_run / f"loss_history.{f}").read_bytes() for f in ("csv", "json")]
@@ -332,7 +336,7 @@ def test_history_columns_number_epochs_from_epoch_starts():
 def test_parse_samples_skips_a_torn_record():
     text = "iter = 0, smooth_loss = 1.5000\nab\n\nc\n\nbest model, iter = 7, smooth_loss = 1.2"
     text += "000\nxy\n\niter = 9, smooth_loss = 1.1000\ntorn"
-    samples = runs.parse_samples(text)
+    samples = store_samples.parse_samples(text)
     assert [(s.iteration, s.text, s.best) for s in samples] == [
         (0, "ab\n\nc", False),
         (7, "xy", True),
@@ -342,7 +346,7 @@ def test_parse_samples_skips_a_torn_record():
 def test_umask_decides_file_modes(tmp_path, short_corpus_file):
     run_dir = tmp_path / "run"
     assert train(short_corpus_file, run_dir, "--iterations", "5") == 0
-    mode = (run_dir / runs.CHECKPOINT_FILE).stat().st_mode & 0o777
+    mode = (run_dir / rundir.CHECKPOINT_FILE).stat().st_mode & 0o777
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
@@ -351,8 +355,8 @@ def test_umask_decides_file_modes(tmp_path, short_corpus_file):
 def test_a_target_below_the_iteration_is_refused_and_the_run_keeps_its_own(tmp_path, small_corpus):
     """The app's settings reach the engine thread while it trains: a target it has passed
     meanwhile must not leave the run beyond its own target."""
-    from tui_rnn.options import OptionError
-    from tui_rnn.run import Run
+    from tui_rnn.driver import Run
+    from tui_rnn.training.options import OptionError
 
     trainer = Trainer(small_corpus.data, small_corpus.chars, TrainConfig(hidden_size=8))
     run = Run.new(trainer, small_corpus, tmp_path / "run", 100)
@@ -367,7 +371,7 @@ def test_a_target_below_the_iteration_is_refused_and_the_run_keeps_its_own(tmp_p
 
 
 def test_a_run_going_badly_ends_its_slice_so_it_is_said_at_once(tmp_path, small_corpus):
-    from tui_rnn.run import Run
+    from tui_rnn.driver import Run
 
     config = TrainConfig(hidden_size=8, seq_length=10, eta=1000.0)
     trainer = Trainer(small_corpus.data, small_corpus.chars, config)

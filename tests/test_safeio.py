@@ -10,8 +10,8 @@ import tracemalloc
 import pytest
 from conftest import run_unprivileged
 
-from tui_rnn import safeio
-from tui_rnn.safeio import MissingRunFile, RunError, RunWriteError
+from tui_rnn.safe import files
+from tui_rnn.safe.files import MissingRunFile, RunError, RunWriteError
 
 VICTIM = bytes(range(200)) * 10  # 2,000 bytes somewhere outside the run
 
@@ -40,13 +40,13 @@ def fifo(run, name):
 
 
 OPERATIONS = {
-    "read_file": lambda path: safeio.read_file(path, 1 << 20),
-    "open_read": lambda path: safeio.open_read(path).close(),
-    "file_size": safeio.file_size,
-    "append": lambda path: safeio.append(path, b"more"),
-    "truncate": lambda path: safeio.truncate(path, 6),
-    "open_lock": lambda path: os.close(safeio.open_lock(path)),
-    "atomic_write": lambda path: safeio.atomic_write(path, lambda f: f.write(b"new")),
+    "read_file": lambda path: files.read_file(path, 1 << 20),
+    "open_read": lambda path: files.open_read(path).close(),
+    "file_size": files.file_size,
+    "append": lambda path: files.append(path, b"more"),
+    "truncate": lambda path: files.truncate(path, 6),
+    "open_lock": lambda path: os.close(files.open_lock(path)),
+    "atomic_write": lambda path: files.atomic_write(path, lambda f: f.write(b"new")),
 }
 
 
@@ -84,7 +84,7 @@ def test_in_place_writes_refuse_a_file_with_other_hard_links(run, operation):
 def test_a_dangling_link_is_not_created_through(run):
     (run / "samples.txt").symlink_to(run.parent / "created-elsewhere.txt")
     with pytest.raises(RunError, match="symbolic link"):
-        safeio.append(run / "samples.txt", b"x")
+        files.append(run / "samples.txt", b"x")
     assert not (run.parent / "created-elsewhere.txt").exists()
 
 
@@ -94,7 +94,7 @@ def test_the_size_is_checked_before_anything_is_allocated(run):
         f.truncate(1 << 30)  # 1 GiB, sparse: costs no disk
     tracemalloc.start()
     with pytest.raises(RunError, match="1,073,741,824 bytes"):
-        safeio.read_file(path, 1 << 20)
+        files.read_file(path, 1 << 20)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 1 << 20
@@ -102,36 +102,36 @@ def test_the_size_is_checked_before_anything_is_allocated(run):
 
 def test_reading_writing_appending_truncating(run):
     path = run / "samples.txt"
-    assert safeio.file_size(path) is None
+    assert files.file_size(path) is None
     with pytest.raises(MissingRunFile):
-        safeio.read_file(path, 100)
-    safeio.truncate(path, 0)  # a missing file stays missing
+        files.read_file(path, 100)
+    files.truncate(path, 0)  # a missing file stays missing
     assert not path.exists()
-    assert safeio.append(path, b"hello ") == 6
-    assert safeio.append_run_file(run, "samples.txt", b"world") == 11
-    assert safeio.read_file(path, 11) == b"hello world"
+    assert files.append(path, b"hello ") == 6
+    assert files.append_run_file(run, "samples.txt", b"world") == 11
+    assert files.read_file(path, 11) == b"hello world"
     with pytest.raises(RunError, match="more than the 10"):
-        safeio.read_file(path, 10)
-    safeio.truncate(path, 20)  # never grows
-    safeio.truncate(path, 5)
+        files.read_file(path, 10)
+    files.truncate(path, 20)  # never grows
+    files.truncate(path, 5)
     assert path.read_bytes() == b"hello"
-    with safeio.open_read(path) as f:
+    with files.open_read(path) as f:
         assert f.read() == b"hello"
-    assert safeio.file_size(path) == 5
+    assert files.file_size(path) == 5
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "../escape.txt", "a/b.txt", "/etc/passwd"])
 def test_append_run_file_takes_only_a_plain_name(run, name):
     with pytest.raises(ValueError):
-        safeio.append_run_file(run, name, b"x")
+        files.append_run_file(run, name, b"x")
     assert not (run.parent / "escape.txt").exists()
 
 
 def test_atomic_write_keeps_the_previous_file_and_leaves_no_temporaries(run):
     path, previous = run / "checkpoint.npz", run / "checkpoint.prev.npz"
-    safeio.atomic_write(path, lambda f: f.write(b"one"), keep_previous=previous)
+    files.atomic_write(path, lambda f: f.write(b"one"), keep_previous=previous)
     assert path.read_bytes() == b"one" and not previous.exists()
-    safeio.atomic_write(path, lambda f: f.write(b"two"), keep_previous=previous)
+    files.atomic_write(path, lambda f: f.write(b"two"), keep_previous=previous)
     assert path.read_bytes() == b"two" and previous.read_bytes() == b"one"
     assert os.stat(path).st_nlink == 1 and os.stat(previous).st_nlink == 1
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.npz", "checkpoint.prev.npz"]
@@ -142,7 +142,7 @@ def test_atomic_write_refuses_a_linked_previous_file(run):
     path.write_bytes(b"one")
     link(run, "checkpoint.prev.npz")
     with pytest.raises(RunError, match="checkpoint.prev.npz.*symbolic link"):
-        safeio.atomic_write(
+        files.atomic_write(
             path, lambda f: f.write(b"two"), keep_previous=run / "checkpoint.prev.npz"
         )
     assert path.read_bytes() == b"one" and victim_intact(run)
@@ -157,7 +157,7 @@ def test_a_failed_write_is_one_line_and_leaves_the_old_file(run):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with pytest.raises(RunWriteError, match="No space left on device; free some disk space"):
-        safeio.atomic_write(path, full_disk)
+        files.atomic_write(path, full_disk)
     assert path.read_bytes() == b"old" and os.listdir(run) == ["config.json"]
 
 
@@ -170,15 +170,15 @@ def test_a_name_too_long_is_one_line(run):
 
 def test_the_lock_is_exclusive_and_names_its_holder(run):
     path = run / ".lock"
-    fd = safeio.open_lock(path)
+    fd = files.open_lock(path)
     try:
         assert path.read_text() == f"{os.getpid()}\n"
-        with pytest.raises(safeio.LockHeld) as held:
-            safeio.open_lock(path)  # another open file description: flock refuses it too
+        with pytest.raises(files.LockHeld) as held:
+            files.open_lock(path)  # another open file description: flock refuses it too
         assert held.value.holder == str(os.getpid())
     finally:
         os.close(fd)
-    os.close(safeio.open_lock(path))  # released with its descriptor
+    os.close(files.open_lock(path))  # released with its descriptor
 
 
 def test_a_file_the_user_cannot_read_is_permission_denied(run):
@@ -190,7 +190,7 @@ def test_a_file_the_user_cannot_read_is_permission_denied(run):
 
     def read():
         try:
-            safeio.read_file(path, 100)
+            files.read_file(path, 100)
         except RunError as err:
             print(err, file=__import__("sys").stderr)
             return 2

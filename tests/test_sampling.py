@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tui_rnn import sampling
-from tui_rnn.cells import Model, ModelSpec
-from tui_rnn.corpus import UnknownCharactersError, from_text
+from tui_rnn.cells.model import Model, ModelSpec
+from tui_rnn.training import sampling
+from tui_rnn.training.corpus import UnknownCharactersError, from_text
 
 
 def make_model(cell="rnn", layers=1, sigma=0.5):
@@ -214,8 +214,8 @@ def test_validate_options_accepts_the_defaults_and_greedy():
 
 
 def test_start_ids_encodes_the_prompt_or_starts_at_a_newline():
-    from tui_rnn.corpus import UnknownCharactersError
-    from tui_rnn.sampling import start_ids
+    from tui_rnn.training.corpus import UnknownCharactersError
+    from tui_rnn.training.sampling import start_ids
 
     chars = ("\n", " ", "a", "b")
     assert start_ids("ab a", chars) == [2, 3, 1, 2]

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import report_reference as report
 
-from tui_rnn.corpus import from_text
-from tui_rnn.train import DivergenceError, LossHistory, OptionError, TrainConfig, Trainer
+from tui_rnn.training.corpus import from_text
+from tui_rnn.training.history import LossHistory
+from tui_rnn.training.options import OptionError, TrainConfig
+from tui_rnn.training.trainer import DivergenceError, Trainer
 
 
 def make_trainer(corpus, config) -> Trainer:
@@ -368,7 +370,7 @@ def test_with_validation_the_best_model_is_the_lowest_validation_loss(small_corp
 
 @pytest.mark.parametrize("name", ["rmsprop", "adam"])
 def test_other_optimizers_default_to_their_own_learning_rate(small_corpus, name):
-    from tui_rnn.optim import make_optimizer
+    from tui_rnn.training.optim import make_optimizer
 
     config = TrainConfig(hidden_size=8, seq_length=10, optimizer=name)
     assert config.eta == 2e-3

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import copy_runs, fails, make_text, trained_once
 
-from tui_rnn import cli, runs, safeio, workspace
 from tui_rnn.cli import main
-from tui_rnn.workspace import COLUMNS
+from tui_rnn.cli import parser as cli_parser
+from tui_rnn.safe import files
+from tui_rnn.store import checkpoint, config, rundir, workspace
+from tui_rnn.store.workspace import COLUMNS
 
 TINY = ["--hidden", "8", "--seq-length", "10", "--sample-every", "100", "--sample-length", "20"]
 
@@ -51,9 +53,9 @@ def trained_runs(tmp_path_factory):
         stopped = train(
             "corpus.txt", "runs/stopped", 40, "--val-fraction", "0.1", "--eval-every", "20"
         )
-        document = runs.read_config(stopped)
+        document = config.read_config(stopped)
         document["target_iterations"] = 500  # as if stopped by Ctrl-C halfway
-        runs.write_config_document(stopped, document)
+        config.write_config_document(stopped, document)
         train("corpus.txt", "runs/newest", 30, "--batch", "2")
 
     base = tmp_path_factory.mktemp("trained")
@@ -160,12 +162,12 @@ def test_open_pid_against_a_real_training_process_which_it_never_disturbs(
     tmp_path, corpus_file, capsys
 ):
     run_dir = tmp_path / "runs" / "busy"
-    argv = [sys.executable, "-m", "tui_rnn.cli", "train", str(corpus_file), *TINY]
+    argv = [sys.executable, "-m", "tui_rnn", "train", str(corpus_file), *TINY]
     argv += ["--iterations", "100000000", "--run-dir", str(run_dir), "--save-every", "0.05"]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
-        while not (run_dir / runs.CHECKPOINT_FILE).exists():
+        while not (run_dir / rundir.CHECKPOINT_FILE).exists():
             assert process.poll() is None, process.stderr.read()
             assert time.monotonic() < deadline
             time.sleep(0.01)
@@ -174,8 +176,8 @@ def test_open_pid_against_a_real_training_process_which_it_never_disturbs(
             assert row["state"] == "open" and row["pid"] == process.pid, row
         assert main(["runs", str(tmp_path / "runs")]) == 0
         assert f"open (pid {process.pid})" in capsys.readouterr().out
-        with pytest.raises(runs.RunError, match=f"pid {process.pid}"):
-            runs.lock_run(run_dir)  # still held: the probes took nothing from it
+        with pytest.raises(files.RunError, match=f"pid {process.pid}"):
+            rundir.lock_run(run_dir)  # still held: the probes took nothing from it
         assert process.poll() is None
     finally:
         process.send_signal(signal.SIGINT)  # train saves and stops normally
@@ -183,7 +185,7 @@ def test_open_pid_against_a_real_training_process_which_it_never_disturbs(
         process.stderr.close()
     (row,) = runs_json(capsys, str(tmp_path / "runs"))
     assert row["state"] == "stopped" and row["pid"] is None and row["iteration"] > 0
-    runs.load_checkpoint(run_dir)  # intact
+    checkpoint.load_checkpoint(run_dir)  # intact
 
 
 def test_a_probe_never_makes_a_starting_trainer_give_up(tmp_path):
@@ -195,13 +197,13 @@ def test_a_probe_never_makes_a_starting_trainer_give_up(tmp_path):
 
     def probe():
         while not stop.is_set():
-            probes.append(safeio.lock_holder(path))
+            probes.append(files.lock_holder(path))
 
     thread = threading.Thread(target=probe)
     thread.start()
     try:
         for _ in range(300):
-            os.close(safeio.open_lock(path))  # would raise LockHeld if a probe made it fail
+            os.close(files.open_lock(path))  # would raise LockHeld if a probe made it fail
     finally:
         stop.set()
         thread.join()
@@ -212,24 +214,24 @@ def test_a_probe_never_makes_a_starting_trainer_give_up(tmp_path):
 
 def test_this_processs_own_lock_is_never_probed(tmp_path, corpus_file):
     run_dir = train(corpus_file, tmp_path / "runs" / "mine", 20)
-    runs.lock_run(run_dir)
+    rundir.lock_run(run_dir)
     try:
         (summary,) = workspace.list_runs(tmp_path / "runs")
         assert summary.state == "open" and summary.state_text == "open (this app)"
         assert summary.to_json()["pid"] == os.getpid()
-        assert runs.lock_holder(run_dir) is None  # never probed: see holds_lock
+        assert rundir.lock_holder(run_dir) is None  # never probed: see holds_lock
     finally:
-        runs.unlock_run(run_dir)
+        rundir.unlock_run(run_dir)
     assert workspace.summarize(run_dir).state == "done"
 
 
 # -- latest -------------------------------------------------------------------------------------
 def test_latest_is_the_most_recently_updated_run_everywhere(workspace_dir, capsys, corpus_file):
-    assert runs.resolve_run_dir("latest") == Path("runs/newest")
+    assert rundir.resolve_run_dir("latest") == Path("runs/newest")
     age("runs/newest", 1000)  # now `stopped` is the newest (a symlinked one never counts)
     (workspace_dir / "link").symlink_to(workspace_dir / "done")
     os.utime(workspace_dir / "link", follow_symlinks=False)
-    assert runs.resolve_run_dir("latest") == Path("runs/stopped")
+    assert rundir.resolve_run_dir("latest") == Path("runs/stopped")
     # generate, export, gradcheck (positional and --run), inspect, report and --resume take it
     assert main(["generate", "latest", "--length", "5"]) == 0
     assert main(["export", "latest", "--output", "-"]) == 0
@@ -252,7 +254,7 @@ def test_a_path_named_latest_wins_and_none_is_one_line(tmp_path, monkeypatch, ca
     assert "no run under runs/" in fails(["train", "--resume", "latest"], capsys)
     train(corpus_file, "latest", 20)  # a run directory named latest, outside ./runs
     train(corpus_file, "runs/other", 20)
-    assert runs.resolve_run_dir("latest") == Path("latest")
+    assert rundir.resolve_run_dir("latest") == Path("latest")
     capsys.readouterr()
     assert main(["export", "latest", "--output", "-"]) == 0
     assert capsys.readouterr().out.count("\n") == 21  # its 20 updates, not runs/other's
@@ -264,11 +266,11 @@ def test_a_corpus_named_like_a_command_stays_reachable(name, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     (tmp_path / name).write_text(make_text(3000), encoding="utf-8")
     seen = []
-    monkeypatch.setattr(cli, "cmd_app", lambda args: seen.append(args.corpus) or 0)
+    monkeypatch.setattr(cli_parser, "cmd_app", lambda args: seen.append(args.corpus) or 0)
     assert main([f"./{name}"]) == 0  # the app, on the file
     assert seen == [f"./{name}"]
     assert main(["train", f"./{name}", *TINY, "--iterations", "5", "--run-dir", "r"]) == 0
-    assert runs.read_config("r")["corpus"]["name"] == f"{name}"
+    assert config.read_config("r")["corpus"]["name"] == f"{name}"
     capsys.readouterr()
     if name == "runs":  # the command itself: ./runs is a file, so one line
         assert "is a file" in fails(["runs"], capsys)

@@ -1,19 +1,18 @@
-"""The same bits on every machine: which OpenBLAS kernels NumPy runs.
+"""The same bits on every x86-64 machine: which kernels NumPy and OpenBLAS run.
 
-NumPy's wheels ship OpenBLAS built to choose its kernels when it loads, by CPU (DYNAMIC_ARCH),
-and kernels for different CPUs add up a matrix product's terms in different orders. The
-report's run is chaotic enough to show it: after 3,000 updates smooth_loss is 63.873273374440906
-with the AVX2 kernels (OpenBLAS's "Haswell", also chosen on AMD Zen up to Zen 3) and
-64.75513166293386 with the AVX-512 ones ("SkylakeX", chosen on AMD Zen 4 and Intel since
-Skylake-SP): the same code, other bits. So tui-rnn asks for Haswell's kernels wherever the CPU
-can run them (AVX2 and FMA: x86-64 machines since 2013), before NumPy loads OpenBLAS; a user's
-own OPENBLAS_CORETYPE is left alone. Elsewhere (no AVX2, ARM, a NumPy without OpenBLAS) the
-kernels are the machine's: the same bits on the same machine, not across machines.
+Two libraries choose their code by CPU when NumPy loads, and the report's run is chaotic enough
+to show every last bit they change. OpenBLAS (in NumPy's wheels) picks a matrix-product kernel
+per CPU, and kernels add a product's terms in different orders; NumPy's own loops (sums, exp,
+tanh, log) pick AVX-512 or AVX2 code, with other reduction orders and other last bits. So
+wherever the CPU has AVX2 and FMA (x86-64 machines since 2013, Intel and AMD) tui-rnn asks for
+OpenBLAS's Haswell kernels and turns NumPy's AVX-512 paths off, before NumPy loads: every such
+machine then computes alike. A user's own OPENBLAS_CORETYPE or NPY_DISABLE_CPU_FEATURES is
+left alone. Elsewhere (no AVX2, ARM) the code is the machine's: the same bits on the same
+machine, not across machines. The figures are in docs/performance.md.
 
-The number of BLAS threads changes the bits too (with these kernels a product on two threads
-adds its terms in another order than on one), and OpenBLAS starts one per core: so one thread,
-whatever the machine, unless OPENBLAS_NUM_THREADS says otherwise; training raises it to the
-run's own --threads (recorded in its config) while it trains.
+The number of BLAS threads changes the bits too, and OpenBLAS starts one per core: so one
+thread unless OPENBLAS_NUM_THREADS says otherwise; training raises it to the run's own
+--threads (recorded in its config) while it trains.
 
 Nothing here imports NumPy: `pin` must run first (tui_rnn/__init__.py calls it).
 """
@@ -24,9 +23,17 @@ import os
 import platform
 import sys
 
+from threadpoolctl import threadpool_info
+
 KERNELS = "Haswell"
 CORETYPE = "OPENBLAS_CORETYPE"  # both read by OpenBLAS once, when it loads
 THREADS = "OPENBLAS_NUM_THREADS"
+NUMPY_FEATURES = "NPY_DISABLE_CPU_FEATURES"
+# NumPy 2.4 groups AVX-512 as X86_V4 and two later sets; older NumPy names each part.
+AVX512 = (
+    "X86_V4 AVX512_ICL AVX512_SPR AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
+    "AVX512_CLX AVX512_CNL AVX512_FP16"
+)
 
 
 def can_run_pinned_kernels() -> bool:
@@ -45,18 +52,18 @@ def can_run_pinned_kernels() -> bool:
 
 
 def pin() -> None:
-    """Ask for KERNELS (where the CPU can run them) and one thread, unless NumPy has loaded
-    OpenBLAS already or the user chose otherwise."""
+    """Ask for KERNELS and NumPy's AVX2 paths (where the CPU can run them) and one thread,
+    unless NumPy is loaded already or the user chose otherwise."""
     if "numpy" in sys.modules:
         return
     os.environ.setdefault(THREADS, "1")
-    if CORETYPE not in os.environ and can_run_pinned_kernels():
-        os.environ[CORETYPE] = KERNELS
+    if can_run_pinned_kernels():
+        os.environ.setdefault(CORETYPE, KERNELS)
+        os.environ.setdefault(NUMPY_FEATURES, AVX512)
 
 
 def kernels() -> set[str]:
     """The kernels of every OpenBLAS loaded in this process (empty: none is)."""
-    from threadpoolctl import threadpool_info
 
     return {
         str(info.get("architecture"))

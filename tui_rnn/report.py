@@ -37,12 +37,21 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, figure, gradcheck, runs, safeio, safetext, sampling
-from .curves import thin_history
-from .gradcheck_table import LEGEND, METHOD_NAMES, markdown_table, verdict
-from .options import BY_NAME, TrainConfig
-from .runs import RunError, RunWriteError
-from .train import Sample, model_spec
+from tui_rnn import __version__
+from tui_rnn.charts import figure
+from tui_rnn.charts.curves import thin_history
+from tui_rnn.gradcheck import check, common
+from tui_rnn.gradcheck.table import LEGEND, METHOD_NAMES, markdown_table, verdict
+from tui_rnn.safe import files
+from tui_rnn.safe import text as safe_text
+from tui_rnn.safe.files import RunError, RunWriteError
+from tui_rnn.store import checkpoint, rundir
+from tui_rnn.store import config as store_config
+from tui_rnn.store import samples as store_samples
+from tui_rnn.training import sampling
+from tui_rnn.training.history import Sample
+from tui_rnn.training.options import BY_NAME, TrainConfig
+from tui_rnn.training.trainer import model_spec
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.md"
@@ -90,7 +99,7 @@ def output_directory(run_dir: str | Path, output: str | Path | None = None) -> P
     except FileNotFoundError:
         info = None
     except OSError as err:
-        raise RunError(f"{out}: {safeio.describe(err)}: give another --output") from None
+        raise RunError(f"{out}: {files.describe(err)}: give another --output") from None
     if info is not None and stat.S_ISLNK(info.st_mode):
         raise RunError(
             f"{out} is a symbolic link, which tui-rnn never follows for a report: give a real "
@@ -103,7 +112,7 @@ def output_directory(run_dir: str | Path, output: str | Path | None = None) -> P
     for folder in (target, *target.parents):
         if folder == own:
             break
-        if runs.run_updated(folder) is not None:
+        if rundir.run_updated(folder) is not None:
             raise RunError(
                 f"{out} is inside the run {folder}: the report of {run_dir} must not go among "
                 "another run's files; give another --output"
@@ -113,7 +122,7 @@ def output_directory(run_dir: str | Path, output: str | Path | None = None) -> P
             out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise RunWriteError(
-                f"cannot make {out}: {safeio.describe(err)}; give another --output"
+                f"cannot make {out}: {files.describe(err)}; give another --output"
             ) from None
     return out
 
@@ -131,21 +140,21 @@ def write_report(
     line) for a run that is not one, is damaged, has no checkpoint or no updates yet, or an
     output refused; ReportStopped when `should_stop()` turned true (nothing written)."""
     run_dir = Path(run_dir)
-    document = runs.read_config(run_dir)
-    arrays = runs.load_checkpoint(run_dir, warn, document)
-    if runs.checkpoint_iteration(arrays) == 0:
+    document = store_config.read_config(run_dir)
+    arrays = checkpoint.load_checkpoint(run_dir, warn, document)
+    if checkpoint.checkpoint_iteration(arrays) == 0:
         raise RunError(
             f"{run_dir} has no updates yet, so nothing to report: train it first (tui-rnn "
             f"train --resume {run_dir})"
         )
     retry = f"tui-rnn report {run_dir} --corpus CORPUS"
-    corpus = runs.load_run_corpus(document, corpus_path, encoding, retry)
+    corpus = checkpoint.load_run_corpus(document, corpus_path, encoding, retry)
     out = output_directory(run_dir, output)
     markdown, svg = build_report(run_dir, document, arrays, corpus, should_stop)
 
     def write(name: str, text: str) -> Path:
         data = text.encode("utf-8", "replace")
-        return safeio.atomic_write(out / name, lambda f: f.write(data))
+        return files.atomic_write(out / name, lambda f: f.write(data))
 
     write(FIGURE_FILE, svg)
     return write(REPORT_FILE, markdown)
@@ -156,13 +165,13 @@ def build_report(run_dir, document, arrays, corpus, should_stop=None) -> tuple[s
     """(report.md, fig1.svg) of a run from its config.json, one checkpoint's arrays and its
     corpus."""
     config = TrainConfig.from_dict(document["config"])
-    samples_text = runs.read_samples_text(run_dir, _samples_bytes(arrays))
+    samples_text = store_samples.read_samples_text(run_dir, _samples_bytes(arrays))
     fig = loss_figure(arrays, config)
     sections = [
         _heading(run_dir, document, arrays, config),
         _table_1(document, arrays, corpus, config, should_stop),
         _figure_1(fig, config),
-        _samples(runs.parse_samples(samples_text), config),
+        _samples(store_samples.parse_samples(samples_text), config),
         _best_sample(document, arrays, config, should_stop),
         _settings(run_dir, document, arrays, config, corpus),
     ]
@@ -189,9 +198,9 @@ def _heading(run_dir, document, arrays, config: TrainConfig) -> str:
     target_text = f" of {target:,}" if isinstance(target, int) else ""
     return "\n".join(
         [
-            f"# Report: {safetext.markdown_inline(Path(run_dir).name)}",
+            f"# Report: {safe_text.markdown_inline(Path(run_dir).name)}",
             "",
-            f"- corpus: {safetext.markdown_inline(corpus['name'])}, {corpus['characters']:,} "
+            f"- corpus: {safe_text.markdown_inline(corpus['name'])}, {corpus['characters']:,} "
             f"characters, K = {len(document['vocabulary'])} distinct",
             f"- model: {model}, m = {config.hidden_size}, {config.dtype} "
             f"({spec.param_count:,} parameters)",
@@ -199,7 +208,7 @@ def _heading(run_dir, document, arrays, config: TrainConfig) -> str:
             f"smooth_loss = {float(arrays['smooth_loss']):.4f}",
             f"- best model: iter = {int(arrays['best_iteration']):,}, "
             f"{_best_loss_text(arrays, config)}",
-            f"- run directory: {safetext.markdown_inline(str(Path(run_dir).resolve()))}",
+            f"- run directory: {safe_text.markdown_inline(str(Path(run_dir).resolve()))}",
             f"- written by: tui-rnn {__version__}, NumPy {np.__version__}, "
             f"Python {platform.python_version()}",
         ]
@@ -214,7 +223,7 @@ def _table_1(document, arrays, corpus, config: TrainConfig, should_stop) -> str:
         "characters of the corpus from a zero state (the report's setting), with both methods: "
         f"{METHOD_NAMES['central']} and the {METHOD_NAMES['complex']}. {LEGEND}",
     ]
-    lengths = [L for L in gradcheck.DEFAULT_SEQ_LENGTHS if L < len(corpus.data)]
+    lengths = [L for L in common.DEFAULT_SEQ_LENGTHS if L < len(corpus.data)]
     K = len(document["vocabulary"])
     subjects = (
         (
@@ -223,14 +232,14 @@ def _table_1(document, arrays, corpus, config: TrainConfig, should_stop) -> str:
         ),
         (
             f"The trained model (iter = {int(arrays['iteration']):,})",
-            {"model": runs.model_from_arrays(document, arrays)},
+            {"model": checkpoint.model_from_arrays(document, arrays)},
         ),
     )
     for title, subject in subjects:
         out += ["", f"### {title}"]
-        for method in gradcheck.METHODS:
+        for method in common.METHODS:
             try:
-                result = gradcheck.run_gradcheck(
+                result = check.run_gradcheck(
                     corpus.data,
                     K,
                     **subject,
@@ -296,8 +305,8 @@ def _figure_1(fig: figure.Figure, config: TrainConfig) -> str:
 
 
 def _sample_block(heading: str, sample: Sample, level: str = "###") -> list[str]:
-    text = safetext.markdown(sample.text)
-    fence = safetext.fence(text)
+    text = safe_text.markdown(sample.text)
+    fence = safe_text.fence(text)
     return ["", f"{level} {heading}", "", fence, text, fence]
 
 
@@ -336,7 +345,7 @@ def best_model_text(document, arrays, length: int = BEST_SAMPLE_LENGTH, should_s
     seed, from a newline and a zero state (`tui-rnn generate RUN --best --seed SEED`)."""
     config = TrainConfig.from_dict(document["config"])
     chars = tuple(document["vocabulary"])
-    model = runs.model_from_arrays(document, arrays, best=True)
+    model = checkpoint.model_from_arrays(document, arrays, best=True)
     rng = np.random.Generator(np.random.PCG64(config.seed))
     ids = list(
         sampling.continue_prompt(
@@ -352,8 +361,8 @@ def _best_sample(document, arrays, config: TrainConfig, should_stop) -> str:
     text = best_model_text(document, arrays, should_stop=should_stop)
     iteration = int(arrays["best_iteration"])
     header = f"best model, iter = {iteration}, {_best_loss_text(arrays, config)}"
-    safe = safetext.markdown(text)
-    fence = safetext.fence(safe)
+    safe = safe_text.markdown(text)
+    fence = safe_text.fence(safe)
     return "\n".join(
         [
             f"## 4. {BEST_SAMPLE_LENGTH:,} characters from the best model",
@@ -408,10 +417,10 @@ def _settings(run_dir, document, arrays, config: TrainConfig, corpus) -> str:
     changes = ", ".join(f"{c['eta']:g} from iter {c['iteration']:,}" for c in eta_changes)
     out += [
         "",
-        f"- corpus: {safetext.markdown_inline(recorded['name'])}, sha256 "
-        f"{safetext.markdown_inline(recorded.get('sha256') or '?')}, encoding "
-        f"{safetext.markdown_inline(document.get('encoding', 'utf-8'))}",
-        f"- corpus file: {safetext.markdown_inline(str(corpus.path or 'built-in'))}",
+        f"- corpus: {safe_text.markdown_inline(recorded['name'])}, sha256 "
+        f"{safe_text.markdown_inline(recorded.get('sha256') or '?')}, encoding "
+        f"{safe_text.markdown_inline(document.get('encoding', 'utf-8'))}",
+        f"- corpus file: {safe_text.markdown_inline(str(corpus.path or 'built-in'))}",
         f"- target: {document.get('target_iterations', 0):,} updates; "
         f"{len(arrays['epoch_starts'])} epoch(s) begun",
         f"- learning rate changes: {changes or 'none'}",

@@ -1,6 +1,6 @@
 """The Textual app (the only part of tui-rnn that imports textual)."""
 
-from .app import TuiRnnApp
-from .session import TrainingSession
+from tui_rnn.app.app import TuiRnnApp
+from tui_rnn.app.session import TrainingSession
 
 __all__ = ["TrainingSession", "TuiRnnApp"]

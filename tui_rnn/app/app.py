@@ -26,13 +26,13 @@ from textual.binding import Keymap
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-from .. import safetext
-from .help_screen import HelpScreen
-from .inspector_screen import InspectorScreen
-from .keys import KEYS, Scope, bindings
-from .main_screen import MainScreen, default_gradcheck
-from .messages import RunOpened
-from .session import TrainingSession
+from tui_rnn.app.keys import KEYS, Scope, bindings
+from tui_rnn.app.messages import RunOpened
+from tui_rnn.app.screens.help_screen import HelpScreen
+from tui_rnn.app.screens.inspector_screen import InspectorScreen
+from tui_rnn.app.screens.main_screen import MainScreen, default_gradcheck
+from tui_rnn.app.session import TrainingSession
+from tui_rnn.safe import text
 
 SHUTDOWN_TIMEOUT = 60.0
 
@@ -103,7 +103,7 @@ class TuiRnnApp(App):
             return
         session = self.session
         run = f"run {session.run_dir} · corpus {getattr(session.corpus, 'name', '')}"
-        self.push_screen(HelpScreen(self.keymap, safetext.terminal(run)))
+        self.push_screen(HelpScreen(self.keymap, text.terminal(run)))
 
     async def action_quit(self) -> None:
         """Stop training cleanly, save the state, then exit."""

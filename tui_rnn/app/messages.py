@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from ..gradcheck import GradcheckReport, GradcheckRow
-from ..health import HealthReport
-from ..inspect import NeuronTable, Passage
-from ..train import Sample
+from tui_rnn.gradcheck.check import GradcheckReport, GradcheckRow
+from tui_rnn.inspection.neurons import NeuronTable
+from tui_rnn.inspection.passage import Passage
+from tui_rnn.training.health import HealthReport
+from tui_rnn.training.history import Sample
 
 if TYPE_CHECKING:  # run.py imports the engine; messages only name its type
-    from ..run import Run
+    from tui_rnn.driver import Run
 
 
 class RunState(StrEnum):

@@ -25,18 +25,14 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .. import export, runs, safeio
-from ..cells import Model
-from ..curves import Smoother, thin_history
-from ..health import HealthMonitor, weights_report
-from ..inspect import model_label
-from ..options import OptionError
-from ..run import Run
-from ..train import DivergenceError, Sample, Trainer
-from .messages import (
+from textual.worker import get_current_worker
+from threadpoolctl import threadpool_limits
+
+from tui_rnn.app.messages import (
     ChartData,
     Diverged,
     EngineStopped,
@@ -47,6 +43,16 @@ from .messages import (
     Status,
     TrainingProgress,
 )
+from tui_rnn.cells.model import Model
+from tui_rnn.charts.curves import Smoother, thin_history
+from tui_rnn.driver import Run
+from tui_rnn.inspection.passage import model_label
+from tui_rnn.safe import files
+from tui_rnn.store import export, rundir, samples
+from tui_rnn.training.health import HealthMonitor, weights_report
+from tui_rnn.training.history import Sample
+from tui_rnn.training.options import OptionError
+from tui_rnn.training.trainer import DivergenceError, Trainer
 
 GENERATED_FILE = "generated.txt"
 
@@ -298,8 +304,6 @@ class TrainingSession:
     def _run(self) -> None:
         error = None
         try:
-            from threadpoolctl import threadpool_limits
-
             # The run's --threads BLAS threads (one by default), as headless training uses.
             # Set for the whole process, not as a context: the gradient check's own limit
             # contexts then restore this value when they end.
@@ -307,7 +311,7 @@ class TrainingSession:
             self._publish()
             for warning in self.warnings:
                 self._warn(warning)
-            for sample in runs.read_samples(self.run_dir, limit=200):  # a resumed run's
+            for sample in samples.read_samples(self.run_dir, limit=200):  # a resumed run's
                 self._post(SampleAdded(sample))
             while True:
                 if self.state == RunState.TRAINING:
@@ -360,7 +364,7 @@ class TrainingSession:
         handler = getattr(self, f"_do_{name}")
         try:
             handler(*args)
-        except (OSError, runs.RunError, DivergenceError) as err:
+        except (OSError, files.RunError, DivergenceError) as err:
             self._post(Notice(f"{name.replace('_', ' ')} failed: {err}", "error", timeout=15))
         return True
 
@@ -430,7 +434,7 @@ class TrainingSession:
         future.set_result(self.run_dir)
 
     def _do_checkpoint(self) -> None:
-        path = self.run_dir / runs.CHECKPOINT_FILE
+        path = self.run_dir / rundir.CHECKPOINT_FILE
         if self.run.save_if_unsaved():
             self._post(Notice(f"checkpoint saved: {path} (iter {self.trainer.iteration:,})"))
         else:
@@ -446,7 +450,7 @@ class TrainingSession:
     def _do_save_generated(self, text: str) -> None:
         data = text.encode("utf-8")
         self.run.create()  # saving into the run: it exists from now on
-        size = safeio.append_run_file(self.run_dir, GENERATED_FILE, data)
+        size = files.append_run_file(self.run_dir, GENERATED_FILE, data)
         path = self.run_dir / GENERATED_FILE
         self._post(Notice(f"appended {len(data):,} bytes to {path} (now {size:,})", timeout=8))
 
@@ -511,7 +515,7 @@ class TrainingSession:
         """Back to the last good checkpoint, paused, with advice."""
         try:
             self.run.restore_last_good(warn=self._warn)
-        except (runs.RunError, KeyError, ValueError) as load_error:
+        except (files.RunError, KeyError, ValueError) as load_error:
             self._set_state(RunState.ERROR)
             self._publish()
             self._post(Diverged(f"{err}. Could not restore a checkpoint: {load_error}"))
@@ -527,3 +531,19 @@ class TrainingSession:
                 f"(now {eta:g}), then t; t alone retries with the same settings."
             )
         )
+
+
+MODEL_TIMEOUT = 30.0  # seconds a worker waits for the engine's copy of the model
+
+
+def wait_for_model(future: Future) -> ModelCopy | None:
+    """The engine's answer, or None if the worker was cancelled meanwhile (quitting)."""
+    worker = get_current_worker()
+    deadline = time.monotonic() + MODEL_TIMEOUT
+    while not worker.is_cancelled:
+        try:
+            return future.result(timeout=0.05)
+        except FutureTimeout:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the model did not answer (the engine is busy)") from None
+    return None

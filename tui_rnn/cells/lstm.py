@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import layer
+from tui_rnn.cells import layer
 
 NAMES = ("W_x", "W_h", "b")
 GATES = 4

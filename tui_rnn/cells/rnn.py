@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layer import LayerCache
+from tui_rnn.cells.layer import LayerCache
 
 NAMES = ("U", "W", "b")  # input weights, recurrent weights, bias of a layer
 GATES = 1  # rows of U, W, b per hidden unit

@@ -1,0 +1,239 @@
+"""A new run from the app (n): a corpus and the options that shape a run, then Enter.
+
+The corpus: the built-in one (the first choice), or a text file picked in a DirectoryTree of
+the working directory that lists only directories and files that start as UTF-8 text
+(corpus.looks_like_text; hidden ones left out). The options: cell, layers, hidden size, batch,
+sequence length, optimizer, learning rate (empty: the optimizer's default) and validation
+fraction, filled from a preset (choosing one fills them in). Every field is checked as it is
+typed, by the command line's own rules (options.BY_NAME[name].parse: one place defines them):
+a bad value turns its field red and is named under the form.
+
+Enter (in any field, or Start) opens the run on a worker as `tui-rnn train` would (Run.open,
+lazy: its directory is made at its first update or save); what only the whole request can tell
+(a corpus too short for the sequence length, a batch too large for the text) is named under
+the form the same way. Once open it goes to the app (RunOpened), which saves and closes the
+current run and switches to the new one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DirectoryTree, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
+
+from tui_rnn.app.keys import Scope, bindings
+from tui_rnn.app.messages import RunOpened
+from tui_rnn.app.widgets.fields import SafeInput, read_fields
+from tui_rnn.driver import Run, RunRequest
+from tui_rnn.safe import text as safe_text
+from tui_rnn.training.corpus import BUILTIN_NAME, looks_like_text
+from tui_rnn.training.optim import DEFAULT_ETA
+from tui_rnn.training.options import BY_NAME, PRESETS
+
+# (field id, option name, label): the form's fields in order; a name with choices is a Select.
+FIELDS = (
+    ("new-cell", "cell", "cell"),
+    ("new-layers", "layers", "layers"),
+    ("new-hidden", "hidden_size", "hidden size"),
+    ("new-batch", "batch_size", "batch"),
+    ("new-seq-length", "seq_length", "sequence length"),
+    ("new-optimizer", "optimizer", "optimizer"),
+    ("new-eta", "eta", "learning rate"),
+    ("new-val", "val_fraction", "validation fraction"),
+)
+NAMES = {field_id: name for field_id, name, _ in FIELDS}
+
+
+def preset_values(preset: str) -> dict[str, object]:
+    """Every field's value under a preset: the preset's, else the option's default."""
+    return {name: PRESETS[preset].get(name, BY_NAME[name].default) for _, name, _ in FIELDS}
+
+
+def parse_field(name: str, text: str):
+    """A field's value by the command line's rule (OptionError, one line, naming the flag);
+    an empty learning rate is not given: the optimizer's default."""
+    if name == "eta" and not text.strip():
+        return None
+    return BY_NAME[name].parse(text)
+
+
+class TextFileTree(DirectoryTree):
+    """Directories and text files (no hidden ones): what a corpus can be."""
+
+    def filter_paths(self, paths):
+        return [
+            path
+            for path in paths
+            if not path.name.startswith(".") and (self._safe_is_dir(path) or looks_like_text(path))
+        ]
+
+
+class NewRunScreen(ModalScreen[None]):
+    BINDINGS = bindings(Scope.MODAL)
+
+    def __init__(self, root: str | Path = ".") -> None:
+        super().__init__()
+        self.root = Path(root).resolve()  # (its name labels the tree)
+        self.corpus: str | None = None  # None: the built-in corpus
+        self.preset = "report"
+        self._worker: Worker | None = None
+
+    def compose(self) -> ComposeResult:
+        values = preset_values(self.preset)
+        with Vertical():
+            yield Static(Text("New run", style="bold"), classes="modal-title")
+            yield Static(id="new-corpus")
+            with Horizontal(id="new-body"):
+                with Vertical(id="new-picker"):
+                    yield OptionList(
+                        Option(f"built-in: {BUILTIN_NAME}", id="builtin"), id="new-builtin"
+                    )
+                    yield TextFileTree(self.root, id="new-tree")
+                with Grid(id="new-grid"):
+                    yield Label("preset")
+                    yield Select(
+                        [(name, name) for name in PRESETS],
+                        value=self.preset,
+                        allow_blank=False,
+                        compact=True,
+                        id="new-preset",
+                    )
+                    for field_id, name, label in FIELDS:
+                        yield Label(label)
+                        option = BY_NAME[name]
+                        if option.choices:
+                            yield Select(
+                                [(choice, choice) for choice in option.choices],
+                                value=values[name],
+                                allow_blank=False,
+                                compact=True,
+                                id=field_id,
+                            )
+                        else:
+                            yield SafeInput(_text(values[name]), id=field_id, compact=True)
+            yield Static("", id="new-message")
+            with Horizontal(id="new-buttons"):
+                yield Button("Start", id="new-start", variant="primary", compact=True)
+                yield Static(
+                    Text("Enter starts · Tab moves · escape cancels"), classes="modal-hint"
+                )
+        yield Footer(compact=True)  # this screen's keys, not the main screen's
+
+    def on_mount(self) -> None:
+        self._show_corpus()
+        self._eta_placeholder()
+        self.query_one("#new-hidden", Input).focus()
+
+    # -- the corpus -------------------------------------------------------------------------------
+    def _show_corpus(self) -> None:
+        if self.corpus is None:
+            text = Text.assemble("corpus: ", (f"built-in ({BUILTIN_NAME})", "bold"))
+        else:
+            text = Text.assemble("corpus: ", (safe_text.line(self.corpus), "bold"))
+        self.query_one("#new-corpus", Static).update(text)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.corpus = None
+        self._show_corpus()
+
+    def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        path = event.path
+        try:
+            relative = os.path.relpath(path)
+            self.corpus = relative if not relative.startswith("..") else str(path)
+        except ValueError:  # another drive (Windows)
+            self.corpus = str(path)
+        self._show_corpus()
+
+    # -- the fields -------------------------------------------------------------------------------
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.select.id == "new-preset" and event.value != self.preset:
+            self.preset = str(event.value)
+            for field_id, name, _ in FIELDS:  # a preset sets every field
+                widget = self.query_one(f"#{field_id}")
+                value = preset_values(self.preset)[name]
+                if isinstance(widget, Select):
+                    widget.value = value
+                else:
+                    widget.value = _text(value)
+        self._eta_placeholder()
+
+    def _eta_placeholder(self) -> None:
+        optimizer = self.query_one("#new-optimizer", Select).value
+        eta = self.query_one("#new-eta", Input)
+        eta.placeholder = f"{DEFAULT_ETA[optimizer]:g} (default)"
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Each field checked as it is typed (the message names the last problem)."""
+        field_id = event.input.id
+        if field_id not in NAMES:
+            return
+        _, problems = read_fields(self, {field_id: lambda text: parse_field(NAMES[field_id], text)})
+        self._say("; ".join(problems))
+
+    def _read(self) -> tuple[dict[str, object], list[str]]:
+        rules = {
+            field_id: (lambda text, name=name: parse_field(name, text))
+            for field_id, name, _ in FIELDS
+            if not BY_NAME[name].choices
+        }
+        values, problems = read_fields(self, rules)
+        options = {NAMES[field_id]: value for field_id, value in values.items()}
+        for field_id, name, _ in FIELDS:
+            if BY_NAME[name].choices:
+                options[name] = BY_NAME[name].check(self.query_one(f"#{field_id}", Select).value)
+        return options, problems
+
+    def _say(self, text: str, style: str = "") -> None:
+        self.query_one("#new-message", Static).update(Text(text, style=style))
+
+    # -- starting ---------------------------------------------------------------------------------
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.start()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "new-start":
+            self.start()
+
+    def start(self) -> None:
+        options, problems = self._read()
+        if problems:
+            self._say("; ".join(problems))
+            return
+        request = RunRequest(
+            corpus=self.corpus,
+            options={name: value for name, value in options.items() if value is not None},
+            preset=self.preset,
+        )
+        self._say("starting…", "dim")
+        self._worker = self.open_run(request)
+
+    @work(thread=True, exclusive=True, group="new-run", exit_on_error=False)
+    def open_run(self, request: RunRequest) -> None:
+        warnings: list[str] = []
+        run = Run.open(request, warnings.append, lazy=True)
+        self.app.post_message(RunOpened(run, tuple(warnings)))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self._worker and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            known = isinstance(error, ValueError | OSError)  # OptionError, CorpusError, RunError
+            text = str(error) if known else f"{type(error).__name__}: {error}"
+            self._say(safe_text.terminal(text))
+
+
+def _text(value) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)

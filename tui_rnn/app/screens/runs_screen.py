@@ -1,0 +1,359 @@
+"""The runs screen (o): every run under ./runs in a table, as `tui-rnn runs` lists them.
+
+Sortable (s: the next column, S: reverse, or click a header), refreshed with r. Enter opens the
+run in the app: it is opened on a worker (its lock taken; another process holding it is said in
+one line) and posted to the app (RunOpened), which saves and closes the current run and
+switches. Space marks runs to compare (at most four, one colour each); c compares them.
+The table is listed on a worker (workspace.list_runs: config.json and the checkpoints'
+counters, never a lock taken).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from tui_rnn.app.keys import Scope, bindings
+from tui_rnn.app.messages import RunOpened
+from tui_rnn.app.screens.compare_screen import COLORS, MAX_RUNS, CompareScreen
+from tui_rnn.app.screens.new_run_screen import NewRunScreen
+from tui_rnn.charts import figure
+from tui_rnn.driver import Run, RunRequest
+from tui_rnn.safe import files
+from tui_rnn.safe import text as safe_text
+from tui_rnn.store import rundir, workspace
+from tui_rnn.store.workspace import (
+    COLUMNS,
+    DAMAGED,
+    DONE,
+    OPEN,
+    RIGHT_ALIGNED,
+    THIS_PROCESS,
+    RunSummary,
+)
+
+STATE_STYLES = {OPEN: "yellow", DAMAGED: "red", DONE: "cyan"}
+MARK = "●"
+# The table's headers (workspace.COLUMNS are its column keys, `tui-rnn runs` prints them whole):
+# short, so that every column fits 80 terminal columns; the detail line has the full values.
+HEADERS = {"iter/target": "iter", "smooth loss": "loss", "best (val) loss": "best"}
+MAX_CORPUS = 12  # a corpus's name is cut to this (with an ellipsis) when the table is narrow
+MIN_NAME = 8
+
+
+def when(updated: float | None) -> str:
+    """'11-28 21:49' (the year is in the detail line)."""
+    return "" if updated is None else datetime.fromtimestamp(updated).strftime("%m-%d %H:%M")
+
+
+def short_loss(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def compact_cells(summary: RunSummary) -> dict[str, str]:
+    """The row's cells in short forms, by column (workspace.cells: the full ones)."""
+    full = dict(zip(COLUMNS, summary.cells(), strict=True))
+    progress = ""
+    if summary.iteration is not None:
+        target = "?" if summary.target is None else figure.iteration_label(summary.target)
+        progress = f"{figure.iteration_label(summary.iteration)}/{target}"
+    if summary.best_val_loss is not None:
+        best = f"{summary.best_val_loss:.3f} val"
+    else:
+        best = short_loss(summary.best_smooth_loss)
+    return full | {
+        "iter/target": progress,
+        "smooth loss": short_loss(summary.smooth_loss),
+        "best (val) loss": best,
+        "state": summary.state,  # open (pid N): in the detail line
+        "updated": when(summary.updated),
+    }
+
+
+def cut(text: str, width: int) -> str:
+    """`text` in at most `width` cells, an ellipsis at its end when cut."""
+    if cell_len(text) <= width:
+        return text
+    while text and cell_len(text) > width - 1:
+        text = text[:-1]
+    return text + "…"
+
+
+class RunsScreen(Screen):
+    SCOPE = Scope.RUNS
+    BINDINGS = bindings(Scope.RUNS) + bindings(Scope.MODAL)
+
+    @dataclass
+    class Listed(Message):
+        summaries: list[RunSummary]
+
+    def __init__(self, base: str | Path = rundir.RUNS_DIR) -> None:
+        super().__init__()
+        self.base = Path(base)
+        self.summaries: list[RunSummary] = []
+        self.marked: list[Path] = []  # in the order marked (their colours)
+        self.sort_column = "updated"
+        self.reverse = True  # newest first, as tui-rnn runs lists them
+        self._open_worker: Worker | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="runs-title")
+        # No padding: each cell brings its one-cell gap (see _row), so 80 columns hold them all.
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True, cell_padding=0)
+        yield Static(id="runs-detail")
+        yield Static(id="runs-hint")
+        yield Footer(compact=True)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    def on_mount(self) -> None:
+        self._title()
+        self.table.focus()
+
+    def on_screen_resume(self) -> None:  # shown: first, and back from a screen over it
+        self.action_refresh()
+
+    # -- the table --------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="runs-list", exit_on_error=False)
+    def list_runs(self) -> None:
+        summaries = workspace.list_runs(self.base)
+        run_dir = self.app.session.run_dir
+        shown = {s.path.resolve() for s in summaries}
+        if self.app.session.run.created and run_dir.resolve() not in shown:
+            summaries.append(workspace.summarize(run_dir))  # this app's run, kept elsewhere
+        self.post_message(self.Listed(summaries))
+
+    def on_runs_screen_listed(self, message: Listed) -> None:
+        self.summaries = message.summaries
+        present = {s.path for s in self.summaries}
+        self.marked = [p for p in self.marked if p in present]
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.table
+        cursor = self.current
+        table.clear(columns=True)
+        table.add_column(" ", key="mark", width=1)
+        rows = {s.path: compact_cells(s) for s in self.summaries}
+        headers = {}
+        for column in COLUMNS:
+            arrow = (" ▼" if self.reverse else " ▲") if column == self.sort_column else ""
+            headers[column] = HEADERS.get(column, column) + arrow
+        widths = self._widths(headers, list(rows.values()))
+        for column in COLUMNS:
+            header = headers[column]
+            header = header.rjust(widths[column]) if column in RIGHT_ALIGNED else header
+            table.add_column(Text(" " + header), key=column, width=widths[column] + 1)
+        ordered = sorted(
+            self.summaries, key=lambda s: s.sort_key(self.sort_column), reverse=self.reverse
+        )
+        if self.reverse:  # unknown values last either way
+            ordered.sort(key=lambda s: s.sort_key(self.sort_column)[0])
+        for summary in ordered:
+            table.add_row(*self._row(summary, rows[summary.path], widths), key=str(summary.path))
+        if cursor is not None:
+            try:
+                table.move_cursor(row=table.get_row_index(str(cursor.path)))
+            except Exception:  # noqa: BLE001 (the run is gone: the cursor stays where it is)
+                pass
+        self._title()
+        self._detail()
+
+    def _widths(self, headers: dict[str, str], rows: list[dict[str, str]]) -> dict[str, int]:
+        """Each column's width (without its one-cell gap): as wide as its cells, but the corpus
+        at most MAX_CORPUS and the name what is left of the table's width (at least MIN_NAME)
+        when the table would not fit."""
+        widths = {
+            c: max([cell_len(headers[c])] + [cell_len(row[c]) for row in rows]) for c in COLUMNS
+        }
+        room = (self.table.size.width or self.app.size.width) - 2  # the mark, a scrollbar
+        room -= len(COLUMNS)  # the gaps
+        if sum(widths.values()) > room:
+            widths["corpus"] = min(widths["corpus"], max(MAX_CORPUS, cell_len(headers["corpus"])))
+        if sum(widths.values()) > room:
+            others = sum(w for c, w in widths.items() if c != "name")
+            widths["name"] = max(MIN_NAME, cell_len(headers["name"]), room - others)
+        return widths
+
+    def _row(self, summary: RunSummary, cells: dict[str, str], widths: dict[str, int]) -> list:
+        mark = Text(" ")
+        if summary.path in self.marked:
+            mark = Text(MARK, style=COLORS[self.marked.index(summary.path)])
+        row = [mark]
+        for column in COLUMNS:
+            cell = cut(cells[column], widths[column])
+            text = Text(" " + (cell.rjust(widths[column]) if column in RIGHT_ALIGNED else cell))
+            if column == "state":
+                text.stylize(STATE_STYLES.get(summary.state, ""))
+            if column == "name" and summary.holder == THIS_PROCESS:
+                text.stylize("bold")
+            row.append(text)
+        return row
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._detail()
+
+    def _detail(self) -> None:
+        """The highlighted run in full (what the table shortens): path, model, corpus,
+        iteration/target, losses, state, updated, and why it is damaged."""
+        summary = self.current
+        text = Text()
+        if summary is not None:
+            cells = dict(zip(COLUMNS, summary.cells(), strict=True))
+            parts = [safe_text.line(str(summary.path)), cells["model"]]
+            if summary.corpus is not None:
+                parts.append(f"corpus {safe_text.line(summary.corpus)}")
+            if cells["iter/target"]:
+                parts.append(f"iter {cells['iter/target']}")
+            if cells["smooth loss"]:
+                parts.append(f"smooth loss {cells['smooth loss']}")
+            if cells["best (val) loss"]:
+                parts.append(f"best {cells['best (val) loss']}")
+            parts += [cells["state"], f"updated {cells['updated']}"]
+            text.append(" · ".join(p for p in parts if p))
+            if summary.problem:
+                text.append("\n" + safe_text.line(summary.problem), style="red")
+        self.query_one("#runs-detail", Static).update(text)
+
+    @property
+    def current(self) -> RunSummary | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((s for s in self.summaries if str(s.path) == key), None)
+
+    def _title(self) -> None:
+        count = len(self.summaries)
+        title = Text.assemble(
+            ("Runs", "bold"),
+            f" in {safe_text.line(str(self.base))}/ · {count:,} run{'s' if count != 1 else ''}",
+            f" · sorted by {self.sort_column}",
+        )
+        if self.marked:
+            title.append(f" · {len(self.marked)} marked (c compares)", style="bold")
+        self.query_one("#runs-title", Static).update(title)
+        hint = "enter opens · space marks · c compares · s sorts · r refreshes · esc closes"
+        if not count:
+            hint = "no runs yet: n starts one (tui-rnn train makes them too) · esc closes"
+        self.query_one("#runs-hint", Static).update(Text(hint, style="dim"))
+
+    # -- keys -------------------------------------------------------------------------------------
+    def action_first_row(self) -> None:
+        self.table.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        self.table.move_cursor(row=max(0, self.table.row_count - 1))
+
+    def action_refresh(self) -> None:
+        self.list_runs()
+
+    def action_sort(self) -> None:
+        index = COLUMNS.index(self.sort_column)
+        self.sort_column = COLUMNS[(index + 1) % len(COLUMNS)]
+        self.reverse = self.sort_column == "updated"
+        self._fill()
+
+    def action_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self._fill()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = event.column_key.value
+        if column not in COLUMNS:
+            return
+        if column == self.sort_column:
+            self.reverse = not self.reverse
+        else:
+            self.sort_column, self.reverse = column, False
+        self._fill()
+
+    def action_mark(self) -> None:
+        summary = self.current
+        if summary is None:
+            return
+        if summary.path in self.marked:
+            self.marked.remove(summary.path)
+        elif summary.state == DAMAGED:
+            self.notify(f"{safe_text.line(summary.name)} is damaged: nothing to compare")
+            return
+        elif len(self.marked) >= MAX_RUNS:
+            self.notify(f"at most {MAX_RUNS} runs at once: unmark one first (space)")
+            return
+        else:
+            self.marked.append(summary.path)
+        self._fill()
+
+    def action_compare(self) -> None:
+        chosen = [s for path in self.marked for s in self.summaries if s.path == path]
+        if not chosen and self.current is not None and self.current.state != DAMAGED:
+            chosen = [self.current]  # nothing marked: the run under the cursor
+        if not chosen:
+            self.notify("mark runs to compare with space first")
+            return
+        self.app.push_screen(CompareScreen(chosen))
+
+    def action_new_run(self) -> None:
+        self.app.push_screen(NewRunScreen())
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        summary = self.current
+        if summary is None:
+            return
+        if self._open_worker is not None and self._open_worker.is_running:
+            self.notify("a run is being opened: wait for it")
+            return
+        name = safe_text.line(summary.name)
+        session = self.app.session
+        if session.run.created and summary.path.resolve() == session.run_dir.resolve():
+            self.notify(f"{name} is the run open here")
+            self.dismiss()
+            return
+        if summary.state == OPEN and summary.holder != THIS_PROCESS:
+            self.notify(
+                f"{name} is open in another tui-rnn process (pid {summary.holder}): close it "
+                "there first",
+                severity="error",
+            )
+            return
+        if summary.state == DAMAGED:
+            self.notify(
+                safe_text.terminal(f"cannot open {name}: {summary.problem}"),
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+            return
+        self.notify(f"opening {name}…", timeout=3)
+        self._open_worker = self.open_run(summary.path)
+
+    @work(thread=True, exclusive=True, group="open-run", exit_on_error=False)
+    def open_run(self, path: Path) -> None:
+        """Resume the run (its lock taken here, or refused); the app switches to it."""
+        if rundir.holds_lock(path):  # this app's own run: a second Run would share its lock
+            raise files.RunError(f"{path} is already open in this app")
+        warnings: list[str] = []
+        run = Run.open(RunRequest(resume=str(path)), warnings.append, lazy=True)
+        self.app.post_message(RunOpened(run, tuple(warnings)))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self._open_worker and event.state == WorkerState.ERROR:
+            text = str(event.worker.error)
+            self.notify(safe_text.terminal(text), severity="error", timeout=15, markup=False)
+            self.action_refresh()

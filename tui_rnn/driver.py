@@ -1,0 +1,405 @@
+"""The run driver: one run being trained, for `tui-rnn train` and the app alike.
+
+    run = Run.open(RunRequest(...), warn)      a new run, or a saved one resumed exactly
+    while not run.done:
+        run.train_slice(interrupt=...)          train until the next checkpoint falls due
+    run.close()
+
+It owns what both front ends need and must not do differently: opening or resuming a run
+(options resolved and compared in one place, tui_rnn/options.py), the save policy (a
+checkpoint every `save_every` seconds of training, at every sample, when the target is
+reached, never the same state twice), samples appended to samples.txt, validation, divergence
+(nothing after the last good checkpoint is ever saved; `restore_last_good` puts it back),
+learning-rate and target changes (recorded in config.json), and the warning when training
+goes badly. The CLI adds argparse, a progress bar and signals; the app adds its engine thread
+and messages. Neither saves, samples or resumes on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui_rnn.safe import files
+from tui_rnn.store import checkpoint, rundir, samples
+from tui_rnn.store import config as store_config
+from tui_rnn.training.corpus import Corpus, CorpusError, check_trainable, load_corpus
+from tui_rnn.training.history import Progress, Sample
+from tui_rnn.training.options import AUTO, BY_NAME, OptionError, TrainConfig, resolve
+from tui_rnn.training.trainer import Trainer, check_fits_memory
+
+DEFAULT_SAVE_EVERY = 10.0  # seconds of training between automatic checkpoints
+Warn = Callable[[str], None]
+
+
+@dataclass
+class RunRequest:
+    """What a user asked for (from the command line or the app's new-run form).
+
+    None means "not given": a new run takes the preset's or the default value, a resumed run
+    its own.
+    """
+
+    corpus: str | None = None
+    encoding: str | None = None
+    options: dict[str, object] = field(default_factory=dict)  # TrainConfig field -> value
+    preset: str | None = None
+    iterations: int | None = None
+    epochs: float | None = None
+    run_dir: str | None = None
+    resume: str | None = None
+    save_every: float | None = None
+
+
+class Run:
+    """A trainer, its corpus and run directory, its target, and the policy for saving it."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        corpus: Corpus,
+        run_dir: Path,
+        document: dict,
+        target: int,
+        save_every: float,
+        *,
+        created: bool = True,
+    ):
+        self.trainer = trainer
+        self.corpus = corpus
+        self.run_dir = Path(run_dir)
+        self.document = document  # config.json as it is on disk (or will be, once created)
+        self.target = int(target)
+        self.save_every = float(save_every)
+        self.created = created
+        self.saved_iteration = trainer.iteration if created else None
+        self._unsaved = not created
+        self._next_save = math.inf
+        self._trouble_said = False
+        self._locked = created
+
+    # -- opening ---------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, request: RunRequest, warn: Warn, *, lazy: bool = False) -> Run:
+        """A new run (its directory made now, or with `lazy` at its first save) or, with
+        `request.resume`, a saved one in exactly the state of its newest good checkpoint. The
+        run's lock is held by this process from then on (`close` releases it)."""
+        if request.resume:
+            return cls._resume(request, warn)
+        return cls._start(request, warn, lazy)
+
+    @classmethod
+    def _start(cls, request: RunRequest, warn: Warn, lazy: bool) -> Run:
+        config = resolve(request.options, request.preset)
+        encoding = request.encoding or "utf-8"
+        corpus = load_corpus(request.corpus, encoding=encoding)
+        check_trainable(corpus, config.seq_length)
+        check_fits_memory(config, corpus.vocab_size)
+        try:  # before the run directory exists: a refusal leaves nothing behind
+            trainer = Trainer(corpus.data, corpus.chars, config)
+            trainer.check_initial_loss()
+            target = trainer.target_iterations(request.iterations, request.epochs)
+        except MemoryError:
+            raise OptionError(
+                f"not enough memory for a model with --hidden {config.hidden_size}: use a "
+                "smaller --hidden"
+            ) from None
+        if "\r" in corpus.chars:  # said once, when the run begins
+            warn(
+                f"{corpus.name} has carriage returns (\\r, Windows line endings): the model "
+                "learns \\r as a character of its own; convert the file (e.g. dos2unix) and "
+                "start a new run if that is not what you want"
+            )
+        save_every = DEFAULT_SAVE_EVERY if request.save_every is None else request.save_every
+        document = store_config.config_document(
+            config,
+            corpus,
+            encoding=encoding,
+            save_every=save_every,
+            target_iterations=target,
+            requested={"iterations": request.iterations, "epochs": request.epochs},
+            eta_changes=[],
+        )
+        run_dir = Path(request.run_dir) if request.run_dir else rundir.new_run_dir()
+        if lazy:
+            rundir.refuse_existing_run(run_dir)  # say so now, not at the first save
+            return cls(trainer, corpus, run_dir, document, target, save_every, created=False)
+        run = cls(trainer, corpus, run_dir, document, target, save_every, created=False)
+        run.create()
+        return run
+
+    @classmethod
+    def new(
+        cls,
+        trainer: Trainer,
+        corpus: Corpus | None,
+        run_dir: str | Path,
+        target: int,
+        *,
+        save_every: float = DEFAULT_SAVE_EVERY,
+        create: bool = True,
+        **extra,
+    ) -> Run:
+        """A new run of an existing trainer (tests, benchmarks): made on disk now unless
+        `create` is False (then at its first save, or never: a run only read)."""
+        document = {}
+        if corpus is not None:
+            document = store_config.config_document(
+                trainer.config, corpus, target_iterations=int(target), eta_changes=[], **extra
+            )
+        run = cls(trainer, corpus, Path(run_dir), document, target, save_every, created=False)
+        if create:
+            run.create()
+        return run
+
+    def create(self) -> None:
+        """Make the run directory: lock, config.json, a first checkpoint (no-op once made)."""
+        if self.created:
+            return
+        self.run_dir = rundir.prepare_run_dir(self.run_dir)
+        rundir.lock_run(self.run_dir)
+        self._locked = True
+        try:
+            rundir.refuse_existing_run(
+                self.run_dir
+            )  # under the lock: another process may have begun
+            store_config.write_config_document(self.run_dir, self.document)
+            checkpoint.save_checkpoint(self.run_dir, self.trainer)
+        except BaseException:
+            rundir.abandon_new_run(self.run_dir)  # no config.json without a checkpoint is left
+            self.close()
+            raise
+        self.created = True
+        self.saved_iteration = self.trainer.iteration
+        self._unsaved = False
+
+    @classmethod
+    def _resume(cls, request: RunRequest, warn: Warn) -> Run:
+        run_dir = Path(request.resume)
+        document = store_config.read_config(run_dir)
+        checkpoint.check_has_checkpoint(run_dir)
+        saved = TrainConfig.from_dict(document["config"])
+        for name, value in request.options.items():
+            option = BY_NAME[name]
+            if value is AUTO:  # what a new run of this model would take (--sigma auto)
+                value = getattr(resolve({"cell": saved.cell, "layers": saved.layers}), name)
+                if value == getattr(saved, name):
+                    continue
+                value = "auto"
+            if value is None or option.resume == "change" or value == getattr(saved, name):
+                continue
+            raise OptionError(
+                f"{option.flag} {value} conflicts with the run's {name} = "
+                f"{getattr(saved, name)}: a resumed run keeps its options (only --eta, "
+                "--iterations, --epochs, --save-every may change); drop "
+                f"{option.flag} or start a new run"
+            )
+        if request.preset and request.preset != saved.preset:
+            raise OptionError(
+                f"--preset {request.preset} conflicts with the run's preset {saved.preset}: "
+                "drop --preset or start a new run"
+            )
+        if request.run_dir and Path(request.run_dir).resolve() != run_dir.resolve():
+            raise OptionError(
+                "--run-dir and --resume both given: a resumed run stays in its directory"
+            )
+        encoding = document.get("encoding", "utf-8")
+        if request.encoding not in (None, encoding):
+            raise OptionError(f"--encoding {request.encoding} conflicts with the run's {encoding}")
+        corpus_path = request.corpus or document["corpus"].get("path")
+        try:
+            corpus = load_corpus(corpus_path, encoding=encoding)
+        except CorpusError as err:
+            raise files.RunError(
+                f"cannot load the run's corpus: {err} (or give it: tui-rnn train CORPUS "
+                f"--resume {run_dir})"
+            ) from None
+        rundir.lock_run(run_dir)
+        try:
+            return cls._continue(request, warn, run_dir, document, corpus)
+        except BaseException:
+            rundir.unlock_run(run_dir)
+            raise
+
+    @classmethod
+    def _continue(cls, request, warn, run_dir, document, corpus) -> Run:
+        trainer = checkpoint.restore_trainer(run_dir, corpus, warn=warn, document=document)
+        save_every = request.save_every or document.get("save_every", DEFAULT_SAVE_EVERY)
+        run = cls(trainer, corpus, run_dir, document, 0, save_every)
+        if document.get("schema_version", 1) < rundir.SCHEMA_VERSION:
+            # A schema 1 run: from now on its checkpoints are schema 2, so is its config.
+            document["schema_version"] = rundir.SCHEMA_VERSION
+            document["config"] = trainer.config.to_dict()
+        eta = request.options.get("eta")
+        if eta is not None and eta != trainer.config.eta:
+            run.set_eta(eta, write=False)
+        saved_target = int(document.get("target_iterations", trainer.target_iterations()))
+        if request.iterations is not None or request.epochs is not None:
+            run.target = trainer.target_iterations(request.iterations, request.epochs)
+        else:
+            run.target = saved_target
+        # A target the run is already past trains nothing (the caller says so): the run keeps
+        # the one it had, so that listings never show an iteration beyond its target.
+        document["target_iterations"] = (
+            run.target if run.target >= trainer.iteration else max(saved_target, trainer.iteration)
+        )
+        store_config.write_config_document(run_dir, document)
+        return run
+
+    def close(self) -> None:
+        """Release the run's lock (the state is whatever was last saved)."""
+        if self._locked:
+            rundir.unlock_run(self.run_dir)
+            self._locked = False
+
+    # -- what it is --------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.trainer.iteration >= self.target
+
+    @property
+    def requested_epochs(self) -> float:
+        """The epochs the run was started with (2 if it asked for iterations or nothing)."""
+        epochs = (self.document.get("requested") or {}).get("epochs")
+        return float(epochs) if isinstance(epochs, int | float) and epochs > 0 else 2.0
+
+    # -- saving ------------------------------------------------------------------------------------
+    @property
+    def unsaved(self) -> bool:
+        return self._unsaved or self.trainer.iteration != self.saved_iteration
+
+    def save(self) -> Path:
+        """A checkpoint of the state as it is now (creating the run first if it is new)."""
+        if not self.created:
+            self.create()
+        else:
+            checkpoint.save_checkpoint(self.run_dir, self.trainer)
+        self.saved_iteration = self.trainer.iteration
+        self._unsaved = False
+        self._next_save = time.monotonic() + self.save_every
+        return self.run_dir / rundir.CHECKPOINT_FILE
+
+    def save_if_unsaved(self) -> bool:
+        """Save unless the checkpoint already holds this state (a second save of the same
+        state would push the previous good checkpoint out); True if it saved."""
+        if self.created and not self.unsaved:
+            self._next_save = time.monotonic() + self.save_every
+            return False
+        self.save()
+        return True
+
+    def record_sample(self, sample: Sample) -> None:
+        """Append a sample to samples.txt and save at once: it moved the random generator."""
+        if not self.created:
+            self.create()
+        samples.append_sample(self.run_dir, sample)
+        self._unsaved = True
+        self.save()
+
+    # -- training ----------------------------------------------------------------------------------
+    def train_slice(
+        self,
+        *,
+        interrupt: Callable[[], bool] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_sample: Callable[[Sample], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_validation: Callable[[float], None] | None = None,
+        progress_every: float = 0.25,
+    ) -> int:
+        """Train until the target, until `should_stop()` (a waiting request) or `interrupt()`
+        (a signal, quitting), or until the next checkpoint falls due; then save if one is due
+        or the target was reached. Samples are recorded (and saved) as they come. Returns the
+        updates made. Raises DivergenceError with nothing of the bad state saved (see
+        `restore_last_good`), RunWriteError when the disk refuses."""
+        if not self.created:
+            self.create()
+        if math.isinf(self._next_save):
+            self._next_save = time.monotonic() + self.save_every
+        deadline = self._next_save
+
+        def stop() -> bool:
+            return (
+                time.monotonic() >= deadline
+                or (should_stop is not None and should_stop())
+                # A run going badly ends its slice, so that the caller says so at once, not
+                # at the next checkpoint (seconds or minutes later).
+                or (not self._trouble_said and self.trainer.trouble(self.target) is not None)
+            )
+
+        def sampled(sample: Sample) -> None:
+            self.record_sample(sample)
+            if on_sample is not None:
+                on_sample(sample)
+
+        updates = self.trainer.train(
+            self.target,
+            should_stop=stop,
+            on_sample=sampled,
+            on_progress=on_progress,
+            progress_every=progress_every,
+            interrupt=interrupt,
+            on_validation=on_validation,
+        )
+        if updates:
+            self._unsaved = True
+        if self.done or time.monotonic() >= self._next_save:
+            self.save_if_unsaved()
+        return updates
+
+    def restore_last_good(self, warn: Warn | None = None) -> int:
+        """After a divergence: the newest good checkpoint back in the trainer (the learning
+        rate as it is now); returns its iteration."""
+        iteration = checkpoint.restore_into(self.trainer, self.run_dir, warn)
+        self.saved_iteration = iteration
+        self._unsaved = False
+        return iteration
+
+    def trouble(self) -> str | None:
+        """Once per run session: a warning when training goes badly although the loss stays
+        finite (see Trainer.trouble), with what to try."""
+        if self._trouble_said:
+            return None
+        message = self.trainer.trouble(self.target)
+        if message:
+            self._trouble_said = True
+        return message
+
+    # -- changes the user makes ------------------------------------------------------------------
+    def set_eta(self, eta: float, write: bool = True) -> None:
+        """A new learning rate from now on, recorded in config.json's eta_changes."""
+        eta = BY_NAME["eta"].check(eta)
+        if eta == self.trainer.config.eta:
+            return
+        self.trainer.config.eta = eta
+        self.document["config"]["eta"] = eta
+        self.document.setdefault("eta_changes", []).append(
+            {"iteration": self.trainer.iteration, "eta": eta}
+        )
+        self._trouble_said = False
+        if write and self.created:
+            store_config.write_config_document(self.run_dir, self.document)
+
+    def set_target(self, iterations: int | None = None, epochs: float | None = None) -> int:
+        """A new target (the run's total, as --iterations / --epochs count it), above the
+        iteration: OptionError for one the run has passed (the app's form checks it too, but
+        the run trains on in another thread until the request is served)."""
+        requested = self.trainer.target_iterations(iterations, epochs)
+        if requested <= self.trainer.iteration:
+            raise OptionError(
+                f"target {requested:,} not set: the run is already at iter "
+                f"{self.trainer.iteration:,}"
+            )
+        self.target = requested
+        self.document["target_iterations"] = self.target
+        if self.created:
+            store_config.write_config_document(self.run_dir, self.document)
+        return self.target
+
+    def extend_target(self) -> int:
+        """Training on past the target: another --epochs' worth (2 epochs if none was asked)."""
+        more = max(1, round(self.requested_epochs * self.trainer.updates_per_epoch))
+        return self.set_target(iterations=max(self.target, self.trainer.iteration) + more)

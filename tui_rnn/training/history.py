@@ -1,0 +1,125 @@
+"""history: split from tui_rnn.train."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class LossHistory:
+    """Per-update loss, smooth loss and training seconds in growable float32 arrays.
+
+    12 bytes per update. Epochs are stored as the iterations at which each epoch started, and
+    validation losses as (iteration, loss) pairs.
+    """
+
+    def __init__(self, capacity: int = 4096):
+        self._loss = np.empty(capacity, dtype=np.float32)
+        self._smooth = np.empty(capacity, dtype=np.float32)
+        self._seconds = np.empty(capacity, dtype=np.float32)
+        self._size = 0
+        # Epoch e (1-based) starts after update number epoch_starts[e - 1].
+        self.epoch_starts = np.zeros(1, dtype=np.int64)
+        self.val_iterations = np.zeros(0, dtype=np.int64)
+        self.val_loss = np.zeros(0, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, loss: float, smooth_loss: float, seconds: float = 0.0) -> None:
+        if self._size == self._loss.size:
+            self._grow(2 * self._loss.size)
+        self._loss[self._size] = loss
+        self._smooth[self._size] = smooth_loss
+        self._seconds[self._size] = seconds
+        self._size += 1
+
+    def _grow(self, capacity: int) -> None:
+        for name in ("_loss", "_smooth", "_seconds"):
+            old = getattr(self, name)
+            new = np.empty(capacity, dtype=np.float32)
+            new[: self._size] = old[: self._size]
+            setattr(self, name, new)
+
+    def start_epoch(self, after_iteration: int) -> None:
+        self.epoch_starts = np.append(self.epoch_starts, after_iteration)
+
+    def add_validation(self, iteration: int, loss: float) -> None:
+        self.val_iterations = np.append(self.val_iterations, iteration)
+        self.val_loss = np.append(self.val_loss, loss)
+
+    def drop_last_validation(self) -> None:
+        self.val_iterations = self.val_iterations[:-1].copy()
+        self.val_loss = self.val_loss[:-1].copy()
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self._loss[: self._size]
+
+    @property
+    def smooth_loss(self) -> np.ndarray:
+        return self._smooth[: self._size]
+
+    @property
+    def seconds(self) -> np.ndarray:
+        """Training seconds (the run's total) when each update finished; not reproducible."""
+        return self._seconds[: self._size]
+
+    @property
+    def iterations(self) -> np.ndarray:
+        """Row i holds the losses of update number i + 1."""
+        return np.arange(1, self._size + 1, dtype=np.int64)
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """The (1-based) epoch of each update."""
+        return np.searchsorted(self.epoch_starts, np.arange(self._size), side="right")
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of (loss, smooth_loss), safe to read from another thread."""
+        size = self._size
+        return self._loss[:size].copy(), self._smooth[:size].copy()
+
+    @classmethod
+    def from_arrays(
+        cls, loss, smooth_loss, epoch_starts, seconds=None, val_iterations=(), val_loss=()
+    ) -> LossHistory:
+        history = cls(capacity=max(4096, 2 * len(loss)))
+        n = len(loss)
+        history._loss[:n] = loss
+        history._smooth[:n] = smooth_loss
+        history._seconds[:n] = 0.0 if seconds is None else seconds
+        history._size = n
+        history.epoch_starts = np.asarray(epoch_starts, dtype=np.int64).copy()
+        history.val_iterations = np.asarray(val_iterations, dtype=np.int64).copy()
+        history.val_loss = np.asarray(val_loss, dtype=np.float64).copy()
+        return history
+
+
+@dataclass(frozen=True)
+class Sample:
+    iteration: int
+    smooth_loss: float
+    text: str
+    best: bool = False  # from the best model (`b`)
+    by_hand: bool = False  # asked for (`s`), not one of the scheduled samples
+
+    @property
+    def header(self) -> str:
+        kind = "best model, " if self.best else "by hand, " if self.by_hand else ""
+        return f"{kind}iter = {self.iteration}, smooth_loss = {self.smooth_loss:.4f}"
+
+
+@dataclass
+class Progress:
+    """What a progress bar or a status line shows after some updates."""
+
+    iteration: int
+    epoch: int
+    smooth_loss: float
+    best_smooth_loss: float
+    chars_per_second: float
+    new_samples: list[Sample] = field(default_factory=list)
+    val_loss: float | None = None  # the newest validation loss (nats per character)
+    best_val_loss: float | None = None

@@ -1,0 +1,463 @@
+"""Every training option, defined once: its flag, type, range, default and help.
+
+The command line (argparse), config.json (reading a run back), resume (which options may change)
+and the app's forms all use this table, so a rule is written in one place and every way in
+refuses the same values with the same one-line message.
+
+Defaults are resolved here, never by argparse: argparse's defaults are None, so an option the
+user gave (even at its default value) is told from one left out. Resolution order: what the
+user gave, then the preset (`--preset`), then defaults that depend on other options (the
+learning rate on the optimizer, the initialisation scale on the cell), then the plain defaults,
+which are the report's setup: `TrainConfig()` is the report's run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+
+from tui_rnn.training.optim import DEFAULT_ETA, OPTIMIZERS
+
+CELLS = ("rnn", "lstm", "gru")
+DTYPES = ("float64", "float32")
+# The longest sample (--sample-length). One sample of it takes 2 to 4 s at the default size
+# (17 to 38 us per character on a busy 2-core machine: benchmarks/bench_checkpoint.py), the log
+# of the last 200 samples in memory stays under 20 million characters, samples.txt grows a
+# few hundred kB per sample. Longer text is what `tui-rnn generate --length` is for: it streams.
+MAX_SAMPLE_LENGTH = 100_000
+
+
+class OptionError(ValueError):
+    """A value an option cannot take, with a one-line message naming the flag."""
+
+
+class _Default:
+    """`auto` typed for an option whose default is derived (--sigma auto): given, so that a
+    resume compares it with the run's, and resolved like an option left out."""
+
+    def __repr__(self) -> str:
+        return "auto"
+
+
+AUTO = _Default()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: how it is spelled, parsed, checked and shown."""
+
+    name: str  # the TrainConfig field (or the run-level key) it sets
+    flag: str  # "--hidden"
+    kind: type  # int, float or str
+    default: object  # the report's value; None when `resolve` derives it
+    help: str
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is not allowed
+    high_open: bool = False
+    resume: str = "fixed"  # "fixed": a resumed run keeps the run's; "change": may change
+    metavar: str | None = None
+    allow_none: bool = False  # None is a meaningful value (e.g. sigma: the cell's default)
+
+    def parse(self, text: str):
+        """The value of `text` typed in by a user, or OptionError with a one-line reason."""
+        text = text.strip()
+        if self.kind is str:
+            return self.check(text)
+        if self.allow_none and text.lower() in ("", "auto", "default"):
+            return None
+        try:
+            value = int(text) if self.kind is int else float(text)
+        except ValueError:
+            what = "a whole number" if self.kind is int else "a number"
+            raise OptionError(f"{self.flag} must be {what}, got {text!r}") from None
+        return self.check(value)
+
+    def check(self, value, label: str | None = None):
+        """`value` if this option can take it (from argparse, config.json or a form).
+
+        Messages name the option by `label` (default: its flag; config.json's checks pass the
+        field's name)."""
+        if label is not None and label != self.flag:
+            try:
+                return self.check(value)
+            except OptionError as err:
+                raise OptionError(str(err).replace(self.flag, label, 1)) from None
+        if value is None and self.allow_none:
+            return None
+        if self.kind is str:
+            if not isinstance(value, str):
+                raise OptionError(f"{self.flag} must be a name, got {value!r}")
+            if self.choices and value not in self.choices:
+                raise OptionError(
+                    f"{self.flag} must be one of {', '.join(self.choices)}, got {value!r}"
+                )
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise OptionError(f"{self.flag} must be a number, got {value!r}")
+        if self.kind is int:
+            if not isinstance(value, int):  # 100.0 in a hand-edited config.json too
+                raise OptionError(f"{self.flag} must be a whole number, got {value!r}")
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise OptionError(f"{self.flag} must be a finite number, got {value!r}")
+        shown = f"{value:,}" if self.kind is int else f"{value:g}"
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            sign = ">" if self.low_open else ">="
+            raise OptionError(f"{self.flag} must be {sign} {_number(self.low)}, got {shown}")
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            sign = "<" if self.high_open else "<="
+            raise OptionError(f"{self.flag} must be {sign} {_number(self.high)}, got {shown}")
+        return value
+
+    @property
+    def default_text(self) -> str:
+        return (
+            "derived"
+            if self.default is None
+            else f"{self.default:g}"
+            if isinstance(self.default, float)
+            else str(self.default)
+        )
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if float(value).is_integer() else f"{value:g}"
+
+
+def _opt(name, flag, kind, default, help, **rules) -> Option:
+    return Option(name, flag, kind, default, help, **rules)
+
+
+# -- the table ----------------------------------------------------------------------------------
+MODEL_OPTIONS = (
+    _opt("cell", "--cell", str, "rnn", "the recurrent cell", choices=CELLS),
+    _opt("layers", "--layers", int, 1, "stacked recurrent layers", low=1, high=16, metavar="N"),
+    _opt("hidden_size", "--hidden", int, 100, "hidden size m of every layer", low=1, metavar="M"),
+    _opt(
+        "sigma",
+        "--sigma",
+        float,
+        None,
+        "std of the Gaussian weight init (default: the report's 0.01 for a one-layer rnn, "
+        "otherwise the scaled init N(0, 1/(inputs + m)))",
+        low=0,
+        allow_none=True,
+        metavar="S",
+    ),
+    _opt(
+        "seed",
+        "--seed",
+        int,
+        0,
+        "seed of everything random: same seed, same run",
+        low=0,
+        metavar="S",
+    ),
+)
+
+TRAINING_OPTIONS = (
+    _opt(
+        "seq_length",
+        "--seq-length",
+        int,
+        25,
+        "characters per stream per update",
+        low=1,
+        metavar="N",
+    ),
+    _opt(
+        "batch_size",
+        "--batch",
+        int,
+        1,
+        "streams trained at once: the text is cut into this many equal segments",
+        low=1,
+        metavar="B",
+    ),
+    _opt(
+        "dropout",
+        "--dropout",
+        float,
+        0.0,
+        "dropout on each layer's output",
+        low=0,
+        high=1,
+        high_open=True,
+        metavar="P",
+    ),
+    _opt("dtype", "--dtype", str, "float64", "floating-point type", choices=DTYPES),
+    _opt("optimizer", "--optimizer", str, "adagrad", "the update rule", choices=OPTIMIZERS),
+    _opt(
+        "eta",
+        "--eta",
+        float,
+        None,
+        "learning rate (adagrad 0.1, rmsprop and adam 2e-3); may change on resume",
+        low=0,
+        low_open=True,
+        resume="change",
+        metavar="X",
+    ),
+    _opt(
+        "clip",
+        "--clip",
+        float,
+        5.0,
+        "clip every gradient entry to [-C, C]",
+        low=0,
+        low_open=True,
+        metavar="C",
+    ),
+    _opt(
+        "lr_decay",
+        "--lr-decay",
+        float,
+        1.0,
+        "multiply the learning rate by F per epoch after --decay-after epochs",
+        low=0,
+        low_open=True,
+        high=1,
+        metavar="F",
+    ),
+    _opt(
+        "decay_after",
+        "--decay-after",
+        float,
+        10.0,
+        "epochs before the decay starts",
+        low=0,
+        metavar="E",
+    ),
+    _opt(
+        "val_fraction",
+        "--val-fraction",
+        float,
+        0.0,
+        "hold out this fraction at the end of the text for the validation loss",
+        low=0,
+        high=0.5,
+        metavar="F",
+    ),
+    _opt(
+        "eval_every",
+        "--eval-every",
+        int,
+        None,
+        "updates between validation losses (default: from the sizes, so that they take about "
+        "5 percent of the training time)",
+        low=1,
+        allow_none=True,
+        metavar="N",
+    ),
+    _opt("threads", "--threads", int, 1, "BLAS threads for training", low=1, high=256, metavar="N"),
+    _opt(
+        "sample_every", "--sample-every", int, 10_000, "updates between samples", low=1, metavar="N"
+    ),
+    _opt(
+        "sample_length",
+        "--sample-length",
+        int,
+        200,
+        "characters per sample",
+        low=0,
+        high=MAX_SAMPLE_LENGTH,
+        metavar="N",
+    ),
+)
+
+CONFIG_OPTIONS = MODEL_OPTIONS + TRAINING_OPTIONS
+BY_NAME: dict[str, Option] = {option.name: option for option in CONFIG_OPTIONS}
+
+# How long a run trains and how often it saves: kept in config.json beside the config, never in
+# it (they may change on every resume and in the app's settings), checked by the same rules.
+ITERATIONS = _opt(
+    "iterations",
+    "--iterations",
+    int,
+    None,
+    "train up to this many updates in total",
+    low=0,
+    resume="change",
+    metavar="N",
+)
+EPOCHS = _opt(
+    "epochs",
+    "--epochs",
+    float,
+    None,
+    "train up to this many epochs in total (default 2)",
+    low=0,
+    resume="change",
+    metavar="E",
+)
+SAVE_EVERY = _opt(
+    "save_every",
+    "--save-every",
+    float,
+    None,
+    "seconds between automatic checkpoints (10)",
+    low=0,
+    low_open=True,
+    resume="change",
+    metavar="SECONDS",
+)
+RUN_OPTIONS = (ITERATIONS, EPOCHS, SAVE_EVERY)
+
+# Presets: named sets of defaults. Options given explicitly override them. "report" is empty:
+# the plain defaults are the report's setup.
+PRESETS: dict[str, dict[str, object]] = {
+    "report": {},
+    # The recipe that reached the lowest validation loss in 3 minutes on a 2-core machine among
+    # those compared (vanilla 256, GRU 128/160/192, LSTM 256; learning rates 2e-3 to 4e-3;
+    # batches 32 and 64; one or two BLAS threads): benchmarks/bench_quality.py, and the README's
+    # "The quality preset" for the figures.
+    "quality": {
+        "cell": "gru",
+        "hidden_size": 192,
+        "seq_length": 64,
+        "batch_size": 32,
+        "dtype": "float32",
+        "optimizer": "adam",
+        "eta": 3e-3,
+        "val_fraction": 0.1,
+        "sample_every": 1000,
+    },
+}
+
+
+@dataclass
+class TrainConfig:
+    """The options that define a run (config.json's "config"). TrainConfig() is the report's."""
+
+    cell: str = "rnn"
+    layers: int = 1
+    hidden_size: int = 100
+    sigma: float | None = None  # None: the cell's default (0.01 for the report's rnn)
+    seed: int = 0
+    seq_length: int = 25
+    batch_size: int = 1
+    dropout: float = 0.0
+    dtype: str = "float64"
+    optimizer: str = "adagrad"
+    eta: float | None = None  # None: DEFAULT_ETA[optimizer]
+    clip: float = 5.0
+    lr_decay: float = 1.0
+    decay_after: float = 10.0
+    val_fraction: float = 0.0
+    eval_every: int | None = None  # None: derived from the sizes when the text is known
+    threads: int = 1
+    sample_every: int = 10_000
+    sample_length: int = 200
+    eps: float = 1e-8  # AdaGrad's (and the others') epsilon; not a command-line option
+    preset: str = "report"
+    extra: dict = field(default_factory=dict, repr=False)  # unknown keys of a newer config
+
+    def __post_init__(self) -> None:
+        if self.eta is None and isinstance(self.optimizer, str) and self.optimizer in DEFAULT_ETA:
+            self.eta = DEFAULT_ETA[self.optimizer]
+        if self.sigma is None and self.cell == "rnn" and self.layers == 1:
+            self.sigma = 0.01  # the report's, recorded as such (the cell's default anyway)
+
+    def validate(self, names: str = "flags") -> None:
+        """OptionError naming the first option that cannot work: by its flag ("--hidden"), or
+        with names="fields" by its name in config.json ("hidden_size"). Types are checked too
+        (a hand-edited config.json can hold anything)."""
+        for option in CONFIG_OPTIONS:
+            label = option.flag if names == "flags" else option.name
+            option.check(getattr(self, option.name), label)
+        if self.eta is None:
+            raise OptionError("--eta is missing")
+        if not (isinstance(self.eps, float | int) and math.isfinite(self.eps) and self.eps > 0):
+            raise OptionError(f"eps must be a positive number, got {self.eps!r}")
+        if self.preset not in PRESETS:
+            raise OptionError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+
+    # Compatibility with the report's names.
+    @property
+    def batch(self) -> int:
+        return self.batch_size
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("extra")
+        return data
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls) if f.name != "extra")
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> TrainConfig:
+        """A config from config.json (schema 1 runs lack the newer keys: the report's values)."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        config = cls(**{k: v for k, v in data.items() if k in known})
+        return config
+
+
+def resolve(given: Mapping[str, object], preset: str | None = None) -> TrainConfig:
+    """A TrainConfig from the options the user gave (name -> value) and a preset."""
+    preset = preset or "report"
+    if preset not in PRESETS:
+        raise OptionError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    values = dict(PRESETS[preset])
+    given = {k: v for k, v in given.items() if v is not None and v is not AUTO}
+    if given.get("optimizer", values.get("optimizer")) != values.get("optimizer"):
+        values.pop("eta", None)  # a preset's learning rate is for its own optimizer
+    values.update(given)
+    config = TrainConfig(**values, preset=preset)
+    config.validate()
+    # Options that would be recorded but change nothing: refused, not silently ignored.
+    if "eval_every" in given and config.val_fraction == 0:
+        raise OptionError(
+            "--eval-every needs a validation loss to compute: give --val-fraction F too "
+            "(e.g. 0.1), or leave --eval-every out"
+        )
+    if "decay_after" in given and config.lr_decay == 1:
+        raise OptionError(
+            "--decay-after needs a decay to start: give --lr-decay F too (e.g. 0.97), or "
+            "leave --decay-after out"
+        )
+    return config
+
+
+# -- argparse -----------------------------------------------------------------------------------
+def argparse_type(option: Option) -> Callable[[str], object]:
+
+    def parse(text: str):
+        try:
+            value = option.parse(text)
+        except OptionError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return AUTO if value is None else value  # None is argparse's "not given"
+
+    parse.__name__ = option.flag  # argparse names the type in its messages
+    return parse
+
+
+def add_arguments(parser, options=CONFIG_OPTIONS, title: str = "model and training") -> None:
+    """Add `options` to an argparse parser; every default is None (see `given`)."""
+    group = parser.add_argument_group(title)
+    for option in options:
+        # An option derived from others says its defaults in its help already.
+        suffix = "" if option.default is None else f" ({option.default_text})"
+        group.add_argument(
+            option.flag,
+            dest=option.name,
+            type=argparse_type(option),
+            default=None,
+            metavar=option.metavar
+            or ("{" + ",".join(option.choices) + "}" if option.choices else None),
+            help=option.help + suffix,
+        )
+
+
+def given(args, options=CONFIG_OPTIONS) -> dict[str, object]:
+    """The options present on the command line (argparse namespace -> name: value)."""
+    return {
+        o.name: getattr(args, o.name) for o in options if getattr(args, o.name, None) is not None
+    }

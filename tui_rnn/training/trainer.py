@@ -1,0 +1,623 @@
+"""The training state: streams, updates, clipping, the optimizer, smooth and validation loss,
+epochs, the best model, samples.
+
+One update (B = 1 stream, float64, AdaGrad is exactly the DD2424 assignment and min-char-rnn):
+
+    the training text is cut into B equal segments, stream b reading segment b from position p:
+    X[t, b], Y[t, b] = text[b*S + p + t], text[b*S + p + t + 1]       t < n = seq_length
+    loss, cache = model.forward(X, Y, state)     loss = (1/B) sum_b sum_t -log p_t,b[y_t,b]
+    g = clip(model.backward(cache), -C, C)        (after averaging over the streams)
+    theta = optimizer(theta, g, eta_e)            eta_e = eta * F^max(0, epochs done - E)
+    smooth_loss = 0.999 smooth_loss + 0.001 loss
+    p += n; state = the chunk's final state.
+    When a chunk would run past the end of its segment: p = 0, state = 0, next epoch
+    (the leftover tail of each segment, shorter than a chunk, is skipped).
+
+Validation (--val-fraction f > 0): the last f of the text is held out and never trained on.
+Every `eval_every` updates (and when training reaches its target) the model reads all of it
+from a zero state, cut into EVAL_STREAMS equal streams carried to their ends, and the mean loss
+per character is the validation loss. With validation the best model is the one with the lowest
+validation loss (char-rnn's and nanoGPT's choice); without it, the lowest smooth loss (the
+report's).
+
+The Trainer knows nothing about files or screens: runs.py saves it, run.py drives it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from tui_rnn.cells.model import ForwardCache, Model, ModelSpec
+from tui_rnn.training import sampling
+from tui_rnn.training.history import LossHistory, Progress, Sample
+from tui_rnn.training.optim import CLASSES as OPTIMIZER_CLASSES
+from tui_rnn.training.optim import make_optimizer
+from tui_rnn.training.options import OptionError, TrainConfig
+
+_LARGEST_LOSS = float(np.finfo(np.float32).max)
+
+
+EVAL_STREAMS = 32  # the held-out text is read as this many streams (any batch size: comparable)
+
+
+_EVAL_CHUNK = 256  # steps per forward pass while evaluating (bounds the memory it takes)
+
+
+# How much of the training time validation may take: an evaluation reads V characters once
+# (one forward pass each), an update reads B * n characters three times over (forward,
+# backward, the update), so evaluating every V / (0.15 B n) updates costs about 5%.
+_EVAL_SHARE = 0.05
+
+
+# A run is "going badly" when the smooth loss is still above where it started after this many
+# updates (and 2% of the target): the learning rate is almost certainly too large.
+_TROUBLE_AFTER = 1000
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite; the update that would have used it was not applied."""
+
+    def __init__(self, iteration: int, loss: float, eta: float):
+        self.iteration = iteration
+        self.loss = loss
+        super().__init__(
+            f"training diverged at iteration {iteration} (loss = {loss}): lower --eta "
+            f"(now {eta:g}) and resume from the last good checkpoint"
+        )
+
+
+class Interrupted(Exception):
+    """A sample was stopped by `interrupt()`; the random generator is as it was before it."""
+
+
+def parse_rng_state(text: str) -> dict:
+    """The PCG64 state a checkpoint stores as JSON, checked field by field (ValueError)."""
+    if len(text) > 1024:  # the real state is about 150 characters
+        raise ValueError(f"rng_state is {len(text):,} characters long")
+    try:
+        state = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise ValueError(f"rng_state is not JSON ({err})") from None
+    inner = state.get("state") if isinstance(state, dict) else None
+    if (
+        not isinstance(inner, dict)
+        or set(state) != {"bit_generator", "state", "has_uint32", "uinteger"}
+        or state["bit_generator"] != "PCG64"
+        or set(inner) != {"state", "inc"}
+        or not all(_integer_in(inner[k], 0, 1 << 128) for k in ("state", "inc"))
+        or not _integer_in(state["has_uint32"], 0, 2)
+        or not _integer_in(state["uinteger"], 0, 1 << 32)
+    ):
+        raise ValueError("rng_state is not a PCG64 state")
+    return state
+
+
+def _integer_in(value, low: int, stop: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < stop
+
+
+def model_spec(config: TrainConfig, vocab_size: int) -> ModelSpec:
+    """The model a config describes."""
+    return ModelSpec(
+        cell=config.cell,
+        vocab_size=vocab_size,
+        hidden_size=config.hidden_size,
+        layers=config.layers,
+        dtype=config.dtype,
+    )
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (None where it cannot be asked: no check then)."""
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_memory(config: TrainConfig, vocab_size: int, label: str = "--hidden") -> None:
+    """OptionError when a Trainer of this config cannot fit in this machine's memory (NumPy
+    would raise MemoryError halfway, or the kernel kill us). It holds arrays of the model's
+    size (parameters, gradients, best parameters, two optimizer scratch buffers and the
+    optimizer's own state) and, during an update, the activations of seq_length x batch
+    steps (ModelSpec.activation_count)."""
+    spec = model_spec(config, vocab_size)
+    count = spec.param_count
+    arrays = 5 + len(OPTIMIZER_CLASSES[config.optimizer].vector_state)
+    itemsize = np.dtype(config.dtype).itemsize
+    weights = arrays * itemsize * count
+    activations = itemsize * spec.activation_count(config.seq_length, config.batch_size)
+    total = physical_memory()
+    if total is None or weights + activations <= total:
+        return
+    if weights > total:
+        raise OptionError(
+            f"{label} {config.hidden_size} needs about {weights / 2**30:,.1f} GiB ({count:,} "
+            f"parameters in {arrays} arrays), more than this machine's {total / 2**30:,.1f} GiB "
+            f"of memory: use a smaller {label}"
+        )
+    raise OptionError(
+        f"an update of --batch {config.batch_size} x --seq-length {config.seq_length} steps "
+        f"of this model needs about {(weights + activations) / 2**30:,.1f} GiB, more than this "
+        f"machine's {total / 2**30:,.1f} GiB of memory: use a smaller --batch, --seq-length "
+        f"or {label}"
+    )
+
+
+def split_text(data: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(training text, held-out text): the held-out part is the last val_fraction of it."""
+    held_out = int(len(data) * val_fraction)
+    return data[: len(data) - held_out], data[len(data) - held_out :]
+
+
+class Trainer:
+    """Everything that changes during training, and the one method that changes it: `step`."""
+
+    def __init__(self, data: np.ndarray, chars: tuple[str, ...], config: TrainConfig):
+        config.validate()
+        self.data = data
+        self.chars = tuple(chars)
+        self.config = config
+        self.train_data, self.val_data = split_text(data, config.val_fraction)
+        n, B = config.seq_length, config.batch_size
+        # Each stream's segment; a chunk needs n + 1 characters (targets are shifted by one).
+        self.segment = len(self.train_data) // B
+        if self.segment < n + 1:
+            raise OptionError(
+                f"the training text has {len(self.train_data):,} characters: too few for "
+                f"--batch {B} streams of --seq-length {n} (each needs {n + 1}); use a smaller "
+                "--batch, --seq-length or --val-fraction, or a longer text"
+            )
+        if config.val_fraction > 0 and len(self.val_data) < 2:
+            raise OptionError(
+                f"--val-fraction {config.val_fraction:g} holds out {len(self.val_data)} "
+                "characters: too few to measure a validation loss; use a larger fraction"
+            )
+        self.spec = model_spec(config, len(self.chars))
+        # One generator for the initialisation and the samples (the report's: the default run
+        # draws exactly what it always drew), and a stream of its own for dropout masks, so
+        # that taking a sample never changes the weights.
+        self.rng = np.random.Generator(np.random.PCG64(config.seed))
+        self.dropout_rng = np.random.Generator(np.random.PCG64([config.seed, 1]))
+        self.model = Model.zeros(self.spec)
+        self.model.init(self.rng, config.sigma)
+        # The gradient as a Model too: named views built once, not at every update.
+        self.grads = Model.zeros(self.spec)
+        self.optimizer = make_optimizer(
+            config.optimizer, self.model.flat.size, self.model.flat.dtype, config.eps
+        )
+        self.state = self.model.zero_state(B)
+        self.position = 0
+        self.iteration = 0
+        self.epoch = 1
+        self.smooth_loss = self.initial_smooth_loss
+        self.best_flat = self.model.flat.copy()
+        self.best_smooth_loss = self.smooth_loss
+        self.best_iteration = 0
+        self.best_val_loss = math.inf
+        # The best model as it was before an evaluation made only because the target was
+        # reached (off the --eval-every schedule): training on past the target undoes that
+        # evaluation, so a run continued from its target equals one trained straight through.
+        self.before_end_evaluation: dict | None = None
+        self.last_sample_iteration = -1
+        self.train_seconds = 0.0
+        self.history = LossHistory()
+        self.samples: deque[Sample] = deque(maxlen=200)  # all of them go to disk (runs.py)
+        if self.validating and config.eval_every is None:
+            config.eval_every = self.default_eval_every()  # recorded: a resume keeps it
+        self.eval_every = config.eval_every or 0
+        self._stream_starts = np.arange(B) * self.segment
+        self._steps = np.arange(n)[:, None]
+        # Called after every update with (trainer, the update's forward cache); it must only
+        # read (the inspector's health statistics, tui_rnn/health.py). None: nothing is called.
+        self.on_update: Callable[[Trainer, ForwardCache], None] | None = None
+
+    # -- derived quantities --------------------------------------------------------------------
+    @property
+    def params(self) -> Model:
+        """The current model (its `flat` vector is what the optimizer updates)."""
+        return self.model
+
+    @property
+    def best_params(self) -> Model:
+        return Model.from_flat(self.spec, self.best_flat)
+
+    @property
+    def initial_smooth_loss(self) -> float:
+        """-log(1/K) * seq_length: the loss of a uniform guess (the report's starting value)."""
+        return -math.log(1.0 / len(self.chars)) * self.config.seq_length
+
+    @property
+    def validating(self) -> bool:
+        return self.config.val_fraction > 0
+
+    @property
+    def chars_per_update(self) -> int:
+        return self.config.batch_size * self.config.seq_length
+
+    @property
+    def updates_per_epoch(self) -> int:
+        return (self.segment - 1) // self.config.seq_length
+
+    @property
+    def eta(self) -> float:
+        """This epoch's learning rate: eta * F^max(0, epochs done - E) (char-rnn's rule)."""
+        config = self.config
+        if config.lr_decay == 1.0:
+            return config.eta
+        return config.eta * config.lr_decay ** max(0.0, (self.epoch - 1) - config.decay_after)
+
+    @property
+    def val_loss(self) -> float | None:
+        return float(self.history.val_loss[-1]) if len(self.history.val_loss) else None
+
+    def default_eval_every(self) -> int:
+        if not self.validating:
+            return 0
+        share = 3 * _EVAL_SHARE * self.chars_per_update
+        return max(1, math.ceil(len(self.val_data) / share))
+
+    def target_iterations(self, iterations: int | None = None, epochs: float | None = None) -> int:
+        if iterations is not None:
+            return int(iterations)
+        updates = (2 if epochs is None else epochs) * self.updates_per_epoch
+        if not math.isfinite(updates):  # int(round(inf)) would raise OverflowError
+            raise OptionError(
+                f"--epochs {epochs:g} is more updates than can be counted: give fewer"
+            )
+        return int(round(updates))
+
+    def check_initial_loss(self) -> None:
+        """OptionError naming --sigma when the initial weights are so large that the loss of
+        the first chunk is not finite (or overflows the float32 history): no update could ever
+        be applied, and --eta is not the cause."""
+        if self.config.sigma is None:  # the cell's scaled initialisation is always sound
+            return
+        sigma = f"--sigma {self.config.sigma:g}"
+        smaller = "use a smaller --sigma (or leave it out for the cell's default)"
+        if not np.isfinite(self.model.flat).all():
+            raise OptionError(f"{sigma} makes the initial weights overflow to infinity: {smaller}")
+        n = self.config.seq_length
+        inputs, targets = self.train_data[:n, None], self.train_data[1 : n + 1, None]
+        with np.errstate(all="ignore"):
+            loss = self.model.loss(inputs, targets, self.model.zero_state(1))
+        if not abs(loss) <= _LARGEST_LOSS:
+            raise OptionError(
+                f"{sigma} makes the first loss {loss:.3g}, too large to train: {smaller}"
+            )
+
+    def trouble(self, target: int | None = None) -> str | None:
+        """A warning when training goes badly although the loss stays finite, else None."""
+        after = max(_TROUBLE_AFTER, int(0.02 * (target or 0)))
+        if self.iteration < after or self.smooth_loss <= self.initial_smooth_loss:
+            return None
+        return (
+            f"training is going badly: after {self.iteration:,} updates the smooth loss "
+            f"({self.smooth_loss:.4g}) is above where it started ({self.initial_smooth_loss:.4g}); "
+            f"the learning rate eta = {self.config.eta:g} is probably too large: try one ten "
+            f"times smaller, eta = {self.config.eta / 10:g} (--eta {self.config.eta / 10:g})"
+        )
+
+    # -- one update ----------------------------------------------------------------------------
+    def next_chunk(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next (inputs, targets) of every stream, (n, B) each, starting a new epoch first
+        when a chunk would run past the end of a segment."""
+        n = self.config.seq_length
+        if self.position + n + 1 > self.segment:
+            self.position = 0
+            self.state = self.model.zero_state(self.config.batch_size)
+            self.epoch += 1
+            self.history.start_epoch(self.iteration)
+        index = self._stream_starts + self.position + self._steps
+        return self.train_data[index], self.train_data[index + 1]
+
+    def step(self) -> float:
+        """One update on the next chunk of every stream; returns the chunk's loss."""
+        started = time.perf_counter()
+        inputs, targets = self.next_chunk()
+        loss, cache = self.model.forward(
+            inputs,
+            targets,
+            self.state,
+            dropout=self.config.dropout,
+            dropout_rng=self.dropout_rng,
+        )
+        # Diverged: NaN, inf, or too large for the float32 history (a huge eta makes the loss
+        # grow by about eta per update, so it overflows float32 long before float64).
+        if not abs(loss) <= _LARGEST_LOSS:
+            raise DivergenceError(self.iteration + 1, loss, self.config.eta)
+        grads = self.model.backward(cache, self.grads).flat
+        g = np.clip(grads, -self.config.clip, self.config.clip, out=grads)
+        self.optimizer.step(self.model.flat, g, self.eta)
+        self.state = cache.final_state
+        self.position += self.config.seq_length
+        self.iteration += 1
+        self.smooth_loss = 0.999 * self.smooth_loss + 0.001 * loss
+        self.train_seconds += time.perf_counter() - started
+        self.history.append(loss, self.smooth_loss, self.train_seconds)
+        if not self.validating and self.smooth_loss < self.best_smooth_loss:
+            self._new_best()
+        if self.on_update is not None:
+            self.on_update(self, cache)
+        return loss
+
+    def _new_best(self) -> None:
+        np.copyto(self.best_flat, self.model.flat)
+        self.best_smooth_loss = self.smooth_loss
+        self.best_iteration = self.iteration
+
+    # -- validation ----------------------------------------------------------------------------
+    def evaluate(self, flat: np.ndarray | None = None) -> float:
+        """The mean loss per character on the held-out text (nats), from a zero state."""
+        model = self.model if flat is None else Model.from_flat(self.spec, flat)
+        val = self.val_data
+        streams = max(1, min(EVAL_STREAMS, (len(val) - 1) // 2))
+        length = (len(val) - 1) // streams
+        starts = np.arange(streams) * length
+        state = model.zero_state(streams)
+        total = 0.0
+        for t0 in range(0, length, _EVAL_CHUNK):
+            steps = np.arange(t0, min(length, t0 + _EVAL_CHUNK))[:, None]
+            index = starts + steps
+            loss, state = model.evaluate(val[index], val[index + 1], state)
+            total += loss * streams  # the loss is the mean over the streams
+        return total / (streams * length)
+
+    def eval_due(self) -> bool:
+        if not self.validating:
+            return False
+        return self.iteration % self.eval_every == 0 and not self._validated_now()
+
+    def record_validation(self) -> float:
+        """Evaluate now, record it, and keep the model if it is the best so far."""
+        loss = self.evaluate()
+        self.history.add_validation(self.iteration, loss)
+        if loss < self.best_val_loss:
+            self.best_val_loss = loss
+            self._new_best()
+        return loss
+
+    def record_end_evaluation(self) -> float:
+        """The validation at a target reached off the schedule: recorded like any other (the
+        run's final validation loss, and its model may be the best), but undoable."""
+        self.before_end_evaluation = {
+            "best_params": self.best_flat.copy(),
+            "best_iteration": self.best_iteration,
+            "best_smooth_loss": self.best_smooth_loss,
+            "best_val_loss": self.best_val_loss,
+        }
+        return self.record_validation()
+
+    def undo_end_evaluation(self) -> None:
+        """Training goes on past the target: forget its evaluation, which a run trained
+        straight through would never have made."""
+        before, self.before_end_evaluation = self.before_end_evaluation, None
+        np.copyto(self.best_flat, before["best_params"])
+        self.best_iteration = before["best_iteration"]
+        self.best_smooth_loss = before["best_smooth_loss"]
+        self.best_val_loss = before["best_val_loss"]
+        self.history.drop_last_validation()
+
+    # -- samples -------------------------------------------------------------------------------
+    def sample_due(self) -> bool:
+        return (
+            self.iteration % self.config.sample_every == 0
+            and self.last_sample_iteration != self.iteration
+        )
+
+    def synthesize(self, length: int | None = None, interrupt=None) -> Sample:
+        """A sample from stream 0's state and its next input character (the report's).
+
+        `interrupt()` is asked every few hundred characters: when it says stop, the random
+        generator is put back as it was and Interrupted raised, so the sample can be drawn
+        again later, identically (a resumed run stays the uninterrupted one)."""
+        length = self.config.sample_length if length is None else length
+        text = self._sample_text(self.model, length, interrupt)
+        return Sample(self.iteration, self.smooth_loss, text)
+
+    def synthesize_best(self, length: int = 1000, interrupt=None) -> Sample:
+        """The report's last section: text from the best model."""
+        text = self._sample_text(self.best_params, length, interrupt)
+        return Sample(self.best_iteration, self.best_smooth_loss, text, best=True)
+
+    def _sample_text(self, model: Model, length: int, interrupt) -> str:
+        state = [layer[:1].copy() for layer in self.state]
+        x = int(self.train_data[self.position])
+        before = self.rng.bit_generator.state
+        ids = list(sampling.generate(model, state, x, length, self.rng, should_stop=interrupt))
+        if len(ids) < length:
+            self.rng.bit_generator.state = before
+            raise Interrupted(f"sample stopped after {len(ids):,} of {length:,} characters")
+        return "".join(self.chars[i] for i in ids)
+
+    def _record_due_sample(self, interrupt=None) -> Sample | None:
+        if not self.sample_due():
+            return None
+        sample = self.synthesize(interrupt=interrupt)
+        self.samples.append(sample)
+        self.last_sample_iteration = self.iteration
+        return sample
+
+    # -- many updates --------------------------------------------------------------------------
+    def train(
+        self,
+        until_iteration: int,
+        should_stop: Callable[[], bool] | None = None,
+        on_sample: Callable[[Sample], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        progress_every: float = 0.25,
+        interrupt: Callable[[], bool] | None = None,
+        on_validation: Callable[[float], None] | None = None,
+    ) -> int:
+        """Update until `until_iteration` or until `should_stop()` is true; returns updates done.
+
+        `should_stop` (a deadline, a waiting request) is asked only after the first update, so
+        every call makes progress however soon it says stop. `interrupt` (a signal, quitting)
+        is asked before every update and inside samples: a sample it stops is undone (see
+        `synthesize`) and falls due again on the next call. Samples fall due before the first
+        update and every `sample_every` updates, validation every `eval_every` updates and
+        when the target is reached; progress is reported at most every `progress_every`
+        seconds (and once at the end).
+        """
+        done = 0
+        started = last_report = time.perf_counter()
+        new_samples: list[Sample] = []
+
+        def due_work() -> bool:
+            """Validation and the sample, if due; False when interrupted."""
+            began = time.perf_counter()  # evaluations and samples count as training time
+            try:
+                reached = self.iteration >= until_iteration and done > 0
+                if self.eval_due():
+                    loss = self.record_validation()
+                elif reached and self.validating and not self._validated_now():
+                    loss = self.record_end_evaluation()
+                else:
+                    loss = None
+                if loss is not None and on_validation:
+                    on_validation(loss)
+                try:
+                    sample = self._record_due_sample(interrupt)
+                except Interrupted:
+                    return False
+                if sample is not None:
+                    new_samples.append(sample)
+                    if on_sample:
+                        on_sample(sample)
+                return True
+            finally:
+                self.train_seconds += time.perf_counter() - began
+
+        going = due_work()
+        while going and self.iteration < until_iteration:
+            if interrupt is not None and interrupt():
+                break
+            if done and should_stop is not None and should_stop():
+                break
+            if self.before_end_evaluation is not None:
+                self.undo_end_evaluation()
+            self.step()
+            done += 1
+            going = due_work()
+            now = time.perf_counter()
+            if on_progress is not None and now - last_report >= progress_every:
+                on_progress(self.progress(done, now - started, new_samples))
+                new_samples = []
+                last_report = now
+        if on_progress is not None:
+            on_progress(self.progress(done, time.perf_counter() - started, new_samples))
+        return done
+
+    def _validated_now(self) -> bool:
+        done = self.history.val_iterations
+        return bool(len(done)) and done[-1] == self.iteration
+
+    def progress(self, updates: int, seconds: float, new_samples=()) -> Progress:
+        rate = updates * self.chars_per_update / seconds if seconds > 0 else 0.0
+        return Progress(
+            self.iteration,
+            self.epoch,
+            self.smooth_loss,
+            self.best_smooth_loss,
+            rate,
+            list(new_samples),
+            self.val_loss,
+            self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+        )
+
+    # -- state for checkpoints (runs.py writes it; no pickles: arrays and JSON strings) --------
+    COUNTERS = (
+        "position",
+        "iteration",
+        "epoch",
+        "best_iteration",
+        "last_sample_iteration",
+    )
+    LOSSES = ("smooth_loss", "best_smooth_loss", "best_val_loss", "train_seconds")
+    # Wall-clock measurements: saved, but never the same twice, so every bit-for-bit
+    # comparison of two states leaves them out.
+    TIMING = ("seconds_history", "train_seconds")
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The whole training state as named arrays (checkpoint schema 2)."""
+        arrays = {
+            "params": self.model.flat,
+            "best_params": self.best_flat,
+            "loss_history": self.history.loss,
+            "smooth_loss_history": self.history.smooth_loss,
+            "seconds_history": self.history.seconds,
+            "epoch_starts": self.history.epoch_starts,
+            "val_iterations": self.history.val_iterations,
+            "val_loss_history": self.history.val_loss,
+            "rng_state": np.array(json.dumps(self.rng.bit_generator.state)),
+            "dropout_rng_state": np.array(json.dumps(self.dropout_rng.bit_generator.state)),
+        }
+        for name, value in self.optimizer.state_arrays().items():
+            arrays[f"opt.{name}"] = value
+        for layer, value in enumerate(self.state):
+            arrays[f"state.{layer}"] = value
+        for name in self.COUNTERS:
+            arrays[name] = np.array(getattr(self, name), dtype=np.int64)
+        # How many validation losses there are: bounds the two arrays that hold them.
+        arrays["evaluations"] = np.array(len(self.history.val_loss), dtype=np.int64)
+        for name in self.LOSSES:
+            arrays[name] = np.array(getattr(self, name), dtype=np.float64)
+        if self.before_end_evaluation is not None:
+            before = self.before_end_evaluation
+            arrays["undo.best_params"] = before["best_params"]
+            arrays["undo.best_iteration"] = np.array(before["best_iteration"], dtype=np.int64)
+            for name in ("best_smooth_loss", "best_val_loss"):
+                arrays[f"undo.{name}"] = np.array(before[name], dtype=np.float64)
+        return arrays
+
+    def load_state_arrays(self, arrays) -> None:
+        """Restore exactly what `state_arrays` saved (after checking shapes)."""
+        expected = self.model.flat.shape
+        for name in ("params", "best_params"):
+            if arrays[name].shape != expected:
+                raise ValueError(
+                    f"checkpoint {name} has shape {arrays[name].shape}, the model needs {expected}"
+                )
+        state = [np.asarray(arrays[f"state.{layer}"]) for layer in range(len(self.state))]
+        for layer, value in enumerate(state):
+            if value.shape != self.state[layer].shape:
+                raise ValueError(
+                    f"checkpoint state.{layer} has shape {value.shape}, the model needs "
+                    f"{self.state[layer].shape}"
+                )
+        self.model.flat[...] = arrays["params"]
+        self.best_flat[...] = arrays["best_params"]
+        self.optimizer.load_state(
+            {name: arrays[f"opt.{name}"] for name in self.optimizer.state_names}
+        )
+        self.state = [value.astype(self.model.flat.dtype, copy=True) for value in state]
+        for name in self.COUNTERS:
+            setattr(self, name, int(arrays[name]))
+        for name in self.LOSSES:
+            setattr(self, name, float(arrays[name]))
+        self.history = LossHistory.from_arrays(
+            arrays["loss_history"],
+            arrays["smooth_loss_history"],
+            arrays["epoch_starts"],
+            arrays.get("seconds_history"),
+            arrays.get("val_iterations", ()),
+            arrays.get("val_loss_history", ()),
+        )
+        self.rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
+        self.dropout_rng.bit_generator.state = json.loads(str(arrays["dropout_rng_state"]))
+        self.before_end_evaluation = None
+        if "undo.best_params" in arrays:  # runs.py checked they belong to the last evaluation
+            self.before_end_evaluation = {
+                "best_params": np.array(arrays["undo.best_params"], dtype=self.best_flat.dtype),
+                "best_iteration": int(arrays["undo.best_iteration"]),
+                "best_smooth_loss": float(arrays["undo.best_smooth_loss"]),
+                "best_val_loss": float(arrays["undo.best_val_loss"]),
+            }
