@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from tui_rnn.cells.model import Model, ModelSpec
 from tui_rnn.gradcheck.batch import workers
-from tui_rnn.gradcheck.check import run_gradcheck
+from tui_rnn.gradcheck.check import GradcheckOptions, run_gradcheck
 from tui_rnn.gradcheck.common import DEFAULT_SEQ_LENGTHS, METHODS
 from tui_rnn.gradcheck.vanilla import numerical_gradients_loop
 from tui_rnn.training.corpus import from_text, load_corpus
@@ -41,7 +41,9 @@ def time_batched(corpus, hidden, method, workers, repeats):
     seconds = []
     for _ in range(repeats):
         report = run_gradcheck(
-            corpus.data, corpus.vocab_size, hidden_size=hidden, method=method, workers=workers
+            corpus.data,
+            corpus.vocab_size,
+            GradcheckOptions(hidden_size=hidden, method=method, workers=workers),
         )
         assert report.passed
         seconds.append(report.seconds)
@@ -73,8 +75,11 @@ def time_cells(corpus, repeats: int) -> None:
         for method in METHODS:
             seconds = []
             for _ in range(repeats):
-                report = run_gradcheck(corpus.data, corpus.vocab_size, spec=spec, method=method,
-                                       full=True)  # fmt: skip
+                report = run_gradcheck(
+                    corpus.data,
+                    corpus.vocab_size,
+                    GradcheckOptions(spec=spec, method=method, full=True),
+                )
                 assert report.passed and not report.sampled
                 seconds.append(report.seconds)
             total += min(seconds)
@@ -93,7 +98,7 @@ def time_cjk() -> None:
     chars = [chr(0x4E00 + k) for k in rng.permutation(3084)]
     corpus = from_text("".join(chars), name="cjk")
     for method in METHODS:
-        report = run_gradcheck(corpus.data, corpus.vocab_size, method=method)
+        report = run_gradcheck(corpus.data, corpus.vocab_size, GradcheckOptions(method=method))
         assert report.passed
         print(
             f"CJK text, K = {corpus.vocab_size:,}, m = 100, {method:8s}: {report.seconds:.1f} s, "

@@ -52,12 +52,12 @@ def quick_gradcheck(target: GradcheckTarget, method, on_row, should_stop):
     """The real gradient check on the first two lengths, with its time zeroed (snapshots)."""
     from tui_rnn.gradcheck.check import run_gradcheck
 
+    options = replace(target.options(method), seq_lengths=(5, 10))
     report = run_gradcheck(
         target.data,
         target.vocab_size,
-        **target.subject(),
-        seq_lengths=(5, 10),
-        method=method,
+        options,
+        model=target.model,
         on_row=on_row,
         should_stop=should_stop,
     )
@@ -835,7 +835,7 @@ def test_failed_gradcheck_rows_are_marked(session_factory):
     session = session_factory(target=0)
 
     def broken(target, method, on_row, should_stop):
-        from tui_rnn.gradcheck.check import analytic_gradients, run_gradcheck
+        from tui_rnn.gradcheck.check import GradcheckOptions, analytic_gradients, run_gradcheck
 
         def wrong(params, inputs, targets, h0):
             grads = analytic_gradients(params, inputs, targets, h0)
@@ -845,9 +845,9 @@ def test_failed_gradcheck_rows_are_marked(session_factory):
         return run_gradcheck(
             target.data,
             target.vocab_size,
-            hidden_size=target.config.hidden_size,
-            seq_lengths=(5, 10),
-            method=method,
+            GradcheckOptions(
+                hidden_size=target.config.hidden_size, seq_lengths=(5, 10), method=method
+            ),
             on_row=on_row,
             analytic=wrong,
         )

@@ -80,7 +80,9 @@ def test_default_gradient_check_table_is_unchanged(golden, method):
     from tui_rnn.training.corpus import builtin_corpus
 
     corpus = builtin_corpus()
-    report = check.run_gradcheck(corpus.data, corpus.vocab_size, method=method)
+    report = check.run_gradcheck(
+        corpus.data, corpus.vocab_size, check.GradcheckOptions(method=method)
+    )
     got = [
         [row.parameter, row.seq_length, repr(row.max_rel_error), repr(row.sum_rel_error)]
         for row in report.rows

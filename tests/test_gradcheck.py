@@ -16,7 +16,7 @@ from tui_rnn import cli
 from tui_rnn.cells.model import Model, ModelSpec
 from tui_rnn.gradcheck import batch, table
 from tui_rnn.gradcheck import check as gradcheck_check
-from tui_rnn.gradcheck.check import GradcheckReport, run_gradcheck
+from tui_rnn.gradcheck.check import GradcheckOptions, GradcheckReport, run_gradcheck
 from tui_rnn.gradcheck.common import DEFAULT_EPS, DEFAULT_SEQ_LENGTHS, default_h, default_threshold
 from tui_rnn.gradcheck.vanilla import PARAM_NAMES, numerical_gradients, numerical_gradients_loop
 from tui_rnn.training.options import TrainConfig
@@ -78,7 +78,9 @@ def worst(report: GradcheckReport, names=None) -> float:
 @pytest.mark.parametrize("method", METHODS)
 def test_real_backward_pass_passes_with_tenfold_margin(small_corpus, method, hidden):
     report = run_gradcheck(
-        small_corpus.data, small_corpus.vocab_size, hidden_size=hidden, method=method
+        small_corpus.data,
+        small_corpus.vocab_size,
+        GradcheckOptions(hidden_size=hidden, method=method),
     )
     assert report.passed
     assert [(r.parameter, r.seq_length) for r in report.rows] == [
@@ -94,8 +96,7 @@ def test_the_rewritten_backward_pass_without_a_bug_agrees_with_the_model(small_c
     report = run_gradcheck(
         small_corpus.data,
         small_corpus.vocab_size,
-        hidden_size=5,
-        method="complex",
+        GradcheckOptions(hidden_size=5, method="complex"),
         analytic=backward_variant(None),
     )
     assert report.passed and worst(report) <= default_threshold("complex") / 10
@@ -110,8 +111,7 @@ def test_broken_backward_pass_fails_by_tenfold(small_corpus, method, bug):
     report = run_gradcheck(
         small_corpus.data,
         small_corpus.vocab_size,
-        hidden_size=20,
-        method=method,
+        GradcheckOptions(hidden_size=20, method=method),
         analytic=backward_variant(bug),
     )
     assert not report.passed
@@ -126,9 +126,7 @@ def test_dropping_tanh_derivative_is_caught_at_the_report_setting(small_corpus, 
     report = run_gradcheck(
         small_corpus.data,
         small_corpus.vocab_size,
-        hidden_size=100,
-        seq_lengths=(25,),
-        method=method,
+        GradcheckOptions(hidden_size=100, seq_lengths=(25,), method=method),
         analytic=backward_variant("tanh"),
     )
     assert worst(report, RECURRENT) >= 10 * default_threshold(method)
@@ -177,14 +175,16 @@ def test_complex_tanh_is_numpy_complex_tanh():
 def test_same_seed_gives_bit_identical_reports_whatever_the_thread_count(small_corpus):
     def rows(**kwargs):
         report = run_gradcheck(
-            small_corpus.data, small_corpus.vocab_size, hidden_size=20, seed=7, **kwargs
+            small_corpus.data,
+            small_corpus.vocab_size,
+            GradcheckOptions(hidden_size=20, seed=7, **kwargs),
         )
         return report.rows
 
     assert rows(workers=1) == rows(workers=2) == rows(workers=2)
     assert rows(method="complex", workers=1) == rows(method="complex", workers=3)
     other_seed = run_gradcheck(
-        small_corpus.data, small_corpus.vocab_size, hidden_size=20, seed=8
+        small_corpus.data, small_corpus.vocab_size, GradcheckOptions(hidden_size=20, seed=8)
     ).rows
     assert other_seed != rows()
 
@@ -199,10 +199,7 @@ def test_fresh_model_is_the_trainers_initialisation(small_corpus):
     run_gradcheck(
         small_corpus.data,
         small_corpus.vocab_size,
-        hidden_size=7,
-        sigma=0.02,
-        seed=5,
-        seq_lengths=(3,),
+        GradcheckOptions(hidden_size=7, sigma=0.02, seed=5, seq_lengths=(3,)),
         analytic=spy,
     )
     config = TrainConfig(hidden_size=7, sigma=0.02, seed=5)
@@ -218,7 +215,10 @@ def test_fresh_model_is_the_trainers_initialisation(small_corpus):
 def test_rows_are_reported_as_they_complete_and_stop_is_honoured(small_corpus):
     seen = []
     report = run_gradcheck(
-        small_corpus.data, small_corpus.vocab_size, hidden_size=5, on_row=seen.append
+        small_corpus.data,
+        small_corpus.vocab_size,
+        GradcheckOptions(hidden_size=5),
+        on_row=seen.append,
     )
     assert seen == report.rows
 
@@ -232,10 +232,9 @@ def test_rows_are_reported_as_they_complete_and_stop_is_honoured(small_corpus):
     partial = run_gradcheck(
         small_corpus.data,
         small_corpus.vocab_size,
-        hidden_size=5,
+        GradcheckOptions(hidden_size=5, workers=1),
         on_row=seen_partial.append,
         should_stop=stop_after_first_parameter,
-        workers=1,
     )
     assert polls
     assert partial.stopped and not partial.passed
@@ -260,7 +259,7 @@ def test_rows_are_reported_as_they_complete_and_stop_is_honoured(small_corpus):
 def test_bad_options_raise_one_line_value_errors(kwargs, words):
     data = np.arange(30) % 4
     with pytest.raises(ValueError) as caught:
-        run_gradcheck(data, 4, hidden_size=kwargs.pop("hidden_size", 3), **kwargs)
+        run_gradcheck(data, 4, GradcheckOptions(hidden_size=kwargs.pop("hidden_size", 3), **kwargs))
     message = str(caught.value)
     assert words in message and "\n" not in message
 
@@ -358,9 +357,7 @@ def test_failing_cells_are_red(small_corpus):
         report = run_gradcheck(
             small_corpus.data,
             small_corpus.vocab_size,
-            hidden_size=3,
-            seq_lengths=(4,),
-            threshold=threshold,
+            GradcheckOptions(hidden_size=3, seq_lengths=(4,), threshold=threshold),
         )
         console = Console(force_terminal=True, color_system="standard", width=120)
         with console.capture() as capture:
@@ -422,7 +419,9 @@ def tiny_spec(corpus, cell, layers, hidden=6):
 def test_every_cell_passes_with_tenfold_margin(small_corpus, cell, layers, method):
     spec = tiny_spec(small_corpus, cell, layers)
     report = run_gradcheck(
-        small_corpus.data, small_corpus.vocab_size, spec=spec, seq_lengths=(4, 9), method=method
+        small_corpus.data,
+        small_corpus.vocab_size,
+        GradcheckOptions(spec=spec, seq_lengths=(4, 9), method=method),
     )
     assert report.passed and not report.sampled
     assert report.cell == cell and report.layers == layers
@@ -495,9 +494,9 @@ def test_the_rewritten_backward_passes_agree_with_the_cells(small_corpus, cell, 
     report = run_gradcheck(
         small_corpus.data,
         small_corpus.vocab_size,
-        spec=tiny_spec(small_corpus, cell, layers),
-        seq_lengths=(4, 9),
-        method="complex",
+        GradcheckOptions(
+            spec=tiny_spec(small_corpus, cell, layers), seq_lengths=(4, 9), method="complex"
+        ),
         model_analytic=reference_analytic(None),
     )
     assert report.passed and worst(report) <= default_threshold("complex") / 10
@@ -511,9 +510,9 @@ def test_broken_backward_passes_of_every_cell_fail_by_tenfold(
     report = run_gradcheck(
         small_corpus.data,
         small_corpus.vocab_size,
-        spec=tiny_spec(small_corpus, cell, layers),
-        seq_lengths=(4, 9),
-        method=method,
+        GradcheckOptions(
+            spec=tiny_spec(small_corpus, cell, layers), seq_lengths=(4, 9), method=method
+        ),
         model_analytic=reference_analytic(bug),
     )
     assert not report.passed
@@ -528,7 +527,7 @@ def test_the_reports_criteria_by_hand(small_corpus):
     K, m = small_corpus.vocab_size, 5
     params = init_params(K, m, 0.01, np.random.Generator(np.random.PCG64(0)))
     data = small_corpus.data.astype(np.intp)
-    report = run_gradcheck(small_corpus.data, K, hidden_size=m, seq_lengths=(6,))
+    report = run_gradcheck(small_corpus.data, K, GradcheckOptions(hidden_size=m, seq_lengths=(6,)))
     numerical = numerical_gradients(params, data[:6], data[1:7], (6,))
     exact = gradcheck_check.analytic_gradients(params, data[:6], data[1:7], np.zeros(m))
     for row in report.rows:
@@ -549,8 +548,7 @@ def test_broken_passes_still_fail_through_the_elementwise_check(small_corpus, bu
     report = run_gradcheck(
         small_corpus.data,
         small_corpus.vocab_size,
-        hidden_size=20,
-        seq_lengths=(10,),
+        GradcheckOptions(hidden_size=20, seq_lengths=(10,)),
         analytic=backward_variant(bug),
     )
     failed = [row for row in report.rows if not row.passed]
@@ -561,7 +559,9 @@ def test_broken_passes_still_fail_through_the_elementwise_check(small_corpus, bu
 
 
 def test_markdown_table_has_all_four_lines(small_corpus):
-    report = run_gradcheck(small_corpus.data, small_corpus.vocab_size, hidden_size=3)
+    report = run_gradcheck(
+        small_corpus.data, small_corpus.vocab_size, GradcheckOptions(hidden_size=3)
+    )
     text = table.markdown_table(report)
     for label in ("report's max", "report's sum", "max rel", "sum rel"):
         assert text.count(f"| {label} |") == len(PARAM_NAMES)
@@ -591,7 +591,9 @@ def test_a_check_over_the_budget_is_a_labelled_seeded_sample(small_corpus, monke
 
     def check(**kwargs):
         return run_gradcheck(
-            small_corpus.data, small_corpus.vocab_size, spec=spec, seq_lengths=(5,), **kwargs
+            small_corpus.data,
+            small_corpus.vocab_size,
+            GradcheckOptions(spec=spec, seq_lengths=(5,), **kwargs),
         )
 
     report = check()
@@ -633,7 +635,7 @@ def test_a_check_that_cannot_fit_memory_is_refused_naming_the_sequence_length(ce
     data = (np.arange(3_000_001) % 65).astype(np.uint8)
     spec = ModelSpec(cell=cell, vocab_size=65, hidden_size=4)
     with pytest.raises(ValueError) as caught:
-        run_gradcheck(data, 65, spec=spec, seq_lengths=(3_000_000,))
+        run_gradcheck(data, 65, GradcheckOptions(spec=spec, seq_lengths=(3_000_000,)))
     message = str(caught.value)
     assert "sequence length 3000000" in message and "--seq-lengths" in message
     assert "\n" not in message
@@ -648,7 +650,7 @@ def test_the_stop_flag_is_seen_inside_a_long_chunk():
         return len(polls) > 3
 
     report = run_gradcheck(
-        data, 7, hidden_size=3, seq_lengths=(3_000,), should_stop=stop, workers=1
+        data, 7, GradcheckOptions(hidden_size=3, seq_lengths=(3_000,), workers=1), should_stop=stop
     )
     assert report.stopped and not report.passed
     # One chunk per parameter here: more polls than chunks means it looked inside one.
@@ -664,7 +666,9 @@ def test_seq_length_19999_at_hidden_4_stays_small():
     corpus = builtin_corpus()
     tracemalloc.start()
     try:
-        report = run_gradcheck(corpus.data, corpus.vocab_size, hidden_size=4, seq_lengths=(19_999,))
+        report = run_gradcheck(
+            corpus.data, corpus.vocab_size, GradcheckOptions(hidden_size=4, seq_lengths=(19_999,))
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -712,7 +716,9 @@ def test_generic_reports_are_bit_identical_whatever_the_thread_count(small_corpu
 
     def rows(**kwargs):
         return run_gradcheck(
-            small_corpus.data, small_corpus.vocab_size, spec=spec, seq_lengths=(4, 9), **kwargs
+            small_corpus.data,
+            small_corpus.vocab_size,
+            GradcheckOptions(spec=spec, seq_lengths=(4, 9), **kwargs),
         ).rows
 
     assert rows(workers=1) == rows(workers=2) == rows(workers=3)
@@ -726,12 +732,15 @@ def test_a_given_model_is_checked_in_float64_and_left_untouched(small_corpus):
     model = Model.zeros(spec).init(np.random.default_rng(0))
     before = model.flat.copy()
     report = run_gradcheck(
-        small_corpus.data, small_corpus.vocab_size, model=model, seq_lengths=(6,), method="complex"
+        small_corpus.data,
+        small_corpus.vocab_size,
+        GradcheckOptions(seq_lengths=(6,), method="complex"),
+        model=model,
     )
     assert report.passed and report.cell == "gru" and report.hidden == 5
     assert model.flat.dtype == np.float32 and np.array_equal(model.flat, before)
     with pytest.raises(ValueError, match="vocabulary"):
-        run_gradcheck(small_corpus.data[:50], 3, model=model)
+        run_gradcheck(small_corpus.data[:50], 3, GradcheckOptions(), model=model)
 
 
 # -- the command line for every model ------------------------------------------------------------

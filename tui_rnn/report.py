@@ -225,27 +225,28 @@ def _table_1(document, arrays, corpus, config: TrainConfig, should_stop) -> str:
     ]
     lengths = [L for L in common.DEFAULT_SEQ_LENGTHS if L < len(corpus.data)]
     K = len(document["vocabulary"])
+    spec = model_spec(config, K)
     subjects = (
-        (
-            "At initialisation (the run's seed and sigma)",
-            {"spec": model_spec(config, K), "sigma": config.sigma, "seed": config.seed},
-        ),
+        ("At initialisation (the run's seed and sigma)", None),
         (
             f"The trained model (iter = {int(arrays['iteration']):,})",
-            {"model": checkpoint.model_from_arrays(document, arrays)},
+            checkpoint.model_from_arrays(document, arrays),
         ),
     )
-    for title, subject in subjects:
+    for title, model in subjects:
         out += ["", f"### {title}"]
         for method in common.METHODS:
             try:
-                result = check.run_gradcheck(
-                    corpus.data,
-                    K,
-                    **subject,
-                    seq_lengths=lengths,
+                # spec, sigma, seed: the fresh model at init (the trained model ignores them)
+                options = check.GradcheckOptions(
                     method=method,
-                    should_stop=should_stop,
+                    seq_lengths=lengths,
+                    spec=spec,
+                    sigma=config.sigma,
+                    seed=config.seed,
+                )
+                result = check.run_gradcheck(
+                    corpus.data, K, options, model=model, should_stop=should_stop
                 )
             except ValueError as err:  # a corpus too short, a check too large for memory
                 out += ["", f"{METHOD_NAMES[method]}: not computed ({err})"]

@@ -85,17 +85,17 @@ def cmd_gradcheck(args) -> int:
         corpus, subject = _fresh_model(args, fresh)
     try:
         seq_lengths = gradcheck_check.parse_seq_lengths(args.seq_lengths)
-        report = gradcheck_check.run_gradcheck(
-            corpus.data,
-            corpus.vocab_size,
-            **subject,
+        model = subject.pop("model", None)  # a run's; else `subject` describes a fresh one
+        options = gradcheck_check.GradcheckOptions(
             seq_lengths=seq_lengths,
             method=args.method,
             h=args.h,
             eps=args.eps,
             threshold=args.threshold,
             full=args.full,
+            **subject,
         )
+        report = gradcheck_check.run_gradcheck(corpus.data, corpus.vocab_size, options, model=model)
     except ValueError as err:
         raise UsageError(str(err)) from None
     except MemoryError:

@@ -1,18 +1,15 @@
-"""common: split from tui_rnn.gradcheck."""
+"""What the gradient check's modules share: the methods and their defaults.
+
+Both batched paths (vanilla, generic) and the check that drives them (check) need the default
+step of a method; keeping the defaults here, below all three, lets the paths stand alone
+without importing the check that imports them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-
-from tui_rnn.cells.model import Model
-
 METHODS = ("central", "complex")
 
-
 DEFAULT_SEQ_LENGTHS = (5, 10, 15, 25)
-
 
 # The floor of the relative error's denominator. A central difference carries rounding noise of
 # about ulp(loss) / 2h ~ 1e-11 in absolute terms; divided by a gradient that is itself ~1e-9 it
@@ -20,9 +17,7 @@ DEFAULT_SEQ_LENGTHS = (5, 10, 15, 25)
 # tiny-gradient noise reads as <= ~1e-5 while any gradient above 1e-6 is compared relatively.
 DEFAULT_EPS = 1e-6
 
-
 _DEFAULT_H = {"central": 1e-4, "complex": 1e-20}
-
 
 # Measured at m = 100, sigma = 0.01 (tinyshakespeare and the tests' generated text), seq lengths
 # 5..25: the correct backward pass reaches max r <= 2.3e-5 (central) and <= 4e-13 (complex) at
@@ -32,24 +27,17 @@ _DEFAULT_H = {"central": 1e-4, "complex": 1e-20}
 _DEFAULT_THRESHOLD = {"central": 1e-3, "complex": 1e-8}
 
 
-# The report's model's backward pass under test: (model, inputs, targets, h0) -> an object
-# with a `flat` gradient vector (tests inject broken ones written as the report writes them).
-AnalyticFn = Callable[[Model, np.ndarray, np.ndarray, np.ndarray], object]
-
-
-ModelAnalyticFn = Callable[[Model, np.ndarray, np.ndarray], "Model | np.ndarray"]
-
-
 def default_h(method: str) -> float:
-    _check_method(method)
+    check_method(method)
     return _DEFAULT_H[method]
 
 
 def default_threshold(method: str) -> float:
-    _check_method(method)
+    check_method(method)
     return _DEFAULT_THRESHOLD[method]
 
 
-def _check_method(method: str) -> None:
+def check_method(method: str) -> None:
+    """ValueError (one line) unless `method` is one of METHODS."""
     if method not in METHODS:
         raise ValueError(f"unknown gradient check method {method!r}: use central or complex")

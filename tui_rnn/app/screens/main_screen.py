@@ -61,7 +61,12 @@ from tui_rnn.app.widgets.samples_pane import SampleScreen, SamplesPane
 from tui_rnn.app.widgets.status_bar import StatusBar, keep_end
 from tui_rnn.cells.model import Model
 from tui_rnn.charts import figure
-from tui_rnn.gradcheck.check import GradcheckReport, GradcheckRow, run_gradcheck
+from tui_rnn.gradcheck.check import (
+    GradcheckOptions,
+    GradcheckReport,
+    GradcheckRow,
+    run_gradcheck,
+)
 from tui_rnn.gradcheck.common import DEFAULT_SEQ_LENGTHS
 from tui_rnn.safe import text as safe_text
 from tui_rnn.training import sampling
@@ -89,14 +94,14 @@ class GradcheckTarget:
     def label(self) -> str:
         return "at init" if self.model is None else f"at iter {self.iteration:,}"
 
-    def subject(self) -> dict:
-        """run_gradcheck's model arguments: the copy, or the run's model at init."""
+    def options(self, method: str) -> GradcheckOptions:
+        """run_gradcheck's options: the run's model at init (a copy ignores spec, sigma, seed)."""
 
-        if self.model is not None:
-            return {"model": self.model}
         config = self.config
         spec = model_spec(config, self.vocab_size)
-        return {"spec": spec, "sigma": config.sigma, "seed": config.seed}
+        return GradcheckOptions(
+            method=method, full=self.full, spec=spec, sigma=config.sigma, seed=config.seed
+        )
 
 
 GradcheckFn = Callable[
@@ -110,9 +115,8 @@ def default_gradcheck(target: GradcheckTarget, method: str, on_row, should_stop)
     return run_gradcheck(
         target.data,
         target.vocab_size,
-        **target.subject(),
-        method=method,
-        full=target.full,
+        target.options(method),
+        model=target.model,
         on_row=on_row,
         should_stop=should_stop,
     )
