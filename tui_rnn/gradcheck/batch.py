@@ -222,7 +222,7 @@ def run_chunks(
 
 @dataclass(frozen=True)
 class Path:
-    """What a batched check (gradcheck_vanilla, gradcheck_generic) provides to the runner.
+    """What a batched check (vanilla, generic) provides to the runner.
 
     subject: the model (a cells.Model); base: its unperturbed trajectory.
     """
@@ -251,7 +251,7 @@ def chunk_plan(path: Path, subject, base, name: str, inputs, selection, lengths)
     order = np.argsort(start[live], kind="stable")
     index, rows, columns, start = (v[live][order] for v in (index, rows, columns, start))
     size = chunk_size(path, subject, T, name)
-    tasks = []
+    tasks: list[tuple[np.ndarray, Chunk]] = []
     for lo in range(0, len(index), size):
         sl = slice(lo, lo + size)
         if name in ("c", "V"):

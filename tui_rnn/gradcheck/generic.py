@@ -1,33 +1,19 @@
 """Numerical gradients of any model (rnn, lstm, gru; any number of layers), batched.
 
-The loss is Model.loss on the first T characters from a zero state, in float64; for each
-entry theta_e of each parameter (named by cell: W_x.0, W_h.1, b.1, V, c, ...):
-
-    central:  gn_e = (L(theta + h e_e) - L(theta - h e_e)) / 2h          (h = 1e-4)
-    complex:  gn_e = Im L(theta + i h e_e) / h                          (h = 1e-20)
-
-Perturbed copies are the rows of a batch run through the cells' own layer code, with the
-structure of a one-entry perturbation exploited as in the vanilla check (gradcheck_vanilla):
-- Rank one: a copy perturbing row i of W_x, W_h or b adds delta * (x_t[j], h_{t-1}[j] or 1)
-  to pre-activation i (the `perturb` hook of layer_forward), so every copy shares the weights.
-- Layers below the perturbed one are unchanged: copies perturbing layer l start from the
-  unperturbed states and input projection of layer l, and only layers l..L-1 and the output
-  run per copy. V and c need no recurrence at all.
-- Causality: a copy starts at the first step its entry is read (W_x.0[:, k] where x_t = k
-  first: the columns of characters the sequence never reads give exactly 0 and are skipped;
-  W_h at step 2, since the state starts at 0), and one pass over max(T) gives every length as
-  a prefix sum of per-step loss changes.
-- Chunks of copies run on a thread pool, fixed by the entry order and sizes (bit-identical
-  results whatever the thread count).
+The loss is Model.loss on the first T characters from a zero state, in float64; parameters are
+named by cell (W_x.0, W_h.1, b.1, V, c, ...). Perturbed copies are the rows of a batch run
+through the cells' own layer code, so any cell the model knows is checked by its own forward
+pass, with the structure of a one-entry perturbation exploited as in vanilla: a rank-one
+change added to one pre-activation row (the `perturb` hook of layer_forward), copies of layer l
+starting from the unperturbed states of layers below it, V and c with no recurrence at all,
+and every length as a prefix sum of per-step loss changes from the step the entry is first read.
 
 Complex step: with h = 1e-20 the real part of every perturbed copy equals the unperturbed
 trajectory (h^2 underflows against it), and the imaginary part is exactly the forward-mode
-derivative times h: Im f(x + i h v) = h f'(x) v, and Im(ab) = Re a Im b + Im a Re b with no
-second-order term. So only the imaginary parts are propagated (each cell's `layer_tangent`),
-from the shared real trajectory; the output layer's softmax is taken in genuine complex
-arithmetic (gradcheck_batch.imag_step_losses). A test proves the result equals a plain
-complex128 forward pass of a complex Model, one entry at a time, to 1e-12 relative, for every
-cell and 1 and 2 layers.
+derivative times h, so only the imaginary parts are propagated (each cell's `layer_tangent`)
+from the shared real trajectory, and the softmax is taken in genuine complex arithmetic
+(batch.imag_step_losses). The tests hold it equal to a plain complex128 forward pass, entry by
+entry, for every cell.
 """
 
 from __future__ import annotations
@@ -69,6 +55,14 @@ def make_base(model: Model, inputs, targets, method: str, h: float) -> Base:
     return Base(model, inputs, targets, cache, XW, H_top, O, method, h)
 
 
+def layer_of(model: Model, name: str) -> int:
+    """The layer a weight or bias belongs to (V and c belong to none)."""
+    layer = model.spec.parameter_layer(name)
+    if layer is None:
+        raise ValueError(f"{name} belongs to no layer")
+    return layer
+
+
 def entries(model: Model, inputs: np.ndarray, name: str):
     """(flat indices, row i, column j, first step the entry acts at) of a parameter."""
     spec, T = model.spec, len(inputs)
@@ -79,7 +73,7 @@ def entries(model: Model, inputs: np.ndarray, name: str):
     if name == "V":
         k, j = np.divmod(index, shape[1])
         return index, k, j, np.zeros_like(index)
-    layer = spec.parameter_layer(name)
+    layer = layer_of(model, name)
     role = spec.layer_names(layer).index(name)  # 0: input weights, 1: recurrent, 2: bias
     if role == 2:
         return index, index, np.zeros_like(index), np.zeros_like(index)
@@ -156,7 +150,7 @@ def _tangents_above(base: Base, first: int, dX: np.ndarray, s0: int) -> np.ndarr
 def _recurrent_chunk(base: Base, name: str, i, j, start, lengths, stop) -> np.ndarray:
     """Prefix loss changes for copies perturbing entries of one layer's W_x, W_h or b."""
     model, spec = base.model, base.model.spec
-    layer = spec.parameter_layer(name)
+    layer = layer_of(model, name)
     role = spec.layer_names(layer).index(name)
     cell, W_h = spec.module, model.layer(layer)[1]
     n, s0 = len(i), int(start.min())
@@ -200,7 +194,7 @@ def chunk_bytes(base_model: Model, T: int, name: str) -> float:
     prefix = 8 * T * 3
     if name in ("c", "V"):
         return prefix + 8 * 2 * spec.vocab_size * 3
-    above = spec.layers - spec.parameter_layer(name)
+    above = spec.layers - layer_of(base_model, name)
     m, G = spec.hidden_size, spec.module.GATES
     per_step = above * (2 * m + G * m) + G * m
     return prefix + 8 * T * 2 * per_step * 2  # x2: the half-chunk rule
@@ -216,7 +210,7 @@ def entry_seconds(model: Model, inputs, name: str, method: str) -> np.ndarray:
     if name in ("c", "V"):
         per_step = batch.step_seconds(0, output, 1, copies)
     else:  # layers l..L-1 and the output, for two rows (central) or one tangent (complex)
-        layers = spec.layers - spec.parameter_layer(name)
+        layers = spec.layers - layer_of(model, name)
         rows = 2 if method == "central" else 1
         flops = rows * ((2 * layers - 1) * 2 * G * m * m + 2 * m * K)
         elements = rows * layers * G * m * (8 if method == "central" else 12) + output

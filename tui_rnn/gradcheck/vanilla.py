@@ -1,28 +1,19 @@
-"""The fast batched numerical gradients of the report's model (one vanilla layer, b c U W V).
+"""The batched numerical gradients of the report's model (one vanilla layer: b, c, U, W, V).
 
-On the first T characters (inputs data[0:T], targets data[1:T+1]), h0 = 0, float64, for every
-entry theta_e and each sequence length:
+Its own fast path, written in the report's equations, because the golden tests pin its numbers
+to the last bit. Each perturbed copy of the model is one row of a batch, so a time step of
+thousands of copies is one matrix product; perturbing one entry is a rank-one change
+(W' h = W h + delta h[j] e_i), so every copy shares the weights. The loss on T characters is
+the sum of the first T per-step losses, so one pass over max(T) steps gives every length, and
+a copy starts at the first step that reads its entry (U[:, k] where x_t = k; W at step 2, since
+h0 = 0) from the unperturbed trajectory: entries never read get gn = 0 exactly. Chunks of
+copies run on batch's thread pool, fixed by the entry order and sizes, so the bits never depend
+on the thread count.
 
-    central:  gn_e = (L(theta + h e_e) - L(theta - h e_e)) / 2h          (h = 1e-4)
-    complex:  gn_e = Im L(theta + i h e_e) / h                          (h = 1e-20)
-
-Why it is fast (about 23,000 entries x 4 lengths at m = 100 in under a second):
-- Batching: each perturbed copy of the model is one row of a batch, so a time step of thousands
-  of copies is one matrix product. Perturbing one entry is a rank-one change, so no copy holds
-  its own matrix: W' h = W h + delta h[j] e_i is the shared product plus one scalar per row.
-- Causality: the loss on the first T characters is the sum of the per-step losses of the
-  first T steps, so one pass over max(T) steps gives the numerical gradient for every length.
-- A perturbation cannot act before the step that first reads it (U[:, k] before x_t = k; W
-  before step 2, since h0 = 0). Copies start there from the unperturbed trajectory, and the
-  per-step loss differences before it are exactly zero, so entries that the sequence never
-  reads get gn = 0 exactly, like their analytic gradient.
-- Chunks of copies run on a thread pool (gradcheck_batch.run_chunks), fixed by the entry
-  order and the sizes, so results are bit-identical whatever the number of threads.
-
-Complex step: complex arithmetic is carried as separate real and imaginary float64 arrays (the
-weights are real, so W (Hr + i Hi) is two real products), with tanh and log-softmax written out
-in real functions, exactly as complex arithmetic defines them; `complex_loss` is the plain
-complex128 forward pass that the tests compare it with.
+The complex step carries complex arithmetic as separate real and imaginary float64 arrays (the
+weights are real, so W (Hr + i Hi) is two real products), with tanh and log-softmax written in
+real functions exactly as complex arithmetic defines them; `complex_loss`, the plain complex128
+forward pass, is what the tests compare it with.
 """
 
 from __future__ import annotations
@@ -100,7 +91,7 @@ def _recurrent_chunk(base: Base, name: str, i, key, start, lengths, stop) -> np.
     if s0 > 0:
         prev[: n if base.method == "complex" else 2 * n] = base.H[s0 - 1]
     rows = np.arange(n)
-    hits_by_step = [key == x[t] for t in range(T)] if name == "U" else None
+    hits_by_step = [key == x[t] for t in range(T)] if name == "U" else []
     for t in range(s0, T):
         batch.check_stop(stop, t - s0 + 1)
         A = prev @ WT
@@ -132,7 +123,15 @@ def _recurrent_chunk(base: Base, name: str, i, key, start, lengths, stop) -> np.
                 Ai[rows, i] += base.h * hr_j
             out[:n], out[n:] = batch.complex_tanh(Ar, Ai)
         prev = out
-    K = p.vocab_size
+    return _output_changes(base, states, start, s0, lengths)
+
+
+def _output_changes(base: Base, states: np.ndarray, start, s0: int, lengths) -> np.ndarray:
+    """Prefix loss changes from the copies' states (2n, T - s0, m): central, the +h and -h
+    copies' states; complex, the real and imaginary parts."""
+    p, T = base.params, len(base.inputs)
+    rows, steps, m = states.shape
+    n, K = rows // 2, p.vocab_size
     change = np.empty((n, steps))
     for block in batch.time_blocks(steps, 2 * n * K * 8 * 4):
         span = block.stop - block.start
