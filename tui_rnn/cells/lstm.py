@@ -127,14 +127,14 @@ def layer_backward(
     dc_dh = np.multiply(tanh_c, tanh_c)  # d c-path of (7): o (1 - tanh^2 c)
     np.subtract(1.0, dc_dh, out=dc_dh)
     dc_dh *= o
-    factor = np.empty_like(gates)  # multiplies dc_t (gates i, f, g) or dh_t (gate o)
-    sigmoid_slopes = factor[:, :3]  # s (1 - s) for i, f, o at once, then times their partner
+    factor = np.empty_like(gates)  # da = factor * dc_t (gates i, f, g) or * dh_t (gate o)
+    sigmoid_slopes = factor[:, :3]  # s (1 - s) for i, f, o at once ...
     np.subtract(1.0, gates[:, :3], out=sigmoid_slopes)
     sigmoid_slopes *= gates[:, :3]
-    factor[:, 0] *= g
-    factor[:, 1] *= cache.C[:-1]
-    factor[:, 2] *= tanh_c
-    np.multiply(g, g, out=factor[:, 3])  # i (1 - g^2)
+    factor[:, 0] *= g  # ... times g_t: da[i]
+    factor[:, 1] *= cache.C[:-1]  # ... times c_{t-1}: da[f]
+    factor[:, 2] *= tanh_c  # ... times tanh c_t: da[o]
+    np.multiply(g, g, out=factor[:, 3])  # i (1 - g^2): da[g]
     np.subtract(1.0, factor[:, 3], out=factor[:, 3])
     factor[:, 3] *= i
     dA = np.empty((T, B, 4 * m), dtype=gates.dtype)  # rows: the layout of W_x, W_h and b
@@ -144,9 +144,9 @@ def layer_backward(
     for t in range(T - 1, -1, -1):
         if t < T - 1:
             np.matmul(dA[t + 1], W_h, out=dh)  # W_h^T da_{t+1}, as rows
-            dc *= f[t + 1]
-        dh += dH[t]
-        dc += np.multiply(dh, dc_dh[t], out=dc_from_h)
+            dc *= f[t + 1]  # dc_{t+1} * f_{t+1}
+        dh += dH[t]  # dh_t
+        dc += np.multiply(dh, dc_dh[t], out=dc_from_h)  # dc_t
         da = by_gate(dA[t])
         np.multiply(dc, factor[t, :2], out=da[:2])  # i, f
         np.multiply(dh, factor[t, 2], out=da[2])  # o
