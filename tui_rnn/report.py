@@ -6,9 +6,9 @@ In the seed report's order:
 1. Table 1, the gradient check of the run's model at initialisation (its seed and sigma, as the
    report checked it) and of the trained model (the newest checkpoint), by central differences
    and by the complex step: per parameter and sequence length the report's two criteria and
-   the elementwise relative error that decides pass or fail (gradcheck_table).
+   the elementwise relative error that decides pass or fail (gradcheck.table).
 2. Fig. 1, smooth_loss (and the validation loss, times seq_length to share its scale) against
-   the updates, epoch boundaries marked: fig1.svg (figure.svg), and the same chart as text.
+   the updates, epoch boundaries marked: fig1.svg (charts.figure), and the same chart as text.
 3. The scheduled samples (every sample_every updates) under their `iter = N, smooth_loss = X`
    headers, then the samples taken by hand (`s`, `b` in the app) apart.
 4. 1,000 characters from the best model, reproducibly: a generator of its own seeded with the
@@ -21,9 +21,9 @@ Everything comes from one read of the newest good checkpoint (plus config.json a
 samples.txt that checkpoint accounts for), so a report of a run that is training elsewhere is
 consistent, and the same run gives the same report: only the lines of measured time (speed,
 each check's duration), the versions and the paths can differ. Text from the corpus or the
-model goes through safetext (`markdown_inline` in running text, `fence` and `markdown` for
-samples); files are written through safeio (atomic, never through a symbolic link). An output
-directory inside another run's directory is refused.
+model goes through safe.text (`markdown_inline` in running text, `fence` and `markdown` for
+samples); files are written through safe.files (atomic, never through a symbolic link). An
+output directory inside another run's directory is refused.
 """
 
 from __future__ import annotations

@@ -8,12 +8,12 @@ For a layer with input x_t, state h_{t-1} and gate order r, z, n:
     h_t = z_t * h_{t-1} + (1 - z_t) * n_t                       (4)
         = n_t + z_t * (h_{t-1} - n_t)                           (the form computed)
 
-Shapes: W_x (3m x in), W_h (3m x m), b (3m), rows in the order r, z, n. The convention for z is
-Cho's (and PyTorch's): z is the share of the old state that is kept, so z near 1 carries h
-unchanged (a leaky integrator) and the candidate enters with weight 1 - z. Cho's form applies r
-to h_{t-1} before the product, so n needs no bias of its own inside the product (PyTorch's
-variant, r * (W_h[n] h + b_hn), would), but a step is two products: rows r, z on h_{t-1}, then
-rows n on r * h_{t-1}. W_x x_t + b for the whole sequence is one product (layer 0: a row lookup).
+Shapes: W_x (3m x in), W_h (3m x m), b (3m), rows in the order r, z, n. z is the share of the
+old state kept (Cho's and PyTorch's convention): z near 1 carries h unchanged. Cho's form applies
+r to h_{t-1} before the product, so n needs no bias of its own inside it (PyTorch's variant,
+r * (W_h[n] h + b_hn), would), and a step is two products: rows r, z on h_{t-1}, then rows n on
+r * h_{t-1}. W_x x_t + b for the whole sequence is one product before the loop (layer 0: a row
+lookup).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from tui_rnn.cells import layer
+from tui_rnn.cells.layer import Perturb, kept
 
-NAMES = ("W_x", "W_h", "b")
-GATES = 3
+NAMES = ("W_x", "W_h", "b")  # input weights, recurrent weights, bias of a layer
+GATES = 3  # r, z, n: rows of W_x, W_h, b per hidden unit
 STATE_FACTOR = 1  # the state is h
 
 
@@ -49,7 +50,17 @@ def _sigmoid(a: np.ndarray) -> None:
     a += 0.5
 
 
-def cell(xw, h_prev, W_rz_T, W_n_T, a, rh, h, perturb=None, t=0) -> None:
+def cell(
+    xw: np.ndarray,
+    h_prev: np.ndarray,
+    W_rz_T: np.ndarray,
+    W_n_T: np.ndarray,
+    a: np.ndarray,
+    rh: np.ndarray,
+    h: np.ndarray,
+    perturb: Perturb | None = None,
+    t: int = 0,
+) -> None:
     """(1)-(4) for one step: a receives r, z, n; rh receives r * h_{t-1}; h receives h_t.
 
     W_rz_T, W_n_T: the transposes of W_h's rows r, z and rows n."""
@@ -71,7 +82,13 @@ def cell(xw, h_prev, W_rz_T, W_n_T, a, rh, h, perturb=None, t=0) -> None:
     h += n
 
 
-def layer_forward(XW, W_h, state0, perturb=None, keep: bool = True) -> LayerCache:
+def layer_forward(
+    XW: np.ndarray,
+    W_h: np.ndarray,
+    state0: np.ndarray,
+    perturb: Perturb | None = None,
+    keep: bool = True,
+) -> LayerCache:
     """h_t for t = 1..T from XW[t] = W_x x_t + b (T, B or 1, 3m) and h_0 = state0 (B, m).
 
     perturb(t, src, lo, hi, a) may add to the pre-activations of rows lo:hi (source h_{t-1}
@@ -90,7 +107,9 @@ def layer_forward(XW, W_h, state0, perturb=None, keep: bool = True) -> LayerCach
     return LayerCache(H, gates if keep else None, RH if keep else None)
 
 
-def layer_backward(cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.ndarray):
+def layer_backward(
+    cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.ndarray
+) -> np.ndarray:
     """dL/da_t for every t (T, B, 3m) from dL/dh_t through the layer's output; dL/dW_h into
     dW_h.
 
@@ -101,7 +120,7 @@ def layer_backward(cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.
     da[r]   = d(rh)_t * h_{t-1} * r (1 - r)                 (3, 1)
     dL/dW_h[r,z] = sum_t da[r,z] h_{t-1}^T;  dL/dW_h[n] = sum_t da[n] (r * h_{t-1})^T
     """
-    gates, RH = cache.gates, cache.RH
+    gates, RH = kept(cache.gates), kept(cache.RH)
     H_prev = cache.H[:-1]
     T, B, m = RH.shape
     r, z, n = (gates[..., k * m : (k + 1) * m] for k in range(3))
@@ -131,7 +150,13 @@ def layer_backward(cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.
     return dA
 
 
-def layer_tangent(cache: LayerCache, W_h: np.ndarray, dXW, start: int, perturb):
+def layer_tangent(
+    cache: LayerCache,
+    W_h: np.ndarray,
+    dXW: np.ndarray | None,
+    start: int,
+    perturb: Perturb | None,
+) -> np.ndarray:
     """The forward-mode derivative of h_t (per copy) from step `start`: the complex step's
     imaginary part, linear once its square underflows against the real part.
 
@@ -140,9 +165,8 @@ def layer_tangent(cache: LayerCache, W_h: np.ndarray, dXW, start: int, perturb):
     dn = (1 - n^2) da[n];  dh_t = dn + dz (h_{t-1} - n) + z (dh_{t-1} - dn).
     cache: the unperturbed trajectory (B = 1). Returns dh (T - start, n, m).
     """
-    H, gates, RH = cache.H, cache.gates, cache.RH
-    T, m = len(gates), H.shape[2]
-    n_copies = dXW.shape[1] if dXW is not None else perturb.copies
+    H, gates, RH = cache.H, kept(cache.gates), kept(cache.RH)
+    T, m, n_copies = len(gates), H.shape[2], layer.copies(dXW, perturb)
     r, z, n = (gates[start:, :, k * m : (k + 1) * m] for k in range(3))
     dH = np.zeros((T - start + 1, n_copies, m))
     W_rz_T, W_n_T = _transposes(W_h)

@@ -1,4 +1,4 @@
-"""The LSTM layer (Hochreiter and Schmidhuber 1997, with a forget gate), torch-rnn's layout.
+"""The LSTM layer (Hochreiter and Schmidhuber 1997, with a forget gate) in torch-rnn's layout.
 
 For a layer with input x_t, state [h_{t-1} | c_{t-1}] and gate order i, f, o, g:
 
@@ -10,15 +10,13 @@ For a layer with input x_t, state [h_{t-1} | c_{t-1}] and gate order i, f, o, g:
     c_t = f_t * c_{t-1} + i_t * g_t      (6)
     h_t = o_t * tanh(c_t)                (7)
 
-Shapes: W_x (4m x in), W_h (4m x m), b (4m), rows in the order i, f, o, g (torch-rnn's): the
-three sigmoid gates are one contiguous block. The gates are fused: W_x x_t + b for the whole
-sequence is one product (layer 0: a row lookup of W_x's columns) before the loop, and each step
-is one matrix product for all four gates (batched over the gates: a step's gates are stored
-gate-major, (4, B, m), so each gate is one contiguous block and the elementwise work of (2)-(7)
-runs on whole blocks, about twice as fast as on column slices of a (B, 4m) row).
-sigma(a) = (1 + tanh(a / 2)) / 2 never overflows.
-The forget gate's bias starts at 1 (torch-rnn, Jozefowicz et al. 2015): the cell remembers
-from the first update.
+Shapes: W_x (4m x in), W_h (4m x m), b (4m), rows in the order i, f, o, g: the three sigmoid
+gates are one block. W_x x_t + b for the whole sequence is one product before the loop (layer 0:
+a row lookup of W_x's columns); each step is one product for the four gates, whose results are
+stored gate-major, (4, B, m), so that (2)-(7) run on whole contiguous blocks rather than on
+column slices of a (B, 4m) row. sigma(a) = (1 + tanh(a / 2)) / 2 never overflows. The forget
+gate's bias starts at 1 (torch-rnn, Jozefowicz et al. 2015): the cell remembers from the first
+update.
 """
 
 from __future__ import annotations
@@ -28,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from tui_rnn.cells import layer
+from tui_rnn.cells.layer import Perturb, kept
 
-NAMES = ("W_x", "W_h", "b")
-GATES = 4
+NAMES = ("W_x", "W_h", "b")  # input weights, recurrent weights, bias of a layer
+GATES = 4  # i, f, o, g: rows of W_x, W_h, b per hidden unit
 STATE_FACTOR = 2  # the state is [h | c]
 
 
@@ -52,7 +51,9 @@ class LayerCache(layer.LayerCache):
         return shown
 
 
-def cell(a: np.ndarray, c_prev: np.ndarray, c: np.ndarray, tanh_c: np.ndarray, h: np.ndarray):
+def cell(
+    a: np.ndarray, c_prev: np.ndarray, c: np.ndarray, tanh_c: np.ndarray, h: np.ndarray
+) -> None:
     """(2)-(7) for one step, in place: a (4, ..., m) holds a_t gate by gate on entry and i, f, o,
     g on return."""
     i, f, o, g = a
@@ -74,7 +75,13 @@ def by_gate(rows: np.ndarray) -> np.ndarray:
     return np.moveaxis(rows.reshape(*rows.shape[:-1], 4, -1), -2, 0)
 
 
-def layer_forward(XW, W_h, state0, perturb=None, keep: bool = True) -> LayerCache:
+def layer_forward(
+    XW: np.ndarray,
+    W_h: np.ndarray,
+    state0: np.ndarray,
+    perturb: Perturb | None = None,
+    keep: bool = True,
+) -> LayerCache:
     """h_t, c_t for t = 1..T from XW[t] = W_x x_t + b (T, B or 1, 4m), state0 = [h_0 | c_0].
 
     perturb(t, src, lo, hi, a) may add to a_t (rows lo:hi = one gate, source h_{t-1}) before
@@ -100,7 +107,9 @@ def layer_forward(XW, W_h, state0, perturb=None, keep: bool = True) -> LayerCach
     return LayerCache(H, C, gates if keep else None, tanh_c if keep else None)
 
 
-def layer_backward(cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.ndarray):
+def layer_backward(
+    cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.ndarray
+) -> np.ndarray:
     """dL/da_t for every t (T, B, 4m) from dL/dh_t through the layer's output; dL/dW_h into
     dW_h.
 
@@ -112,20 +121,20 @@ def layer_backward(cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.
     dL/dW_h = sum_t da_t h_{t-1}^T (one product over all t and streams)
     The factors that do not depend on the recurrence are computed for all t before the loop.
     """
-    gates, tanh_c = cache.gates, cache.tanh_c
+    gates, tanh_c = kept(cache.gates), kept(cache.tanh_c)
     T, B, m = tanh_c.shape
     i, f, o, g = (gates[:, k] for k in range(4))
     dc_dh = np.multiply(tanh_c, tanh_c)  # d c-path of (7): o (1 - tanh^2 c)
     np.subtract(1.0, dc_dh, out=dc_dh)
     dc_dh *= o
-    factor = np.empty_like(gates)  # multiplies dc_t (gates i, f, g) or dh_t (gate o)
-    sigmoid_slopes = factor[:, :3]  # s (1 - s) for i, f, o at once, then times their partner
+    factor = np.empty_like(gates)  # da = factor * dc_t (gates i, f, g) or * dh_t (gate o)
+    sigmoid_slopes = factor[:, :3]  # s (1 - s) for i, f, o at once ...
     np.subtract(1.0, gates[:, :3], out=sigmoid_slopes)
     sigmoid_slopes *= gates[:, :3]
-    factor[:, 0] *= g
-    factor[:, 1] *= cache.C[:-1]
-    factor[:, 2] *= tanh_c
-    np.multiply(g, g, out=factor[:, 3])  # i (1 - g^2)
+    factor[:, 0] *= g  # ... times g_t: da[i]
+    factor[:, 1] *= cache.C[:-1]  # ... times c_{t-1}: da[f]
+    factor[:, 2] *= tanh_c  # ... times tanh c_t: da[o]
+    np.multiply(g, g, out=factor[:, 3])  # i (1 - g^2): da[g]
     np.subtract(1.0, factor[:, 3], out=factor[:, 3])
     factor[:, 3] *= i
     dA = np.empty((T, B, 4 * m), dtype=gates.dtype)  # rows: the layout of W_x, W_h and b
@@ -135,9 +144,9 @@ def layer_backward(cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.
     for t in range(T - 1, -1, -1):
         if t < T - 1:
             np.matmul(dA[t + 1], W_h, out=dh)  # W_h^T da_{t+1}, as rows
-            dc *= f[t + 1]
-        dh += dH[t]
-        dc += np.multiply(dh, dc_dh[t], out=dc_from_h)
+            dc *= f[t + 1]  # dc_{t+1} * f_{t+1}
+        dh += dH[t]  # dh_t
+        dc += np.multiply(dh, dc_dh[t], out=dc_from_h)  # dc_t
         da = by_gate(dA[t])
         np.multiply(dc, factor[t, :2], out=da[:2])  # i, f
         np.multiply(dh, factor[t, 2], out=da[2])  # o
@@ -146,7 +155,13 @@ def layer_backward(cache: LayerCache, W_h: np.ndarray, dH: np.ndarray, dW_h: np.
     return dA
 
 
-def layer_tangent(cache: LayerCache, W_h: np.ndarray, dXW, start: int, perturb):
+def layer_tangent(
+    cache: LayerCache,
+    W_h: np.ndarray,
+    dXW: np.ndarray | None,
+    start: int,
+    perturb: Perturb | None,
+) -> np.ndarray:
     """The forward-mode derivative of h_t (per copy) from step `start`: the complex step's
     imaginary part, linear once its square underflows against the real part.
 
@@ -155,9 +170,8 @@ def layer_tangent(cache: LayerCache, W_h: np.ndarray, dXW, start: int, perturb):
     dh = o (1 - tanh^2 c) dc + tanh c do.   cache: the unperturbed trajectory (B = 1).
     Returns dh (T - start, n, m).
     """
-    H, C, gates, tanh_c = cache.H, cache.C, cache.gates, cache.tanh_c
-    T, m = len(gates), H.shape[2]
-    n = dXW.shape[1] if dXW is not None else perturb.copies
+    H, C, gates, tanh_c = cache.H, cache.C, kept(cache.gates), kept(cache.tanh_c)
+    T, m, n = len(gates), H.shape[2], layer.copies(dXW, perturb)
     i, f, o, g = (gates[start:, k] for k in range(4))
     slope = np.stack([i * (1 - i), f * (1 - f), o * (1 - o), 1 - g * g], axis=1)  # (T', 4, 1, m)
     dH = np.zeros((T - start + 1, n, m))

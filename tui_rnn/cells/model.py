@@ -3,30 +3,27 @@
 For inputs x_1..x_T (vocabulary ids), targets y_1..y_T and B streams side by side:
 
     h^0_t = x_t (a character: layer 0 reads a column of its input matrix, never a one-hot)
-    h^l_t = cell_l(h^{l-1}_t, state^l_{t-1})      l = 1..L (see rnn.py, lstm.py, gru.py)
+    h^l_t = cell_l(h^{l-1}_t, state^l_{t-1})      l = 1..L (rnn.py, lstm.py, gru.py)
     o_t   = V d(h^L_t) + c                         (d: inverted dropout, training only)
     p_t   = softmax(o_t)
     loss  = (1/B) sum_streams sum_t -log p_t[y_t]
 
-With B = 1 and one vanilla layer this is the report's model (tui_rnn/model.py) to the bit.
+With B = 1 and one vanilla layer this is the report's model to the bit.
 
-Parameters are named views into one flat vector, so optimizers, clipping, checkpoints and the
-best-model copy each touch one contiguous array. Names and flat order: the one-layer rnn keeps
-the report's b, c, U, W, V; otherwise each layer l (0-based) has its input weights, recurrent
-weights and bias (rnn: U.l, W.l, b.l; lstm and gru: W_x.l, W_h.l, b.l), followed by V and c.
+Parameters are named views into one flat vector, so that optimizers, clipping, checkpoints and
+the best-model copy each touch one contiguous array. In flat order: the one-layer rnn's are the
+report's b, c, U, W, V; any other model's are each layer l's input weights, recurrent weights and
+bias (rnn: U.l, W.l, b.l; lstm and gru: W_x.l, W_h.l, b.l), then V and c.
 
-Initialisation (`Model.init`): weights are drawn in flat order (biases are not drawn) from the
-generator given. With sigma given, every weight is N(0, sigma^2). Without it, the cell's default:
-the one-layer rnn's is the report's sigma = 0.01 (so the report's run is unchanged); every other
-model uses torch-rnn's scaled init, a layer's W_x and W_h ~ N(0, 1 / (in + m)) and V ~ N(0, 1 / m),
-which keeps the variance of the pre-activations near 1 whatever the sizes. Biases are zero,
-except the LSTM's forget gate (1).
+Initialisation draws the weights in flat order, N(0, sigma^2) for a given sigma; otherwise the
+one-layer rnn keeps the report's sigma = 0.01 and every other model takes torch-rnn's scale,
+W_x, W_h ~ N(0, 1 / (in + m)) and V ~ N(0, 1 / m), which keeps the pre-activations' variance
+near 1 whatever the sizes. Biases are zero but the LSTM's forget gate (1).
 
-Dropout (p > 0, training only): each layer's output is multiplied by a mask of
-Bernoulli(1 - p) / (1 - p) before it feeds the next layer or the output layer (char-rnn's
-placement; the recurrence itself sees the undropped h). Masks are drawn from the generator the
-caller passes (never the sampling one), layer by layer, as one (T, B, m) array each; p = 0
-draws nothing.
+Dropout (p > 0, training only) multiplies each layer's output by a mask of Bernoulli(1 - p) /
+(1 - p) before it feeds the layer above or the output (char-rnn's placement: the recurrence sees
+the undropped h), drawn from the caller's generator (never the sampler's) as one (T, B, m) array
+per layer; p = 0 draws nothing.
 """
 
 from __future__ import annotations
@@ -35,18 +32,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from tui_rnn.cells import gru, lstm, rnn
+from tui_rnn.cells.layer import CellModule, LayerCache
 
 CELLS = ("rnn", "lstm", "gru")
-
-
 DTYPES = ("float64", "float32")
-
-
-CELL_MODULES = {"rnn": rnn, "lstm": lstm, "gru": gru}
-
-
+CELL_MODULES: dict[str, CellModule] = {"rnn": rnn, "lstm": lstm, "gru": gru}
 REPORT_SIGMA = 0.01  # the report's initialisation scale, the one-layer rnn's default
 
 
@@ -80,7 +73,8 @@ class ModelSpec:
                 raise ValueError(f"{flag} must be a whole number >= 1, got {value!r}")
 
     @property
-    def module(self):
+    def module(self) -> CellModule:
+        """The cell's module: its equations (rnn, lstm or gru)."""
         return CELL_MODULES[self.cell]
 
     @property
@@ -98,7 +92,8 @@ class ModelSpec:
         model, ("W_x.1", "W_h.1", "b.1") for an LSTM's second layer."""
         if self.is_report_rnn:
             return self.module.NAMES
-        return tuple(f"{name}.{layer}" for name in self.module.NAMES)
+        inputs, recurrent, bias = self.module.NAMES
+        return f"{inputs}.{layer}", f"{recurrent}.{layer}", f"{bias}.{layer}"
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name -> shape, in the order of the flat vector."""
@@ -151,7 +146,7 @@ class ForwardCache:
 
     inputs: np.ndarray  # (T, B) ids
     targets: np.ndarray  # (T, B) ids
-    layers: list  # one LayerCache per layer (the cell's)
+    layers: list[LayerCache]  # one per layer (the cell's own)
     fed: list[np.ndarray]  # fed[l]: what layer l's output fed upwards (after dropout), (T, B, m)
     masks: list[np.ndarray | None]  # dropout masks, one per layer (None: no dropout)
     probabilities: np.ndarray  # (T, B, K)
@@ -193,10 +188,10 @@ class Model:
             self.params[name] = self.flat[start : start + size].reshape(shape)
             start += size
         self._cell = self.spec.module
-        self._layers = [
-            tuple(self.params[name] for name in self.spec.layer_names(layer))
-            for layer in range(self.spec.layers)
-        ]
+        self._layers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for layer in range(self.spec.layers):
+            inputs, recurrent, bias = self.spec.layer_names(layer)
+            self._layers.append((self.params[inputs], self.params[recurrent], self.params[bias]))
 
     # -- making one ------------------------------------------------------------------------------
     @classmethod
@@ -270,7 +265,7 @@ class Model:
         XW += b
         return XW
 
-    def output_losses(self, top: np.ndarray, targets: np.ndarray):
+    def output_losses(self, top: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(log p_t, -log p_t[y_t]) for every t and stream from the top layer's output."""
         T, B, m = top.shape
         logits = top.reshape(T * B, m) @ self["V"].T + self["c"]
@@ -280,8 +275,8 @@ class Model:
 
     def forward(
         self,
-        inputs,
-        targets,
+        inputs: npt.ArrayLike,
+        targets: npt.ArrayLike,
         state: Sequence[np.ndarray],
         *,
         dropout: float = 0.0,
@@ -293,26 +288,31 @@ class Model:
         loss = mean over the B streams of each stream's summed step losses (B = 1: the
         report's loss). keep=False keeps no gates (evaluation: no backward pass).
         """
-        inputs, targets = _ids(inputs), _ids(targets)
-        if dropout and dropout_rng is None:
+        ids, target_ids = _ids(inputs), _ids(targets)
+        rng = dropout_rng if dropout else None  # p = 0 draws nothing
+        if dropout and rng is None:
             raise ValueError("dropout needs a dropout_rng (its own stream, not the sampler's)")
-        layers, fed, masks, X = [], [], [], inputs
+        layers: list[LayerCache] = []
+        fed: list[np.ndarray] = []
+        masks: list[np.ndarray | None] = []
+        X = ids  # h^0_t = x_t
         for layer, (_, W_h, _) in enumerate(self._layers):
             XW = self.input_projection(layer, X)
-            cache = self._cell.layer_forward(XW, W_h, state[layer], keep=keep)
+            cache = self._cell.layer_forward(XW, W_h, state[layer], keep=keep)  # h^l_t
             X, mask = cache.outputs, None
-            if dropout:
+            if rng is not None:
                 keep_p = 1.0 - dropout
-                mask = dropout_rng.random(X.shape, dtype=_real(self.dtype)) < keep_p
-                mask = mask.astype(self.dtype) / np.asarray(keep_p, dtype=self.dtype)
-                X = X * mask
+                drawn = rng.random(X.shape, dtype=_real(self.dtype)) < keep_p
+                mask = drawn.astype(self.dtype) / np.asarray(keep_p, dtype=self.dtype)
+                X = X * mask  # d(h^l_t)
             layers.append(cache)
             fed.append(X)
             masks.append(mask)
-        log_p, step_losses = self.output_losses(X, targets)
-        loss = step_losses.sum() / inputs.shape[1]  # the mean over streams of their sums
-        cache = ForwardCache(inputs, targets, layers, fed, masks, np.exp(log_p), step_losses)
-        return loss.item(), cache
+        log_p, step_losses = self.output_losses(X, target_ids)  # log p_t, -log p_t[y_t]
+        loss = step_losses.sum() / ids.shape[1]  # the mean over streams of their sums
+        return loss.item(), ForwardCache(
+            ids, target_ids, layers, fed, masks, np.exp(log_p), step_losses
+        )
 
     def backward(self, cache: ForwardCache, grads: Model | np.ndarray | None = None) -> Model:
         """d loss / d parameters, written into `grads` (a Model or a flat array; views)."""
@@ -333,8 +333,9 @@ class Model:
         for layer in range(spec.layers - 1, -1, -1):
             W_x, W_h, _ = self.layer(layer)
             dW_x, dW_h, db = grads.layer(layer)
-            if cache.masks[layer] is not None:
-                dX = dX * cache.masks[layer]
+            mask = cache.masks[layer]
+            if mask is not None:
+                dX = dX * mask
             dA = spec.module.layer_backward(cache.layers[layer], W_h, dX, dW_h).reshape(T * B, -1)
             dA.sum(axis=0, out=db)
             if layer == 0:
@@ -344,17 +345,23 @@ class Model:
                 dX = (dA @ W_x).reshape(T, B, -1)
         return grads
 
-    def loss(self, inputs, targets, state: Sequence[np.ndarray]) -> float:
+    def loss(
+        self, inputs: npt.ArrayLike, targets: npt.ArrayLike, state: Sequence[np.ndarray]
+    ) -> float:
         """The loss alone (no gates kept): evaluation."""
         return self.evaluate(inputs, targets, state)[0]
 
-    def evaluate(self, inputs, targets, state):
+    def evaluate(
+        self, inputs: npt.ArrayLike, targets: npt.ArrayLike, state: Sequence[np.ndarray]
+    ) -> tuple[float, list[np.ndarray]]:
         """(loss, final state) without keeping gates: validation over held-out text."""
         loss, cache = self.forward(inputs, targets, state, keep=False)
         return loss, cache.final_state
 
     # -- one step (sampling, the inspector, reference loops) -----------------------------------
-    def step(self, state: Sequence[np.ndarray], x) -> tuple[list[np.ndarray], np.ndarray]:
+    def step(
+        self, state: Sequence[np.ndarray], x: npt.ArrayLike
+    ) -> tuple[list[np.ndarray], np.ndarray]:
         """Advance every layer by one input id per stream (x: (B,)); return (state, logits).
 
         No dropout. At B = 1 this is sampling.step's arithmetic to the bit (matrix-vector).
@@ -378,7 +385,7 @@ class Model:
         return new, (logits[None] if vector else logits)
 
 
-def _ids(values) -> np.ndarray:
+def _ids(values: npt.ArrayLike) -> np.ndarray:
     """Ids as a (T, B) integer array ((T,) is one stream)."""
     ids = np.asarray(values)
     if ids.dtype.kind not in "iu":
@@ -386,7 +393,7 @@ def _ids(values) -> np.ndarray:
     return ids[:, None] if ids.ndim == 1 else ids
 
 
-def _real(dtype) -> np.dtype:
+def _real(dtype: npt.DTypeLike) -> np.dtype:
     return np.finfo(dtype).dtype  # complex128 -> float64
 
 
@@ -394,23 +401,24 @@ def column_sums(ids: np.ndarray, dA: np.ndarray, K: int) -> np.ndarray:
     """sum_t dA_t x_t^T as (K, G m): row k adds the dA rows of the steps whose input is k.
 
     That scatter-add is np.add.at(out, ids, dA), slow. Two faster ways do the same sums, in the
-    same order ((0 + row_first) + ... + row_last, rows in (time, stream) order): one bincount
-    over the flat indices (accumulating in float64), best for few rows or many characters; or
-    the rows sorted by character (stable) and each character's block summed down its rows,
-    best for many rows per character (a batch of wide LSTM gates: 10x faster). In float64
-    both give the same bits (tested).
+    same order ((0 + row_first) + ... + row_last, rows in (time, stream) order): the rows sorted
+    by character (stable) and each character's block summed down its rows, for many rows per
+    character (a batch of wide LSTM gates); else one bincount over the flat indices
+    (accumulating in float64). In float64 both give the same bits (tested).
     """
     ids = ids.reshape(-1)
     rows, width = dA.shape
-    counts = np.bincount(ids, minlength=K) if rows * width >= 2**15 else None
-    present = np.flatnonzero(counts) if counts is not None else None
-    if counts is None or rows < 8 * len(present):
-        cells = ids.astype(np.intp)[:, None] * width + np.arange(width)
-        sums = np.bincount(cells.ravel(), weights=dA.ravel(), minlength=K * width)
-        return sums.reshape(K, width).astype(dA.dtype, copy=False)
-    by_id = np.take(dA, np.argsort(ids, kind="stable"), axis=0)
-    ends = np.cumsum(counts)
-    sums = np.zeros((K, width), dA.dtype)
-    for k in present:
-        np.add.reduce(by_id[ends[k] - counts[k] : ends[k]], axis=0, out=sums[k], initial=0.0)
-    return sums
+    if rows * width >= 2**15:
+        counts = np.bincount(ids, minlength=K)
+        present = np.flatnonzero(counts)
+        if rows >= 8 * len(present):
+            by_id = np.take(dA, np.argsort(ids, kind="stable"), axis=0)
+            ends = np.cumsum(counts)
+            sums = np.zeros((K, width), dA.dtype)
+            for k in present:
+                block = by_id[ends[k] - counts[k] : ends[k]]
+                np.add.reduce(block, axis=0, out=sums[k], initial=0.0)
+            return sums
+    cells = ids.astype(np.intp)[:, None] * width + np.arange(width)
+    sums = np.bincount(cells.ravel(), weights=dA.ravel(), minlength=K * width)
+    return sums.reshape(K, width).astype(dA.dtype, copy=False)

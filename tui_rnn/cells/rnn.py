@@ -6,25 +6,33 @@ For a layer with input x_t (a character for layer 0, the layer below's h_t other
     h_t = tanh(a_t)                      (2)
 
 Shapes: U (m x in), W (m x m), b (m). Time runs along the first axis and the B streams along
-the second: XU[t] is (U x_t + b) for every stream, computed for the whole sequence before the
+the second: XU[t] = U x_t + b for every stream is computed for the whole sequence before the
 loop (layer 0 by row lookup of U's columns, never one-hot); only the recurrence loops.
 
-At B = 1 the loops take NumPy's matrix-vector path, which is the report's code to the bit
-(tui_rnn/model.py): a (1, m) state would make W h a matrix-matrix product, with other rounding.
+At B = 1 the loops take NumPy's matrix-vector path, the report's arithmetic to the bit
+(tests/report_reference.py): a (1, m) state would make W h a matrix-matrix product, with other
+rounding.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tui_rnn.cells.layer import LayerCache
+from tui_rnn.cells import layer
+from tui_rnn.cells.layer import Perturb
 
 NAMES = ("U", "W", "b")  # input weights, recurrent weights, bias of a layer
 GATES = 1  # rows of U, W, b per hidden unit
 STATE_FACTOR = 1  # the state is h
 
 
-def layer_forward(XU, W, state0, perturb=None, keep: bool = True) -> LayerCache:
+def layer_forward(
+    XU: np.ndarray,
+    W: np.ndarray,
+    state0: np.ndarray,
+    perturb: Perturb | None = None,
+    keep: bool = True,
+) -> layer.LayerCache:
     """h_t for t = 1..T from XU[t] = U x_t + b (T, B or 1, m) and h_0 = state0 (B, m).
 
     perturb(t, src, lo, hi, a) may add to the pre-activation a_t (rows lo:hi, source h_{t-1})
@@ -39,7 +47,7 @@ def layer_forward(XU, W, state0, perturb=None, keep: bool = True) -> LayerCache:
             dot(W, h_prev, out=h)  # (1): np.dot(W, h) + XU, the report's order and rounding
             add(h, xu, out=h)
             tanh(h, out=h)  # (2)
-        return LayerCache(H)
+        return layer.LayerCache(H)
     WT = np.ascontiguousarray(W.T)  # a transposed view would make every product slower
     for t, (h_prev, a, xu) in enumerate(zip(H[:-1], H[1:], XU, strict=True)):
         np.matmul(h_prev, WT, out=a)  # (1): W h_{t-1} ...
@@ -47,10 +55,12 @@ def layer_forward(XU, W, state0, perturb=None, keep: bool = True) -> LayerCache:
         if perturb is not None:
             perturb(t, h_prev, 0, m, a)
         np.tanh(a, out=a)  # (2)
-    return LayerCache(H)
+    return layer.LayerCache(H)
 
 
-def layer_backward(cache: LayerCache, W: np.ndarray, dH: np.ndarray, dW: np.ndarray):
+def layer_backward(
+    cache: layer.LayerCache, W: np.ndarray, dH: np.ndarray, dW: np.ndarray
+) -> np.ndarray:
     """dL/da_t for every t (T, B, m) from dL/dh_t through the layer's output; dL/dW into dW.
 
     dL/dh_t = dH[t] + W^T dL/da_{t+1};  dL/da_t = dL/dh_t * (1 - h_t^2);
@@ -60,6 +70,7 @@ def layer_backward(cache: LayerCache, W: np.ndarray, dH: np.ndarray, dW: np.ndar
     T, B, m = H.shape
     dtanh = 1.0 - H * H  # tanh'(a_t) = 1 - h_t^2
     dA = np.empty_like(H)
+    da_next: np.ndarray | None  # dL/da_{t+1}
     if B == 1:
         da_next, carried = np.zeros(m, dtype=H.dtype), np.empty(m, dtype=H.dtype)
         dot, add, multiply = np.dot, np.add, np.multiply
@@ -79,7 +90,13 @@ def layer_backward(cache: LayerCache, W: np.ndarray, dH: np.ndarray, dW: np.ndar
     return dA
 
 
-def layer_tangent(cache: LayerCache, W: np.ndarray, dXU: np.ndarray | None, start: int, perturb):
+def layer_tangent(
+    cache: layer.LayerCache,
+    W: np.ndarray,
+    dXU: np.ndarray | None,
+    start: int,
+    perturb: Perturb | None,
+) -> np.ndarray:
     """The forward-mode derivative of h_t (per copy) from step `start` on: what the complex
     step measures, since Im tanh(a + i da) = tanh'(a) da once da^2 underflows against a.
 
@@ -87,10 +104,8 @@ def layer_tangent(cache: LayerCache, W: np.ndarray, dXU: np.ndarray | None, star
     cache holds the unperturbed trajectory (B = 1); returns dh (T - start, n, m).
     """
     H = cache.H
-    T = len(H) - 1
-    n = _copies(dXU, perturb)
-    m = H.shape[2]
-    dH = np.zeros((T - start + 1, n, m))
+    T, m = len(H) - 1, H.shape[2]
+    dH = np.zeros((T - start + 1, layer.copies(dXU, perturb), m))
     dtanh = 1.0 - H[start + 1 :] * H[start + 1 :]
     WT = np.ascontiguousarray(W.T)
     for t in range(start, T):
@@ -101,10 +116,6 @@ def layer_tangent(cache: LayerCache, W: np.ndarray, dXU: np.ndarray | None, star
             perturb(t, H[t], 0, m, da)
         da *= dtanh[t - start]
     return dH[1:]
-
-
-def _copies(dX, perturb) -> int:
-    return dX.shape[1] if dX is not None else perturb.copies
 
 
 def step(inp: np.ndarray, W: np.ndarray, b: np.ndarray, state: np.ndarray) -> np.ndarray:

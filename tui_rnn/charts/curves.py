@@ -57,9 +57,9 @@ def ema(x: np.ndarray, weight: float, initial: float = 0.0) -> np.ndarray:
         return x.copy()
     block = min(n, max(1, int(_BLOCK_RANGE / -math.log10(a))))
     rows = -(-n // block)
-    u = np.zeros(rows * block)
-    u[:n] = (1.0 - a) * x
-    u = u.reshape(rows, block)
+    padded = np.zeros(rows * block)
+    padded[:n] = (1.0 - a) * x
+    u = padded.reshape(rows, block)
     k = np.arange(1, block + 1, dtype=np.float64)
     grow, shrink = a**-k, a**k
     local = shrink * np.cumsum(u * grow, axis=1)  # each block started from 0

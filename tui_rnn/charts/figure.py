@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from rich.text import Span, Text
 
 from tui_rnn.safe import text as safe_text
@@ -143,12 +144,12 @@ class Box:
     def x_ticks(self, count: int) -> list[float]:
         return [t for t in nice_ticks(self.x0, self.x1, count) if self.x0 <= t <= self.x1]
 
-    def column(self, x, cols: int):
+    def column(self, x: npt.ArrayLike, cols: int) -> np.ndarray:
         """The column (0..cols-1) of x; outside the box, the edge's."""
         where = (np.asarray(x, dtype=np.float64) - self.x0) / (self.x1 - self.x0) * cols
         return np.clip(where.astype(np.int64), 0, cols - 1)
 
-    def row(self, y, rows: int):
+    def row(self, y: npt.ArrayLike, rows: int) -> np.ndarray:
         """The row of y (already in the box's units), row 0 at the top: 0..rows-1 inside the
         box (its bottom edge in the last row), -1 above it, `rows` below it."""
         where = (self.y1 - np.asarray(y, dtype=np.float64)) / (self.y1 - self.y0) * rows
@@ -156,7 +157,7 @@ class Box:
         return np.clip(np.floor(where), -1, rows).astype(np.int64)
 
 
-def y_values(figure: Figure, y) -> np.ndarray:
+def y_values(figure: Figure, y: npt.ArrayLike) -> np.ndarray:
     """`y` as drawn: log10 of it on a log axis (NaN where it is not positive)."""
     y = np.asarray(y, dtype=np.float64)
     if figure.log_y:
@@ -229,7 +230,7 @@ def x_tick_line(figure: Figure, area: Box, cols: int, room: int) -> tuple[str, l
     return "".join(ticks).rstrip(), columns
 
 
-def raster(x, y, area: Box, cols: int, rows: int) -> np.ndarray:
+def raster(x: npt.ArrayLike, y: npt.ArrayLike, area: Box, cols: int, rows: int) -> np.ndarray:
     """A (rows, cols) grid, row 0 at the top, marking the cells a line through the points
     (x, y) crosses: each point's column filled from its row to the previous point's row, and
     sparse series (fewer points than columns) interpolated at every column, so the line has no
@@ -333,12 +334,12 @@ def svg(figure: Figure, width: int = 720, height: int = 400) -> str:
     )
     out.append(f'<g fill="black">{"".join(labels)}</g>')
     for series in figure.series:
-        x = np.asarray(series.x, dtype=np.float64)
-        y = y_values(figure, series.y)
-        keep = np.isfinite(x) & np.isfinite(y)
+        xs = np.asarray(series.x, dtype=np.float64)
+        ys = y_values(figure, series.y)
+        keep = np.isfinite(xs) & np.isfinite(ys)
         if not keep.any():
             continue
-        points = [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x[keep], y[keep], strict=True)]
+        points = [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(xs[keep], ys[keep], strict=True)]
         dash = ' stroke-dasharray="6 4"' if series.dashed else ""
         out.append(
             f'<path d="M{"L".join(points)}" fill="none" stroke="{safe_text.html(series.color)}" '
@@ -382,14 +383,14 @@ def svg(figure: Figure, width: int = 720, height: int = 400) -> str:
 def text(figure: Figure, width: int = 72, height: int = 16) -> str:
     """The figure in characters, `width` columns of plot (plus the y labels) by `height` rows:
     series drawn with MARKERS in order (later ones on top), vertical lines as ':', then the x
-    ticks, the x label and a legend. Labels are ours; series labels go through safetext."""
+    ticks, the x label and a legend. Labels are ours; series labels go through safe.text."""
     area = box(figure)
     canvas = np.full((height, width), " ", dtype="<U1")
     columns = vline_columns(figure, area, width)
     canvas[:, columns] = ":"
-    for series, marker in zip(figure.series, MARKERS, strict=False):
+    for series, symbol in zip(figure.series, MARKERS, strict=False):
         cells = raster(series.x, y_values(figure, series.y), area, width, height)
-        canvas[cells] = marker
+        canvas[cells] = symbol
     for row, column, marker in marker_cells(figure, area, width, height):
         canvas[row, column] = marker.glyph
     labels = y_label_rows(figure, area, height)
@@ -398,8 +399,8 @@ def text(figure: Figure, width: int = 72, height: int = 16) -> str:
     lines.append(" " * margin + " +" + "-" * width)
     lines.append(" " * (margin + 2) + x_tick_line(figure, area, width, width + 12)[0])
     lines.append(" " * (margin + 2) + figure.x_label.center(width).rstrip())
-    markers = zip(figure.series, MARKERS, strict=False)
-    legend = [f"{marker} {safe_text.line(series.label)}" for series, marker in markers]
+    symbols = zip(figure.series, MARKERS, strict=False)
+    legend = [f"{symbol} {safe_text.line(series.label)}" for series, symbol in symbols]
     if columns:
         legend.append(f": {vline_legend(figure, shown_vlines(figure, area, width // 4)[1])}")
     lines.append(" " * (margin + 2) + "   ".join(legend))

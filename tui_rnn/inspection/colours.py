@@ -1,4 +1,7 @@
-"""colours: split from tui_rnn.inspect."""
+"""The colour scales of a passage, shared by `tui-rnn inspect` and the app's inspector: what the
+model gave each character (its probability, or its surprisal in bits) from light yellow to dark
+red, or one unit's activation from blue through white to red, as indices into palettes of STEPS
+RGB colours."""
 
 from __future__ import annotations
 
@@ -58,7 +61,16 @@ class Colouring:
     """What colours a passage: its probabilities, their surprisal, or one unit's activation."""
 
     mode: str = "probability"  # one of COLOURINGS
-    neuron: Neuron | None = None
+    neuron: Neuron | None = None  # the unit of mode "neuron"
+
+    def __post_init__(self) -> None:
+        if self.mode == "neuron" and self.neuron is None:
+            raise ValueError('a "neuron" colouring needs its neuron')
+
+    @property
+    def shown_neuron(self) -> Neuron | None:
+        """The unit whose activation colours the passage (None: the probabilities do)."""
+        return self.neuron if self.mode == "neuron" else None
 
     @property
     def palette_name(self) -> str:
@@ -66,15 +78,17 @@ class Colouring:
 
     def values(self, passage: Passage) -> np.ndarray:
         """The number each character is coloured by."""
-        if self.mode == "neuron":
-            return passage.unit(self.neuron)
+        neuron = self.shown_neuron
+        if neuron is not None:
+            return passage.unit(neuron)
         return passage.surprisal_bits if self.mode == "surprisal" else passage.probability
 
     def shades(self, passage: Passage) -> np.ndarray:
         """The palette index of every character (-1: no colour, the first one's probability)."""
         values = self.values(passage)
-        if self.mode == "neuron":
-            if self.neuron.kind == "c":  # unbounded: coloured as the tanh(c) that h reads
+        neuron = self.shown_neuron
+        if neuron is not None:
+            if neuron.kind == "c":  # unbounded: coloured as the tanh(c) that h reads
                 values = np.tanh(values)
             return shades(values, -1.0, 1.0)
         if self.mode == "surprisal":
@@ -84,9 +98,10 @@ class Colouring:
     @property
     def legend(self) -> tuple[str, str, str]:
         """(what, the palette's first end, its last end)."""
-        if self.mode == "neuron":
-            of = "tanh of " if self.neuron.kind == "c" else ""
-            return (f"{of}activation of unit {self.neuron.label}", "-1", "+1")
+        neuron = self.shown_neuron
+        if neuron is not None:
+            of = "tanh of " if neuron.kind == "c" else ""
+            return (f"{of}activation of unit {neuron.label}", "-1", "+1")
         if self.mode == "surprisal":
             return ("surprisal", "0 bits", f"{MAX_BITS:g}+ bits")
         return ("probability", "1", "0")

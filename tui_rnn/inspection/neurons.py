@@ -1,4 +1,13 @@
-"""neurons: split from tui_rnn.inspect."""
+"""Which units track what: FEATURES, simple properties of the text at every character (inside
+quotes or brackets, the position in the line or the word, a letter, a vowel ...), and every unit
+(layer, unit, h or c) ranked by the absolute value of its Pearson correlation with them, each
+with the feature it tracks best.
+
+A feature describes the text at character t as the model stands after reading it (the
+activations at t are the state after x_t). Per-character features are looked up in a table made
+once per vocabulary character; the running ones (quotes, brackets, positions) are vectorised
+over the whole text.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A passage as `tui-rnn inspect` writes it: coloured text for a terminal (ansi), one standalone
 HTML page, or JSON; and the palettes as Rich styles, which the app's passage view shares.
 
-Every character of the text goes through safetext: `glyph` (safe_text.char: control characters,
+Every character of the text goes through safe.text: `glyph` (safe_text.char: control characters,
 newlines and tabs as visible symbols, a newline then also breaks the line) for the terminal and
 the app, safe_text.html (the one escaping function) for the page, where every character is one
 <span> coloured by its probability (or the chosen unit's activation) whose `title` holds the
@@ -15,12 +15,13 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from rich.color import Color
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.style import Style
 from rich.table import Table
 from rich.text import Span, Text
@@ -29,6 +30,7 @@ from tui_rnn.inspection.colours import PALETTES, Colouring, ink
 from tui_rnn.inspection.neurons import FEATURES, NeuronMatch, find_neurons
 from tui_rnn.inspection.passage import (
     MAX_LENGTH,
+    Neuron,
     Passage,
     PassageError,
     model_label,
@@ -117,8 +119,9 @@ def loss_line(passage: Passage) -> str:
 
 def neurons_table(matches: list[NeuronMatch]) -> Table:
     table = Table(title="units that track features of the text (Pearson r)", title_justify="left")
-    for column, justify in (("unit", "left"), ("feature", "left"), ("r", "right")):
-        table.add_column(column, justify=justify)
+    table.add_column("unit", justify="left")
+    table.add_column("feature", justify="left")
+    table.add_column("r", justify="right")
     for match in matches:
         table.add_row(match.neuron.label, match.feature, f"{match.r:+.3f}")
     return table
@@ -134,7 +137,7 @@ def ansi(
     header = Text(
         safe_text.terminal(f"{heading.run} · {heading.model} · {heading.source}"), style="bold"
     )
-    parts = [header, Text(loss_line(passage)), legend(colouring), Text()]
+    parts: list[RenderableType] = [header, Text(loss_line(passage)), legend(colouring), Text()]
     parts.append(passage_text(passage, colouring))
     if matches:
         parts += [Text(), neurons_table(matches)]
@@ -192,7 +195,8 @@ def html_page(
     )
     shade = colouring.shades(passage)
     shade = np.where(shade < 0, len(background) - 1, shade)
-    activation = passage.unit(colouring.neuron) if colouring.mode == "neuron" else None
+    neuron = colouring.shown_neuron
+    activation = passage.unit(neuron) if neuron is not None else None
     spans = []
     for t, (i, k) in enumerate(zip(passage.ids.tolist(), shade.tolist(), strict=True)):
         ch = passage.chars[i]
@@ -245,7 +249,7 @@ def json_document(
     """Per character: the character, its probability (null for the first), its surprisal in
     bits, the top-5 (character, probability) pairs that follow it, and the chosen unit's
     activation; the passage's loss; the units found, with --find-neurons."""
-    neuron = colouring.neuron if colouring.mode == "neuron" else None
+    neuron = colouring.shown_neuron
     activation = passage.unit(neuron) if neuron is not None else None
     chars = []
     for t, i in enumerate(passage.ids.tolist()):
@@ -297,7 +301,7 @@ def output_format(fmt: str | None, output: str | None, terminal: bool) -> str:
 
 def passage_ids(document: dict, chars, text_file: str | None, prompt: str | None):
     """(ids, what they are) of the text to inspect: --prompt, --text FILE (read in the run's
-    encoding), or the run's own text (inspect.run_text)."""
+    encoding), or the run's own text (passage.run_text)."""
 
     if prompt is not None:
         if not prompt:
@@ -332,12 +336,12 @@ def inspect_run(
     text_file: str | None = None,
     prompt: str | None = None,
     best: bool = False,
-    neuron=None,
+    neuron: Neuron | None = None,
     find: int | None = None,
     fmt: str | None = None,
     output: str | None = None,
-    warn=None,
-) -> str | None:
+    warn: Callable[[str], None] | None = None,
+) -> Path | None:
     """`tui-rnn inspect`: read the passage, then write it in `fmt` to `output` (None or "-":
     stdout). Returns the path written (None for stdout). Raises PassageError, RunError,
     CorpusError, UnknownCharactersError (one line each)."""
@@ -368,4 +372,5 @@ def inspect_run(
     else:
         data = json.dumps(json_document(passage, colouring, heading, matches), allow_nan=False)
         data += "\n"
-    return export.write_output("-" if to_stdout else output, lambda f: f.write(data.encode()))
+    destination = "-" if output is None else output
+    return export.write_output(destination, lambda f: f.write(data.encode()))

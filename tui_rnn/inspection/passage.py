@@ -1,6 +1,7 @@
-"""Inside the model: a passage read by a model character by character, the units that track
-simple features of the text, and the colour scales that show both (Karpathy's "The Unreasonable
-Effectiveness of Recurrent Neural Networks" visualisations, for every cell and layer count).
+"""A passage as a model reads it, character by character: what the model gave each character,
+its guesses for the next one, and every unit's activation (the data of Karpathy's "The
+Unreasonable Effectiveness of Recurrent Neural Networks" visualisations, for every cell and
+layer count); and the units (Neuron) one can look at.
 
 A passage x_0 .. x_{N-1} is read from a zero state, one stream (B = 1), in chunks of CHUNK steps
 with the state carried (so memory stays bounded however long the text):
@@ -13,20 +14,18 @@ with the state carried (so memory stays bounded however long the text):
     activations      = "h.l" (and "c.l" for an LSTM): every unit of layer l after reading x_t
     loss_nats        = mean of loss[1:], the passage's loss per character (loss_bits = / ln 2)
 
-`find_neurons` ranks every unit (layer, unit, h or c) by the absolute value of its Pearson
-correlation with each of FEATURES, simple properties of the text at each character (inside
-quotes, position in the line ...), keeping each unit's best feature. The colour scales map
-probabilities, surprisals and activations to palette entries (RGB), shared by the app and by
-`tui-rnn inspect`'s three formats (inspect_output.py). Nothing here knows a UI.
+Nothing here knows a UI: `tui-rnn inspect` (output.py) and the app's inspector draw from it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
+import numpy.typing as npt
 
 from tui_rnn.cells.model import Model, ModelSpec
 from tui_rnn.safe.files import RunError
@@ -124,10 +123,27 @@ def passage_bytes(spec: ModelSpec, length: int) -> int:
     return length * (units * 4 + 2 * 8 + TOP * 16)
 
 
+@overload
+def read_passage(
+    model: Model, ids: npt.ArrayLike, chars: Sequence[str], *, chunk: int = ...
+) -> Passage: ...
+
+
+@overload
 def read_passage(
     model: Model,
-    ids,
-    chars,
+    ids: npt.ArrayLike,
+    chars: Sequence[str],
+    *,
+    chunk: int = ...,
+    should_stop: Callable[[], bool] | None,
+) -> Passage | None: ...
+
+
+def read_passage(
+    model: Model,
+    ids: npt.ArrayLike,
+    chars: Sequence[str],
     *,
     chunk: int = CHUNK,
     should_stop: Callable[[], bool] | None = None,
@@ -207,13 +223,6 @@ def run_text(document: dict, length: int = DEFAULT_LENGTH) -> tuple[np.ndarray, 
     text, what = (held_out, "validation text") if len(held_out) else (corpus.data, "corpus")
     ids = np.asarray(text[:length], dtype=np.intp)
     return ids, f"the start of its {what} ({len(ids):,} of {len(text):,} characters)"
-
-
-# -- features of the text -------------------------------------------------------------------------
-# Each feature describes the text at character t as the model stands after reading it (the
-# activations at t are the state after x_t). Per-character features are looked up in a table
-# made once per vocabulary character; the running ones (quotes, brackets, position) are
-# vectorised over the whole text.
 
 
 # -- units ----------------------------------------------------------------------------------------

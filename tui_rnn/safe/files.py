@@ -1,33 +1,20 @@
-"""The file layer for run directories: never follow a link, never open a pipe, never tear a file.
+"""The files of a run directory: never through a symbolic link, never a pipe, never torn.
 
-Every open of a file of a run (config.json, the checkpoints, samples.txt, .lock, exports into
-the run directory, anything later versions add) goes through this module:
+Every file of a run (config.json, the checkpoints, samples.txt, the lock, exports) is opened
+through this module, by these rules:
 
 - The last path component is opened with O_NOFOLLOW (a symbolic link is refused, never
   followed) and O_NONBLOCK (opening a named pipe or a device cannot block), then fstat must
   say it is a regular file; only then is O_NONBLOCK cleared and the file used.
-- Files written in place (appended, truncated, the lock) must also have a single hard link,
-  so that no other name's content changes with them.
+- A file written in place (appended, truncated, the lock) must have a single hard link, so
+  that no other name's content changes with it.
 - Sizes come from fstat of the open file and are checked before anything is allocated.
-- Replacing a file is atomic: a temporary file in the same directory (mkstemp), fsync,
-  os.replace, fsync of the directory. A crash at any moment leaves the old file or the new one.
+- Replacing a file is atomic: a temporary file beside it, fsync, os.replace, fsync of the
+  directory. A crash at any moment leaves the old file or the new one.
 
-Failures are one line naming the file, the reason and what to do: `RunError` (a file we refuse
-or cannot read; `MissingRunFile` when it does not exist) and `RunWriteError` (a write that
-failed: full disk, permissions; what was on disk before is intact).
-
-    read_file(path, limit) -> bytes              a whole file, at most `limit` bytes
-    open_read(path) -> binary file               for readers that seek (the .npz reader)
-    file_size(path) -> int | None                a regular file's size, None if missing
-    atomic_write(path, write, keep_previous=None)
-    append(path, data) -> new size               O_APPEND, fsynced
-    append_run_file(run_dir, name, data) -> new size
-    truncate(path, size)                         shrink to `size` through the open file
-    open_lock(path) -> fd                        create and flock the run's lock file
-    lock_holder(path) -> str | None              who holds a lock (never taking it)
-    open_regular(path, flags, follow_symlinks)   the checked open itself (raises OSError)
-    describe(err) -> str                         an OSError as a short reason
-    write_output(stream, data)                   stdout, failures as one-line OutputError
+Failures are one line naming the file, the reason and what to do: RunError (a file refused or
+unreadable; MissingRunFile when it does not exist) and RunWriteError (a write failed: a full
+disk, permissions; what was on disk before is intact).
 """
 
 from __future__ import annotations
@@ -40,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO, TypeVar
 
 try:
     import fcntl
@@ -59,7 +46,9 @@ class RunError(ValueError):
     Raised here, it also carries its parts (`path`, `reason`, `remedy`) so that a caller can
     say the same with a remedy of its own."""
 
-    def __init__(self, message: str, path=None, reason: str = "", remedy: str = ""):
+    def __init__(
+        self, message: str, path: str | Path | None = None, reason: str = "", remedy: str = ""
+    ):
         super().__init__(message)
         self.path, self.reason, self.remedy = path, reason, remedy
 
@@ -132,10 +121,11 @@ _REASONS = {
 def describe(err: OSError) -> str:
     """A short reason for an OSError ("permission denied", "a symbolic link loop ...")."""
     if isinstance(err, NotRegularFileError):
-        return err.strerror
+        return err.strerror or str(err)
     if err.errno == errno.ELOOP:
         return _LINK if err.strerror == _LINK else "a symbolic link loop"
-    return _REASONS.get(err.errno, err.strerror or str(err))
+    known = _REASONS.get(err.errno) if err.errno is not None else None
+    return known or err.strerror or str(err)
 
 
 def _remedy(err: OSError) -> str:
@@ -154,11 +144,17 @@ def _remedy(err: OSError) -> str:
     return "check the path"
 
 
-def _refused(path, err: OSError, error=None, what: str = "") -> RunError:
-    """`[what ]path: reason; remedy` as a RunError (or `error`) carrying its parts."""
+_Error = TypeVar("_Error", bound=RunError)
+
+
+def _failure(kind: type[_Error], path: str | Path, err: OSError, what: str = "") -> _Error:
+    """`[what ]path: reason; remedy` as an error of `kind` carrying its parts."""
     reason, remedy = describe(err), _remedy(err)
-    error = error or RunError
-    return error(f"{what}{path}: {reason}; {remedy}", path, reason, remedy)
+    return kind(f"{what}{path}: {reason}; {remedy}", path, reason, remedy)
+
+
+def _refused(path: str | Path, err: OSError, what: str = "") -> RunError:
+    return _failure(RunError, path, err, what)
 
 
 def open_regular(
@@ -194,7 +190,7 @@ def open_regular(
     return fd
 
 
-def _explain_refused_open(path, err: OSError, follow_symlinks: bool) -> None:
+def _explain_refused_open(path: str | Path, err: OSError, follow_symlinks: bool) -> None:
     """Turn the errno of a refused open into what the file is (a link, a pipe ...)."""
     try:
         info = os.lstat(path)
@@ -209,7 +205,7 @@ def _explain_refused_open(path, err: OSError, follow_symlinks: bool) -> None:
         ) from None
 
 
-def _open_run_file(path, flags: int, write: bool = False) -> int:
+def _open_run_file(path: str | Path, flags: int, write: bool = False) -> int:
     """open_regular for a run file, failures as RunError; in-place writes need one hard link."""
     try:
         fd = open_regular(path, flags, FILE_MODE)
@@ -218,8 +214,9 @@ def _open_run_file(path, flags: int, write: bool = False) -> int:
             f"{path} does not exist", path, describe(err), "check the path"
         ) from None
     except OSError as err:
-        error = RunWriteError if write and err.errno in (errno.ENOSPC, errno.EDQUOT) else RunError
-        raise _refused(path, err, error) from None
+        if write and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _failure(RunWriteError, path, err) from None
+        raise _refused(path, err) from None
     if write and os.fstat(fd).st_nlink > 1:
         os.close(fd)
         reason = "it has other hard links, so writing it would change another file"
@@ -284,12 +281,12 @@ def check_regular_or_missing(path: str | Path) -> None:
 
 
 # -- output streams ------------------------------------------------------------------------------
-def write_output(stream, data: str | bytes, name: str = "standard output") -> None:
+def write_output(stream: IO[Any], data: str | bytes, name: str = "standard output") -> None:
     """Write `data` to an output stream (stdout, or its binary buffer) and flush it.
 
     A failure (a full disk, /dev/full, a closed terminal) raises OutputError with one line.
     BrokenPipeError passes through: a reader that stopped early (`| head`) is not an error.
-    Text from a corpus or a model must have gone through safetext on a terminal first.
+    Text from a corpus or a model must have gone through safe.text on a terminal first.
     """
     try:
         stream.write(data)
@@ -308,8 +305,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _write_error(path, err: OSError, what: str = "write") -> RunWriteError:
-    return _refused(path, err, RunWriteError, f"cannot {what} ")
+def _write_error(path: str | Path, err: OSError, what: str = "write") -> RunWriteError:
+    return _failure(RunWriteError, path, err, f"cannot {what} ")
 
 
 def fsync_directory(path: str | Path) -> None:
@@ -326,7 +323,7 @@ def fsync_directory(path: str | Path) -> None:
         os.close(fd)
 
 
-def unlink_quietly(path) -> None:
+def unlink_quietly(path: str | Path) -> None:
     try:
         os.unlink(path)
     except OSError:
@@ -467,7 +464,7 @@ def open_lock(path: str | Path) -> int:
 # A lock another process holds is refused after this many tries, _LOCK_RETRY seconds apart
 # (half a second in all): a probe by lock_holder (`tui-rnn runs` in another terminal) holds a
 # shared lock for microseconds, and must never make a trainer that starts at that moment give
-# up, even against probes in a tight loop (4 tries failed once in about 600 on a loaded machine).
+# up, even against probes in a tight loop.
 _LOCK_ATTEMPTS = 50
 _LOCK_RETRY = 0.01
 

@@ -35,7 +35,7 @@ import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 
@@ -329,6 +329,6 @@ class NpzReader:
             raise NpzError(f"member {name!r} is truncated")
         if zlib.crc32(data, zlib.crc32(header.header_bytes)) != self._members[name].CRC:
             raise NpzError(f"member {name!r} fails its CRC-32 check (its bytes changed)")
-        order = "F" if header.fortran_order else "C"
+        order: Literal["C", "F"] = "F" if header.fortran_order else "C"
         array = np.frombuffer(data, dtype=header.dtype).reshape(header.shape, order=order)
         return array.copy()
