@@ -495,8 +495,8 @@ def test_the_app_shows_why_the_newest_checkpoint_was_skipped(world, capsys):
 
     from tui_rnn.app.messages import Notice
     from tui_rnn.app.session import TrainingSession
-    from tui_rnn.cli.common import open_run
     from tui_rnn.cli.parser import build_parser
+    from tui_rnn.cli.train import open_run
 
     run, _ = world
     deleted(run / rundir.CHECKPOINT_FILE)

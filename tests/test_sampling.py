@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tui_rnn.cells.model import Model, ModelSpec
-from tui_rnn.training import sampling
+from tui_rnn.training import generation, sampling
 from tui_rnn.training.corpus import UnknownCharactersError, from_text
 
 
@@ -203,14 +203,14 @@ def test_unknown_prompt_characters_are_named():
         (1.0, 1.0, -1, "length"),
     ],
 )
-def test_validate_options_refuses_what_cannot_work(temperature, top_p, length, word):
+def test_generation_options_refuse_what_cannot_work(temperature, top_p, length, word):
     with pytest.raises(ValueError, match=word):
-        sampling.validate_options(temperature, top_p, length)
+        generation.resolve({"temperature": temperature, "top_p": top_p, "length": length})
 
 
-def test_validate_options_accepts_the_defaults_and_greedy():
-    sampling.validate_options(1.0, 1.0, 200)
-    sampling.validate_options(0.0, 0.9, 0)
+def test_generation_options_accept_the_defaults_and_greedy():
+    generation.resolve({"temperature": 1.0, "top_p": 1.0, "length": 200})
+    generation.resolve({"temperature": 0.0, "top_p": 0.9, "length": 1})
 
 
 def test_start_ids_encodes_the_prompt_or_starts_at_a_newline():

@@ -4,6 +4,7 @@ corpus named like a command staying reachable."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -266,7 +267,8 @@ def test_a_corpus_named_like_a_command_stays_reachable(name, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     (tmp_path / name).write_text(make_text(3000), encoding="utf-8")
     seen = []
-    monkeypatch.setattr(cli_parser, "cmd_app", lambda args: seen.append(args.corpus) or 0)
+    app = dataclasses.replace(cli_parser.APP, run=lambda args: seen.append(args.corpus) or 0)
+    monkeypatch.setattr(cli_parser, "APP", app)
     assert main([f"./{name}"]) == 0  # the app, on the file
     assert seen == [f"./{name}"]
     assert main(["train", f"./{name}", *TINY, "--iterations", "5", "--run-dir", "r"]) == 0

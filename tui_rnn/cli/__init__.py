@@ -1,27 +1,17 @@
-"""The command line: the app, train, generate, gradcheck, export, runs, report.
-
-    tui-rnn [CORPUS] [training options]          the app (built-in corpus if none)
-    tui-rnn train [CORPUS] [training options]    headless training
-    tui-rnn generate RUN_DIR [--prompt TEXT] ...
-    tui-rnn gradcheck [CORPUS] ...
-    tui-rnn export RUN_DIR ...
-    tui-rnn inspect RUN_DIR [--text FILE | --prompt TEXT] ...
-    tui-rnn runs [DIR] [--json]                  the runs under DIR (./runs), newest first
-    tui-rnn report RUN_DIR [--output DIR]        report.md and fig1.svg
-
-Wherever a RUN_DIR is taken (--resume too), `latest` is the most recently updated run under
-./runs (unless a file or directory named latest exists: it wins). A corpus file named like a
-command stays reachable as ./runs.
-
-Every user mistake ends in one line on stderr and exit code 2, never a traceback.
+"""The command line, the package's top layer: `main` (tui-rnn [COMMAND] ...), the table of
+commands and their arguments (parser.py), one module per family of commands (train.py with the
+app launcher, generate.py, checks.py, runs.py), the training progress printer (reporter.py) and
+what they share (common.py). It may import every layer below it; nothing imports it. Wherever a
+RUN_DIR is taken, `latest` is the newest run under ./runs, and every user mistake ends in one
+line on stderr with exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import sys
 
-from tui_rnn.cli.common import COMMANDS, EXIT_USAGE, UsageError, print_error, silence_stdout
-from tui_rnn.cli.parser import build_parser
+from tui_rnn.cli.common import EXIT_USAGE, UsageError, print_error, silence_stdout
+from tui_rnn.cli.parser import BY_NAME, build_parser
 from tui_rnn.safe import files
 from tui_rnn.safe.files import RunError
 from tui_rnn.training.corpus import CorpusError
@@ -29,9 +19,9 @@ from tui_rnn.training.options import OptionError
 
 
 def main(argv: list[str] | None = None) -> int:
-
+    """Run the command `argv` names (default: sys.argv's); its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
+    command = argv[0] if argv and argv[0] in BY_NAME else None
     parser = build_parser(command)
     try:
         args = parser.parse_args(argv[1:] if command else argv)

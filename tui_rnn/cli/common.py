@@ -1,4 +1,10 @@
-"""common: split from tui_rnn.cli."""
+"""What every command shares: the one-line usage error, argparse types, and the way out (stdout
+written safely, one line on stderr, strict JSON).
+
+A user's mistake is a UsageError (or a lower layer's one-line error), printed by `main` as one
+line with exit code 2; what the commands print goes through `write_stdout`, so a path or a
+corpus character never reaches a terminal raw and a failing stdout is one line too.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,13 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
-from threadpoolctl import threadpool_limits
-
-from tui_rnn.driver import Run, RunRequest
 from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
-from tui_rnn.store.rundir import resolve_run_dir
-from tui_rnn.training.options import given
-
-COMMANDS = ("train", "generate", "gradcheck", "export", "inspect", "runs", "report")
-
+from tui_rnn.training.generation import parse_number
+from tui_rnn.training.options import OptionError
 
 EXIT_USAGE = 2
 
@@ -27,61 +29,41 @@ class UsageError(Exception):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would print the whole usage first
+    def error(self, message: str) -> NoReturn:  # argparse would print the whole usage first
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-# -- option types: reject NaN, infinities and out-of-range values up front ----------------------
-def number_type(kind, name, low=None, low_inclusive=True):
-    def parse(text: str):
+# -- argparse types: reject NaN, infinities and out-of-range values up front --------------------
+def number_type(
+    kind: type, flag: str, low: float | None = None, low_open: bool = False
+) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
-        if low is not None and (value < low if low_inclusive else value <= low):
-            sign = ">=" if low_inclusive else ">"
-            raise argparse.ArgumentTypeError(f"{name} must be {sign} {low}, got {text!r}")
-        return value
+            return parse_number(text, kind, flag, low, low_open)
+        except OptionError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
 
-    parse.__name__ = name
+    parse.__name__ = flag  # argparse names the type in its messages
     return parse
 
 
-def path_type(name, what="a directory path"):
+def path_type(flag: str, what: str = "a directory path") -> Callable[[str], str]:
     def parse(text: str) -> str:
         if not text.strip():
-            raise argparse.ArgumentTypeError(f"{name} needs {what}, got an empty one")
+            raise argparse.ArgumentTypeError(f"{flag} needs {what}, got an empty one")
         return text
 
-    parse.__name__ = name
+    parse.__name__ = flag
     return parse
 
 
-def run_request(args):
-    """What the command line asked for, as the run driver takes it."""
-
-    return RunRequest(
-        corpus=args.corpus,
-        encoding=args.encoding,
-        options=given(args),
-        preset=args.preset,
-        iterations=args.iterations,
-        epochs=args.epochs,
-        run_dir=args.run_dir,
-        resume=None if args.resume is None else str(resolve_run_dir(args.resume)),
-        save_every=args.save_every,
-    )
-
-
+# -- the way out -------------------------------------------------------------------------------
 def print_warning(message: str) -> None:
     print_error(f"tui-rnn: warning: {message}")
 
 
 def print_error(line: str) -> None:
     """One line on stderr (paths and corpus characters in it shown safely on a terminal)."""
-
     try:
         safe_text.write(sys.stderr, line + "\n")
         sys.stderr.flush()
@@ -89,28 +71,10 @@ def print_error(line: str) -> None:
         pass
 
 
-def open_run(args, warn=None, lazy: bool = False):
-    """The run the command line asks for (tui_rnn.run.Run): new, or resumed with --resume.
-
-    `warn(message)` hears non-fatal news, such as a damaged newest checkpoint that was skipped
-    or carriage returns in a new corpus (default: stderr); the app collects them to show them
-    in its window.
-    """
-
-    return Run.open(run_request(args), warn or print_warning, lazy=lazy)
-
-
-def limit_blas_threads(threads: int = 1):
-    """The run's --threads BLAS threads (one by default: at m = 100 the matrices are too small
-    for a second thread to pay off)."""
-
-    return threadpool_limits(limits=threads, user_api="blas")
-
-
-def json_line(document: dict) -> str:
+def json_line(document: object) -> str:
     """One line of strict JSON: NaN and infinities (which JSON lacks) become null."""
 
-    def strict(value):
+    def strict(value: object) -> object:
         if isinstance(value, float) and not math.isfinite(value):
             return None
         if isinstance(value, dict):
@@ -122,15 +86,13 @@ def json_line(document: dict) -> str:
     return json.dumps(strict(document), allow_nan=False) + "\n"
 
 
-def output_error(reason: str):
-
+def output_error(reason: str) -> files.OutputError:
     return files.OutputError(f"cannot write to standard output: {reason}", "stdout", reason)
 
 
 def write_stdout(text: str) -> None:
     """Print a line of ours on stdout (a path in it shown safely on a terminal); a failing
     stdout is one line."""
-
     files.write_output(
         sys.stdout, safe_text.terminal(text) if safe_text.isatty(sys.stdout) else text
     )

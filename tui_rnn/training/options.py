@@ -17,6 +17,7 @@ import argparse
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from tui_rnn.training.optim import DEFAULT_ETA, OPTIMIZERS
 
@@ -404,7 +405,7 @@ def resolve(given: Mapping[str, object], preset: str | None = None) -> TrainConf
     preset = preset or "report"
     if preset not in PRESETS:
         raise OptionError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    values = dict(PRESETS[preset])
+    values: dict[str, Any] = dict(PRESETS[preset])  # checked by validate() below
     given = {k: v for k, v in given.items() if v is not None and v is not AUTO}
     if given.get("optimizer", values.get("optimizer")) != values.get("optimizer"):
         values.pop("eta", None)  # a preset's learning rate is for its own optimizer

@@ -117,13 +117,3 @@ def continue_prompt(
     yield from generate(
         model, state, prompt_ids[-1], length, rng, temperature, top_p, greedy, should_stop
     )
-
-
-def validate_options(temperature: float, top_p: float, length: int) -> None:
-    """Raise ValueError with a one-line reason for options sampling cannot honour."""
-    if not np.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature}")
-    if not np.isfinite(top_p) or not 0 < top_p <= 1:
-        raise ValueError(f"top-p must be in (0, 1], got {top_p}")
-    if length < 0:
-        raise ValueError(f"length must be >= 0, got {length}")

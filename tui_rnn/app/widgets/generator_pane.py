@@ -11,7 +11,7 @@ Everything from the corpus or the model is shown through safetext (never as mark
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,7 +23,8 @@ from textual.widgets import Checkbox, Input, Label, Static
 from tui_rnn.app.keys import Scope, bindings
 from tui_rnn.app.widgets.fields import SafeInput, read_fields
 from tui_rnn.safe import text as safe_text
-from tui_rnn.training import sampling
+from tui_rnn.training import generation
+from tui_rnn.training.generation import GenerationOption
 
 MAX_LENGTH = 10_000
 DEFAULT_LENGTH = 300
@@ -60,74 +61,20 @@ class SaveRequest(Message):
         self.text = text
 
 
-# -- the fields' rules: one function per field, each raising ValueError with its field's rule,
-# one short clause (the field turns red), so that every bad field is named even at 80x24 ----------
-RULES = {
-    "gen-length": f"len: 1-{MAX_LENGTH:,}",
-    "gen-temperature": "temp: a number >= 0",
-    "gen-top-p": "top-p: in (0, 1]",
-    "gen-seed": "seed: 0 to 2**63-1 or empty",
-    "gen-count": f"n: 1-{MAX_COUNT}",
+# -- the fields: the generation options (tui_rnn/training/generation.py), narrowed to what the
+# pane holds; a bad field shows its option's rule, one short clause (the field turns red), so that
+# every bad field is named even at 80x24 ----------------------------------------------------------
+FIELD_OPTIONS = {
+    "gen-length": replace(generation.LENGTH, default=DEFAULT_LENGTH, high=MAX_LENGTH),
+    "gen-temperature": generation.TEMPERATURE,
+    "gen-top-p": generation.TOP_P,
+    "gen-seed": replace(generation.SEED, default=None, high=MAX_SEED),
+    "gen-count": GenerationOption(
+        "count", "--count", "n", int, 1, "samples", low=1, high=MAX_COUNT
+    ),
 }
-
-
-def parse_length(text: str) -> int:
-    try:
-        length = int(text.strip() or DEFAULT_LENGTH)
-    except ValueError:
-        raise ValueError(RULES["gen-length"]) from None
-    if not 1 <= length <= MAX_LENGTH:
-        raise ValueError(RULES["gen-length"])
-    return length
-
-
-def parse_temperature(text: str) -> float:
-    try:
-        temperature = float(text.strip() or 1.0)
-        sampling.validate_options(temperature, 1.0, 0)
-    except ValueError:
-        raise ValueError(RULES["gen-temperature"]) from None
-    return temperature
-
-
-def parse_top_p(text: str) -> float:
-    try:
-        top_p = float(text.strip() or 1.0)
-        sampling.validate_options(1.0, top_p, 0)
-    except ValueError:
-        raise ValueError(RULES["gen-top-p"]) from None
-    return top_p
-
-
-def parse_seed(text: str) -> int | None:
-    if not text.strip():
-        return None
-    try:
-        seed = int(text.strip())
-    except ValueError:
-        raise ValueError(RULES["gen-seed"]) from None
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(RULES["gen-seed"])
-    return seed
-
-
-def parse_count(text: str) -> int:
-    try:
-        count = int(text.strip() or 1)
-    except ValueError:
-        raise ValueError(RULES["gen-count"]) from None
-    if not 1 <= count <= MAX_COUNT:
-        raise ValueError(RULES["gen-count"])
-    return count
-
-
-FIELDS = {  # field id -> its rule
-    "gen-length": parse_length,
-    "gen-temperature": parse_temperature,
-    "gen-top-p": parse_top_p,
-    "gen-seed": parse_seed,
-    "gen-count": parse_count,
-}
+RULES = {field: option.rule for field, option in FIELD_OPTIONS.items()}
+FIELDS = {field: option.read for field, option in FIELD_OPTIONS.items()}  # field id -> its reader
 
 
 def unknown_characters(prompt: str, vocabulary) -> list[str]:

@@ -1,0 +1,170 @@
+"""What a person watching `tui-rnn train` sees: the samples, the progress bar and the lines beside
+it, and the summary at the end (a line, or one JSON object with --json).
+
+The progress bar (and what is said beside it) goes to stderr when it is a terminal, never into a
+pipe; samples go to stdout (through safetext on a terminal, exact into a pipe), and not at all
+with --json, whose stdout is the one JSON summary. The training loop only calls the Reporter.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from tui_rnn.cli.common import json_line, output_error, print_error, write_stdout
+from tui_rnn.driver import Run
+from tui_rnn.safe import files
+from tui_rnn.safe import text as safe_text
+from tui_rnn.store import samples
+from tui_rnn.training import history
+from tui_rnn.training.trainer import Trainer
+
+
+class Reporter:
+    """The training loop's voice: a context (the progress bar runs inside it) whose methods
+    are the loop's callbacks."""
+
+    def __init__(self, trainer: Trainer, target: int, as_json: bool) -> None:
+        self.trainer = trainer
+        self.as_json = as_json
+        self.show_bar = safe_text.isatty(sys.stderr)
+        self.samples_on_terminal = safe_text.isatty(sys.stdout)
+        console = Console(stderr=True)
+        self.out = console if self.show_bar else Console()
+        self.bar = Progress(
+            *progress_columns(trainer.validating),
+            console=console,
+            disable=not self.show_bar,
+            transient=False,
+        )
+        self.target = target
+        self.task: TaskID  # the bar's one task, from __enter__ on
+
+    def __enter__(self) -> Reporter:
+        self.bar.start()
+        trainer = self.trainer
+        self.task = self.bar.add_task(
+            "train",
+            total=self.target,
+            completed=trainer.iteration,
+            smooth_loss=trainer.smooth_loss,
+            rate=0.0,
+            val=loss_text(trainer.val_loss),
+        )
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.bar.stop()
+
+    def say(self, line: str, style: str | None = None) -> None:
+        """A line for the person watching: above the bar, or on stderr."""
+        if self.show_bar:
+            self.bar.console.print(Text(safe_text.terminal(line), style=style or ""))
+        else:
+            print_error(line)
+
+    def sample(self, sample: history.Sample) -> None:
+        if self.as_json:
+            return
+        if self.samples_on_terminal:  # shown, never obeyed; soft_wrap: no added newlines
+            self.out.print(f"[bold]{sample.header}[/bold]")
+            self.out.print(Text(safe_text.terminal(sample.text)), soft_wrap=True)
+            self.out.print()
+        else:  # a pipe or a file: the exact record, as in samples.txt
+            files.write_output(sys.stdout, samples.format_sample(sample))
+
+    def progress(self, progress: history.Progress) -> None:
+        self.bar.update(
+            self.task,
+            completed=progress.iteration,
+            smooth_loss=progress.smooth_loss,
+            rate=progress.chars_per_second,
+            val=loss_text(progress.val_loss),
+        )
+
+    def validation(self, loss: float) -> None:
+        if self.show_bar:
+            self.say(
+                f"iter {self.trainer.iteration:,}: val_loss {loss:.4f} nats/char "
+                f"({loss / math.log(2):.3f} bits)"
+            )
+
+    def finish(self, summary: dict) -> None:
+        """The summary on stdout: one JSON object, or one line."""
+        if self.as_json:
+            write_stdout(json_line(summary))
+            return
+        run_dir = summary["run_dir"]
+        state = "stopped (saved)" if summary["interrupted"] else "done"
+        val = ""
+        if summary["best_val_loss"] is not None:
+            val = (
+                f", best val_loss {summary['best_val_loss']:.4f} "
+                f"at iter {summary['best_val_iteration']:,}"
+            )
+        line = (
+            f"{state}: {summary['iterations']:,} updates, epoch {summary['epochs']}, "
+            f"smooth_loss {summary['smooth_loss']:.3f} (best "
+            f"{summary['best_smooth_loss']:.3f}){val}, "
+            f"{summary['chars_per_second']:,.0f} chars/s, run in {run_dir}"
+        )
+        try:
+            write_stdout(line + "\n")
+        except OSError as err:
+            raise output_error(f"{files.describe(err)}; the run is saved in {run_dir}") from None
+
+
+def progress_columns(validating: bool) -> list[ProgressColumn]:
+    columns: list[ProgressColumn] = [
+        TextColumn("[bold]iter {task.completed:,.0f}/{task.total:,.0f}"),
+        BarColumn(),
+        TextColumn("smooth_loss {task.fields[smooth_loss]:.3f}"),
+    ]
+    if validating:
+        columns.append(TextColumn("val {task.fields[val]}"))
+    return columns + [TextColumn("{task.fields[rate]:,.0f} chars/s"), TimeRemainingColumn()]
+
+
+def summary(run: Run, seconds: float, updates: int, interrupted: bool) -> dict:
+    """The run at the end of `tui-rnn train` (`updates` made in `seconds`), as --json prints
+    it."""
+    trainer = run.trainer
+    best_val = trainer.best_val_loss if trainer.validating else None
+    return {
+        "iterations": trainer.iteration,
+        "target": run.target,
+        "epochs": trainer.epoch,
+        "smooth_loss": trainer.smooth_loss,
+        "loss_per_char": trainer.smooth_loss / trainer.config.seq_length,
+        "best_smooth_loss": trainer.best_smooth_loss,
+        "best_iteration": trainer.best_iteration,
+        "val_loss": trainer.val_loss,
+        "best_val_loss": best_val,
+        "best_val_iteration": trainer.best_iteration if trainer.validating else None,
+        "seconds": seconds,
+        "train_seconds": trainer.train_seconds,
+        "chars_per_second": updates * trainer.chars_per_update / seconds if seconds else 0.0,
+        "run_dir": str(run.run_dir),
+        "interrupted": interrupted,
+    }
+
+
+def loss_text(loss: float | None) -> str:
+    return "-" if loss is None else f"{loss:.3f}"
