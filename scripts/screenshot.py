@@ -14,7 +14,8 @@ What is the same on every run of this script on an x86-64 machine with AVX2 (tui
 pins the kernels): the training, the samples, the generated text, the chart, the tables. What
 is not: the status line's training time and speed would differ on every run, so the app is
 started with `show_rate=False`, which shows them as `time –` and `– chars/s`; the gradient
-check's two durations in the top-left pane ("passed, 0.7 s") are real timings and vary.
+check's two durations in the top-left pane ("passed, 0.7 s") are real timings and vary (and
+with them the SVG's class names, which Rich derives from the content).
 """
 
 from __future__ import annotations
