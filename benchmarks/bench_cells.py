@@ -1,4 +1,4 @@
-"""The cells' speed, side by side in one run (figures for the README's "where the time goes").
+"""The cells' speed, side by side in one run (the figures of docs/performance.md, Cells).
 
     python benchmarks/bench_cells.py [--rounds 7] [--threads 1,2] [--no-torch]
 

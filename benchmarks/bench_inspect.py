@@ -1,4 +1,4 @@
-"""The inspector's costs, side by side in one run (figures for the README's "Inside the model").
+"""The inspector's costs, side by side in one run (the figures of docs/performance.md).
 
     python benchmarks/bench_inspect.py [CORPUS] [--rounds 15] [--updates 3000]
 

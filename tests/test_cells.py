@@ -233,7 +233,7 @@ def test_batched_float32_is_bit_reproducible(cell):
     """The same bits at the same thread count, run after run. OpenBLAS's Haswell kernels
     (tui_rnn/blas.py) run a product on two threads with other inner sums than on one, so
     `threads` is part of a run's config (a resume keeps it) and the bits hold at a fixed count
-    (README, Cells)."""
+    (docs/models.md)."""
     from threadpoolctl import threadpool_limits
 
     def run(threads):
