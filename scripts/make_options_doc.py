@@ -20,22 +20,25 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the checkout's tui_rnn, not an installed copy
 
-from tui_rnn.training import options  # noqa: E402
+from tui_rnn.training import generation, options  # noqa: E402
 
 DOC = ROOT / "docs" / "options.md"
 
 # (title, where the table is defined, the options): one section of docs/options.md each.
-TABLES: list[tuple[str, str, Sequence[options.Option]]] = [
+TABLES: list[tuple[str, str, Sequence[options.Option | generation.GenerationOption]]] = [
     ("Model options", "tui_rnn/training/options.py: MODEL_OPTIONS", options.MODEL_OPTIONS),
     ("Training options", "tui_rnn/training/options.py: TRAINING_OPTIONS", options.TRAINING_OPTIONS),
     ("How long a run trains, how often it saves", "tui_rnn/training/options.py: RUN_OPTIONS",
      options.RUN_OPTIONS),
+    ("Generation options (generate and the app's generator)",
+     "tui_rnn/training/generation.py: GENERATION_OPTIONS", generation.GENERATION_OPTIONS),
 ]  # fmt: skip
 
-KINDS = {int: "integer", float: "number", str: "name"}
+KINDS = {int: "integer", float: "number", str: "text", bool: "switch"}
 RESUME = {
     "fixed": "kept",  # a resumed run keeps its own value; another is refused
     "change": "may change",
+    None: "",  # generation options belong to no run
 }
 
 
@@ -58,7 +61,7 @@ def range_text(option: options.Option) -> str:
     if choices:
         text = ", ".join(code(c) for c in choices)
     else:
-        name = option.metavar or "value"
+        name = getattr(option, "metavar", None) or "value"
         low, high = getattr(option, "low", None), getattr(option, "high", None)
         low_sign = "<" if getattr(option, "low_open", False) else "≤"
         high_sign = "<" if getattr(option, "high_open", False) else "≤"
@@ -86,7 +89,7 @@ def default_text(option: options.Option) -> str:
 
 def flag_text(option: options.Option) -> str:
     """The flag and its metavar (an option with choices lists them under values)."""
-    return code(f"{option.flag} {option.metavar or ''}".strip())
+    return code(f"{option.flag} {getattr(option, 'metavar', None) or ''}".strip())
 
 
 def table(rows: Iterable[options.Option]) -> list[str]:
@@ -96,7 +99,7 @@ def table(rows: Iterable[options.Option]) -> list[str]:
     ]
     for option in rows:
         kind = KINDS.get(option.kind, option.kind.__name__)
-        resume = RESUME.get(getattr(option, "resume", "fixed"), str(option.resume))
+        resume = RESUME.get(getattr(option, "resume", None), "")
         lines.append(
             "| "
             + " | ".join(
