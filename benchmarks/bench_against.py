@@ -21,8 +21,13 @@ TIMER = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
 from threadpoolctl import threadpool_limits
-from tui_rnn.corpus import builtin_corpus
-from tui_rnn.train import TrainConfig, Trainer
+try:  # the packaged layout
+    from tui_rnn.training.corpus import builtin_corpus
+    from tui_rnn.training.options import TrainConfig
+    from tui_rnn.training.trainer import Trainer
+except ImportError:  # a tree from before the packages
+    from tui_rnn.corpus import builtin_corpus
+    from tui_rnn.train import TrainConfig, Trainer
 corpus = builtin_corpus()
 trainer = Trainer(corpus.data, corpus.chars, TrainConfig())
 with threadpool_limits(1, user_api="blas"):
