@@ -4,7 +4,8 @@
 
 The layers, lowest first; a module may import its own package and the layers below it:
 
-    blas, safe, cells, training, store, gradcheck, inspection, charts, driver, report, app, cli
+    blas, safe, cells, training, store, interop, gradcheck, inspection, charts, driver, report,
+    app, cli
 
 `tui_rnn/__init__.py` (the version and the BLAS pin) may be imported by anything, and
 `tui_rnn/__main__.py` sits on top. Imports under `if TYPE_CHECKING:` count for the layers and the
@@ -26,6 +27,7 @@ LAYERS = [
     "cells",
     "training",
     "store",
+    "interop",
     "gradcheck",
     "inspection",
     "charts",

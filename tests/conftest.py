@@ -57,6 +57,14 @@ def tiny_config():
     return TrainConfig(hidden_size=16, seq_length=10, seed=0, sample_every=50, sample_length=30)
 
 
+@pytest.fixture(scope="session")
+def interop_runs(tmp_path_factory):
+    """Small trained runs of every cell, shared by the interop tests (interop_support.py)."""
+    from interop_support import make_runs
+
+    return make_runs(tmp_path_factory.mktemp("interop"))
+
+
 def trained_once(base, make) -> None:
     """Call make() with `base` as the working directory (runs trained once for a module, then
     copied into each test's directory with copy_runs: relative names, as a user types them)."""

@@ -209,9 +209,12 @@ class Run:
         encoding = document.get("encoding", "utf-8")
         if request.encoding not in (None, encoding):
             raise OptionError(f"--encoding {request.encoding} conflicts with the run's {encoding}")
-        corpus_path = request.corpus or document["corpus"].get("path")
+        retry = f"tui-rnn train CORPUS --resume {run_dir}"
+        corpus_path = checkpoint.run_corpus_path(document, request.corpus, retry)
         try:
-            corpus = load_corpus(corpus_path, encoding=encoding)
+            corpus = checkpoint.fit_vocabulary(
+                document, load_corpus(corpus_path, encoding=encoding)
+            )
         except CorpusError as err:
             raise files.RunError(
                 f"cannot load the run's corpus: {err} (or give it: tui-rnn train CORPUS "
@@ -229,6 +232,10 @@ class Run:
         trainer = checkpoint.restore_trainer(run_dir, corpus, warn=warn, document=document)
         save_every = request.save_every or document.get("save_every", DEFAULT_SAVE_EVERY)
         run = cls(trainer, corpus, run_dir, document, 0, save_every)
+        if not store_config.has_corpus(document):
+            # An imported model's first corpus becomes the run's own, checked from now on.
+            document["corpus"] = store_config.corpus_record(corpus)
+            document["config"] = trainer.config.to_dict()
         if document.get("schema_version", 1) < rundir.SCHEMA_VERSION:
             # A schema 1 run: from now on its checkpoints are schema 2, so is its config.
             document["schema_version"] = rundir.SCHEMA_VERSION

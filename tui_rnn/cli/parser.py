@@ -16,6 +16,14 @@ from tui_rnn import __version__
 from tui_rnn.cli.checks import cmd_gradcheck, cmd_inspect
 from tui_rnn.cli.common import OneLineParser, number_type, path_type
 from tui_rnn.cli.generate import cmd_generate
+from tui_rnn.cli.model_files import (
+    EXPORT_DESCRIPTION,
+    IMPORT_DESCRIPTION,
+    add_export_model_arguments,
+    add_import_model_arguments,
+    cmd_export_model,
+    cmd_import_model,
+)
 from tui_rnn.cli.runs import cmd_export, cmd_report, cmd_runs
 from tui_rnn.cli.train import cmd_app, cmd_train
 from tui_rnn.gradcheck import common
@@ -321,6 +329,8 @@ COMMANDS = (
         cmd_report,
         report_arguments,
     ),
+    Command("export-model", EXPORT_DESCRIPTION, cmd_export_model, add_export_model_arguments),
+    Command("import-model", IMPORT_DESCRIPTION, cmd_import_model, add_import_model_arguments),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
 APP = Command(

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from tui_rnn.cells.model import Model, ModelSpec
 from tui_rnn.safe.files import RunError
-from tui_rnn.store.checkpoint import check_same_corpus
+from tui_rnn.store.checkpoint import check_same_corpus, fit_vocabulary, run_corpus_path
 from tui_rnn.training.corpus import CorpusError, load_corpus
 from tui_rnn.training.options import TrainConfig
 from tui_rnn.training.trainer import split_text
@@ -212,7 +212,8 @@ def run_text(document: dict, length: int = DEFAULT_LENGTH) -> tuple[np.ndarray, 
 
     give = "or give a text: --text FILE or --prompt TEXT"
     try:
-        corpus = load_corpus(document["corpus"].get("path"), document.get("encoding", "utf-8"))
+        path = run_corpus_path(document)
+        corpus = fit_vocabulary(document, load_corpus(path, document.get("encoding", "utf-8")))
         check_same_corpus(document, corpus)
     except (CorpusError, RunError) as err:
         reason = str(err).split(":")[0] if isinstance(err, RunError) else str(err)

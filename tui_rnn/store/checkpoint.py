@@ -37,7 +37,7 @@ from tui_rnn.cells.model import Model
 from tui_rnn.safe import files
 from tui_rnn.safe.files import MissingRunFile, RunError, RunWriteError
 from tui_rnn.safe.npz import Expect, NpzError, NpzMismatch, NpzReader
-from tui_rnn.store.config import FutureSchemaError, read_config
+from tui_rnn.store.config import FutureSchemaError, has_corpus, read_config
 from tui_rnn.store.rundir import (
     CHECKPOINT_FILE,
     PREVIOUS_CHECKPOINT_FILE,
@@ -46,7 +46,13 @@ from tui_rnn.store.rundir import (
     _reason,
 )
 from tui_rnn.store.samples import read_samples, truncate_samples
-from tui_rnn.training.corpus import Corpus, CorpusError, load_corpus
+from tui_rnn.training.corpus import (
+    Corpus,
+    CorpusError,
+    UnknownCharactersError,
+    in_vocabulary,
+    load_corpus,
+)
 from tui_rnn.training.optim import CLASSES as OPTIMIZER_CLASSES
 from tui_rnn.training.options import TrainConfig
 from tui_rnn.training.trainer import (
@@ -202,7 +208,7 @@ class _Damage(ValueError):
 
 
 def _check_counters(counters: dict, document: dict) -> None:
-    characters = document["corpus"]["characters"]
+    characters = document["corpus"]["characters"] or 1  # none: an imported model, never trained
     c = counters
     if not (
         0 <= c["position"] < characters
@@ -541,16 +547,40 @@ def model_from_arrays(document: dict, arrays: dict[str, np.ndarray], best: bool 
     return Model.from_flat(spec, np.array(flat, dtype=spec.dtype))
 
 
+def run_corpus_path(document: dict, path: str | None = None, retry: str = "") -> str | None:
+    """The corpus file to read for a run: `path` if given, else the one in config.json (None:
+    the built-in corpus). RunError for an imported run that has no corpus of its own yet."""
+    if path is None and not has_corpus(document):
+        hint = f": give one ({retry})" if retry else ": give one"
+        raise RunError(f"the run holds an imported model and no corpus of its own{hint}")
+    return path or document["corpus"].get("path")
+
+
+def fit_vocabulary(document: dict, corpus: Corpus) -> Corpus:
+    """The corpus as indices into the run's vocabulary. An imported model's vocabulary may be
+    larger than its corpus's characters (it came from elsewhere): the text is re-indexed,
+    refused (RunError) if it holds a character the model lacks. Any other run's corpus is
+    returned as it is (check_same_corpus compares their vocabularies)."""
+    if not isinstance(document.get("imported"), dict):
+        return corpus
+    try:
+        return in_vocabulary(corpus, document["vocabulary"])
+    except UnknownCharactersError as err:
+        raise RunError(
+            f"{corpus.name} has {err}".replace("train on a corpus", "use a text")
+        ) from None
+
+
 def load_run_corpus(
     document: dict, path: str | None = None, encoding: str | None = None, retry: str = ""
 ) -> Corpus:
     """The corpus a saved run was trained on (the one in config.json unless `path` is given),
     refused (RunError) if it cannot be loaded or its vocabulary is not the run's. `retry` is
     the command that gives the corpus explicitly, for the message."""
-    corpus_path = path or document["corpus"].get("path")
+    corpus_path = run_corpus_path(document, path, retry)
     encoding = encoding or document.get("encoding", "utf-8")
     try:
-        corpus = load_corpus(corpus_path, encoding=encoding)
+        corpus = fit_vocabulary(document, load_corpus(corpus_path, encoding=encoding))
     except CorpusError as err:
         hint = f" (or give it: {retry})" if retry else ""
         raise RunError(f"cannot load the run's corpus: {err}{hint}") from None

@@ -29,8 +29,8 @@ class FutureSchemaError(RunError):
 
 
 # -- config.json ---------------------------------------------------------------------------------
-def config_document(config: TrainConfig, corpus: Corpus, **extra) -> dict:
-    """What config.json holds: every option, the corpus and its hash, the vocabulary, versions."""
+def corpus_record(corpus: Corpus) -> dict:
+    """config.json's "corpus": what the run's text is and how to check it is the same."""
     size_bytes = None
     if corpus.path:
         try:
@@ -38,23 +38,34 @@ def config_document(config: TrainConfig, corpus: Corpus, **extra) -> dict:
         except OSError:
             pass
     return {
+        "name": corpus.name,
+        "path": corpus.path,
+        "characters": len(corpus),
+        "bytes": size_bytes,
+        "sha256": corpus.sha256,
+        "vocab_size": corpus.vocab_size,
+    }
+
+
+def config_document(config: TrainConfig, corpus: Corpus, **extra) -> dict:
+    """What config.json holds: every option, the corpus and its hash, the vocabulary, versions."""
+    return {
         "schema_version": SCHEMA_VERSION,
         "tui_rnn_version": __version__,
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.to_dict(),
-        "corpus": {
-            "name": corpus.name,
-            "path": corpus.path,
-            "characters": len(corpus),
-            "bytes": size_bytes,
-            "sha256": corpus.sha256,
-            "vocab_size": corpus.vocab_size,
-        },
+        "corpus": corpus_record(corpus),
         "vocabulary": "".join(corpus.chars),
         **extra,
     }
+
+
+def has_corpus(document: dict) -> bool:
+    """False for a run imported without a text (import-model with no CORPUS): it has a
+    vocabulary but no corpus until it is first trained on one."""
+    return document["corpus"].get("characters") is not None
 
 
 def write_config_document(run_dir: str | Path, document: dict) -> dict:
@@ -170,7 +181,10 @@ def config_problem(document: dict) -> str | None:
         "corpus.sha256": (corpus.get("sha256", ""), lambda v: isinstance(v, str)),
         "corpus.characters": (
             corpus.get("characters"),
-            lambda v: _is_int(v) and v > options.seq_length,
+            lambda v: (
+                (_is_int(v) and v > options.seq_length)
+                or (v is None and isinstance(document.get("imported"), dict))
+            ),
         ),
         "corpus.vocab_size": (
             corpus.get("vocab_size", len(vocabulary)),

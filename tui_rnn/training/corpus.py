@@ -80,6 +80,21 @@ def encode(text: str, chars, index: dict[str, int] | None = None) -> np.ndarray:
     return np.fromiter((index[ch] for ch in text), dtype=np.int64, count=len(text))
 
 
+def in_vocabulary(corpus: Corpus, chars) -> Corpus:
+    """The same text as indices into `chars`, a vocabulary that holds every character of the
+    corpus and maybe more (an imported model's); UnknownCharactersError names any it lacks."""
+    chars = tuple(chars)
+    if chars == corpus.chars:
+        return corpus
+    index = {ch: i for i, ch in enumerate(chars)}
+    unknown = sorted(ch for ch in corpus.chars if ch not in index)
+    if unknown:
+        raise UnknownCharactersError(unknown)
+    lookup = np.array([index[ch] for ch in corpus.chars], dtype=np.int64)
+    data = lookup[corpus.data].astype(_index_dtype(len(chars)))
+    return dataclasses.replace(corpus, data=data, chars=chars, _index={})
+
+
 def _code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
