@@ -92,26 +92,11 @@ def probabilities(model, ids) -> np.ndarray:
 
 # -- the commands in-process -----------------------------------------------------------------------
 def run_command(command: str, argv, capsys) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of `tui-rnn COMMAND ARGV` in-process: through main() once the
-    command is registered there, through its own parser (as main runs it) until then."""
-    from tui_rnn.cli import common, main, model_files
-    from tui_rnn.safe.files import RunError
-    from tui_rnn.training.corpus import CorpusError
-    from tui_rnn.training.options import OptionError
+    """(exit code, stdout, stderr) of `tui-rnn COMMAND ARGV`, in-process through main()."""
+    from tui_rnn.cli import main
 
-    argv = [str(a) for a in argv]
     capsys.readouterr()
-    if command in common.COMMANDS:
-        code = main([command, *argv])
-    else:
-        parser = common.OneLineParser(prog=f"tui-rnn {command}")
-        getattr(model_files, f"add_{command.replace('-', '_')}_arguments")(parser)
-        try:
-            args = parser.parse_args(argv)
-            code = args.run(args)
-        except (common.UsageError, CorpusError, RunError, OptionError) as err:
-            common.print_error(f"tui-rnn: error: {err}")
-            code = common.EXIT_USAGE
+    code = main([command, *(str(a) for a in argv)])
     out, err = capsys.readouterr()
     return code, out, err
 
