@@ -25,9 +25,7 @@ from tui_rnn.safe.files import MissingRunFile, RunError
 from tui_rnn.store.rundir import CONFIG_FILE, SCHEMA_VERSION, require_run_directory
 from tui_rnn.training.corpus import Corpus
 from tui_rnn.training.options import OptionError, TrainConfig
-from tui_rnn.training.trainer import (
-    check_fits_memory,
-)
+from tui_rnn.training.trainer import check_fits_memory
 
 CONFIG_LIMIT = 64 << 20  # config.json: a vocabulary of every Unicode character is 7 MB of JSON
 
