@@ -5,14 +5,16 @@
         run.train_slice(interrupt=...)          train until the next checkpoint falls due
     run.close()
 
-It owns what both front ends need and must not do differently: opening or resuming a run
-(options resolved and compared in one place, tui_rnn/options.py), the save policy (a
-checkpoint every `save_every` seconds of training, at every sample, when the target is
-reached, never the same state twice), samples appended to samples.txt, validation, divergence
-(nothing after the last good checkpoint is ever saved; `restore_last_good` puts it back),
-learning-rate and target changes (recorded in config.json), and the warning when training
-goes badly. The CLI adds argparse, a progress bar and signals; the app adds its engine thread
-and messages. Neither saves, samples or resumes on its own.
+It owns what both front ends need and must not do differently. Opening a run goes down the
+layers once: the options are resolved (or, on resume, compared with the run's), the corpus is
+loaded, every check is made, then the trainer is built once with its learning rate and target,
+and only then is anything written. Then the save policy (a checkpoint every `save_every`
+seconds of training, at every sample, when the target is reached, never the same state twice),
+samples appended to samples.txt, validation, divergence (nothing after the last good checkpoint
+is ever saved; `restore_last_good` puts it back), learning-rate and target changes (recorded in
+config.json), and the warning when training goes badly. The CLI adds argparse, a progress bar
+and signals; the app adds its engine thread and messages. Neither saves, samples or resumes on
+its own.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from pathlib import Path
 from tui_rnn.safe import files
 from tui_rnn.store import checkpoint, rundir, samples
 from tui_rnn.store import config as store_config
-from tui_rnn.training.corpus import Corpus, CorpusError, check_trainable, load_corpus
+from tui_rnn.training.corpus import Corpus, CorpusError, load_corpus
 from tui_rnn.training.history import Progress, Sample
-from tui_rnn.training.options import AUTO, BY_NAME, OptionError, TrainConfig, resolve
-from tui_rnn.training.trainer import Trainer, check_fits_memory
+from tui_rnn.training.options import BY_NAME, OptionError, TrainConfig, resolve, resumed_config
+from tui_rnn.training.trainer import Trainer, check_run, target_iterations
 
 DEFAULT_SAVE_EVERY = 10.0  # seconds of training between automatic checkpoints
 Warn = Callable[[str], None]
@@ -60,7 +62,7 @@ class Run:
     def __init__(
         self,
         trainer: Trainer,
-        corpus: Corpus,
+        corpus: Corpus | None,
         run_dir: Path,
         document: dict,
         target: int,
@@ -88,7 +90,7 @@ class Run:
         `request.resume`, a saved one in exactly the state of its newest good checkpoint. The
         run's lock is held by this process from then on (`close` releases it)."""
         if request.resume:
-            return cls._resume(request, warn)
+            return cls._resume(request, Path(request.resume), warn)
         return cls._start(request, warn, lazy)
 
     @classmethod
@@ -96,12 +98,9 @@ class Run:
         config = resolve(request.options, request.preset)
         encoding = request.encoding or "utf-8"
         corpus = load_corpus(request.corpus, encoding=encoding)
-        check_trainable(corpus, config.seq_length)
-        check_fits_memory(config, corpus.vocab_size)
         try:  # before the run directory exists: a refusal leaves nothing behind
+            target = check_run(config, corpus, request.iterations, request.epochs)
             trainer = Trainer(corpus.data, corpus.chars, config)
-            trainer.check_initial_loss()
-            target = trainer.target_iterations(request.iterations, request.epochs)
         except MemoryError:
             raise OptionError(
                 f"not enough memory for a model with --hidden {config.hidden_size}: use a "
@@ -124,11 +123,11 @@ class Run:
             eta_changes=[],
         )
         run_dir = Path(request.run_dir) if request.run_dir else rundir.new_run_dir()
+        run = cls(trainer, corpus, run_dir, document, target, save_every, created=False)
         if lazy:
             rundir.refuse_existing_run(run_dir)  # say so now, not at the first save
-            return cls(trainer, corpus, run_dir, document, target, save_every, created=False)
-        run = cls(trainer, corpus, run_dir, document, target, save_every, created=False)
-        run.create()
+        else:
+            run.create()
         return run
 
     @classmethod
@@ -163,9 +162,8 @@ class Run:
         rundir.lock_run(self.run_dir)
         self._locked = True
         try:
-            rundir.refuse_existing_run(
-                self.run_dir
-            )  # under the lock: another process may have begun
+            # Under the lock: another process may have begun a run here meanwhile.
+            rundir.refuse_existing_run(self.run_dir)
             store_config.write_config_document(self.run_dir, self.document)
             checkpoint.save_checkpoint(self.run_dir, self.trainer)
         except BaseException:
@@ -177,61 +175,58 @@ class Run:
         self._unsaved = False
 
     @classmethod
-    def _resume(cls, request: RunRequest, warn: Warn) -> Run:
-        run_dir = Path(request.resume)
+    def _resume(cls, request: RunRequest, run_dir: Path, warn: Warn) -> Run:
         document = store_config.read_config(run_dir)
         checkpoint.check_has_checkpoint(run_dir)
         saved = TrainConfig.from_dict(document["config"])
-        for name, value in request.options.items():
-            option = BY_NAME[name]
-            if value is AUTO:  # what a new run of this model would take (--sigma auto)
-                value = getattr(resolve({"cell": saved.cell, "layers": saved.layers}), name)
-                if value == getattr(saved, name):
-                    continue
-                value = "auto"
-            if value is None or option.resume == "change" or value == getattr(saved, name):
-                continue
-            raise OptionError(
-                f"{option.flag} {value} conflicts with the run's {name} = "
-                f"{getattr(saved, name)}: a resumed run keeps its options (only --eta, "
-                "--iterations, --epochs, --save-every may change); drop "
-                f"{option.flag} or start a new run"
-            )
-        if request.preset and request.preset != saved.preset:
-            raise OptionError(
-                f"--preset {request.preset} conflicts with the run's preset {saved.preset}: "
-                "drop --preset or start a new run"
-            )
+        config = resumed_config(saved, request.options, request.preset)
         if request.run_dir and Path(request.run_dir).resolve() != run_dir.resolve():
             raise OptionError(
                 "--run-dir and --resume both given: a resumed run stays in its directory"
             )
+        corpus = cls._run_corpus(request, run_dir, document)
+        # The run's own target (2 epochs if it recorded none), or the one asked for now.
+        two_epochs = target_iterations(config, len(corpus))
+        saved_target = int(document.get("target_iterations", two_epochs))
+        target = saved_target
+        if request.iterations is not None or request.epochs is not None:
+            target = target_iterations(config, len(corpus), request.iterations, request.epochs)
+        rundir.lock_run(run_dir)
+        try:
+            trainer = checkpoint.restore_trainer(run_dir, corpus, warn, document, config)
+            if trainer.base_eta != saved.eta:
+                store_config.record_eta_change(document, trainer.iteration, trainer.base_eta)
+            cls._update_document(document, trainer, corpus, target, saved_target)
+            store_config.write_config_document(run_dir, document)
+        except BaseException:
+            rundir.unlock_run(run_dir)
+            raise
+        save_every = request.save_every or document.get("save_every", DEFAULT_SAVE_EVERY)
+        return cls(trainer, corpus, run_dir, document, target, save_every)
+
+    @staticmethod
+    def _run_corpus(request: RunRequest, run_dir: Path, document: dict) -> Corpus:
+        """The saved run's corpus, or the one the request names, in the run's encoding."""
         encoding = document.get("encoding", "utf-8")
         if request.encoding not in (None, encoding):
             raise OptionError(f"--encoding {request.encoding} conflicts with the run's {encoding}")
         retry = f"tui-rnn train CORPUS --resume {run_dir}"
         corpus_path = checkpoint.run_corpus_path(document, request.corpus, retry)
         try:
-            corpus = checkpoint.fit_vocabulary(
-                document, load_corpus(corpus_path, encoding=encoding)
-            )
+            return checkpoint.fit_vocabulary(document, load_corpus(corpus_path, encoding))
         except CorpusError as err:
             raise files.RunError(
                 f"cannot load the run's corpus: {err} (or give it: tui-rnn train CORPUS "
                 f"--resume {run_dir})"
             ) from None
-        rundir.lock_run(run_dir)
-        try:
-            return cls._continue(request, warn, run_dir, document, corpus)
-        except BaseException:
-            rundir.unlock_run(run_dir)
-            raise
 
-    @classmethod
-    def _continue(cls, request, warn, run_dir, document, corpus) -> Run:
-        trainer = checkpoint.restore_trainer(run_dir, corpus, warn=warn, document=document)
-        save_every = request.save_every or document.get("save_every", DEFAULT_SAVE_EVERY)
-        run = cls(trainer, corpus, run_dir, document, 0, save_every)
+    @staticmethod
+    def _update_document(
+        document: dict, trainer: Trainer, corpus: Corpus, target: int, saved: int
+    ) -> None:
+        """config.json as a resumed run goes on: schema 2, its corpus, and its target. A target
+        the run is already past trains nothing (the caller says so): the run keeps the one it
+        had, so that listings never show an iteration beyond its target."""
         if not store_config.has_corpus(document):
             # An imported model's first corpus becomes the run's own, checked from now on.
             document["corpus"] = store_config.corpus_record(corpus)
@@ -240,21 +235,9 @@ class Run:
             # A schema 1 run: from now on its checkpoints are schema 2, so is its config.
             document["schema_version"] = rundir.SCHEMA_VERSION
             document["config"] = trainer.config.to_dict()
-        eta = request.options.get("eta")
-        if eta is not None and eta != trainer.config.eta:
-            run.set_eta(eta, write=False)
-        saved_target = int(document.get("target_iterations", trainer.target_iterations()))
-        if request.iterations is not None or request.epochs is not None:
-            run.target = trainer.target_iterations(request.iterations, request.epochs)
-        else:
-            run.target = saved_target
-        # A target the run is already past trains nothing (the caller says so): the run keeps
-        # the one it had, so that listings never show an iteration beyond its target.
-        document["target_iterations"] = (
-            run.target if run.target >= trainer.iteration else max(saved_target, trainer.iteration)
-        )
-        store_config.write_config_document(run_dir, document)
-        return run
+        if target < trainer.iteration:
+            target = max(saved, trainer.iteration)
+        document["target_iterations"] = target
 
     def close(self) -> None:
         """Release the run's lock (the state is whatever was last saved)."""
@@ -376,18 +359,15 @@ class Run:
         return message
 
     # -- changes the user makes ------------------------------------------------------------------
-    def set_eta(self, eta: float, write: bool = True) -> None:
+    def set_eta(self, eta: float) -> None:
         """A new learning rate from now on, recorded in config.json's eta_changes."""
         eta = BY_NAME["eta"].check(eta)
         if eta == self.trainer.config.eta:
             return
         self.trainer.config.eta = eta
-        self.document["config"]["eta"] = eta
-        self.document.setdefault("eta_changes", []).append(
-            {"iteration": self.trainer.iteration, "eta": eta}
-        )
+        store_config.record_eta_change(self.document, self.trainer.iteration, eta)
         self._trouble_said = False
-        if write and self.created:
+        if self.created:
             store_config.write_config_document(self.run_dir, self.document)
 
     def set_target(self, iterations: int | None = None, epochs: float | None = None) -> int:

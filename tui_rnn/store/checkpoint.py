@@ -1,24 +1,24 @@
-"""Run directories: config, checkpoints, samples, locking. No pickles anywhere; atomic writes.
+"""Checkpoints: the whole training state of a run, written atomically and read strictly.
 
-RUN_DIR/config.json          every option, the corpus (path, size, sha256), the vocabulary, versions
-RUN_DIR/checkpoint.npz       the full training state (Trainer.state_arrays + schema version +
-                             the length of samples.txt that the state accounts for)
-RUN_DIR/checkpoint.prev.npz  the checkpoint before it, kept in case the newest is damaged
-RUN_DIR/samples.txt          every sample, appended as it comes
-RUN_DIR/.lock                held (flock) by the process training the run
+A run directory holds
 
-Every file of a run is opened through safeio: a symbolic link is never followed, a named pipe
-or a device never opened, and anything else refused in one line. A crash at any moment (kill
--9, power loss, full disk) leaves a loadable checkpoint: every checkpoint is written to a
-temporary file in the run directory, flushed, fsynced and renamed over the old one, and the old
-one is first kept as checkpoint.prev.npz. samples.txt may run ahead of the checkpoint (samples
-written after it, or a torn last sample); resuming truncates it to the length the checkpoint
-recorded, and the resumed run writes those samples again, identically.
+    config.json          every option, the corpus (path, size, sha256), the vocabulary, versions
+    checkpoint.npz       the training state (Trainer.state_arrays), the schema version, and how
+                         much of samples.txt that state accounts for
+    checkpoint.prev.npz  the checkpoint before it, kept in case the newest is damaged
+    samples.txt          every sample, appended as it comes
+    .lock                held (flock) by the process training the run
 
-A checkpoint is read by npzsafe, strictly: config.json says how large the model is, the
-counters (read first) how long the history is, and every array's dtype and exact shape is
-checked before its bytes are read. Any failure to read the newest checkpoint is damage: a
-warning, and checkpoint.prev.npz is used.
+A checkpoint holds named arrays and strings, never a pickle. It is written to a temporary file
+in the run directory, fsynced and renamed over the old one, which is kept first as
+checkpoint.prev.npz: a crash at any moment (kill -9, power loss, full disk) leaves a loadable
+one. It is read through tui_rnn.safe.npz against config.json: the counters first (they size the
+history), then every array's dtype and exact shape before its bytes. A newest checkpoint that
+cannot be read is damage: a warning, and checkpoint.prev.npz is used. Schema 1 checkpoints are
+read under schema 2's names, bit for bit.
+
+What is read back, and no more: a trainer to continue (restore_trainer), a model to use
+(load_model), a history to chart (read_history), the counters alone (read_counters).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from collections.abc import Collection
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,6 @@ from tui_rnn.store.rundir import (
     PREVIOUS_CHECKPOINT_FILE,
     SAMPLES_FILE,
     SCHEMA_VERSION,
-    _reason,
 )
 from tui_rnn.store.samples import read_samples, truncate_samples
 from tui_rnn.training.corpus import (
@@ -55,19 +55,11 @@ from tui_rnn.training.corpus import (
 )
 from tui_rnn.training.optim import CLASSES as OPTIMIZER_CLASSES
 from tui_rnn.training.options import TrainConfig
-from tui_rnn.training.trainer import (
-    DivergenceError,
-    Trainer,
-    model_spec,
-    parse_rng_state,
-)
+from tui_rnn.training.trainer import DivergenceError, Trainer, model_spec
 
-# -- checkpoints ---------------------------------------------------------------------------------
 # The counters, read first: small, fixed shapes, and they bound the history arrays. Schema 2
 # names each one; schema 1 packed them in two positional arrays.
 _INT, _FLOAT = Expect("iu", ()), Expect("f", ())
-
-
 _COUNTERS = {
     2: {
         "schema_version": _INT,
@@ -93,9 +85,33 @@ _UNDO_COUNTERS = {
 
 
 _OPTIONAL = {"samples_bytes": Expect("iu", ()), **_UNDO_COUNTERS}
-
-
 RNG_STATE_MAX_CHARS = 1024  # PCG64's state as JSON is about 150 characters
+
+
+def parse_rng_state(text: str) -> dict:
+    """The PCG64 state a checkpoint stores as JSON, checked field by field (ValueError)."""
+    if len(text) > RNG_STATE_MAX_CHARS:
+        raise ValueError(f"rng_state is {len(text):,} characters long")
+    try:
+        state = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise ValueError(f"rng_state is not JSON ({err})") from None
+    inner = state.get("state") if isinstance(state, dict) else None
+    if (
+        not isinstance(inner, dict)
+        or set(state) != {"bit_generator", "state", "has_uint32", "uinteger"}
+        or state["bit_generator"] != "PCG64"
+        or set(inner) != {"state", "inc"}
+        or not all(_integer_in(inner[k], 0, 1 << 128) for k in ("state", "inc"))
+        or not _integer_in(state["has_uint32"], 0, 2)
+        or not _integer_in(state["uinteger"], 0, 1 << 32)
+    ):
+        raise ValueError("rng_state is not a PCG64 state")
+    return state
+
+
+def _integer_in(value, low: int, stop: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < stop
 
 
 def _named_counters(counters: dict, version: int) -> dict:
@@ -117,7 +133,9 @@ def _named_counters(counters: dict, version: int) -> dict:
             "best_val_loss": math.inf,
             "train_seconds": 0.0,
         }
-    named = {name: int(counters[name]) for name in (*Trainer.COUNTERS, "evaluations")}
+    named: dict[str, int | float] = {
+        name: int(counters[name]) for name in (*Trainer.COUNTERS, "evaluations")
+    }
     named.update({name: float(counters[name]) for name in Trainer.LOSSES})
     undo = [name in counters for name in _UNDO_COUNTERS]
     if any(undo) and not all(undo):
@@ -284,8 +302,8 @@ def _checkpoint_errors(path: Path):
     except (NpzError, _Damage) as err:
         raise RunError(f"checkpoint {path} is truncated or corrupt: {err}") from None
     except OSError as err:  # the disk failed while reading
-        raise RunError(f"cannot read checkpoint {path}: {_reason(err)}") from None
-    except RunError as err:  # refused by safeio: a link, a pipe, permission denied
+        raise RunError(f"cannot read checkpoint {path}: {files.describe(err)}") from None
+    except RunError as err:  # refused by safe.files: a link, a pipe, permission denied
         if isinstance(err, FutureSchemaError):
             raise
         raise RunError(f"cannot read checkpoint {err}") from None
@@ -424,8 +442,8 @@ def save_checkpoint(
     run_dir = Path(run_dir)
     if not (np.isfinite(trainer.model.flat).all() and trainer.optimizer.is_finite()):
         loss = float(trainer.history.loss[-1]) if len(trainer.history) else float("nan")
-        raise DivergenceError(trainer.iteration, loss, trainer.config.eta)
-    arrays = trainer.state_arrays()
+        raise DivergenceError(trainer.iteration, loss, trainer.base_eta)
+    arrays: dict[str, Any] = trainer.state_arrays()  # Any: np.savez's stub types a keyword
     arrays["schema_version"] = np.array(SCHEMA_VERSION)
     size = samples_size(run_dir) if samples_bytes is None else samples_bytes
     arrays["samples_bytes"] = np.array(size, dtype=np.int64)
@@ -460,17 +478,24 @@ def _load_into(trainer: Trainer, arrays: dict[str, np.ndarray], run_dir) -> None
 
 
 def restore_trainer(
-    run_dir: str | Path, corpus: Corpus, warn=None, document: dict | None = None
+    run_dir: str | Path,
+    corpus: Corpus,
+    warn=None,
+    document: dict | None = None,
+    config: TrainConfig | None = None,
 ) -> Trainer:
     """A Trainer in exactly the state of the run's newest good checkpoint, ready to continue.
 
     Checks the corpus is the run's own, truncates samples.txt to what the checkpoint accounts
     for, and refills trainer.samples from it. `warn(message)` hears about a newest checkpoint
-    that was skipped (and why).
+    that was skipped (and why). The trainer has the run's config, or `config` if given (the
+    run's own with a new learning rate: options.resumed_config).
     """
     document = read_config(run_dir) if document is None else document
     check_same_corpus(document, corpus)
-    trainer = Trainer(corpus.data, corpus.chars, TrainConfig.from_dict(document["config"]))
+    if config is None:
+        config = TrainConfig.from_dict(document["config"])
+    trainer = Trainer(corpus.data, corpus.chars, config)
     arrays = load_checkpoint(run_dir, warn, document)
     _load_into(trainer, arrays, run_dir)
     if "samples_bytes" in arrays:

@@ -1,4 +1,11 @@
-"""config: split from tui_rnn.runs."""
+"""config.json: every option of a run, its corpus (path, size, sha256), its vocabulary and
+versions; written when a run begins, and again when it resumes or its learning rate or target
+changes.
+
+Everything else a run holds is sized from this file, so reading it back checks it field by
+field (types, ranges, the vocabulary, whether the model fits in memory) and refuses a damaged
+or hand-edited one in one line naming the first bad field.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +15,17 @@ import os
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 
 from tui_rnn import __version__
 from tui_rnn.safe import files
 from tui_rnn.safe.files import MissingRunFile, RunError
-from tui_rnn.store.rundir import CONFIG_FILE, SCHEMA_VERSION, _require_run_directory
+from tui_rnn.store.rundir import CONFIG_FILE, SCHEMA_VERSION, require_run_directory
 from tui_rnn.training.corpus import Corpus
 from tui_rnn.training.options import OptionError, TrainConfig
-from tui_rnn.training.trainer import (
-    check_fits_memory,
-)
+from tui_rnn.training.trainer import check_fits_memory
 
 CONFIG_LIMIT = 64 << 20  # config.json: a vocabulary of every Unicode character is 7 MB of JSON
 
@@ -28,7 +34,6 @@ class FutureSchemaError(RunError):
     """Written by a newer tui-rnn: never fall back to an older checkpoint behind its back."""
 
 
-# -- config.json ---------------------------------------------------------------------------------
 def corpus_record(corpus: Corpus) -> dict:
     """config.json's "corpus": what the run's text is and how to check it is the same."""
     size_bytes = None
@@ -78,10 +83,17 @@ def write_config(run_dir: str | Path, config: TrainConfig, corpus: Corpus, **ext
     return write_config_document(run_dir, config_document(config, corpus, **extra))
 
 
+def record_eta_change(document: dict, iteration: int, eta: float) -> None:
+    """A new learning rate from `iteration` on, in a config.json document: the config's eta,
+    and one more entry in eta_changes."""
+    document["config"]["eta"] = eta
+    document.setdefault("eta_changes", []).append({"iteration": iteration, "eta": eta})
+
+
 def read_config(run_dir: str | Path) -> dict:
     """config.json, checked field by field (RunError naming the first bad field)."""
     run_dir = Path(run_dir)
-    _require_run_directory(run_dir)
+    require_run_directory(run_dir)
     path = run_dir / CONFIG_FILE
     try:
         raw = files.read_file(path, CONFIG_LIMIT)
@@ -111,11 +123,11 @@ def read_config(run_dir: str | Path) -> dict:
     return document
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -125,7 +125,7 @@ def write_json(f, columns: dict[str, np.ndarray], config: dict | None) -> None:
 def write_output(path: str | Path, write) -> Path | None:
     """Write atomically to `path`, or to stdout when path is "-"; RunError if that fails.
 
-    On a terminal, stdout shows the text through safetext (a corpus's escape sequences are
+    On a terminal, stdout shows the text through safe.text (a corpus's escape sequences are
     shown, not obeyed); into a pipe or a file it gets the exact bytes.
     """
     if str(path) == "-":

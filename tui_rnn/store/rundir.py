@@ -1,4 +1,9 @@
-"""rundir: split from tui_rnn.runs."""
+"""A run's directory: its file names, making a new one, its lock, and finding runs.
+
+Every other store module works inside a directory this one has checked: a new run's is made
+and proved writable before anything is written, one holding a run is never overwritten, and
+only the process holding the lock (flock, dropped by the kernel even on kill -9) writes.
+"""
 
 from __future__ import annotations
 
@@ -14,27 +19,12 @@ from tui_rnn.safe.files import RunError, RunWriteError
 
 SCHEMA_VERSION = 2  # of config.json and of checkpoints; schema 1 runs are read and upgraded
 
-
 CONFIG_FILE = "config.json"
-
-
 CHECKPOINT_FILE = "checkpoint.npz"
-
-
 PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.npz"
-
-
 SAMPLES_FILE = "samples.txt"
-
-
 LOCK_FILE = ".lock"
-
-
 RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, SAMPLES_FILE, LOCK_FILE)
-
-
-def _reason(err: OSError) -> str:
-    return files.describe(err)
 
 
 # -- run directory -------------------------------------------------------------------------------
@@ -48,13 +38,14 @@ def _directory_state(path: Path, what: str) -> bool:
     except OSError as err:
         if err.errno == errno.ENOTDIR:
             raise RunError(f"{path}: a component of the path is a file: check the {what}") from None
-        raise RunError(f"{path}: {_reason(err)}: check the {what}") from None
+        raise RunError(f"{path}: {files.describe(err)}: check the {what}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise RunError(f"{path} is a file, not a directory: give the {what}")
     return True
 
 
-def _require_run_directory(run_dir: Path) -> None:
+def require_run_directory(run_dir: Path) -> None:
+    """RunError unless `run_dir` is a directory (one line saying what it is instead)."""
     if not _directory_state(run_dir, "run directory"):
         raise RunError(f"run directory {run_dir} does not exist: check the path")
 
@@ -69,7 +60,9 @@ def new_run_dir(base: str | Path = "runs") -> Path:
         except FileNotFoundError:
             return candidate
         except OSError as err:
-            raise RunError(f"cannot look in {base}: {_reason(err)}; choose a --run-dir") from None
+            raise RunError(
+                f"cannot look in {base}: {files.describe(err)}; choose a --run-dir"
+            ) from None
     raise RunError(f"cannot find a free run directory name under {base}")
 
 
@@ -89,7 +82,8 @@ def prepare_run_dir(run_dir: str | Path) -> Path:
         os.unlink(probe)
     except OSError as err:
         raise RunWriteError(
-            f"cannot write in run directory {run_dir}: {_reason(err)}; choose another --run-dir"
+            f"cannot write in run directory {run_dir}: {files.describe(err)}; choose another "
+            "--run-dir"
         ) from None
     return run_dir
 
@@ -191,8 +185,6 @@ def lock_holder(run_dir: str | Path) -> str | None:
 
 # -- finding runs: `latest` ----------------------------------------------------------------------
 LATEST = "latest"
-
-
 RUNS_DIR = "runs"  # where new runs go (runs/<timestamp>), relative to the working directory
 
 
@@ -220,7 +212,7 @@ def run_directories(base: str | Path = RUNS_DIR) -> list[Path]:
                 Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False)
             )
     except OSError as err:
-        raise RunError(f"cannot list {base}: {_reason(err)}") from None
+        raise RunError(f"cannot list {base}: {files.describe(err)}") from None
 
 
 def resolve_run_dir(text: str | Path, base: str | Path = RUNS_DIR) -> Path:

@@ -1,4 +1,10 @@
-"""samples: split from tui_rnn.runs."""
+"""samples.txt: every sample of a run, appended as it comes, each under a header line.
+
+Each sample is one fsynced append, so a kill leaves at worst a torn last record; a checkpoint
+records how much of the file its state accounts for, and a resumed run cuts the file back to
+that and writes the rest again, identically. Read back, it is text to show and export:
+nothing a run continues from.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,9 @@ from pathlib import Path
 
 from tui_rnn.safe import files
 from tui_rnn.safe.files import MissingRunFile, RunError, RunWriteError
-from tui_rnn.store.rundir import SAMPLES_FILE, _reason
+from tui_rnn.store.rundir import SAMPLES_FILE
 from tui_rnn.training.history import Sample
 
-# -- samples -------------------------------------------------------------------------------------
 _SAMPLE_HEADER = re.compile(
     r"^(best model, |by hand, )?iter = (\d+), smooth_loss = (\S+)\n", re.MULTILINE
 )
@@ -51,7 +56,7 @@ def read_samples_text(run_dir: str | Path, upto: int | None = None) -> str:
     except MissingRunFile:
         return ""
     except OSError as err:
-        raise RunError(f"cannot read {path}: {_reason(err)}") from None
+        raise RunError(f"cannot read {path}: {files.describe(err)}") from None
     return raw.decode("utf-8", errors="replace")
 
 
@@ -93,6 +98,6 @@ def read_samples(run_dir: str | Path, limit: int | None = 200, tail_bytes: int =
     except MissingRunFile:
         return []
     except OSError as err:
-        raise RunError(f"cannot read {path}: {_reason(err)}") from None
+        raise RunError(f"cannot read {path}: {files.describe(err)}") from None
     samples = parse_samples(raw.decode("utf-8", errors="replace"))
     return samples if limit is None else samples[-limit:]

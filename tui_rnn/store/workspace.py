@@ -5,7 +5,7 @@
 
 A run is a directory directly under DIR holding a config.json or a checkpoint (symbolic links
 are skipped, never followed). For each one this reads config.json (checked as every command
-checks it) and the newest good checkpoint's counters: npzsafe reads their few bytes and checks
+checks it) and the newest good checkpoint's counters: safe.npz reads their few bytes and checks
 every other member's header, never reading the parameters or the history. Whether another
 process holds the run's lock is probed without taking it (rundir.lock_holder). A run that cannot
 be read is `damaged`, with the reason; one at its target is `done`, else `stopped`; one whose
@@ -91,7 +91,7 @@ class RunSummary:
 
     def cells(self) -> tuple[str, ...]:
         """The row's text, in COLUMNS order, safe to show (corpus and run names through
-        safetext, on one line)."""
+        safe.text, on one line)."""
         progress = ""
         if self.iteration is not None:
             target = "?" if self.target is None else f"{self.target:,}"

@@ -1,4 +1,5 @@
-"""Text -> vocabulary -> integer array, and the built-in corpus.
+"""Text -> vocabulary -> integer array, the built-in corpus, and whether a text can be
+trained on (alone, and cut into a config's streams).
 
 The vocabulary is the sorted set of distinct characters (any Unicode code point). The text is
 kept only as a compact integer array of vocabulary indices (uint8 / uint16 / int32, the smallest
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tui_rnn.safe import files
+from tui_rnn.training.options import OptionError, TrainConfig
 
 BUILTIN_NAME = "tinyshakespeare"
 _BUILTIN_FILE = "tinyshakespeare.txt.gz"
@@ -139,10 +141,11 @@ def corpus_from_chunks(chunks, name: str, path: str | None = None, sha256: str =
     rank[order] = np.arange(order.size)
     data = np.empty(total, dtype=_index_dtype(order.size))
     start = 0
-    for i, piece in enumerate(pieces):
+    pieces.reverse()
+    while pieces:  # each piece is freed once copied: the peak stays near twice the data
+        piece = pieces.pop()
         data[start : start + piece.size] = rank[piece]
         start += piece.size
-        pieces[i] = None  # free each piece once copied: the peak stays near twice the data
     chars = tuple(chr(code_points[i]) for i in order)
     return Corpus(data=data, chars=chars, name=name, path=path, sha256=sha256)
 
@@ -300,10 +303,11 @@ def _open_text_file(p: Path, name: str) -> int:
     except FileNotFoundError:
         raise CorpusError(f"corpus file {name} does not exist: check the path") from None
     except files.NotRegularFileError as err:
-        if "directory" in err.strerror:
+        kind = err.strerror or ""
+        if "directory" in kind:
             raise CorpusError(f"{name} is a directory: give a text file inside it") from None
         raise CorpusError(
-            f"{name} is not a regular file ({err.strerror.split(',')[0]}): save the text to a "
+            f"{name} is not a regular file ({kind.split(',')[0]}): save the text to a "
             "file and give that"
         ) from None
     except OSError as err:
@@ -340,4 +344,21 @@ def check_trainable(corpus: Corpus, seq_length: int) -> None:
         raise CorpusError(
             f"{corpus.name} has only one distinct character ({corpus.chars[0]!r}): "
             "there is nothing to predict; use a real text"
+        )
+
+
+def check_streams(train_length: int, val_length: int, config: TrainConfig) -> None:
+    """OptionError unless every stream's segment of the training text holds a chunk (n + 1
+    characters: the targets are shifted by one) and the held-out text a validation loss."""
+    n, B = config.seq_length, config.batch_size
+    if train_length // B < n + 1:
+        raise OptionError(
+            f"the training text has {train_length:,} characters: too few for "
+            f"--batch {B} streams of --seq-length {n} (each needs {n + 1}); use a smaller "
+            "--batch, --seq-length or --val-fraction, or a longer text"
+        )
+    if config.val_fraction > 0 and val_length < 2:
+        raise OptionError(
+            f"--val-fraction {config.val_fraction:g} holds out {val_length} "
+            "characters: too few to measure a validation loss; use a larger fraction"
         )

@@ -1,4 +1,10 @@
-"""history: split from tui_rnn.train."""
+"""What training records, as plain data: the loss history, the samples and the progress
+reports.
+
+The trainer fills them, tui_rnn.store saves and reads them back, and the front ends show them,
+so they live apart from all three. The history is kept in growable float32 arrays, never
+lists of Python floats, so a long run's history stays small and a chart copies it at once.
+"""
 
 from __future__ import annotations
 
@@ -99,6 +105,9 @@ class LossHistory:
 
 @dataclass(frozen=True)
 class Sample:
+    """A piece of generated text, with the iteration and smooth loss of the model it came
+    from (samples.txt's header line says them)."""
+
     iteration: int
     smooth_loss: float
     text: str

@@ -30,8 +30,9 @@ class Optimizer:
     state_names: tuple[str, ...] = ()  # every named state array, as saved
     vector_state: tuple[str, ...] = ()  # those of the parameters' size and dtype
 
-    def __init__(self, size: int, dtype=np.float64):
+    def __init__(self, size: int, dtype=np.float64, eps: float = 1e-8):
         self.dtype = np.dtype(dtype)
+        self.eps = eps
         for name in self.vector_state:
             setattr(self, name, np.zeros(size, dtype=self.dtype))
         self._scratch = (np.empty(size, self.dtype), np.empty(size, self.dtype))
@@ -76,10 +77,6 @@ class AdaGrad(Optimizer):
     name = "adagrad"
     state_names = vector_state = ("memory",)
 
-    def __init__(self, size: int, dtype=np.float64, eps: float = 1e-8):
-        super().__init__(size, dtype)
-        self.eps = eps
-
     def step(self, params, g, eta):
         # mem += g * g;  theta -= eta * g / sqrt(mem + eps), in this order (the report's bits).
         g_squared, update = self._scratch
@@ -94,8 +91,8 @@ class RMSProp(Optimizer):
     state_names = vector_state = ("mean_square",)
 
     def __init__(self, size: int, dtype=np.float64, decay: float = 0.95, eps: float = 1e-8):
-        super().__init__(size, dtype)
-        self.decay, self.eps = decay, eps
+        super().__init__(size, dtype, eps)
+        self.decay = decay
 
     def step(self, params, g, eta):
         g_squared, update = self._scratch
@@ -123,9 +120,9 @@ class Adam(Optimizer):
         beta2: float = 0.999,
         eps: float = 1e-8,
     ):
-        super().__init__(size, dtype)
+        super().__init__(size, dtype, eps)
         self.t = np.zeros((), dtype=np.int64)  # updates taken: the bias corrections need it
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.beta1, self.beta2 = beta1, beta2
 
     def step(self, params, g, eta):
         scratch, update = self._scratch

@@ -8,7 +8,8 @@ Defaults are resolved here, never by argparse: argparse's defaults are None, so 
 user gave (even at its default value) is told from one left out. Resolution order: what the
 user gave, then the preset (`--preset`), then defaults that depend on other options (the
 learning rate on the optimizer, the initialisation scale on the cell), then the plain defaults,
-which are the report's setup: `TrainConfig()` is the report's run.
+which are the report's setup: `TrainConfig()` is the report's run. `resolve` makes a new run's
+config; `resumed_config` keeps a saved run's, refusing any option given that differs but --eta.
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from tui_rnn.training.optim import DEFAULT_ETA, OPTIMIZERS
 
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float64", "float32")
-# The longest sample (--sample-length). One sample of it takes 2 to 4 s at the default size
-# (17 to 38 us per character on a busy 2-core machine: benchmarks/bench_checkpoint.py), the log
-# of the last 200 samples in memory stays under 20 million characters, samples.txt grows a
-# few hundred kB per sample. Longer text is what `tui-rnn generate --length` is for: it streams.
+# The longest sample (--sample-length): one takes seconds at the default size, and the log of
+# the last 200 samples in memory stays under 20 million characters. Longer text is what
+# `tui-rnn generate --length` is for: it streams.
 MAX_SAMPLE_LENGTH = 100_000
 
 
@@ -424,6 +424,38 @@ def resolve(given: Mapping[str, object], preset: str | None = None) -> TrainConf
             "leave --decay-after out"
         )
     return config
+
+
+def resumed_config(
+    saved: TrainConfig, given: Mapping[str, object], preset: str | None = None
+) -> TrainConfig:
+    """The config a saved run goes on with: its own, with the learning rate `given` if any.
+    OptionError for any other option given with a value other than the run's (even `auto`:
+    what a new run of the model would take), or another preset: a resumed run keeps them."""
+    for name, value in given.items():
+        option = BY_NAME[name]
+        if value is AUTO:
+            value = getattr(resolve({"cell": saved.cell, "layers": saved.layers}), name)
+            if value == getattr(saved, name):
+                continue
+            value = "auto"
+        if value is None or option.resume == "change" or value == getattr(saved, name):
+            continue
+        raise OptionError(
+            f"{option.flag} {value} conflicts with the run's {name} = "
+            f"{getattr(saved, name)}: a resumed run keeps its options (only --eta, "
+            "--iterations, --epochs, --save-every may change); drop "
+            f"{option.flag} or start a new run"
+        )
+    if preset and preset != saved.preset:
+        raise OptionError(
+            f"--preset {preset} conflicts with the run's preset {saved.preset}: "
+            "drop --preset or start a new run"
+        )
+    eta = given.get("eta")
+    if eta is None:
+        return saved
+    return replace(saved, eta=BY_NAME["eta"].check(eta))
 
 
 # -- argparse -----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The training state: streams, updates, clipping, the optimizer, smooth and validation loss,
-epochs, the best model, samples.
+"""The training state and the one method that changes it: streams, updates, clipping, the
+optimizer, smooth and validation loss, epochs, the best model, samples.
 
 One update (B = 1 stream, float64, AdaGrad is exactly the DD2424 assignment and min-char-rnn):
 
@@ -20,7 +20,10 @@ per character is the validation loss. With validation the best model is the one 
 validation loss (char-rnn's and nanoGPT's choice); without it, the lowest smooth loss (the
 report's).
 
-The Trainer knows nothing about files or screens: runs.py saves it, run.py drives it.
+`check_run` makes every check a new run must pass (the text, memory, the streams, the first
+loss) and returns its target before anything is built, so that a refusal leaves nothing
+behind. The Trainer knows nothing about files or screens: tui_rnn.store saves it,
+tui_rnn.driver drives it.
 """
 
 from __future__ import annotations
@@ -31,30 +34,26 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from tui_rnn.cells.model import ForwardCache, Model, ModelSpec
 from tui_rnn.training import sampling
+from tui_rnn.training.corpus import Corpus, check_streams, check_trainable
 from tui_rnn.training.history import LossHistory, Progress, Sample
 from tui_rnn.training.optim import CLASSES as OPTIMIZER_CLASSES
 from tui_rnn.training.optim import make_optimizer
 from tui_rnn.training.options import OptionError, TrainConfig
 
 _LARGEST_LOSS = float(np.finfo(np.float32).max)
-
-
 EVAL_STREAMS = 32  # the held-out text is read as this many streams (any batch size: comparable)
-
-
 _EVAL_CHUNK = 256  # steps per forward pass while evaluating (bounds the memory it takes)
-
 
 # How much of the training time validation may take: an evaluation reads V characters once
 # (one forward pass each), an update reads B * n characters three times over (forward,
 # backward, the update), so evaluating every V / (0.15 B n) updates costs about 5%.
 _EVAL_SHARE = 0.05
-
 
 # A run is "going badly" when the smooth loss is still above where it started after this many
 # updates (and 2% of the target): the learning rate is almost certainly too large.
@@ -77,32 +76,6 @@ class Interrupted(Exception):
     """A sample was stopped by `interrupt()`; the random generator is as it was before it."""
 
 
-def parse_rng_state(text: str) -> dict:
-    """The PCG64 state a checkpoint stores as JSON, checked field by field (ValueError)."""
-    if len(text) > 1024:  # the real state is about 150 characters
-        raise ValueError(f"rng_state is {len(text):,} characters long")
-    try:
-        state = json.loads(text)
-    except (ValueError, RecursionError) as err:
-        raise ValueError(f"rng_state is not JSON ({err})") from None
-    inner = state.get("state") if isinstance(state, dict) else None
-    if (
-        not isinstance(inner, dict)
-        or set(state) != {"bit_generator", "state", "has_uint32", "uinteger"}
-        or state["bit_generator"] != "PCG64"
-        or set(inner) != {"state", "inc"}
-        or not all(_integer_in(inner[k], 0, 1 << 128) for k in ("state", "inc"))
-        or not _integer_in(state["has_uint32"], 0, 2)
-        or not _integer_in(state["uinteger"], 0, 1 << 32)
-    ):
-        raise ValueError("rng_state is not a PCG64 state")
-    return state
-
-
-def _integer_in(value, low: int, stop: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value < stop
-
-
 def model_spec(config: TrainConfig, vocab_size: int) -> ModelSpec:
     """The model a config describes."""
     return ModelSpec(
@@ -112,6 +85,23 @@ def model_spec(config: TrainConfig, vocab_size: int) -> ModelSpec:
         layers=config.layers,
         dtype=config.dtype,
     )
+
+
+# -- what a run must pass before anything is built ---------------------------------------------
+def check_run(
+    config: TrainConfig, corpus: Corpus, iterations: int | None, epochs: float | None
+) -> int:
+    """OptionError or CorpusError for the first reason a new run of `config` on `corpus`
+    cannot train (in this order: the text, this machine's memory, the streams, the first
+    loss); else its target, the total updates that `iterations` or `epochs` ask for."""
+    check_trainable(corpus, config.seq_length)
+    check_fits_memory(config, corpus.vocab_size)
+    train_data, val_data = split_text(corpus.data, config.val_fraction)
+    check_streams(len(train_data), len(val_data), config)
+    if config.sigma is not None:  # the cell's scaled initialisation is always sound
+        model, _ = initial_model(model_spec(config, corpus.vocab_size), config)
+        check_initial_loss(model, train_data, config)
+    return target_iterations(config, len(corpus), iterations, epochs)
 
 
 def physical_memory() -> int | None:
@@ -158,6 +148,52 @@ def split_text(data: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.nd
     return data[: len(data) - held_out], data[len(data) - held_out :]
 
 
+def initial_model(spec: ModelSpec, config: TrainConfig) -> tuple[Model, np.random.Generator]:
+    """The model a run starts from, and the generator that drew it: the same generator goes
+    on to draw the samples, as in the report's run."""
+    rng = np.random.Generator(np.random.PCG64(config.seed))
+    model = Model.zeros(spec)
+    model.init(rng, config.sigma)
+    return model, rng
+
+
+def check_initial_loss(model: Model, train_data: np.ndarray, config: TrainConfig) -> None:
+    """OptionError naming --sigma when the initial weights are so large that the loss of the
+    first chunk is not finite (or overflows the float32 history): no update could ever be
+    applied, and --eta is not the cause."""
+    if config.sigma is None:  # the cell's scaled initialisation is always sound
+        return
+    sigma = f"--sigma {config.sigma:g}"
+    smaller = "use a smaller --sigma (or leave it out for the cell's default)"
+    if not np.isfinite(model.flat).all():
+        raise OptionError(f"{sigma} makes the initial weights overflow to infinity: {smaller}")
+    n = config.seq_length
+    inputs, targets = train_data[:n, None], train_data[1 : n + 1, None]
+    with np.errstate(all="ignore"):
+        loss = model.loss(inputs, targets, model.zero_state(1))
+    if not abs(loss) <= _LARGEST_LOSS:
+        raise OptionError(f"{sigma} makes the first loss {loss:.3g}, too large to train: {smaller}")
+
+
+def updates_per_epoch(config: TrainConfig, length: int) -> int:
+    """The updates of one epoch over a text of `length` characters."""
+    train_length = length - int(length * config.val_fraction)
+    return (train_length // config.batch_size - 1) // config.seq_length
+
+
+def target_iterations(
+    config: TrainConfig, length: int, iterations: int | None = None, epochs: float | None = None
+) -> int:
+    """The total updates `iterations` or `epochs` ask for (2 epochs if neither is given)."""
+    if iterations is not None:
+        return int(iterations)
+    updates = (2 if epochs is None else epochs) * updates_per_epoch(config, length)
+    if not math.isfinite(updates):  # int(round(inf)) would raise OverflowError
+        raise OptionError(f"--epochs {epochs:g} is more updates than can be counted: give fewer")
+    return int(round(updates))
+
+
+# -- training ------------------------------------------------------------------------------------
 class Trainer:
     """Everything that changes during training, and the one method that changes it: `step`."""
 
@@ -167,28 +203,14 @@ class Trainer:
         self.chars = tuple(chars)
         self.config = config
         self.train_data, self.val_data = split_text(data, config.val_fraction)
+        check_streams(len(self.train_data), len(self.val_data), config)
         n, B = config.seq_length, config.batch_size
-        # Each stream's segment; a chunk needs n + 1 characters (targets are shifted by one).
-        self.segment = len(self.train_data) // B
-        if self.segment < n + 1:
-            raise OptionError(
-                f"the training text has {len(self.train_data):,} characters: too few for "
-                f"--batch {B} streams of --seq-length {n} (each needs {n + 1}); use a smaller "
-                "--batch, --seq-length or --val-fraction, or a longer text"
-            )
-        if config.val_fraction > 0 and len(self.val_data) < 2:
-            raise OptionError(
-                f"--val-fraction {config.val_fraction:g} holds out {len(self.val_data)} "
-                "characters: too few to measure a validation loss; use a larger fraction"
-            )
+        self.segment = len(self.train_data) // B  # each stream's part of the text
         self.spec = model_spec(config, len(self.chars))
-        # One generator for the initialisation and the samples (the report's: the default run
-        # draws exactly what it always drew), and a stream of its own for dropout masks, so
-        # that taking a sample never changes the weights.
-        self.rng = np.random.Generator(np.random.PCG64(config.seed))
+        # One generator for the initialisation and the samples, and a stream of its own for
+        # dropout masks, so that taking a sample never changes the weights.
+        self.model, self.rng = initial_model(self.spec, config)
         self.dropout_rng = np.random.Generator(np.random.PCG64([config.seed, 1]))
-        self.model = Model.zeros(self.spec)
-        self.model.init(self.rng, config.sigma)
         # The gradient as a Model too: named views built once, not at every update.
         self.grads = Model.zeros(self.spec)
         self.optimizer = make_optimizer(
@@ -206,18 +228,18 @@ class Trainer:
         # The best model as it was before an evaluation made only because the target was
         # reached (off the --eval-every schedule): training on past the target undoes that
         # evaluation, so a run continued from its target equals one trained straight through.
-        self.before_end_evaluation: dict | None = None
+        self.before_end_evaluation: dict[str, Any] | None = None
         self.last_sample_iteration = -1
         self.train_seconds = 0.0
         self.history = LossHistory()
-        self.samples: deque[Sample] = deque(maxlen=200)  # all of them go to disk (runs.py)
+        self.samples: deque[Sample] = deque(maxlen=200)  # all of them go to disk (store.samples)
         if self.validating and config.eval_every is None:
             config.eval_every = self.default_eval_every()  # recorded: a resume keeps it
         self.eval_every = config.eval_every or 0
         self._stream_starts = np.arange(B) * self.segment
         self._steps = np.arange(n)[:, None]
         # Called after every update with (trainer, the update's forward cache); it must only
-        # read (the inspector's health statistics, tui_rnn/health.py). None: nothing is called.
+        # read (the inspector's health statistics, training.health). None: nothing is called.
         self.on_update: Callable[[Trainer, ForwardCache], None] | None = None
 
     # -- derived quantities --------------------------------------------------------------------
@@ -245,15 +267,22 @@ class Trainer:
 
     @property
     def updates_per_epoch(self) -> int:
-        return (self.segment - 1) // self.config.seq_length
+        return updates_per_epoch(self.config, len(self.data))
+
+    @property
+    def base_eta(self) -> float:
+        """--eta: the learning rate before any decay."""
+        eta = self.config.eta
+        assert eta is not None  # TrainConfig sets it for every optimizer `validate` accepts
+        return eta
 
     @property
     def eta(self) -> float:
         """This epoch's learning rate: eta * F^max(0, epochs done - E) (char-rnn's rule)."""
         config = self.config
         if config.lr_decay == 1.0:
-            return config.eta
-        return config.eta * config.lr_decay ** max(0.0, (self.epoch - 1) - config.decay_after)
+            return self.base_eta
+        return self.base_eta * config.lr_decay ** max(0.0, (self.epoch - 1) - config.decay_after)
 
     @property
     def val_loss(self) -> float | None:
@@ -266,33 +295,13 @@ class Trainer:
         return max(1, math.ceil(len(self.val_data) / share))
 
     def target_iterations(self, iterations: int | None = None, epochs: float | None = None) -> int:
-        if iterations is not None:
-            return int(iterations)
-        updates = (2 if epochs is None else epochs) * self.updates_per_epoch
-        if not math.isfinite(updates):  # int(round(inf)) would raise OverflowError
-            raise OptionError(
-                f"--epochs {epochs:g} is more updates than can be counted: give fewer"
-            )
-        return int(round(updates))
+        """The total updates `iterations` or `epochs` ask for (2 epochs if neither is given)."""
+        return target_iterations(self.config, len(self.data), iterations, epochs)
 
     def check_initial_loss(self) -> None:
-        """OptionError naming --sigma when the initial weights are so large that the loss of
-        the first chunk is not finite (or overflows the float32 history): no update could ever
-        be applied, and --eta is not the cause."""
-        if self.config.sigma is None:  # the cell's scaled initialisation is always sound
-            return
-        sigma = f"--sigma {self.config.sigma:g}"
-        smaller = "use a smaller --sigma (or leave it out for the cell's default)"
-        if not np.isfinite(self.model.flat).all():
-            raise OptionError(f"{sigma} makes the initial weights overflow to infinity: {smaller}")
-        n = self.config.seq_length
-        inputs, targets = self.train_data[:n, None], self.train_data[1 : n + 1, None]
-        with np.errstate(all="ignore"):
-            loss = self.model.loss(inputs, targets, self.model.zero_state(1))
-        if not abs(loss) <= _LARGEST_LOSS:
-            raise OptionError(
-                f"{sigma} makes the first loss {loss:.3g}, too large to train: {smaller}"
-            )
+        """OptionError naming --sigma when the first loss cannot be trained on (see the
+        function `check_initial_loss`)."""
+        check_initial_loss(self.model, self.train_data, self.config)
 
     def trouble(self, target: int | None = None) -> str | None:
         """A warning when training goes badly although the loss stays finite, else None."""
@@ -302,8 +311,8 @@ class Trainer:
         return (
             f"training is going badly: after {self.iteration:,} updates the smooth loss "
             f"({self.smooth_loss:.4g}) is above where it started ({self.initial_smooth_loss:.4g}); "
-            f"the learning rate eta = {self.config.eta:g} is probably too large: try one ten "
-            f"times smaller, eta = {self.config.eta / 10:g} (--eta {self.config.eta / 10:g})"
+            f"the learning rate eta = {self.base_eta:g} is probably too large: try one ten "
+            f"times smaller, eta = {self.base_eta / 10:g} (--eta {self.base_eta / 10:g})"
         )
 
     # -- one update ----------------------------------------------------------------------------
@@ -333,7 +342,7 @@ class Trainer:
         # Diverged: NaN, inf, or too large for the float32 history (a huge eta makes the loss
         # grow by about eta per update, so it overflows float32 long before float64).
         if not abs(loss) <= _LARGEST_LOSS:
-            raise DivergenceError(self.iteration + 1, loss, self.config.eta)
+            raise DivergenceError(self.iteration + 1, loss, self.base_eta)
         grads = self.model.backward(cache, self.grads).flat
         g = np.clip(grads, -self.config.clip, self.config.clip, out=grads)
         self.optimizer.step(self.model.flat, g, self.eta)
@@ -400,6 +409,8 @@ class Trainer:
         """Training goes on past the target: forget its evaluation, which a run trained
         straight through would never have made."""
         before, self.before_end_evaluation = self.before_end_evaluation, None
+        if before is None:
+            return
         np.copyto(self.best_flat, before["best_params"])
         self.best_iteration = before["best_iteration"]
         self.best_smooth_loss = before["best_smooth_loss"]
@@ -469,34 +480,8 @@ class Trainer:
         """
         done = 0
         started = last_report = time.perf_counter()
-        new_samples: list[Sample] = []
-
-        def due_work() -> bool:
-            """Validation and the sample, if due; False when interrupted."""
-            began = time.perf_counter()  # evaluations and samples count as training time
-            try:
-                reached = self.iteration >= until_iteration and done > 0
-                if self.eval_due():
-                    loss = self.record_validation()
-                elif reached and self.validating and not self._validated_now():
-                    loss = self.record_end_evaluation()
-                else:
-                    loss = None
-                if loss is not None and on_validation:
-                    on_validation(loss)
-                try:
-                    sample = self._record_due_sample(interrupt)
-                except Interrupted:
-                    return False
-                if sample is not None:
-                    new_samples.append(sample)
-                    if on_sample:
-                        on_sample(sample)
-                return True
-            finally:
-                self.train_seconds += time.perf_counter() - began
-
-        going = due_work()
+        going, sample = self._due_work(False, interrupt, on_validation, on_sample)
+        new_samples = [] if sample is None else [sample]
         while going and self.iteration < until_iteration:
             if interrupt is not None and interrupt():
                 break
@@ -506,7 +491,10 @@ class Trainer:
                 self.undo_end_evaluation()
             self.step()
             done += 1
-            going = due_work()
+            reached = self.iteration >= until_iteration
+            going, sample = self._due_work(reached, interrupt, on_validation, on_sample)
+            if sample is not None:
+                new_samples.append(sample)
             now = time.perf_counter()
             if on_progress is not None and now - last_report >= progress_every:
                 on_progress(self.progress(done, now - started, new_samples))
@@ -515,6 +503,35 @@ class Trainer:
         if on_progress is not None:
             on_progress(self.progress(done, time.perf_counter() - started, new_samples))
         return done
+
+    def _due_work(
+        self,
+        reached: bool,
+        interrupt: Callable[[], bool] | None,
+        on_validation: Callable[[float], None] | None,
+        on_sample: Callable[[Sample], None] | None,
+    ) -> tuple[bool, Sample | None]:
+        """The validation and the sample due now, if any, with `reached` true when an update
+        just reached the target: (False, None) when `interrupt` stopped the sample."""
+        began = time.perf_counter()  # evaluations and samples count as training time
+        try:
+            if self.eval_due():
+                loss = self.record_validation()
+            elif reached and self.validating and not self._validated_now():
+                loss = self.record_end_evaluation()
+            else:
+                loss = None
+            if loss is not None and on_validation:
+                on_validation(loss)
+            try:
+                sample = self._record_due_sample(interrupt)
+            except Interrupted:
+                return False, None
+            if sample is not None and on_sample:
+                on_sample(sample)
+            return True, sample
+        finally:
+            self.train_seconds += time.perf_counter() - began
 
     def _validated_now(self) -> bool:
         done = self.history.val_iterations
@@ -533,7 +550,7 @@ class Trainer:
             self.best_val_loss if math.isfinite(self.best_val_loss) else None,
         )
 
-    # -- state for checkpoints (runs.py writes it; no pickles: arrays and JSON strings) --------
+    # -- state for checkpoints (store.checkpoint writes it; no pickles: arrays and strings) -----
     COUNTERS = (
         "position",
         "iteration",
@@ -614,7 +631,7 @@ class Trainer:
         self.rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
         self.dropout_rng.bit_generator.state = json.loads(str(arrays["dropout_rng_state"]))
         self.before_end_evaluation = None
-        if "undo.best_params" in arrays:  # runs.py checked they belong to the last evaluation
+        if "undo.best_params" in arrays:  # store.checkpoint checked they fit the last evaluation
             self.before_end_evaluation = {
                 "best_params": np.array(arrays["undo.best_params"], dtype=self.best_flat.dtype),
                 "best_iteration": int(arrays["undo.best_iteration"]),
