@@ -16,6 +16,7 @@ update (batch x seq_length): otherwise the title says to switch to characters or
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rich.text import Text
@@ -28,7 +29,7 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from tui_rnn.app.keys import Scope, bindings
-from tui_rnn.app.session import wait_for_model
+from tui_rnn.app.session import TrainingSession, wait_for_answer
 from tui_rnn.charts import figure
 from tui_rnn.charts.curves import thin_history
 from tui_rnn.safe import files, text
@@ -147,12 +148,13 @@ def render(data: CompareData | None, width: int, height: int, log_y=False, valid
 class CompareChart(Widget):
     """Draws the newest CompareData; asks for new series when its width changes."""
 
+    @dataclass
     class Resized(Message):
-        def __init__(self, bins: int) -> None:
-            super().__init__()
-            self.bins = bins
+        """The chart's width changed: the series are thinned again for `bins` bins."""
 
-    def __init__(self, **kwargs):
+        bins: int
+
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data: CompareData | None = None
         self.log_y = False
@@ -201,9 +203,10 @@ class CompareScreen(Screen):
     class Prepared(Message):
         data: CompareData
 
-    def __init__(self, summaries: list[RunSummary]) -> None:
+    def __init__(self, summaries: list[RunSummary], session: TrainingSession) -> None:
         super().__init__()
         self.summaries = summaries[:MAX_RUNS]
+        self.session = session  # the run open in the app (saved before its history is read)
         self.histories: list[RunCurves] | None = None
         self.axis = AXES[0]
 
@@ -224,9 +227,9 @@ class CompareScreen(Screen):
     @work(thread=True, exclusive=True, group="compare-load", exit_on_error=False)
     def load(self) -> None:
         """Each run's history from its newest checkpoint (this app's run saved first)."""
-        session = self.app.session
+        session = self.session
         if any(s.path.resolve() == session.run_dir.resolve() for s in self.summaries):
-            wait_for_model(session.save_now())
+            wait_for_answer(session.save_now())
         histories, problems = [], []
         for summary in self.summaries:
             if get_current_worker().is_cancelled:

@@ -18,6 +18,7 @@ current run and switches to the new one.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from rich.text import Text
@@ -65,14 +66,22 @@ def parse_field(name: str, text: str):
     return BY_NAME[name].parse(text)
 
 
+def is_directory(path: Path) -> bool:
+    """A directory (False for one we may not even look at)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 class TextFileTree(DirectoryTree):
     """Directories and text files (no hidden ones): what a corpus can be."""
 
-    def filter_paths(self, paths):
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [
             path
             for path in paths
-            if not path.name.startswith(".") and (self._safe_is_dir(path) or looks_like_text(path))
+            if not path.name.startswith(".") and (is_directory(path) or looks_like_text(path))
         ]
 
 
@@ -161,16 +170,15 @@ class NewRunScreen(ModalScreen[None]):
         if event.select.id == "new-preset" and event.value != self.preset:
             self.preset = str(event.value)
             for field_id, name, _ in FIELDS:  # a preset sets every field
-                widget = self.query_one(f"#{field_id}")
                 value = preset_values(self.preset)[name]
-                if isinstance(widget, Select):
-                    widget.value = value
+                if BY_NAME[name].choices:  # a Select (see compose)
+                    self.query_one(f"#{field_id}", Select).value = value
                 else:
-                    widget.value = _text(value)
+                    self.query_one(f"#{field_id}", Input).value = _text(value)
         self._eta_placeholder()
 
     def _eta_placeholder(self) -> None:
-        optimizer = self.query_one("#new-optimizer", Select).value
+        optimizer = str(self.query_one("#new-optimizer", Select).value)  # never blank
         eta = self.query_one("#new-eta", Input)
         eta.placeholder = f"{DEFAULT_ETA[optimizer]:g} (default)"
 

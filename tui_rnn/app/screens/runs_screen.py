@@ -5,7 +5,7 @@ run in the app: it is opened on a worker (its lock taken; another process holdin
 one line) and posted to the app (RunOpened), which saves and closes the current run and
 switches. Space marks runs to compare (at most four, one colour each); c compares them.
 The table is listed on a worker (workspace.list_runs: config.json and the checkpoints'
-counters, never a lock taken).
+counters, never a lock taken); the app's own run is in it even when it lives elsewhere.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tui_rnn.app.keys import Scope, bindings
 from tui_rnn.app.messages import RunOpened
 from tui_rnn.app.screens.compare_screen import COLORS, MAX_RUNS, CompareScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen
+from tui_rnn.app.session import TrainingSession
 from tui_rnn.charts import figure
 from tui_rnn.driver import Run, RunRequest
 from tui_rnn.safe import files
@@ -97,8 +98,9 @@ class RunsScreen(Screen):
     class Listed(Message):
         summaries: list[RunSummary]
 
-    def __init__(self, base: str | Path = rundir.RUNS_DIR) -> None:
+    def __init__(self, session: TrainingSession, base: str | Path = rundir.RUNS_DIR) -> None:
         super().__init__()
+        self.session = session  # the run open in the app
         self.base = Path(base)
         self.summaries: list[RunSummary] = []
         self.marked: list[Path] = []  # in the order marked (their colours)
@@ -129,9 +131,9 @@ class RunsScreen(Screen):
     @work(thread=True, exclusive=True, group="runs-list", exit_on_error=False)
     def list_runs(self) -> None:
         summaries = workspace.list_runs(self.base)
-        run_dir = self.app.session.run_dir
+        run_dir = self.session.run_dir
         shown = {s.path.resolve() for s in summaries}
-        if self.app.session.run.created and run_dir.resolve() not in shown:
+        if self.session.run.created and run_dir.resolve() not in shown:
             summaries.append(workspace.summarize(run_dir))  # this app's run, kept elsewhere
         self.post_message(self.Listed(summaries))
 
@@ -303,7 +305,7 @@ class RunsScreen(Screen):
         if not chosen:
             self.notify("mark runs to compare with space first")
             return
-        self.app.push_screen(CompareScreen(chosen))
+        self.app.push_screen(CompareScreen(chosen, self.session))
 
     def action_new_run(self) -> None:
         self.app.push_screen(NewRunScreen())
@@ -320,7 +322,7 @@ class RunsScreen(Screen):
             self.notify("a run is being opened: wait for it")
             return
         name = safe_text.line(summary.name)
-        session = self.app.session
+        session = self.session
         if session.run.created and summary.path.resolve() == session.run_dir.resolve():
             self.notify(f"{name} is the run open here")
             self.dismiss()

@@ -11,7 +11,9 @@ Everything from the corpus or the model is shown through safetext (never as mark
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -46,18 +48,18 @@ class Request:
     best: bool
 
 
+@dataclass
 class GenerateRequest(Message):
-    def __init__(self, request: Request) -> None:
-        super().__init__()
-        self.request = request
+    """Generate what `request` asks for (the main screen runs it on a worker)."""
+
+    request: Request
 
 
+@dataclass
 class SaveRequest(Message):
     """Append this text (headers and samples, exactly as generated) to generated.txt."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
+    text: str
 
 
 # -- the fields' rules: one function per field, each raising ValueError with its field's rule,
@@ -165,7 +167,7 @@ class BestBox(Checkbox, inherit_bindings=False):
 class GeneratorPane(Vertical):
     BINDINGS = bindings(Scope.GENERATOR)
 
-    def __init__(self, vocabulary=(), **kwargs):
+    def __init__(self, vocabulary: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocabulary = tuple(vocabulary)
         self.generation = 0  # increases with every Enter; stale chunks are ignored
@@ -319,6 +321,7 @@ class GeneratorPane(Vertical):
         """The text as saved: the header (the prompt exact, JSON-quoted), each sample under its
         own header, the prompt and its continuation exactly as generated."""
         request = self.request
+        assert request is not None  # action_save asks only once there is text
         header = header_line(request, self.model, self.seeds)
         lines = [f"# {header} · prompt {json.dumps(request.prompt)}"]
         for index, (seed, parts) in enumerate(zip(self.seeds, self.samples, strict=True)):
@@ -341,14 +344,14 @@ class GeneratorPane(Vertical):
         )
 
     def _show_sample(self, index: int) -> None:
-        outputs = self.outputs
-        if index >= len(outputs):
+        outputs, request = self.outputs, self.request
+        if index >= len(outputs) or request is None:  # cleared: no outputs, no request
             return
         count = len(self.samples)
         text = Text()
         if count > 1:
             text.append(f"── {sample_header(index, count, self.seeds[index])} ──\n", "dim")
-        text.append(safe_text.terminal(self.request.prompt[-MAX_PROMPT_SHOWN:]), "bold")
+        text.append(safe_text.terminal(request.prompt[-MAX_PROMPT_SHOWN:]), "bold")
         text.append(safe_text.terminal("".join(self.samples[index])))
         if self.running and index == self.streaming:
             text.append("▌", style="blink")

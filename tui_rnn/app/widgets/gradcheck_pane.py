@@ -11,6 +11,10 @@ once the check provides them). The check itself runs on a worker thread (main_sc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -72,14 +76,18 @@ class GradcheckPane(VerticalScroll):
 
     BINDINGS = bindings(Scope.GRADCHECK)
 
+    @dataclass
     class Titled(Message):
         """What the pane's subtitle says changed: the measure shown, the model checked."""
 
-        def __init__(self, subtitle: str) -> None:
-            super().__init__()
-            self.subtitle = subtitle
+        subtitle: str
 
-    def __init__(self, seq_lengths=(5, 10, 15, 25), parameters=PARAMETERS, **kwargs):
+    def __init__(
+        self,
+        seq_lengths: Sequence[int] = (5, 10, 15, 25),
+        parameters: Sequence[str] = PARAMETERS,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.seq_lengths = tuple(seq_lengths)
         self.parameters = tuple(parameters)  # the model's, in flat order (W_x.0, W_h.0 ...)
@@ -298,7 +306,7 @@ class GradcheckTablesScreen(ModalScreen[None]):
 
     BINDINGS = bindings(Scope.MODAL)
 
-    def __init__(self, pane: GradcheckPane):
+    def __init__(self, pane: GradcheckPane) -> None:
         super().__init__()
         self.pane = pane
 

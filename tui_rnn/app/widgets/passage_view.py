@@ -11,6 +11,7 @@ recolours without a new layout.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rich.cells import cell_len
@@ -37,7 +38,7 @@ class PassageView(ScrollView, can_focus=True):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, PassageView.CursorMoved)  # only where it is now matters
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.glyphs: list[str] = []
         self.widths: list[int] = []

@@ -8,6 +8,8 @@ shown through safetext (control characters visible, never obeyed) and never as m
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
@@ -43,7 +45,7 @@ def sample_prompt(sample: Sample) -> Group:
 class SamplesPane(OptionList):
     """A list of samples; the highlight follows the newest unless the user moved it."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.samples: list[Sample] = []
 
@@ -68,7 +70,7 @@ class SampleScreen(ModalScreen[None]):
 
     BINDINGS = bindings(Scope.MODAL)
 
-    def __init__(self, sample: Sample):
+    def __init__(self, sample: Sample) -> None:
         super().__init__()
         self.sample = sample
 
