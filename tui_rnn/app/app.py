@@ -1,15 +1,10 @@
-"""The tui-rnn app: the main screen over one training session, and the screens pushed over it.
+"""The tui-rnn App: the main screen over one training session, and the screens pushed over it.
 
-The App owns the session's life (it stops the engine and saves the state on every way out) and
-the app-wide keys (help, quit); the main screen (screens/main_screen.py) holds the layout, the
-engine's messages and the training keys. Every key is defined once, in keys.py; the styles are
-in app.tcss.
-
-Switching runs (the runs screen's Enter, the new-run form): the run is opened on a worker (its
-lock taken, or the refusal said in one line) and posted as RunOpened; the app then shuts the
-current session's engine down (its state saved), releases its lock, and puts a new main screen
-over a new session in place of the old one. The old run is never left half closed: until the
-new one is open, nothing happens to it.
+The App owns the session's life (the engine stopped and the state saved on every way out, a
+signal included) and the app-wide keys (help, quit); the main screen holds the layout, the
+engine's messages and the training keys. Switching runs, the new run is opened on a worker and
+posted as RunOpened; only then is the current one saved and closed, and a new main screen over
+a new session, in an app mode of its own, replaces the old one and every screen over it.
 """
 
 from __future__ import annotations

@@ -1,17 +1,12 @@
-"""The key map: every key of the app in one table (training, the panes, the runs screen, new
-runs, the report, the inspector).
+"""The key map: every key of the app, once (training, the panes, the runs, new runs, the report,
+the inspector).
 
 Each `Key` becomes one Textual `Binding` (with an `id`, so `App.set_keymap` can remap it, and a
-tooltip), one line of the help screen and one command of the command palette: nothing else
-defines a key. Keys live in scopes that follow the focus: APP keys work everywhere, MAIN keys on
-the main screen, and a pane's keys (CHART, GENERATOR, GRADCHECK) only while that pane has the
-focus, so the chart's letters never shadow a training key elsewhere; a screen's keys (RUNS,
-COMPARE, INSPECTOR) only on that screen. Which of them can act right now is each node's
-`check_action`.
-
-The Footer shows, for the current focus, the keys with a `footer` rank, most important (lowest
-rank) first, as many as fit in one row (see footer_bindings); the others are in the
-help screen (F1) and the command palette (ctrl+p).
+tooltip), one line of the help screen and one command of the palette. Keys live in scopes that
+follow the focus (APP everywhere, MAIN on the main screen, a pane's only while it has the focus,
+a screen's only on it), so the chart's letters never shadow a training key; each node's
+`check_action` says which can act now. The Footer shows as many of the ranked keys as fit its
+one row (footer_bindings); the rest are in the help (F1) and the command palette (ctrl+p).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class Status:
     best_iteration: int
     chars_per_second: float | None  # None when not training
     run_dir: str
-    corpus: str = ""  # the corpus's name (a file name: shown through safetext)
+    corpus: str = ""  # the corpus's name (a file name: shown through safe_text.terminal)
     eta: float = 0.0  # the learning rate
     elapsed: float = 0.0  # seconds spent training since the app started
     remaining: float | None = None  # seconds to the target at the current speed
@@ -175,7 +175,7 @@ class PassageRead(Message):
 
     request: int  # which read (an older one's result is dropped)
     passage: Passage
-    glyphs: list[str]  # every character as shown (safetext.char)
+    glyphs: list[str]  # every character as shown (safe_text.char)
     neurons: NeuronTable  # every unit's correlation with every feature
     model: str  # "current model, iter N"
     source: str  # where the text came from

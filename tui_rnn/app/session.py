@@ -1,20 +1,14 @@
 """The training session: one engine thread drives the run; the UI only sends it requests.
 
-Every touch of the run (updates, samples, checkpoints, exports, parameter copies for the
-generator and the gradient check, changes of target and learning rate) happens on the engine
-thread, so nothing races and the UI thread never runs NumPy. Requests (requests.py, one
-dataclass each) go into a queue and are dispatched by type; while training, the run's slice
-stops at the next update whenever a request is waiting, the request is handled, and training
-continues.
-
-Opening, saving, samples, validation, divergence and changes of target or learning rate are
-the run driver's (tui_rnn/driver.py, the one `tui-rnn train` uses); this module adds the
-thread, the requests and the messages (messages.py), posted through the `post` callable it is
-given, e.g. `Screen.post_message`, which is thread-safe and never blocks.
-
-Checkpoints are written every `save_every` seconds of training, at every sample, on pause, on
-request, and when the session shuts down. A new run's directory is made at its first update or
-save: launching the app and quitting leaves nothing behind.
+Every touch of the run (updates, samples, checkpoints, exports, model copies, new targets and
+learning rates) happens on the engine thread, so nothing races and the UI thread never runs
+NumPy. Requests (requests.py) are queued and dispatched by type; while training, the run's
+slice stops at the next update whenever one is waiting. What is done to the run is the driver's
+(tui_rnn/driver.py, as `tui-rnn train` uses it); this module adds the thread, the requests and
+the messages, posted through the `post` callable it is given (e.g. `Screen.post_message`:
+thread-safe, never blocking). The state is saved every `save_every` seconds of training, at
+every sample, on pause, on request and on shutdown; a new run's directory appears at its first
+update or save, so launching the app and quitting leaves nothing behind.
 """
 
 from __future__ import annotations

@@ -1,22 +1,11 @@
-"""The inspector (i): a passage as the model reads it, the units inside it, and training health.
+"""The inspector (i): a passage as a copy of the model reads it, the units inside it, and
+training health, in three views (1, 2, 3).
 
-Three views over a copy of the current (or best) model, taken between two updates while it
-trains, exactly as the generator takes one:
-
-- Probabilities: the passage (the start of the validation text, the training text at the
-  position training has reached, or text typed or pasted with `e`), read from a zero state,
-  each character's background its probability (or surprisal in bits, `s`); the cursor shows the
-  character's probability, the model's top-5 guesses for the next one, and the passage's loss
-  per character in nats and bits.
-- Neurons: the passage coloured by one unit's activation (-1 blue, 0 white, +1 red; `[` `]`
-  unit, `{` `}` layer, `c` an LSTM's h or c), and the units that track features of the text best
-  (Pearson r, inspection/neurons.py's FEATURES); Enter on one shows it.
-- Health: per parameter and layer, the weight and gradient norms, the update-to-weight ratio,
-  the clipped fraction and the saturated units (training/health.py), measured on the engine
-  thread a few times a second while the model trains.
-
-Reading the passage and ranking the units run on a thread worker; the health statistics on the
-engine thread. This screen only renders what arrives in messages.
+Probabilities colours each character by its probability (or surprisal); Neurons by one unit's
+activation, beside the units that track features of the text best; Health tables the weight
+and gradient norms, update ratios, clipping and saturation the engine thread measures while the
+model trains. The model is copied between two updates, as the generator's is, and the passage
+read on a worker: this screen only renders what arrives in messages.
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
-"""A new run from the app (n): a corpus and the options that shape a run, then Enter.
+"""A new run from the app (n): a corpus (the built-in one, or a text file picked in the working
+directory's tree) and the options that shape a run, filled from a preset, then Enter.
 
-The corpus: the built-in one (the first choice), or a text file picked in a DirectoryTree of
-the working directory that lists only directories and files that start as UTF-8 text
-(corpus.looks_like_text; hidden ones left out). The options: cell, layers, hidden size, batch,
-sequence length, optimizer, learning rate (empty: the optimizer's default) and validation
-fraction, filled from a preset (choosing one fills them in). Every field is checked as it is
-typed, by the command line's own rules (options.BY_NAME[name].parse: one place defines them):
-a bad value turns its field red and is named under the form.
-
-Enter (in any field, or Start) opens the run on a worker as `tui-rnn train` would (Run.open,
-lazy: its directory is made at its first update or save); what only the whole request can tell
-(a corpus too short for the sequence length, a batch too large for the text) is named under
-the form the same way. Once open it goes to the app (RunOpened), which saves and closes the
-current run and switches to the new one.
+Every field is checked as it is typed by the command line's own rules (options.BY_NAME: one
+place defines them), and the run is opened on a worker exactly as `tui-rnn train` opens it
+(Run.open, lazy: its directory is made at its first update or save), so what only the whole
+request can tell is named under the form the same way. Once open it goes to the app
+(RunOpened), which saves and closes the current run and switches.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """The runs screen (o): every run under ./runs in a table, as `tui-rnn runs` lists them.
 
-Sortable (s: the next column, S: reverse, or click a header), refreshed with r. Enter opens the
-run in the app: it is opened on a worker (its lock taken; another process holding it is said in
-one line) and posted to the app (RunOpened), which saves and closes the current run and
-switches. Space marks runs to compare (at most four, one colour each); c compares them.
-The table is listed on a worker (workspace.list_runs: config.json and the checkpoints'
-counters, never a lock taken); the app's own run is in it even when it lives elsewhere.
+The table is listed on a worker (config.json and the checkpoints' counters, never a lock taken);
+the app's own run is in it even when it lives elsewhere. Enter opens a run on a worker (its lock
+taken, or the refusal said in one line) and posts it to the app (RunOpened), which saves and
+closes the current run and switches. Space marks runs to compare (one colour each), c compares.
 """
 
 from __future__ import annotations
@@ -106,6 +104,7 @@ class RunsScreen(Screen):
         self.marked: list[Path] = []  # in the order marked (their colours)
         self.sort_column = "updated"
         self.reverse = True  # newest first, as tui-rnn runs lists them
+        self._list_worker: Worker | None = None
         self._open_worker: Worker | None = None
 
     def compose(self) -> ComposeResult:
@@ -260,7 +259,7 @@ class RunsScreen(Screen):
         self.table.move_cursor(row=max(0, self.table.row_count - 1))
 
     def action_refresh(self) -> None:
-        self.list_runs()
+        self._list_worker = self.list_runs()
 
     def action_sort(self) -> None:
         index = COLUMNS.index(self.sort_column)
@@ -355,7 +354,12 @@ class RunsScreen(Screen):
         self.app.post_message(RunOpened(run, tuple(warnings)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker is self._open_worker and event.state == WorkerState.ERROR:
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker is self._open_worker:
             text = str(event.worker.error)
             self.notify(safe_text.terminal(text), severity="error", timeout=15, markup=False)
             self.action_refresh()
+        elif event.worker is self._list_worker:
+            text = f"cannot list the runs: {event.worker.error}"
+            self.notify(safe_text.terminal(text), severity="error", timeout=15, markup=False)

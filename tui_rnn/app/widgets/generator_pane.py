@@ -5,7 +5,7 @@ This pane only checks what was typed (plain Python, instant: every bad value is 
 under the fields, and the field turns red) and shows the text as it streams in, under a header
 that stays in view: what produced it (prompt, model and its iteration, temperature, top-p, the
 seeds). The main screen runs the model on a worker thread and feeds `append` with chunks.
-Everything from the corpus or the model is shown through safetext (never as markup).
+Everything from the corpus or the model is shown through safe_text (never as markup).
 """
 
 from __future__ import annotations

@@ -1,21 +1,11 @@
 """The loss chart: a braille figure (figure.braille, the renderer the comparison uses too).
 
-The series arrive already thinned (ChartData, prepared on the engine thread), so a redraw
-rasterises about two points per column per series, whatever the length of the run.
-Redraws happen at most `MAX_REDRAWS_PER_SECOND` times a second, and only when something changed.
-
-What is drawn (keys while the chart has the focus, see keys.py):
-- smooth_loss (cyan), the report's curve; the best model as a green dot;
-- the per-update loss (grey, under it), smoothed by TensorBoard's debiased EMA, `-` / `+`;
-- the validation loss (magenta) when the run has one;
-- epoch boundaries as grey vertical lines.
-Units (`k`): the report's loss per chunk of seq_length characters (its smooth_loss), or nats or
-bits per character; a run with validation starts in nats per character, the unit its
-validation loss is measured in. Every series is drawn in the same unit.
-The y axis covers what matters: the curves after their start (see `skipped`: the initial drop
-from -log(1/K) * seq_length would squeeze the rest into a few rows), the noisy per-update loss
-by its 1st..99th percentiles; `f` shows the whole range, `y` a log scale (plotted as log10 of
-the values, labelled in loss units), `z` the recent part of the run.
+The series arrive thinned on the engine thread (ChartData), so a redraw rasterises about two
+points per column whatever the run's length; redraws are rate-limited and skipped when nothing
+changed. It draws smooth_loss, the per-update loss (TensorBoard's debiased EMA) and the
+validation loss when asked, the best model and the epoch boundaries, all in one unit (per
+chunk, as the report, or nats or bits per character). The y axis leaves out the curves' initial
+drop (see `skipped`), which would squeeze the rest into a few rows.
 """
 
 from __future__ import annotations

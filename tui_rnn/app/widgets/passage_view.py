@@ -2,7 +2,7 @@
 background, a cursor, scrolling; drawn line by line (Textual's line API), so moving the cursor
 or scrolling redraws only what is visible, whatever the passage's length.
 
-Characters come as glyphs (safetext.char: control characters, newlines and tabs as visible
+Characters come as glyphs (safe_text.char: control characters, newlines and tabs as visible
 symbols, never obeyed); a newline's glyph (↵) ends its line, and lines longer than the view wrap
 at its width. The styles (one Rich style per character: its shade) come from the screen, which
 recolours without a new layout.

@@ -3,7 +3,7 @@
 Up/down move through the samples; Enter (or a click) opens one in full in a modal screen.
 Each entry is two lines (header, then the start of the text on one line with newlines shown as
 ↵), so a very long sample never pushes the others away. Sample text is the model's: it is
-shown through safetext (control characters visible, never obeyed) and never as markup.
+shown through safe_text (control characters visible, never obeyed) and never as markup.
 """
 
 from __future__ import annotations
