@@ -468,8 +468,10 @@ class MainScreen(Screen):
     def action_gradcheck(self) -> None:
         self.start_gradcheck(current=True)
 
-    def action_inspector(self) -> None:
-        self.app.push_screen(InspectorScreen(self.session))
+    async def action_inspector(self) -> None:
+        # Awaited: the inspector is whole before the keys typed after `i` reach it (a `3` to its
+        # tabs would otherwise be lost).
+        await self.app.push_screen(InspectorScreen(self.session))
 
     # -- runs: the runs screen, a new run, the report ---------------------------------------------
     def action_runs(self) -> None:
