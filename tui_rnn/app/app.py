@@ -2,7 +2,7 @@
 
 The App owns the session's life (the engine stopped and the state saved on every way out, a
 signal included) and the app-wide keys (help, quit); the main screen holds the layout, the
-engine's messages and the training keys. Switching runs, the new run is opened on a worker and
+engine's messages and the training keys. To switch runs, the new run is opened on a worker and
 posted as RunOpened; only then is the current one saved and closed, and a new main screen over
 a new session, in an app mode of its own, replaces the old one and every screen over it.
 """
