@@ -24,6 +24,7 @@ from textual import events
 from textual.widgets import Input
 
 from tui_rnn.app.messages import RunState, TrainingProgress
+from tui_rnn.app.requests import ChangeSettings
 from tui_rnn.app.screens.inspector_screen import InspectorScreen
 from tui_rnn.app.screens.settings_screen import SettingsScreen
 from tui_rnn.app.widgets.generator_pane import RULES
@@ -94,7 +95,7 @@ def test_the_engine_refuses_a_target_the_run_has_passed(session_factory):
         app = make_app(session)
         async with app.run_test(size=(80, 24), message_hook=notes) as pilot:
             await train_to_done(pilot)
-            session.change_settings(target=50)  # as a form checked before training went on
+            session.request(ChangeSettings(target=50))  # as a form checked before training went on
             await wait_until(pilot, lambda: notes.any("target 50 not set", "iter 100"))
             assert app.status.target == 100 and session.target == 100
 

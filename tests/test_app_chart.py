@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tui_rnn.app.messages import ChartData
-from tui_rnn.app.session import ChartView, TrainingSession
+from tui_rnn.app.requests import ChartView
+from tui_rnn.app.session import TrainingSession
 from tui_rnn.app.widgets.loss_chart import (
     BEST_COLOR,
     EPOCH_COLOR,

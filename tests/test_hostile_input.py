@@ -461,6 +461,7 @@ def test_the_app_engine_makes_progress_with_a_tiny_save_every(corpus_file, tmp_p
     import time
 
     from tui_rnn.app.messages import RunState
+    from tui_rnn.app.requests import Train
     from tui_rnn.app.session import TrainingSession
     from tui_rnn.training.corpus import load_corpus
 
@@ -472,7 +473,7 @@ def test_the_app_engine_makes_progress_with_a_tiny_save_every(corpus_file, tmp_p
     run = tmp_path / "run"
     session = TrainingSession(Run.new(trainer, corpus, run, 30, save_every=1e-12))
     session.start(lambda message: None)
-    session.train()
+    session.request(Train())
     deadline = time.monotonic() + 15
     while session.state != RunState.DONE and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -1,14 +1,10 @@
-"""The tui-rnn app: the main screen over one training session, and the screens pushed over it.
+"""The tui-rnn App: the main screen over one training session, and the screens pushed over it.
 
-The App owns the session's life (it stops the engine and saves the state on every way out) and
-the app-wide keys (help, quit); the main screen (main_screen.py) holds the layout, the engine's
-messages and the training keys. Every key is defined once, in keys.py.
-
-Switching runs (the runs screen's Enter, the new-run form): the run is opened on a worker (its
-lock taken, or the refusal said in one line) and posted as RunOpened; the app then shuts the
-current session's engine down (its state saved), releases its lock, and puts a new main screen
-over a new session in place of the old one. The old run is never left half closed: until the
-new one is open, nothing happens to it.
+The App owns the session's life (the engine stopped and the state saved on every way out, a
+signal included) and the app-wide keys (help, quit); the main screen holds the layout, the
+engine's messages and the training keys. To switch runs, the new run is opened on a worker and
+posted as RunOpened; only then is the current one saved and closed, and a new main screen over
+a new session, in an app mode of its own, replaces the old one and every screen over it.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 
@@ -27,17 +23,17 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 
 from tui_rnn.app.keys import KEYS, Scope, bindings
-from tui_rnn.app.messages import RunOpened
+from tui_rnn.app.messages import EngineStopped, RunOpened, Status
 from tui_rnn.app.screens.help_screen import HelpScreen
 from tui_rnn.app.screens.inspector_screen import InspectorScreen
-from tui_rnn.app.screens.main_screen import MainScreen, default_gradcheck
+from tui_rnn.app.screens.main_screen import GradcheckFn, MainScreen, default_gradcheck
 from tui_rnn.app.session import TrainingSession
 from tui_rnn.safe import text
 
 SHUTDOWN_TIMEOUT = 60.0
 
 
-class TuiRnnApp(App):
+class TuiRnnApp(App[None]):
     """`TuiRnnApp(session)`; the CLI builds the session, tests can build their own."""
 
     CSS_PATH = "app.tcss"
@@ -50,29 +46,31 @@ class TuiRnnApp(App):
         session: TrainingSession,
         *,
         gradcheck_on_start: bool = True,
-        gradcheck=default_gradcheck,
-        seq_lengths=None,
+        gradcheck: GradcheckFn = default_gradcheck,
+        seq_lengths: Sequence[int] | None = None,
         show_rate: bool = True,
         generation_seed: int | None = None,
     ):
         super().__init__()
         self.session = session
-        self._main_options = dict(
+        # Every run's main screen is made alike (see switch_session).
+        self._make_main = partial(
+            MainScreen,
             gradcheck_on_start=gradcheck_on_start,
             gradcheck=gradcheck,
             seq_lengths=seq_lengths,
             show_rate=show_rate,
             generation_seed=generation_seed,
         )
-        self.main = MainScreen(session, **self._main_options)
+        self.main = self._make_main(session)
         self._mode_count = 0
         self._add_main_mode()  # run-1, the DEFAULT_MODE: the app starts on it
         self.quitting = False
-        self.engine_error: str | None = None
+        self.engine_error: str | None = None  # why the last engine to stop stopped, if it failed
         self.keymap: dict[str, str] = {}  # what set_keymap was given (the help screen shows it)
 
     @property
-    def status(self):
+    def status(self) -> Status:
         """The newest status the main screen has shown."""
         return self.main.status
 
@@ -102,7 +100,7 @@ class TuiRnnApp(App):
             self.screen.dismiss()
             return
         session = self.session
-        run = f"run {session.run_dir} · corpus {getattr(session.corpus, 'name', '')}"
+        run = f"run {session.run_dir} · corpus {session.corpus.name}"
         self.push_screen(HelpScreen(self.keymap, text.terminal(run)))
 
     async def action_quit(self) -> None:
@@ -110,13 +108,13 @@ class TuiRnnApp(App):
         if self.quitting:
             return
         self.quitting = True
+        saved = self.session.shutdown()  # the main screen's keys are off from now on
         self.refresh_bindings()
         self.workers.cancel_all()
-        if self.session.running:
+        if not saved.done():
             self.notify("saving the training state…", timeout=SHUTDOWN_TIMEOUT)
-            future = self.session.shutdown()
             try:
-                await asyncio.wait_for(asyncio.wrap_future(future), SHUTDOWN_TIMEOUT)
+                await asyncio.wait_for(asyncio.wrap_future(saved), SHUTDOWN_TIMEOUT)
             except TimeoutError:
                 pass
         self.exit()
@@ -163,6 +161,10 @@ class TuiRnnApp(App):
                 partial(self.run_action, key.action, node),
             )
 
+    def on_engine_stopped(self, message: EngineStopped) -> None:
+        """Bubbled up from the main screen; the command line reports a failed engine."""
+        self.engine_error = message.error
+
     # -- switching runs ---------------------------------------------------------------------------
     async def on_run_opened(self, message: RunOpened) -> None:
         if self.quitting:  # too late: let it go untouched
@@ -184,7 +186,7 @@ class TuiRnnApp(App):
         old.run.close()
         old_mode = self.current_mode
         self.session = session
-        self.main = MainScreen(session, **self._main_options)
+        self.main = self._make_main(session)
         await self.switch_mode(self._add_main_mode())
         await self.remove_mode(old_mode)  # the old main screen and every screen over it
 

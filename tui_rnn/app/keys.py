@@ -1,16 +1,12 @@
-"""The key map: every key of the app in one table: the app's own work, the runs screen, new
-runs and the report (issue 11), and the inspector (issue 12).
+"""The key map: every key of the app, once (training, the panes, the runs, new runs, the report,
+the inspector).
 
 Each `Key` becomes one Textual `Binding` (with an `id`, so `App.set_keymap` can remap it, and a
-tooltip), one line of the help screen and one command of the command palette: nothing else
-defines a key. Keys live in scopes that follow the focus: APP keys work everywhere, MAIN keys on
-the main screen, and a pane's keys (CHART, GENERATOR, GRADCHECK) only while that pane has the
-focus, so the chart's letters never shadow a training key elsewhere; a screen's keys (RUNS,
-COMPARE) only on that screen.
-
-The Footer shows, for the current focus, the keys with a `footer` rank, most important (lowest
-rank) first, as many as fit in one row (see footer_bindings); the others are in the
-help screen (F1) and the command palette (ctrl+p).
+tooltip), one line of the help screen and one command of the palette. Keys live in scopes that
+follow the focus (APP everywhere, MAIN on the main screen, a pane's only while it has the focus,
+a screen's only on it), so the chart's letters never shadow a training key; each node's
+`check_action` says which can act now. The Footer shows as many of the ranked keys as fit its
+one row (footer_bindings); the rest are in the help (F1) and the command palette (ctrl+p).
 """
 
 from __future__ import annotations
@@ -18,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from textual.binding import ActiveBinding, Binding
+from textual.binding import ActiveBinding, Binding, BindingType
+from textual.dom import DOMNode
+from textual.screen import Screen
 
 
 class Scope(StrEnum):
@@ -104,7 +102,7 @@ DISPLAY = {
 }
 
 _I, _P = Scope.INSPECTOR, Scope.PASSAGE
-INSPECTOR_KEYS = (  # the inspector (issue 12)
+INSPECTOR_KEYS = (
     Key("insp-close", "escape", "close", "Back", "back to the main screen", _I, 0),
     Key(
         "insp-probabilities",
@@ -450,7 +448,7 @@ def keys_in(scope: Scope) -> tuple[Key, ...]:
     return tuple(k for k in KEYS if k.scope == scope)
 
 
-def bindings(scope: Scope) -> list[Binding]:
+def bindings(scope: Scope) -> list[BindingType]:
     """The BINDINGS of the node that owns `scope`."""
     return [k.binding() for k in keys_in(scope)]
 
@@ -466,17 +464,17 @@ def footer_rank(binding: Binding) -> int | None:
 PALETTE_WIDTH = 13  # the Footer's command-palette key, docked right
 
 
-def unshadowed(screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
+def unshadowed(screen: Screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
     """The active bindings with ours in the Footer where a focused field's own hidden binding
     takes the same key: in a generator field, Enter is the Input's submit (not shown), which
     generates; the Footer says so with the pane's `Enter Generate`."""
     focused = screen.focused
     if focused is None:
         return active
-    ours = {}  # key -> (node, Key): the nearest ancestor's
+    ours: dict[str, tuple[DOMNode, Key]] = {}  # key -> (node, Key): the nearest ancestor's
     for node in focused.ancestors:
-        for binding in getattr(node, "BINDINGS", ()):
-            key = BY_ID.get(getattr(binding, "id", None))
+        for binding in node.BINDINGS:
+            key = BY_ID.get(binding.id) if isinstance(binding, Binding) and binding.id else None
             if key is not None and key.footer is not None:
                 for name in key.key.split(","):
                     ours.setdefault(name, (node, key))
@@ -491,7 +489,7 @@ def unshadowed(screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBind
     return result
 
 
-def footer_bindings(screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
+def footer_bindings(screen: Screen, active: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
     """A screen's active bindings with the Footer's keys cut to what fits its one row.
 
     Only the Footer and the key panel read this; key presses go through Textual's binding

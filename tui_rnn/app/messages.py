@@ -1,26 +1,26 @@
-"""Messages from background threads to the UI: small, immutable, and cheap to handle.
+"""Messages from the engine thread and the workers to the UI, as dataclasses: small, immutable
+in use, and cheap to handle.
 
 Threads call `screen.post_message(...)` (thread-safe, never blocks; a message posted to a
-screen that is already closed is dropped). Progress messages replace an unhandled predecessor
-of the same kind in the queue, so a busy UI sees the newest state rather than a backlog.
+screen that is already closed is dropped), and a message the screen does not stop bubbles on to
+the app. Progress messages replace an unhandled predecessor of the same kind in the queue, so a
+busy UI sees the newest state rather than a backlog.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from textual.message import Message
+from textual.notifications import SeverityLevel
 
+from tui_rnn.driver import Run
 from tui_rnn.gradcheck.check import GradcheckReport, GradcheckRow
 from tui_rnn.inspection.neurons import NeuronTable
 from tui_rnn.inspection.passage import Passage
 from tui_rnn.training.health import HealthReport
 from tui_rnn.training.history import Sample
-
-if TYPE_CHECKING:  # run.py imports the engine; messages only name its type
-    from tui_rnn.driver import Run
 
 
 class RunState(StrEnum):
@@ -46,7 +46,7 @@ class Status:
     best_iteration: int
     chars_per_second: float | None  # None when not training
     run_dir: str
-    corpus: str = ""  # the corpus's name (a file name: shown through safetext)
+    corpus: str = ""  # the corpus's name (a file name: shown through safe_text.terminal)
     eta: float = 0.0  # the learning rate
     elapsed: float = 0.0  # seconds spent training since the app started
     remaining: float | None = None  # seconds to the target at the current speed
@@ -106,7 +106,7 @@ class Notice(Message):
     """A line for the user (saved checkpoint, export paths, problems)."""
 
     text: str
-    severity: str = "information"  # information | warning | error
+    severity: SeverityLevel = "information"
     timeout: float = 5.0
 
 
@@ -175,7 +175,7 @@ class PassageRead(Message):
 
     request: int  # which read (an older one's result is dropped)
     passage: Passage
-    glyphs: list[str]  # every character as shown (safetext.char)
+    glyphs: list[str]  # every character as shown (safe_text.char)
     neurons: NeuronTable  # every unit's correlation with every feature
     model: str  # "current model, iter N"
     source: str  # where the text came from

@@ -1,19 +1,14 @@
 """The training session: one engine thread drives the run; the UI only sends it requests.
 
-Every touch of the run (updates, samples, checkpoints, exports, parameter copies for the
-generator and the gradient check, changes of target and learning rate) happens on the engine
-thread, so nothing races and the UI thread never runs NumPy. Requests go into a queue; while
-training, the run's slice stops at the next update whenever a request is waiting, the request
-is handled, and training continues.
-
-Opening, saving, samples, validation, divergence and changes of target or learning rate are
-the run driver's (tui_rnn/run.py, the one `tui-rnn train` uses); this module adds the thread,
-the requests and the messages (see messages.py), posted through the `post` callable it is
-given, e.g. `Screen.post_message`, which is thread-safe and never blocks.
-
-Checkpoints are written every `save_every` seconds of training, at every sample, on pause, on
-request, and when the session shuts down. A new run's directory is made at its first update or
-save: launching the app and quitting leaves nothing behind.
+Every touch of the run (updates, samples, checkpoints, exports, model copies, new targets and
+learning rates) happens on the engine thread, so nothing races and the UI thread never runs
+NumPy. Requests (requests.py) are queued and dispatched by type; while training, the run's
+slice stops at the next update whenever one is waiting. What is done to the run is the driver's
+(tui_rnn/driver.py, as `tui-rnn train` uses it); this module adds the thread, the requests and
+the messages, posted through the `post` callable it is given (e.g. `Screen.post_message`:
+thread-safe, never blocking). The state is saved every `save_every` seconds of training, at
+every sample, on pause, on request and on shutdown; a new run's directory appears at its first
+update or save, so launching the app and quitting leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -26,9 +21,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar, assert_never
 
+from textual.message import Message
 from textual.worker import get_current_worker
 from threadpoolctl import threadpool_limits
 
@@ -43,47 +40,40 @@ from tui_rnn.app.messages import (
     Status,
     TrainingProgress,
 )
-from tui_rnn.cells.model import Model
+from tui_rnn.app.requests import (
+    BestSample,
+    ChangeSettings,
+    ChartView,
+    Checkpoint,
+    Command,
+    CopyModel,
+    EngineRequest,
+    Export,
+    ModelCopy,
+    Pause,
+    Quit,
+    SampleNow,
+    SaveGenerated,
+    SaveNow,
+    SetChartView,
+    Train,
+    WatchHealth,
+)
 from tui_rnn.charts.curves import Smoother, thin_history
 from tui_rnn.driver import Run
-from tui_rnn.inspection.passage import model_label
 from tui_rnn.safe import files
 from tui_rnn.store import export, rundir, samples
-from tui_rnn.training.health import HealthMonitor, weights_report
-from tui_rnn.training.history import Sample
+from tui_rnn.training.corpus import Corpus
+from tui_rnn.training.health import HealthMonitor, HealthReport, weights_report
+from tui_rnn.training.history import Progress, Sample
 from tui_rnn.training.options import OptionError
 from tui_rnn.training.trainer import DivergenceError, Trainer
 
 GENERATED_FILE = "generated.txt"
 
 
-@dataclass(frozen=True)
-class ChartView:
-    """What the chart shows; set by the UI, read by the engine when it prepares ChartData."""
-
-    bins: int = 200  # about half the chart's width in columns (two points per bin)
-    window: float = 1.0  # the fraction of the updates shown, newest last (1.0: all)
-    loss: bool = False  # send the per-update loss too
-    smoothing: float = 0.6  # TensorBoard's EMA weight for the per-update loss (0: raw)
-
-
-@dataclass(frozen=True)
-class ModelCopy:
-    """A copy of the current or best parameters, taken between two updates."""
-
-    params: Model
-    chars: tuple[str, ...]
-    best: bool
-    iteration: int  # the update the model is from (the best model's own for best)
-    position: int = 0  # where training reads next in the training text (stream 0)
-
-    @property
-    def label(self) -> str:
-        return model_label(self.best, self.iteration)
-
-
 class TrainingSession:
-    """A run (tui_rnn.run.Run) and the engine thread that drives it."""
+    """A run (tui_rnn.driver.Run) and the engine thread that drives it."""
 
     def __init__(
         self,
@@ -99,12 +89,12 @@ class TrainingSession:
         # What opening the run had to say (a damaged newest checkpoint skipped, carriage
         # returns in the corpus): printed before the app took the screen, so shown again in it.
         self.warnings = tuple(warnings)
-        # Replaced (never mutated) by the UI; read by the engine when it prepares the chart.
+        # Replaced (never mutated) when a SetChartView is handled; read when the chart is made.
         self.chart_view = ChartView()
         self.state = RunState.DONE if run.done else RunState.IDLE
-        self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[EngineRequest] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._post: Callable[[object], object] = lambda message: None
+        self._post: Callable[[Message], object] = lambda message: None
         self._rate: float | None = None
         self._elapsed = 0.0  # seconds of training before the current stretch
         self._stretch_started: float | None = None  # monotonic time the current stretch began
@@ -120,8 +110,10 @@ class TrainingSession:
         return self.run.trainer
 
     @property
-    def corpus(self):
-        return self.run.corpus
+    def corpus(self) -> Corpus:
+        corpus = self.run.corpus
+        assert corpus is not None, "the app opens runs with their corpus"
+        return corpus
 
     @property
     def run_dir(self) -> Path:
@@ -135,8 +127,15 @@ class TrainingSession:
     def save_every(self) -> float:
         return self.run.save_every
 
+    @property
+    def eta(self) -> float:
+        """The learning rate (never None once TrainConfig has checked itself)."""
+        eta = self.trainer.config.eta
+        assert eta is not None
+        return eta
+
     # -- requests (any thread) --------------------------------------------------------------------
-    def start(self, post: Callable[[object], object]) -> None:
+    def start(self, post: Callable[[Message], object]) -> None:
         """Start the engine thread; it posts an initial status and chart right away."""
         self._post = post
         self._thread = threading.Thread(target=self._run, name="tui-rnn engine", daemon=True)
@@ -146,8 +145,14 @@ class TrainingSession:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def request(self, name: str, *args) -> None:
-        self._commands.put((name, args))
+    @property
+    def closing(self) -> bool:
+        """Shutting down (or shut down): the session takes no new work."""
+        return self._quitting.is_set()
+
+    def request(self, request: EngineRequest) -> None:
+        """Queue a request for the engine thread (see requests.py); it is handled in order."""
+        self._requests.put(request)
         if self._stopped.is_set():  # too late: nobody will serve it, so nobody may wait on it
             self._answer_pending()
 
@@ -155,75 +160,37 @@ class TrainingSession:
         """Resolve the futures of requests the stopped engine will never serve."""
         while True:
             try:
-                name, args = self._commands.get_nowait()
+                request = self._requests.get_nowait()
             except queue.Empty:
                 return
-            for future in args:
-                if isinstance(future, Future) and not future.done():
-                    if name == "quit":
-                        future.set_result(None)
-                    else:
-                        future.set_exception(RuntimeError("the engine has stopped"))
+            match request:
+                case Quit(answer=answer) if not answer.done():
+                    answer.set_result(None)
+                case SaveNow(answer=answer) | CopyModel(answer=answer) if not answer.done():
+                    answer.set_exception(RuntimeError("the engine has stopped"))
 
-    def train(self) -> None:
-        """Start or resume training; on a finished run, raise the target first (see
-        `more_iterations`)."""
-        self.request("train")
-
-    def pause(self) -> None:
-        self.request("pause")
-
-    def sample(self) -> None:
-        self.request("sample")
-
-    def best_sample(self, length: int = 1000) -> None:
-        self.request("best", length)
-
-    def checkpoint(self) -> None:
-        self.request("checkpoint")
-
-    def export(self) -> None:
-        self.request("export")
-
-    def change_settings(self, target: int | None = None, eta: float | None = None) -> None:
-        """A new target (iterations, counting the run's total) and/or learning rate."""
-        self.request("settings", target, eta)
-
-    def save_generated(self, text: str) -> None:
-        """Append generated text (with its header) to RUN_DIR/generated.txt."""
-        self.request("save_generated", text)
-
-    def set_chart_view(self, view: ChartView) -> None:
-        self.chart_view = view
-        self.request("chart")
-
-    def save_now(self) -> Future:
+    def save_now(self) -> Future[Path]:
         """A Future of the run directory, resolved once the state is saved (between two
         updates; training goes on). A new run without an update is left unmade."""
-        future: Future = Future()
-        self.request("save_now", future)
-        return future
+        answer: Future[Path] = Future()
+        self.request(SaveNow(answer))
+        return answer
 
-    def model_copy(self, best: bool = False) -> Future:
+    def model_copy(self, best: bool = False) -> Future[ModelCopy]:
         """A Future of a ModelCopy taken between two updates."""
-        future: Future = Future()
-        self.request("params", best, future)
-        return future
+        answer: Future[ModelCopy] = Future()
+        self.request(CopyModel(best, answer))
+        return answer
 
-    def watch_health(self, post: Callable[[object], object] | None) -> None:
-        """Send HealthUpdate messages through `post` (a few a second while training, and one
-        now); None stops them (and the trainer's observer: nothing is measured)."""
-        self.request("health", post)
-
-    def shutdown(self) -> Future:
+    def shutdown(self) -> Future[None]:
         """Stop training, save the state, end the thread; the Future resolves when saved."""
-        future: Future = Future()
-        if not self.running:
-            future.set_result(None)
-            return future
         self._quitting.set()
-        self.request("quit", future)
-        return future
+        answer: Future[None] = Future()
+        if not self.running:
+            answer.set_result(None)
+            return answer
+        self.request(Quit(answer))
+        return answer
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
@@ -255,8 +222,8 @@ class TrainingSession:
             best_iteration=t.best_iteration,
             chars_per_second=self._rate if self.state == RunState.TRAINING else None,
             run_dir=str(self.run_dir),
-            corpus=getattr(self.corpus, "name", "") or "",
-            eta=t.config.eta,
+            corpus=self.corpus.name,
+            eta=self.eta,
             elapsed=self.elapsed,
             remaining=self.remaining(),
             updates_per_epoch=t.updates_per_epoch,
@@ -316,10 +283,10 @@ class TrainingSession:
             while True:
                 if self.state == RunState.TRAINING:
                     self._train_slice()
-                    while not self._commands.empty():
-                        if not self._handle(*self._commands.get()):
+                    while not self._requests.empty():
+                        if not self._handle(self._requests.get()):
                             return
-                elif not self._handle(*self._commands.get()):
+                elif not self._handle(self._requests.get()):
                     return
         except BaseException as err:  # report, never die silently
             error = "".join(traceback.format_exception_only(err)).strip()
@@ -341,34 +308,60 @@ class TrainingSession:
             self._stretch_started = now
         self.state = state
 
-    def _handle(self, name: str, args: tuple) -> bool:
+    def _handle(self, request: EngineRequest) -> bool:
         """Carry out one request; False means quit."""
-        if name == "quit":
-            (future,) = args
-            try:
-                if self.state == RunState.TRAINING:
-                    self._set_state(RunState.PAUSED)
-                if self.run.created:  # a new run never trained or saved leaves nothing behind
-                    self.run.save_if_unsaved()
-                self._publish(chart=False)
-            finally:
-                future.set_result(None)
-            return False
-        if name == "params":
-            best, future = args
-            t = self.trainer
-            params = t.best_params.copy() if best else t.params.copy()
-            iteration = t.best_iteration if best else t.iteration
-            future.set_result(ModelCopy(params, t.chars, best, iteration, t.position))
-            return True
-        handler = getattr(self, f"_do_{name}")
-        try:
-            handler(*args)
-        except (OSError, files.RunError, DivergenceError) as err:
-            self._post(Notice(f"{name.replace('_', ' ')} failed: {err}", "error", timeout=15))
+        match request:
+            case Quit(answer):
+                try:
+                    if self.state == RunState.TRAINING:
+                        self._set_state(RunState.PAUSED)
+                    if self.run.created:  # a new run never trained or saved leaves nothing
+                        self.run.save_if_unsaved()
+                    self._publish(chart=False)
+                finally:
+                    answer.set_result(None)
+                return False
+            case CopyModel(best, answer):
+                t = self.trainer
+                params = t.best_params.copy() if best else t.params.copy()
+                iteration = t.best_iteration if best else t.iteration
+                answer.set_result(ModelCopy(params, t.chars, best, iteration, t.position))
+            case _:
+                try:
+                    self._carry_out(request)
+                except (OSError, files.RunError, DivergenceError) as err:
+                    self._post(Notice(f"{request.what} failed: {err}", "error", timeout=15))
         return True
 
-    def _do_train(self) -> None:
+    def _carry_out(self, command: Command) -> None:
+        match command:
+            case Train():
+                self._train()
+            case Pause():
+                self._pause()
+            case SampleNow():
+                self._sample_now()
+            case BestSample(length):
+                self._best_sample(length)
+            case Checkpoint():
+                self._checkpoint()
+            case Export():
+                self._export()
+            case ChangeSettings(target, eta):
+                self._change_settings(target, eta)
+            case SaveGenerated(text):
+                self._save_generated(text)
+            case SetChartView(view):
+                self.chart_view = view
+                self._publish()
+            case WatchHealth(post):
+                self._watch_health(post)
+            case SaveNow(answer):
+                self._save_now(answer)
+            case _:
+                assert_never(command)
+
+    def _train(self) -> None:
         if self.state == RunState.DONE:
             before = self.target
             self.run.extend_target()
@@ -391,7 +384,7 @@ class TrainingSession:
         elif self.state == RunState.DONE:
             self._set_state(RunState.IDLE)
 
-    def _do_settings(self, target: int | None, eta: float | None) -> None:
+    def _change_settings(self, target: int | None, eta: float | None) -> None:
         changes = []
         if eta is not None and eta != self.trainer.config.eta:
             self.run.set_eta(eta)
@@ -408,62 +401,63 @@ class TrainingSession:
         if changes:
             self._post(Notice("; ".join(changes)))
 
-    def _do_pause(self) -> None:
+    def _pause(self) -> None:
         if self.state == RunState.TRAINING:
             self._set_state(RunState.PAUSED)
             self.run.save_if_unsaved()
             self._publish()
             self._post(Notice(f"paused at iter {self.trainer.iteration:,}; state saved"))
 
-    def _do_sample(self) -> None:
+    def _sample_now(self) -> None:
         sample = replace(self.trainer.synthesize(interrupt=self._quitting.is_set), by_hand=True)
         self.trainer.samples.append(sample)
         self._record_sample(sample)
 
-    def _do_best(self, length: int) -> None:
+    def _best_sample(self, length: int) -> None:
         sample = self.trainer.synthesize_best(length, interrupt=self._quitting.is_set)
         self._record_sample(sample, show=True)
 
-    def _do_save_now(self, future: Future) -> None:
+    def _save_now(self, answer: Future[Path]) -> None:
         try:
             if self.run.created or self.trainer.iteration > 0:
                 self.run.save_if_unsaved()
         except BaseException as err:  # the waiting worker says it (and the Notice too)
-            future.set_exception(err)
+            answer.set_exception(err)
             raise
-        future.set_result(self.run_dir)
+        answer.set_result(self.run_dir)
 
-    def _do_checkpoint(self) -> None:
+    def _checkpoint(self) -> None:
         path = self.run_dir / rundir.CHECKPOINT_FILE
         if self.run.save_if_unsaved():
             self._post(Notice(f"checkpoint saved: {path} (iter {self.trainer.iteration:,})"))
         else:
             self._post(Notice(f"{path} already holds this state (iter {self.trainer.iteration:,})"))
 
-    def _do_export(self) -> None:
+    def _export(self) -> None:
         self.run.create()
         paths = export.export_trainer(self.run_dir, self.trainer)
         # One file a line, by name (a toast wraps a long path mid-word): the directory first.
         names = "\n".join(f"  {path.name}" for path in paths)
         self._post(Notice(f"loss history exported into {self.run_dir}:\n{names}", timeout=10))
 
-    def _do_save_generated(self, text: str) -> None:
+    def _save_generated(self, text: str) -> None:
         data = text.encode("utf-8")
         self.run.create()  # saving into the run: it exists from now on
         size = files.append_run_file(self.run_dir, GENERATED_FILE, data)
         path = self.run_dir / GENERATED_FILE
         self._post(Notice(f"appended {len(data):,} bytes to {path} (now {size:,})", timeout=8))
 
-    def _do_chart(self) -> None:
-        self._publish()
-
-    def _do_health(self, post: Callable[[object], object] | None) -> None:
+    def _watch_health(self, post: Callable[[HealthUpdate], object] | None) -> None:
         monitor, trainer = self._health, self.trainer
         if post is None:
             monitor.detach(trainer)
             monitor.publish = None
             return
-        monitor.publish = lambda report: post(HealthUpdate(report))
+
+        def publish(report: HealthReport) -> None:
+            post(HealthUpdate(report))
+
+        monitor.publish = publish
         monitor.attach(trainer)
         # The newest measured update (its iteration says how old), else the weights alone.
         post(HealthUpdate(monitor.latest or weights_report(trainer.model, trainer.iteration)))
@@ -478,15 +472,15 @@ class TrainingSession:
 
     def _train_slice(self) -> None:
         """Train until a request arrives, a checkpoint falls due, or the target is reached."""
-        commands = self._commands
+        requests = self._requests
 
-        def on_progress(progress) -> None:
+        def on_progress(progress: Progress) -> None:
             self._rate = progress.chars_per_second
             self._publish()
 
         try:
             self.run.train_slice(
-                should_stop=lambda: not commands.empty(),
+                should_stop=lambda: not requests.empty(),
                 interrupt=self._quitting.is_set,
                 on_sample=self._show_sample,
                 on_progress=on_progress,
@@ -522,7 +516,7 @@ class TrainingSession:
             return
         self._set_state(RunState.PAUSED)
         self._publish()
-        eta = self.trainer.config.eta
+        eta = self.eta
         self._post(
             Diverged(
                 f"Training diverged at iteration {err.iteration:,} (loss = {err.loss}). "
@@ -533,16 +527,19 @@ class TrainingSession:
         )
 
 
-MODEL_TIMEOUT = 30.0  # seconds a worker waits for the engine's copy of the model
+MODEL_TIMEOUT = 30.0  # seconds a worker waits for the engine's answer
+
+T = TypeVar("T")
 
 
-def wait_for_model(future: Future) -> ModelCopy | None:
-    """The engine's answer, or None if the worker was cancelled meanwhile (quitting)."""
+def wait_for_answer(answer: Future[T]) -> T | None:
+    """The engine's answer (on a worker), or None if the worker was cancelled meanwhile
+    (quitting)."""
     worker = get_current_worker()
     deadline = time.monotonic() + MODEL_TIMEOUT
     while not worker.is_cancelled:
         try:
-            return future.result(timeout=0.05)
+            return answer.result(timeout=0.05)
         except FutureTimeout:
             if time.monotonic() > deadline:
                 raise TimeoutError("the model did not answer (the engine is busy)") from None

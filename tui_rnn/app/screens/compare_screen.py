@@ -1,21 +1,16 @@
-"""Comparing runs: the marked runs' smoothed loss curves (and validation curves) overlaid, one
-colour each, x by updates, characters seen or training time.
+"""Comparing runs: the marked runs' smoothed loss (and validation) curves overlaid, one colour
+each, x by updates, characters seen or training time.
 
-Each run's history is read from its newest good checkpoint on a worker (checkpoint.read_history:
-read-only, without the parameters, safe while another process trains it), once; the series
-are thinned on a worker too (curves.thin_history: each bin's minimum and maximum, about two
-points per braille column) whenever the x axis or the width changes. The UI thread only draws,
-with the main loss chart's renderer (figure.braille: every series rasterised and packed into
-braille cells in NumPy, one Rich Text).
-
-Losses are per character (nats): smooth_loss / seq_length and the validation loss, so runs of
-any sequence length compare. Updates compare only runs that read the same characters per
-update (batch x seq_length): otherwise the title says to switch to characters or time (x).
+Histories are read once from each run's newest good checkpoint (read-only, safe while another
+process trains it) and thinned on workers; the UI thread only draws, with the loss chart's
+braille renderer. Losses are per character, so runs of any sequence length compare; by updates
+only runs that read as many characters per update do, which the title says.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rich.text import Text
@@ -25,10 +20,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_rnn.app.keys import Scope, bindings
-from tui_rnn.app.session import wait_for_model
+from tui_rnn.app.session import TrainingSession, wait_for_answer
 from tui_rnn.charts import figure
 from tui_rnn.charts.curves import thin_history
 from tui_rnn.safe import files, text
@@ -147,12 +142,13 @@ def render(data: CompareData | None, width: int, height: int, log_y=False, valid
 class CompareChart(Widget):
     """Draws the newest CompareData; asks for new series when its width changes."""
 
+    @dataclass
     class Resized(Message):
-        def __init__(self, bins: int) -> None:
-            super().__init__()
-            self.bins = bins
+        """The chart's width changed: the series are thinned again for `bins` bins."""
 
-    def __init__(self, **kwargs):
+        bins: int
+
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data: CompareData | None = None
         self.log_y = False
@@ -201,9 +197,10 @@ class CompareScreen(Screen):
     class Prepared(Message):
         data: CompareData
 
-    def __init__(self, summaries: list[RunSummary]) -> None:
+    def __init__(self, summaries: list[RunSummary], session: TrainingSession) -> None:
         super().__init__()
         self.summaries = summaries[:MAX_RUNS]
+        self.session = session  # the run open in the app (saved before its history is read)
         self.histories: list[RunCurves] | None = None
         self.axis = AXES[0]
 
@@ -224,9 +221,9 @@ class CompareScreen(Screen):
     @work(thread=True, exclusive=True, group="compare-load", exit_on_error=False)
     def load(self) -> None:
         """Each run's history from its newest checkpoint (this app's run saved first)."""
-        session = self.app.session
+        session = self.session
         if any(s.path.resolve() == session.run_dir.resolve() for s in self.summaries):
-            wait_for_model(session.save_now())
+            wait_for_answer(session.save_now())
         histories, problems = [], []
         for summary in self.summaries:
             if get_current_worker().is_cancelled:
@@ -260,6 +257,12 @@ class CompareScreen(Screen):
         data = self.chart.data
         if data is None or data.bins != message.bins:
             self._prepare()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Either worker's failure (reading the histories, thinning the series), said."""
+        if event.state == WorkerState.ERROR:
+            error = f"cannot compare the runs: {event.worker.error}"
+            self.notify(text.terminal(error), severity="error", timeout=15, markup=False)
 
     def _title(self) -> None:
         chart = self.chart

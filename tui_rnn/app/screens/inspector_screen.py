@@ -1,27 +1,17 @@
-"""The inspector (i): a passage as the model reads it, the units inside it, and training health.
+"""The inspector (i): a passage as a copy of the model reads it, the units inside it, and
+training health, in three views (1, 2, 3).
 
-Three views over a copy of the current (or best) model, taken between two updates while it
-trains, exactly as the generator takes one:
-
-- Probabilities: the passage (the start of the validation text, the training text at the
-  position training has reached, or text typed or pasted with `e`), read from a zero state,
-  each character's background its probability (or surprisal in bits, `s`); the cursor shows the
-  character's probability, the model's top-5 guesses for the next one, and the passage's loss
-  per character in nats and bits.
-- Neurons: the passage coloured by one unit's activation (-1 blue, 0 white, +1 red; `[` `]`
-  unit, `{` `}` layer, `c` an LSTM's h or c), and the units that track features of the text best
-  (Pearson r, tui_rnn/inspect.py's FEATURES); Enter on one shows it.
-- Health: per parameter and layer, the weight and gradient norms, the update-to-weight ratio,
-  the clipped fraction and the saturated units (tui_rnn/health.py), measured on the engine
-  thread a few times a second while the model trains.
-
-Reading the passage and ranking the units run on a thread worker; the health statistics on the
-engine thread. This screen only renders what arrives in messages.
+Probabilities colours each character by its probability (or surprisal); Neurons by one unit's
+activation, beside the units that track features of the text best; Health tables the weight
+and gradient norms, update ratios, clipping and saturation the engine thread measures while the
+model trains. The model is copied between two updates, as the generator's is, and the passage
+read on a worker: this screen only renders what arrives in messages.
 """
 
 from __future__ import annotations
 
-from rich.console import Group
+import numpy as np
+from rich.console import Group, RenderableType
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -36,7 +26,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_rnn.app.keys import Scope, bindings, footer_bindings
 from tui_rnn.app.messages import HealthUpdate, PassageRead
-from tui_rnn.app.session import ModelCopy, TrainingSession, wait_for_model
+from tui_rnn.app.requests import ModelCopy, WatchHealth
+from tui_rnn.app.session import TrainingSession, wait_for_answer
 from tui_rnn.app.widgets.fields import SafeTextArea
 from tui_rnn.app.widgets.generator_pane import unknown_characters
 from tui_rnn.app.widgets.passage_view import PassageView
@@ -103,7 +94,7 @@ def health_view(report: HealthReport | None) -> Group:
             Text(_g(p.update_ratio, ".1e"), style=_ratio_style(p.update_ratio)),
             _g(p.clipped, ".1%"),
         )
-    parts = [head, Text(), table]
+    parts: list[RenderableType] = [head, Text(), table]
     if report.saturation:
         saturated = Table(expand=False, pad_edge=False, box=None, header_style="bold")
         for column in ("layer", "unit / gate", "saturated when", "share"):
@@ -165,7 +156,7 @@ class TextScreen(ModalScreen[str | None]):
 class InspectorScreen(Screen):
     BINDINGS = bindings(Scope.INSPECTOR)
 
-    def __init__(self, session: TrainingSession, best: bool = False):
+    def __init__(self, session: TrainingSession, best: bool = False) -> None:
         super().__init__()
         self.session = session
         trainer = session.trainer
@@ -205,13 +196,13 @@ class InspectorScreen(Screen):
         return self.query_one(PassageView)
 
     def on_mount(self) -> None:
-        self.session.watch_health(self.post_message)
+        self.session.request(WatchHealth(self.post_message))
         self.view_box.focus()
         self._show_title()
         self.read()
 
     def on_unmount(self) -> None:
-        self.session.watch_health(None)
+        self.session.request(WatchHealth(None))
 
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:
@@ -231,7 +222,7 @@ class InspectorScreen(Screen):
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def read_passage(self, request: int, source: str, best: bool, typed: str) -> None:
         worker = get_current_worker()
-        model = wait_for_model(self.session.model_copy(best))
+        model = wait_for_answer(self.session.model_copy(best))
         if model is None:
             return
         ids, label = self.text_ids(source, model, typed)
@@ -245,7 +236,7 @@ class InspectorScreen(Screen):
         table = neuron_correlations(passage)
         self.post_message(PassageRead(request, passage, glyphs, table, model.label, label))
 
-    def text_ids(self, source: str, model: ModelCopy, typed: str):
+    def text_ids(self, source: str, model: ModelCopy, typed: str) -> tuple[np.ndarray, str]:
         """(ids, what they are) of a source (on the worker: the texts never change)."""
         trainer = self.session.trainer
         if source == "yours":
@@ -273,7 +264,7 @@ class InspectorScreen(Screen):
         newline = [ch == "\n" for ch in message.passage.chars]
         breaks = [newline[i] for i in message.passage.ids]
         cursor = self.view_box.cursor if same else 0
-        self.view_box.show(message.glyphs, breaks, self._char_styles(), cursor)
+        self.view_box.show(message.glyphs, breaks, self._char_styles(message.passage), cursor)
         self._fill_find_list()
         self._show_title()
         self._show_panel()
@@ -291,14 +282,14 @@ class InspectorScreen(Screen):
             return Colouring("neuron", self.neuron)
         return Colouring("surprisal" if self.surprisal else "probability")
 
-    def _char_styles(self) -> list[Style]:
+    def _char_styles(self, passage: Passage) -> list[Style]:
         colouring = self.colouring
         styles = self._styles[colouring.palette_name]
-        return [styles[k] for k in colouring.shades(self.passage).tolist()]
+        return [styles[k] for k in colouring.shades(passage).tolist()]
 
     def _recolour(self) -> None:
         if self.passage is not None:
-            self.view_box.recolour(self._char_styles())
+            self.view_box.recolour(self._char_styles(self.passage))
         self._show_panel()
 
     def _show_title(self) -> None:
@@ -367,6 +358,8 @@ class InspectorScreen(Screen):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
+        if event.option.id is None:  # every option of the list has its unit's label as id
+            return
         layer, unit, kind = event.option.id.split(":")
         self.neuron = Neuron(int(layer), int(unit), kind)
         self._recolour()
@@ -379,7 +372,7 @@ class InspectorScreen(Screen):
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
         view = event.tab.id
-        if view == self.view:
+        if view is None or view == self.view:
             return
         self.view = view
         self.query_one(ContentSwitcher).current = f"panel-{view}"
@@ -443,11 +436,15 @@ class InspectorScreen(Screen):
         self._recolour()
 
     def action_unit(self, delta: int) -> None:
+        if self.passage is None:  # check_action offers it only with a passage
+            return
         m = self.passage.spec.hidden_size
         n = self.neuron
         self._select(Neuron(n.layer, (n.unit + delta) % m, n.kind))
 
     def action_layer(self, delta: int) -> None:
+        if self.passage is None:
+            return
         layers = self.passage.spec.layers
         n = self.neuron
         self._select(Neuron(min(max(0, n.layer + delta), layers - 1), n.unit, n.kind))

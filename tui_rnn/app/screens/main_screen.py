@@ -1,17 +1,18 @@
 """The main screen: a status line, four panes in a 2 x 2 grid, the Footer; and everything that
-happens on it: the engine's messages, the keys of training, and the two thread workers (the
-gradient check and the generator).
+happens on it: the engine's messages, the keys of training, and the thread workers (the
+gradient check, the generator, the report).
 
-Threads talk to the screen only through messages (messages.py): the engine thread of the
-session, and the workers, which check `is_cancelled` in every loop so that quitting is
-immediate. A worker's exception ends it; on_worker_state_changed shows it in its pane.
+The screen asks the engine for work with typed requests (requests.py); threads talk back only
+through messages (messages.py): the engine thread of the session, and the workers, which check
+`is_cancelled` in every loop so that quitting is immediate. A worker's exception ends it;
+on_worker_state_changed shows it in its pane.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +43,23 @@ from tui_rnn.app.messages import (
     Status,
     TrainingProgress,
 )
+from tui_rnn.app.requests import (
+    BestSample,
+    ChangeSettings,
+    ChartView,
+    Checkpoint,
+    Export,
+    Pause,
+    SampleNow,
+    SaveGenerated,
+    SetChartView,
+    Train,
+)
 from tui_rnn.app.screens.inspector_screen import InspectorScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen
 from tui_rnn.app.screens.runs_screen import RunsScreen
 from tui_rnn.app.screens.settings_screen import Settings, SettingsScreen
-from tui_rnn.app.session import ChartView, TrainingSession, wait_for_model
+from tui_rnn.app.session import TrainingSession, wait_for_answer
 from tui_rnn.app.widgets.generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from tui_rnn.app.widgets.gradcheck_pane import METHODS, GradcheckPane
 from tui_rnn.app.widgets.loss_chart import (
@@ -155,7 +168,7 @@ class MainScreen(Screen):
         *,
         gradcheck_on_start: bool = True,
         gradcheck: GradcheckFn = default_gradcheck,
-        seq_lengths=None,
+        seq_lengths: Sequence[int] | None = None,
         show_rate: bool = True,
         generation_seed: int | None = None,
     ):
@@ -376,25 +389,23 @@ class MainScreen(Screen):
         )
 
     def on_engine_stopped(self, message: EngineStopped) -> None:
-        self.app.engine_error = message.error
-        self.refresh_bindings()
+        self.refresh_bindings()  # the message bubbles on to the app, which keeps its error
 
     def on_loss_chart_view_changed(self, message: LossChart.ViewChanged) -> None:
         options = message.options
-        self.session.set_chart_view(
-            ChartView(
-                bins=message.bins,
-                window=options.window_fraction,
-                loss=options.loss,
-                smoothing=options.smoothing_weight,
-            )
+        view = ChartView(
+            bins=message.bins,
+            window=options.window_fraction,
+            loss=options.loss,
+            smoothing=options.smoothing_weight,
         )
+        self.session.request(SetChartView(view))
         self._title_chart()
 
     # -- keys -------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """True: the key does something now; None: greyed out; False: not shown at all."""
-        engine = self.session.running and not self.app.quitting
+        engine = self.session.running and not self.session.closing
         state = self.status.state
         if action == "train":
             if state == RunState.TRAINING:
@@ -409,7 +420,7 @@ class MainScreen(Screen):
         if action == "export":
             return engine and self.status.iteration > 0 or None
         if action == "gradcheck":
-            return not self.app.quitting or None
+            return not self.session.closing or None
         if action == "inspector":
             return engine or None
         if action == "write_report":
@@ -417,22 +428,22 @@ class MainScreen(Screen):
         return True
 
     def action_train(self) -> None:
-        self.session.train()
+        self.session.request(Train())
 
     def action_pause(self) -> None:
-        self.session.pause()
+        self.session.request(Pause())
 
     def action_sample(self) -> None:
-        self.session.sample()
+        self.session.request(SampleNow())
 
     def action_best(self) -> None:
-        self.session.best_sample(1000)
+        self.session.request(BestSample(1000))
 
     def action_export(self) -> None:
-        self.session.export()
+        self.session.request(Export())
 
     def action_checkpoint(self) -> None:
-        self.session.checkpoint()
+        self.session.request(Checkpoint())
 
     # Screen.set_focus, not Widget.focus (which waits for the next turn of the event loop): a
     # key typed right after `l` already goes to the chart.
@@ -451,7 +462,7 @@ class MainScreen(Screen):
     async def action_settings(self) -> None:
         def apply(settings: Settings | None) -> None:
             if settings is not None and (settings.target is not None or settings.eta is not None):
-                self.session.change_settings(settings.target, settings.eta)
+                self.session.request(ChangeSettings(settings.target, settings.eta))
 
         # Awaited (T is a priority key, run before the keys after it are handed on): the keys
         # typed right after T go to the settings' focused field, not to this screen.
@@ -461,12 +472,14 @@ class MainScreen(Screen):
     def action_gradcheck(self) -> None:
         self.start_gradcheck(current=True)
 
-    def action_inspector(self) -> None:
-        self.app.push_screen(InspectorScreen(self.session))
+    async def action_inspector(self) -> None:
+        # Awaited: the inspector is whole before the keys typed after `i` reach it (a `3` to its
+        # tabs would otherwise be lost).
+        await self.app.push_screen(InspectorScreen(self.session))
 
-    # -- runs: the runs screen, a new run, the report (issue 11) ----------------------------------
+    # -- runs: the runs screen, a new run, the report ---------------------------------------------
     def action_runs(self) -> None:
-        self.app.push_screen(RunsScreen())
+        self.app.push_screen(RunsScreen(self.session))
 
     def action_new_run(self) -> None:
         self.app.push_screen(NewRunScreen())
@@ -479,7 +492,7 @@ class MainScreen(Screen):
     def write_report(self) -> Path | None:
         """The state saved first, then report.md and fig1.svg from the run's files."""
         worker = get_current_worker()
-        run_dir = wait_for_model(self.session.save_now())
+        run_dir = wait_for_answer(self.session.save_now())
         if run_dir is None:
             return None
         return report.write_report(run_dir, should_stop=lambda: worker.is_cancelled)
@@ -487,7 +500,7 @@ class MainScreen(Screen):
     # -- the gradient check (a thread worker) -----------------------------------------------------
     def start_gradcheck(self, current: bool) -> None:
         """The check of the model at init, or of the current model (a copy from the engine)."""
-        if self.app.quitting:
+        if self.session.closing:
             return
         self.gradcheck_run += 1
         for method in METHODS:
@@ -502,7 +515,7 @@ class MainScreen(Screen):
             self.session.corpus.data, len(trainer.chars), trainer.config, full=current
         )
         if current:
-            model = wait_for_model(self.session.model_copy(best=False))
+            model = wait_for_answer(self.session.model_copy(best=False))
             if model is None:
                 return
             if model.iteration > 0:
@@ -543,7 +556,7 @@ class MainScreen(Screen):
     # -- the generator (a thread worker) ----------------------------------------------------------
     def on_generate_request(self, message: GenerateRequest) -> None:
         request = message.request
-        if self.app.quitting or not self.session.running:
+        if self.session.closing or not self.session.running:
             self.generator.fail(self.generator.generation, "the model is not available")
             return
         self.generation += 1
@@ -560,7 +573,7 @@ class MainScreen(Screen):
         """Each sample as `tui-rnn generate RUN --seed S` would write it (the seed's own
         random generator), streamed in chunks."""
         worker = get_current_worker()
-        model = wait_for_model(self.session.model_copy(request.best))
+        model = wait_for_answer(self.session.model_copy(request.best))
         if model is None:
             return
         self.post_message(GenerationStarted(generation, model.label))
@@ -589,7 +602,7 @@ class MainScreen(Screen):
         self.generator.append(message.generation, message.index, message.text, message.done)
 
     def on_save_request(self, message: SaveRequest) -> None:
-        self.session.save_generated(message.text)
+        self.session.request(SaveGenerated(message.text))
 
     # -- workers' ends ----------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -601,10 +614,11 @@ class MainScreen(Screen):
         text = f"{type(error).__name__}: {error}"
         if event.worker is self._gradcheck_worker:
             pane = self.gradcheck_pane
+            failure: str | None = text
             for method in METHODS:
                 if pane.reports[method] is None:
-                    pane.fail(method, text)
-                    text = None  # the methods after it never ran
+                    pane.fail(method, failure)
+                    failure = None  # the methods after it never ran
         elif event.worker is self._generate_worker:
             self.generator.fail(self.generation, f"generation failed: {text}")
 

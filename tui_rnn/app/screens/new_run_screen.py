@@ -1,23 +1,17 @@
-"""A new run from the app (n): a corpus and the options that shape a run, then Enter.
+"""A new run from the app (n): a corpus (the built-in one, or a text file picked in the working
+directory's tree) and the options that shape a run, filled from a preset, then Enter.
 
-The corpus: the built-in one (the first choice), or a text file picked in a DirectoryTree of
-the working directory that lists only directories and files that start as UTF-8 text
-(corpus.looks_like_text; hidden ones left out). The options: cell, layers, hidden size, batch,
-sequence length, optimizer, learning rate (empty: the optimizer's default) and validation
-fraction, filled from a preset (choosing one fills them in). Every field is checked as it is
-typed, by the command line's own rules (options.BY_NAME[name].parse: one place defines them):
-a bad value turns its field red and is named under the form.
-
-Enter (in any field, or Start) opens the run on a worker as `tui-rnn train` would (Run.open,
-lazy: its directory is made at its first update or save); what only the whole request can tell
-(a corpus too short for the sequence length, a batch too large for the text) is named under
-the form the same way. Once open it goes to the app (RunOpened), which saves and closes the
-current run and switches to the new one.
+Every field is checked as it is typed by the command line's own rules (options.BY_NAME: one
+place defines them), and the run is opened on a worker exactly as `tui-rnn train` opens it
+(Run.open, lazy: its directory is made at its first update or save), so what only the whole
+request can tell is named under the form the same way. Once open it goes to the app
+(RunOpened), which saves and closes the current run and switches.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from rich.text import Text
@@ -65,14 +59,22 @@ def parse_field(name: str, text: str):
     return BY_NAME[name].parse(text)
 
 
+def is_directory(path: Path) -> bool:
+    """A directory (False for one we may not even look at)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 class TextFileTree(DirectoryTree):
     """Directories and text files (no hidden ones): what a corpus can be."""
 
-    def filter_paths(self, paths):
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [
             path
             for path in paths
-            if not path.name.startswith(".") and (self._safe_is_dir(path) or looks_like_text(path))
+            if not path.name.startswith(".") and (is_directory(path) or looks_like_text(path))
         ]
 
 
@@ -161,16 +163,15 @@ class NewRunScreen(ModalScreen[None]):
         if event.select.id == "new-preset" and event.value != self.preset:
             self.preset = str(event.value)
             for field_id, name, _ in FIELDS:  # a preset sets every field
-                widget = self.query_one(f"#{field_id}")
                 value = preset_values(self.preset)[name]
-                if isinstance(widget, Select):
-                    widget.value = value
+                if BY_NAME[name].choices:  # a Select (see compose)
+                    self.query_one(f"#{field_id}", Select).value = value
                 else:
-                    widget.value = _text(value)
+                    self.query_one(f"#{field_id}", Input).value = _text(value)
         self._eta_placeholder()
 
     def _eta_placeholder(self) -> None:
-        optimizer = self.query_one("#new-optimizer", Select).value
+        optimizer = str(self.query_one("#new-optimizer", Select).value)  # never blank
         eta = self.query_one("#new-eta", Input)
         eta.placeholder = f"{DEFAULT_ETA[optimizer]:g} (default)"
 

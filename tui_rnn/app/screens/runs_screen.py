@@ -1,11 +1,9 @@
 """The runs screen (o): every run under ./runs in a table, as `tui-rnn runs` lists them.
 
-Sortable (s: the next column, S: reverse, or click a header), refreshed with r. Enter opens the
-run in the app: it is opened on a worker (its lock taken; another process holding it is said in
-one line) and posted to the app (RunOpened), which saves and closes the current run and
-switches. Space marks runs to compare (at most four, one colour each); c compares them.
-The table is listed on a worker (workspace.list_runs: config.json and the checkpoints'
-counters, never a lock taken).
+The table is listed on a worker (config.json and the checkpoints' counters, never a lock taken);
+the app's own run is in it even when it lives elsewhere. Enter opens a run on a worker (its lock
+taken, or the refusal said in one line) and posts it to the app (RunOpened), which saves and
+closes the current run and switches. Space marks runs to compare (one colour each), c compares.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from tui_rnn.app.keys import Scope, bindings
 from tui_rnn.app.messages import RunOpened
 from tui_rnn.app.screens.compare_screen import COLORS, MAX_RUNS, CompareScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen
+from tui_rnn.app.session import TrainingSession
 from tui_rnn.charts import figure
 from tui_rnn.driver import Run, RunRequest
 from tui_rnn.safe import files
@@ -97,13 +96,15 @@ class RunsScreen(Screen):
     class Listed(Message):
         summaries: list[RunSummary]
 
-    def __init__(self, base: str | Path = rundir.RUNS_DIR) -> None:
+    def __init__(self, session: TrainingSession, base: str | Path = rundir.RUNS_DIR) -> None:
         super().__init__()
+        self.session = session  # the run open in the app
         self.base = Path(base)
         self.summaries: list[RunSummary] = []
         self.marked: list[Path] = []  # in the order marked (their colours)
         self.sort_column = "updated"
         self.reverse = True  # newest first, as tui-rnn runs lists them
+        self._list_worker: Worker | None = None
         self._open_worker: Worker | None = None
 
     def compose(self) -> ComposeResult:
@@ -129,9 +130,9 @@ class RunsScreen(Screen):
     @work(thread=True, exclusive=True, group="runs-list", exit_on_error=False)
     def list_runs(self) -> None:
         summaries = workspace.list_runs(self.base)
-        run_dir = self.app.session.run_dir
+        run_dir = self.session.run_dir
         shown = {s.path.resolve() for s in summaries}
-        if self.app.session.run.created and run_dir.resolve() not in shown:
+        if self.session.run.created and run_dir.resolve() not in shown:
             summaries.append(workspace.summarize(run_dir))  # this app's run, kept elsewhere
         self.post_message(self.Listed(summaries))
 
@@ -258,7 +259,7 @@ class RunsScreen(Screen):
         self.table.move_cursor(row=max(0, self.table.row_count - 1))
 
     def action_refresh(self) -> None:
-        self.list_runs()
+        self._list_worker = self.list_runs()
 
     def action_sort(self) -> None:
         index = COLUMNS.index(self.sort_column)
@@ -303,7 +304,7 @@ class RunsScreen(Screen):
         if not chosen:
             self.notify("mark runs to compare with space first")
             return
-        self.app.push_screen(CompareScreen(chosen))
+        self.app.push_screen(CompareScreen(chosen, self.session))
 
     def action_new_run(self) -> None:
         self.app.push_screen(NewRunScreen())
@@ -320,7 +321,7 @@ class RunsScreen(Screen):
             self.notify("a run is being opened: wait for it")
             return
         name = safe_text.line(summary.name)
-        session = self.app.session
+        session = self.session
         if session.run.created and summary.path.resolve() == session.run_dir.resolve():
             self.notify(f"{name} is the run open here")
             self.dismiss()
@@ -353,7 +354,12 @@ class RunsScreen(Screen):
         self.app.post_message(RunOpened(run, tuple(warnings)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker is self._open_worker and event.state == WorkerState.ERROR:
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker is self._open_worker:
             text = str(event.worker.error)
             self.notify(safe_text.terminal(text), severity="error", timeout=15, markup=False)
             self.action_refresh()
+        elif event.worker is self._list_worker:
+            text = f"cannot list the runs: {event.worker.error}"
+            self.notify(safe_text.terminal(text), severity="error", timeout=15, markup=False)

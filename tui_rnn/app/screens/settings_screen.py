@@ -147,7 +147,8 @@ class SettingsScreen(ModalScreen[Settings | None]):
         if problems:
             self.query_one("#settings-message", Static).update(Text("; ".join(problems)))
             return
-        target = values.get(self.source, s.target)  # no source: the target stays as it is
+        # No source: the target stays as it is.
+        target = s.target if self.source is None else values[self.source]
         eta = values["set-eta"]
         self.dismiss(
             Settings(

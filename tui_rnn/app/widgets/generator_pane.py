@@ -5,13 +5,15 @@ This pane only checks what was typed (plain Python, instant: every bad value is 
 under the fields, and the field turns red) and shows the text as it streams in, under a header
 that stays in view: what produced it (prompt, model and its iteration, temperature, top-p, the
 seeds). The main screen runs the model on a worker thread and feeds `append` with chunks.
-Everything from the corpus or the model is shown through safetext (never as markup).
+Everything from the corpus or the model is shown through safe_text (never as markup).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -47,18 +49,18 @@ class Request:
     best: bool
 
 
+@dataclass
 class GenerateRequest(Message):
-    def __init__(self, request: Request) -> None:
-        super().__init__()
-        self.request = request
+    """Generate what `request` asks for (the main screen runs it on a worker)."""
+
+    request: Request
 
 
+@dataclass
 class SaveRequest(Message):
     """Append this text (headers and samples, exactly as generated) to generated.txt."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
+    text: str
 
 
 # -- the fields: the generation options (tui_rnn/training/generation.py), narrowed to what the
@@ -112,7 +114,7 @@ class BestBox(Checkbox, inherit_bindings=False):
 class GeneratorPane(Vertical):
     BINDINGS = bindings(Scope.GENERATOR)
 
-    def __init__(self, vocabulary=(), **kwargs):
+    def __init__(self, vocabulary: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocabulary = tuple(vocabulary)
         self.generation = 0  # increases with every Enter; stale chunks are ignored
@@ -266,6 +268,7 @@ class GeneratorPane(Vertical):
         """The text as saved: the header (the prompt exact, JSON-quoted), each sample under its
         own header, the prompt and its continuation exactly as generated."""
         request = self.request
+        assert request is not None  # action_save asks only once there is text
         header = header_line(request, self.model, self.seeds)
         lines = [f"# {header} · prompt {json.dumps(request.prompt)}"]
         for index, (seed, parts) in enumerate(zip(self.seeds, self.samples, strict=True)):
@@ -288,14 +291,14 @@ class GeneratorPane(Vertical):
         )
 
     def _show_sample(self, index: int) -> None:
-        outputs = self.outputs
-        if index >= len(outputs):
+        outputs, request = self.outputs, self.request
+        if index >= len(outputs) or request is None:  # cleared: no outputs, no request
             return
         count = len(self.samples)
         text = Text()
         if count > 1:
             text.append(f"── {sample_header(index, count, self.seeds[index])} ──\n", "dim")
-        text.append(safe_text.terminal(self.request.prompt[-MAX_PROMPT_SHOWN:]), "bold")
+        text.append(safe_text.terminal(request.prompt[-MAX_PROMPT_SHOWN:]), "bold")
         text.append(safe_text.terminal("".join(self.samples[index])))
         if self.running and index == self.streaming:
             text.append("▌", style="blink")

@@ -1,15 +1,17 @@
-"""The gradient-check pane: the report's Table 1 for both numerical methods in one table,
-filled in row by row as results arrive; Enter opens the full tables.
+"""The gradient-check pane: the report's Table 1 for both numerical methods (cd: central
+differences, cs: complex step) in one table, filled in row by row as results arrive.
 
-A cell is a relative error |analytic - numerical| / max(eps, |analytic| + |numerical|) taken
-over the parameter's entries (max, or sum); green when the row passed its threshold, red when
-not. Rows are `cd W` (central differences, parameter W) and `cs W` (complex step); columns are
-the sequence lengths T. When the pane is tall enough it shows the max and the sum rows of every
-parameter; otherwise one measure at a time (`m` cycles: max, sum, and the report's own errors
-once the check provides them). The check itself runs on a worker thread (main_screen.py).
+Rows are method and parameter, columns the sequence lengths T, cells a relative error (max or
+sum over the parameter's entries), green when the row passed. A tall pane shows both measures,
+a short one one at a time (m cycles them); Enter opens the full tables. The check runs on a
+worker of the main screen.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -72,14 +74,18 @@ class GradcheckPane(VerticalScroll):
 
     BINDINGS = bindings(Scope.GRADCHECK)
 
+    @dataclass
     class Titled(Message):
         """What the pane's subtitle says changed: the measure shown, the model checked."""
 
-        def __init__(self, subtitle: str) -> None:
-            super().__init__()
-            self.subtitle = subtitle
+        subtitle: str
 
-    def __init__(self, seq_lengths=(5, 10, 15, 25), parameters=PARAMETERS, **kwargs):
+    def __init__(
+        self,
+        seq_lengths: Sequence[int] = (5, 10, 15, 25),
+        parameters: Sequence[str] = PARAMETERS,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.seq_lengths = tuple(seq_lengths)
         self.parameters = tuple(parameters)  # the model's, in flat order (W_x.0, W_h.0 ...)
@@ -298,7 +304,7 @@ class GradcheckTablesScreen(ModalScreen[None]):
 
     BINDINGS = bindings(Scope.MODAL)
 
-    def __init__(self, pane: GradcheckPane):
+    def __init__(self, pane: GradcheckPane) -> None:
         super().__init__()
         self.pane = pane
 

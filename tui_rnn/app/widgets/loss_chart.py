@@ -1,27 +1,19 @@
 """The loss chart: a braille figure (figure.braille, the renderer the comparison uses too).
 
-The series arrive already thinned (ChartData, prepared on the engine thread), so a redraw
-rasterises about two points per column per series, whatever the length of the run.
-Redraws happen at most `MAX_REDRAWS_PER_SECOND` times a second, and only when something changed.
-
-What is drawn (keys while the chart has the focus, see keys.py):
-- smooth_loss (cyan), the report's curve; the best model as a green dot;
-- the per-update loss (grey, under it), smoothed by TensorBoard's debiased EMA, `-` / `+`;
-- the validation loss (magenta) when the run has one;
-- epoch boundaries as grey vertical lines.
-Units (`k`): the report's loss per chunk of seq_length characters (its smooth_loss), or nats or
-bits per character; a run with validation starts in nats per character, the unit its
-validation loss is measured in. Every series is drawn in the same unit.
-The y axis covers what matters: the curves after their start (see `skipped`: the initial drop
-from -log(1/K) * seq_length would squeeze the rest into a few rows), the noisy per-update loss
-by its 1st..99th percentiles; `f` shows the whole range, `y` a log scale (plotted as log10 of
-the values, labelled in loss units), `z` the recent part of the run.
+The series arrive thinned on the engine thread (ChartData), so a redraw rasterises about two
+points per column whatever the run's length; redraws are rate-limited and skipped when nothing
+changed. It draws smooth_loss, the per-update loss (TensorBoard's debiased EMA) and the
+validation loss when asked, the best model and the epoch boundaries, all in one unit (per
+chunk, as the report, or nats or bits per character). The y axis leaves out the curves' initial
+drop (see `skipped`), which would squeeze the rest into a few rows.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from rich.text import Text
@@ -35,7 +27,7 @@ from tui_rnn.charts import figure
 MAX_REDRAWS_PER_SECOND = 4
 SKIP_FRACTION = 0.05  # the first 5% of the updates do not set the y axis (unless `full`) ...
 # ... nor smooth_loss's warm-up: it starts at -log(1/K) * seq_length and forgets that start as
-# 0.999^t, which takes 3 / (1 - 0.999) = 3,000 updates to fall below 5% (train.py's EMA).
+# 0.999^t, which takes 3 / (1 - 0.999) = 3,000 updates to fall below 5% (the trainer's EMA).
 SMOOTH_WARMUP = 3_000
 WINDOWS = (1.0, 0.25, 0.05)  # all updates, the recent quarter, the recent 5%
 UNITS = ("chunk", "nats", "bits")  # loss per chunk (the report's), per character
@@ -95,7 +87,7 @@ def in_unit(data: ChartData, unit: str) -> ChartData:
     if per_chunk == 1.0 and per_char == 1.0:
         return data
 
-    def times(values, factor):
+    def times(values: Sequence[float], factor: float) -> list[float]:
         return (np.asarray(values, dtype=np.float64) * factor).tolist()
 
     return replace(
@@ -159,6 +151,13 @@ def off_the_chart(data: ChartData, options: ChartOptions) -> str:
     return {(True, True): "↕", (True, False): "↑", (False, True): "↓"}.get((above, below), "")
 
 
+def _series(label: str, x: Sequence[float], y: Sequence[float], color: str) -> figure.Series:
+    """ChartData's lists as the figure's arrays."""
+    return figure.Series(
+        label, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), color
+    )
+
+
 def chart_figure(data: ChartData, options: ChartOptions = ChartOptions()) -> figure.Figure:
     """What the chart shows, in the unit chosen: the per-update loss under the validation loss
     under smooth_loss, the best model's point, the epoch boundaries, over the window sent and
@@ -168,13 +167,11 @@ def chart_figure(data: ChartData, options: ChartOptions = ChartOptions()) -> fig
     right = max(float(data.iterations[-1]), left + 2.0)
     series = []
     if options.loss and len(data.loss):
-        series.append(figure.Series("loss", data.loss_iterations, data.loss, LOSS_COLOR))
+        series.append(_series("loss", data.loss_iterations, data.loss, LOSS_COLOR))
     if options.validation and len(data.val_loss):
-        series.append(
-            figure.Series("validation", data.val_iterations, data.val_loss, VALIDATION_COLOR)
-        )
-    series.append(figure.Series("smooth_loss", data.iterations, data.smooth_loss, SMOOTH_COLOR))
-    best = ()
+        series.append(_series("validation", data.val_iterations, data.val_loss, VALIDATION_COLOR))
+    series.append(_series("smooth_loss", data.iterations, data.smooth_loss, SMOOTH_COLOR))
+    best: tuple[figure.Marker, ...] = ()
     if left <= data.best_iteration:  # at 0 too: training made the initial model no better
         best = (figure.Marker(float(data.best_iteration), data.best_smooth_loss, BEST_COLOR),)
     return figure.Figure(
@@ -201,15 +198,14 @@ class LossChart(Widget, can_focus=True):
 
     BINDINGS = bindings(Scope.CHART)
 
+    @dataclass
     class ViewChanged(Message):
         """The options changed (or the width did): the engine may need other series."""
 
-        def __init__(self, options: ChartOptions, bins: int) -> None:
-            super().__init__()
-            self.options = options
-            self.bins = bins
+        options: ChartOptions
+        bins: int
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._data: ChartData | None = None
         self._text = Text(NO_DATA)

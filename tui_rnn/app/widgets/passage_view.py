@@ -2,7 +2,7 @@
 background, a cursor, scrolling; drawn line by line (Textual's line API), so moving the cursor
 or scrolling redraws only what is visible, whatever the passage's length.
 
-Characters come as glyphs (safetext.char: control characters, newlines and tabs as visible
+Characters come as glyphs (safe_text.char: control characters, newlines and tabs as visible
 symbols, never obeyed); a newline's glyph (↵) ends its line, and lines longer than the view wrap
 at its width. The styles (one Rich style per character: its shade) come from the screen, which
 recolours without a new layout.
@@ -11,6 +11,7 @@ recolours without a new layout.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rich.cells import cell_len
@@ -37,7 +38,7 @@ class PassageView(ScrollView, can_focus=True):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, PassageView.CursorMoved)  # only where it is now matters
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.glyphs: list[str] = []
         self.widths: list[int] = []

@@ -3,10 +3,12 @@
 Up/down move through the samples; Enter (or a click) opens one in full in a modal screen.
 Each entry is two lines (header, then the start of the text on one line with newlines shown as
 ↵), so a very long sample never pushes the others away. Sample text is the model's: it is
-shown through safetext (control characters visible, never obeyed) and never as markup.
+shown through safe_text (control characters visible, never obeyed) and never as markup.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from rich.console import Group
 from rich.text import Text
@@ -43,7 +45,7 @@ def sample_prompt(sample: Sample) -> Group:
 class SamplesPane(OptionList):
     """A list of samples; the highlight follows the newest unless the user moved it."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.samples: list[Sample] = []
 
@@ -68,7 +70,7 @@ class SampleScreen(ModalScreen[None]):
 
     BINDINGS = bindings(Scope.MODAL)
 
-    def __init__(self, sample: Sample):
+    def __init__(self, sample: Sample) -> None:
         super().__init__()
         self.sample = sample
 

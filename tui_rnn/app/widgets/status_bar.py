@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -117,12 +118,13 @@ def status_line(parts: list[Part]) -> Text:
 class StatusBar(Static):
     """One line; what does not fit is announced with an Overflow message."""
 
+    @dataclass
     class Overflow(Message):
-        def __init__(self, parts: list[Part]) -> None:
-            super().__init__()
-            self.parts = parts
+        """The parts that did not fit, for the main screen's subtitles."""
 
-    def __init__(self, show_rate: bool = True, **kwargs):
+        parts: list[Part]
+
+    def __init__(self, show_rate: bool = True, **kwargs: Any) -> None:
         super().__init__("", **kwargs)
         self.show_rate = show_rate
         self.status: Status | None = None
