@@ -272,3 +272,21 @@ def session_factory(tmp_path, small_corpus, tiny_config):
         return make_session(tmp_path / name, corpus, config, target)
 
     return factory
+
+
+@pytest.fixture
+def snap_compare(snap_compare):
+    """The plugin's snap_compare with every text cursor steady: a blinking cursor is drawn or
+    not by the clock, and a loaded machine would catch it either way."""
+
+    def compare(app, *args, run_before=None, **kwargs):
+        async def steady_cursors(pilot):
+            if run_before is not None:
+                await run_before(pilot)
+            for widget in pilot.app.screen.query("Input, TextArea"):
+                widget.cursor_blink = False
+            await pilot.pause()
+
+        return snap_compare(app, *args, run_before=steady_cursors, **kwargs)
+
+    return compare
