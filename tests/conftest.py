@@ -5,6 +5,8 @@ from __future__ import annotations
 import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loads (tui_rnn/blas.py)
 
 # isort: split
+import io
+
 import numpy as np
 import pytest
 
@@ -222,6 +224,32 @@ def run_unprivileged(function) -> tuple[int, str]:
             chunks.append(chunk)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), b"".join(chunks).decode("utf-8", "replace")
+
+
+# -- a terminal in-process ------------------------------------------------------------------------
+class Terminal(io.StringIO):
+    """A text stream that says it is a terminal (as a pty's is)."""
+
+    def isatty(self) -> bool:
+        return True
+
+    @property
+    def buffer(self):  # `export --output -` writes bytes
+        return _TerminalBytes(self)
+
+
+class _TerminalBytes:
+    def __init__(self, text):
+        self.text = text
+
+    def write(self, data: bytes) -> int:
+        return self.text.write(data.decode("utf-8"))
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
 
 
 def run_on_pty(argv, env=None, timeout: float = 30) -> tuple[int, str, bytes]:

@@ -1164,6 +1164,35 @@ def test_cli_builds_the_session_runs_the_app_and_unlocks(
     assert launched[2].trainer.iteration == 0
 
 
+def test_an_unhandled_exception_in_the_app_exits_non_zero_with_the_run_saved(
+    tmp_path, small_corpus_file, monkeypatch, capsys
+):
+    from textual.app import App
+
+    from tui_rnn import cli
+
+    real_run = App.run
+
+    async def crash(pilot):  # the user saved, then something in the app raised
+        pilot.app.session.run.save()
+        pilot.app.call_next(lambda: 1 / 0)
+
+    monkeypatch.setattr(
+        TuiRnnApp, "run", lambda self: real_run(self, headless=True, auto_pilot=crash)
+    )
+    run_dir = tmp_path / "crashed"
+    argv = [str(small_corpus_file), "--hidden", "8", "--iterations", "40", "--run-dir"]
+    assert cli.main(argv + [str(run_dir)]) == 1
+    out, err = capsys.readouterr()
+    assert "ZeroDivisionError" in err  # Textual's traceback, then our line
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("tui-rnn: error: the app stopped on an unexpected error")
+    assert f"tui-rnn --resume {run_dir}" in last
+    assert "done at" not in out and "saved at" not in out
+    assert checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir)) == 0
+    assert run_dir.resolve() not in rundir._held_locks
+
+
 def test_quitting_a_finished_run_says_how_to_train_further(
     tmp_path, small_corpus_file, monkeypatch, capsys
 ):

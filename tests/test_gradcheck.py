@@ -7,10 +7,13 @@ pass must reach at most threshold / 10, a broken one at least 10 x threshold.
 from __future__ import annotations
 
 import json
+import re
+import sys
 
 import numpy as np
 import pytest
 import report_reference as report
+from conftest import Terminal
 
 from tui_rnn import cli
 from tui_rnn.cells.model import Model, ModelSpec
@@ -271,8 +274,12 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
-def test_cli_prints_the_table_and_a_verdict(capsys, small_corpus_file):
-    code, out, err = run_cli(capsys, small_corpus_file, "--hidden", 5)
+def test_cli_prints_the_table_and_a_verdict(capsys, monkeypatch, small_corpus_file):
+    terminal = Terminal()  # on a terminal: rich's table (piped: plain, see below)
+    monkeypatch.setattr(sys, "stdout", terminal)
+    code, _, err = run_cli(capsys, small_corpus_file, "--hidden", 5)
+    monkeypatch.undo()
+    out = terminal.getvalue()
     assert code == 0, err
     for text in ("report's max", "report's sum", "max rel", "sum rel", "seq 5", "seq 25"):
         assert text in out
@@ -280,6 +287,37 @@ def test_cli_prints_the_table_and_a_verdict(capsys, small_corpus_file):
         assert out.count(f"│ {label} ") == len(PARAM_NAMES)
     assert "central differences" in out and "sampled" not in out
     assert "PASS: all 20 rows" in out and "FAIL" not in out
+
+
+def test_cli_piped_prints_plain_lines_the_title_whole(capsys, small_corpus_file):
+    code, out, err = run_cli(capsys, small_corpus_file, "--hidden", 5, "--seq-lengths", "5,10")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("Gradient check: central differences, h = 0.0001, eps = ")
+    assert lines[0].endswith("rnn, m = 5")  # one line, however long
+    assert not set(out) & set("│┃━─┏┗╇\x1b")  # no boxes, no colours
+    header = next(line for line in lines if line.startswith("parameter"))
+    assert header.split() == ["parameter", "error", "seq", "5", "seq", "10"]
+    for label in ("report's max", "report's sum", "max rel", "sum rel"):  # a line each
+        rows = [line for line in lines if re.match(rf"\S*\s+{label}\s+\d", line)]
+        assert len(rows) == len(PARAM_NAMES)
+    assert lines[-1].startswith("PASS: all 10 rows")
+
+    code, out, err = run_cli(
+        capsys, small_corpus_file, "--hidden", 4, "--seq-lengths", "3", "--threshold", "1e-30"
+    )
+    assert code == 1 and "*: over the threshold." in out
+    rows = [line for line in out.splitlines() if re.match(r"\S*\s+max rel\s+\d", line)]
+    assert rows and all(line.endswith("*") for line in rows)
+
+
+def test_cli_repeated_seq_lengths_are_checked_once(capsys, small_corpus_file):
+    code, out, err = run_cli(
+        capsys, small_corpus_file, "--hidden", 4, "--seq-lengths", "5,5,5", "--json"
+    )
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    assert [row["seq_length"] for row in rows] == [5] * len(PARAM_NAMES)
 
 
 def test_cli_json_schema_and_failing_exit_code(capsys, small_corpus_file):

@@ -8,13 +8,12 @@ exactly the model's.
 
 from __future__ import annotations
 
-import io
 import pty
 import subprocess
 import sys
 
 import pytest
-from conftest import fails, run_on_pty
+from conftest import Terminal, fails, run_on_pty
 
 from tui_rnn.cli import main
 from tui_rnn.safe import text as safe_text
@@ -23,31 +22,6 @@ from tui_rnn.store import samples as store_samples
 
 HOSTILE = "a b\x1b]0;pwned\x07\x1b[?1049l ab\u202eba\r\n"
 OPTIONS = ["--hidden", "12", "--seq-length", "10", "--sample-every", "30", "--sample-length", "80"]
-
-
-class Terminal(io.StringIO):
-    """A text stream that says it is a terminal (as a pty's is)."""
-
-    def isatty(self) -> bool:
-        return True
-
-    @property
-    def buffer(self):  # `export --output -` writes bytes
-        return _TerminalBytes(self)
-
-
-class _TerminalBytes:
-    def __init__(self, text):
-        self.text = text
-
-    def write(self, data: bytes) -> int:
-        return self.text.write(data.decode("utf-8"))
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return True
 
 
 CONTROLS = set("\x1b\x07\r\u202e")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from tui_rnn.cli.common import EXIT_USAGE, UsageError, print_error, silence_stdout
-from tui_rnn.cli.parser import BY_NAME, build_parser
+from tui_rnn.cli.parser import BY_NAME, build_parser, unknown_command
 from tui_rnn.safe import files
 from tui_rnn.safe.files import RunError
 from tui_rnn.training.corpus import CorpusError
@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv and argv[0] in BY_NAME else None
     parser = build_parser(command)
     try:
+        mistyped = unknown_command(argv[0]) if argv and command is None else None
+        if mistyped:
+            raise UsageError(mistyped)
         args = parser.parse_args(argv[1:] if command else argv)
         code = args.run(args)
         files.write_output(sys.stdout, "")  # what is still buffered must reach it too

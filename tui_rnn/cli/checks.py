@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -17,15 +18,18 @@ from tui_rnn.cells.model import Model, ModelSpec
 from tui_rnn.cli.common import (
     UsageError,
     json_line,
+    named_run_dir,
     output_error,
     print_error,
     print_warning,
+    say,
     write_stdout,
 )
 from tui_rnn.gradcheck import check, table
 from tui_rnn.inspection.output import inspect_run
 from tui_rnn.inspection.passage import PassageError
 from tui_rnn.safe import files
+from tui_rnn.safe import text as safe_text
 from tui_rnn.store import checkpoint
 from tui_rnn.store.rundir import LATEST, resolve_run_dir
 from tui_rnn.training.corpus import Corpus, UnknownCharactersError, load_corpus
@@ -71,6 +75,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         return 130
     if args.json:
         write_stdout(json_line(report.to_json()))
+    elif not safe_text.isatty(sys.stdout):  # a pipe or a file: plain lines, nothing wrapped
+        write_stdout(table.plain_table(report) + "\n" + table.verdict(report) + "\n")
     else:
         try:
             console = Console()
@@ -124,7 +130,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     """A passage as the run's model reads it: probabilities, a unit, the units found."""
     try:
         path = inspect_run(
-            str(resolve_run_dir(args.run_dir)),
+            str(named_run_dir(args.run_dir)),
             text_file=args.text,
             prompt=args.prompt,
             best=args.best,
@@ -139,5 +145,5 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     except UnknownCharactersError as err:
         raise UsageError(f"the text has {err}") from None
     if path is not None:
-        write_stdout(f"wrote {path}\n")
+        say(f"wrote {path}")
     return 0

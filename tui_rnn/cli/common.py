@@ -14,10 +14,12 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
+from tui_rnn.store import rundir
 from tui_rnn.training.generation import parse_number
 from tui_rnn.training.options import OptionError
 
@@ -57,15 +59,25 @@ def path_type(flag: str, what: str = "a directory path") -> Callable[[str], str]
     return parse
 
 
+def named_run_dir(text: str) -> Path:
+    """The run directory RUN_DIR names; for `latest`, which run that is, said on stderr (the
+    command's stdout is its output)."""
+    run_dir = rundir.resolve_run_dir(text)
+    if text == rundir.LATEST and str(run_dir) != text:
+        print_error(f"tui-rnn: latest is {run_dir}")
+    return run_dir
+
+
 # -- the way out -------------------------------------------------------------------------------
 def print_warning(message: str) -> None:
     print_error(f"tui-rnn: warning: {message}")
 
 
 def print_error(line: str) -> None:
-    """One line on stderr (paths and corpus characters in it shown safely on a terminal)."""
+    """One line on stderr: the paths and corpus characters in it shown, never obeyed, and a
+    newline in a name shown as ↵ (it must not forge a line of its own)."""
     try:
-        safe_text.write(sys.stderr, line + "\n")
+        sys.stderr.write(safe_text.line(line) + "\n")
         sys.stderr.flush()
     except OSError:  # nowhere left to say it
         pass
@@ -96,6 +108,12 @@ def write_stdout(text: str) -> None:
     files.write_output(
         sys.stdout, safe_text.terminal(text) if safe_text.isatty(sys.stdout) else text
     )
+
+
+def say(line: str) -> None:
+    """One line of ours on stdout ("wrote PATH"): the paths in it shown as `print_error` shows
+    them, in a pipe too (a name must not forge a line, nor fail to encode)."""
+    write_stdout(safe_text.line(line) + "\n")
 
 
 def silence_stdout() -> None:

@@ -11,10 +11,10 @@ import sys
 
 import numpy as np
 
-from tui_rnn.cli.common import UsageError, print_warning
+from tui_rnn.cli.common import UsageError, named_run_dir, print_warning
 from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
-from tui_rnn.store import checkpoint, rundir
+from tui_rnn.store import checkpoint
 from tui_rnn.training import generation, sampling
 from tui_rnn.training.corpus import UnknownCharactersError
 
@@ -24,7 +24,7 @@ CHUNK = 256  # characters gathered before a write when no newline comes sooner
 def cmd_generate(args: argparse.Namespace) -> int:
     """The prompt, then `length` characters that continue it."""
     config = generation.resolve(vars(args))
-    run_dir = rundir.resolve_run_dir(args.run_dir)
+    run_dir = named_run_dir(args.run_dir)
     model, chars, _ = checkpoint.load_model(run_dir, best=config.best, warn=print_warning)
     try:
         prompt_ids = sampling.start_ids(config.prompt, chars)

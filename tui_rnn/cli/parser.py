@@ -9,6 +9,7 @@ from theirs (tui_rnn/training/generation.py): the app's forms read the same tabl
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from tui_rnn.cli.runs import cmd_export, cmd_report, cmd_runs
 from tui_rnn.cli.train import cmd_app, cmd_train
 from tui_rnn.gradcheck import common
 from tui_rnn.inspection.passage import DEFAULT_LENGTH, Neuron, PassageError, parse_neuron
-from tui_rnn.training.generation import GENERATION_OPTIONS
+from tui_rnn.training.generation import GENERATION_OPTIONS, GenerationOption
 from tui_rnn.training.options import (
     EPOCHS,
     ITERATIONS,
@@ -126,8 +127,24 @@ def generate_arguments(parser: argparse.ArgumentParser) -> None:
         elif option.kind is str:
             parser.add_argument(option.flag, default=option.default, help=option.help)
         else:
-            kind = number_type(option.kind, option.flag, option.low, option.low_open)
+            kind = generation_type(option)
             parser.add_argument(option.flag, type=kind, default=option.default, help=option.help)
+
+
+def generation_type(option: GenerationOption) -> Callable[[str], int | float]:
+    """A generation option's argparse type: its whole range checked (--top-p's upper bound
+    too), so that every bad value is argparse's one line."""
+    low = number_type(option.kind, option.flag, option.low, option.low_open)
+
+    def parse(text: str) -> int | float:
+        value = low(text)
+        if not option.within(value):
+            allowed = f"{option.flag} must be {option.allowed}"
+            raise argparse.ArgumentTypeError(f"{allowed}, got {text!r}")
+        return value
+
+    parse.__name__ = option.flag  # argparse names the type in its messages
+    return parse
 
 
 def gradcheck_arguments(parser: argparse.ArgumentParser) -> None:
@@ -340,6 +357,29 @@ APP = Command(
     cmd_app,
     app_arguments,
 )
+
+
+def unknown_command(word: str) -> str | None:
+    """Why `word`, the first word of a command line that names no command, is a mistyped
+    command rather than the app's corpus (None: it may be a corpus). A word that is a file,
+    or looks like a path (a separator, an extension) or an option, is left to the app."""
+    if word.startswith("-") or os.sep in word or "/" in word or os.path.splitext(word)[1]:
+        return None
+    if os.path.lexists(word):
+        return None
+    near = min(BY_NAME, key=lambda name: edit_distance(word, name))
+    hint = f"did you mean {near!r}? " if edit_distance(word, near) <= 2 else ""
+    return f"unknown command {word!r}: {hint}(commands: {', '.join(BY_NAME)}; see tui-rnn --help)"
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein's distance: the fewest insertions, deletions and substitutions."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
 
 
 def build_parser(name: str | None) -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from tui_rnn.cli.common import json_line, output_error, print_error, write_stdout
+from tui_rnn.cli.common import json_line, output_error, print_error, say, write_stdout
 from tui_rnn.driver import Run
 from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
@@ -76,7 +76,7 @@ class Reporter:
     def say(self, line: str, style: str | None = None) -> None:
         """A line for the person watching: above the bar, or on stderr."""
         if self.show_bar:
-            self.bar.console.print(Text(safe_text.terminal(line), style=style or ""))
+            self.bar.console.print(Text(safe_text.line(line), style=style or ""))
         else:
             print_error(line)
 
@@ -126,7 +126,7 @@ class Reporter:
             f"{summary['chars_per_second']:,.0f} chars/s, run in {run_dir}"
         )
         try:
-            write_stdout(line + "\n")
+            say(line)
         except OSError as err:
             raise output_error(f"{files.describe(err)}; the run is saved in {run_dir}") from None
 

@@ -8,7 +8,7 @@ import argparse
 import os
 
 from tui_rnn import report
-from tui_rnn.cli.common import UsageError, json_line, print_warning, write_stdout
+from tui_rnn.cli.common import UsageError, json_line, print_warning, say, write_stdout
 from tui_rnn.store import rundir, workspace
 from tui_rnn.store.export import export_run
 
@@ -18,7 +18,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     run_dir = rundir.resolve_run_dir(args.run_dir)
     path, count = export_run(run_dir, args.format, args.output, args.samples, warn=print_warning)
     if path is not None:
-        write_stdout(f"wrote {count:,} {'samples' if args.samples else 'updates'} to {path}\n")
+        say(f"wrote {count:,} {'samples' if args.samples else 'updates'} to {path}")
     return 0
 
 
@@ -31,7 +31,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         write_stdout(json_line([summary.to_json() for summary in summaries]))
     elif not summaries:
-        write_stdout(f"no runs in {base} (tui-rnn train makes one there)\n")
+        say(f"no runs in {base} (tui-rnn train makes one there)")
     else:
         write_stdout(workspace.format_table(summaries))
     return 0
@@ -43,5 +43,5 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = report.write_report(
         run_dir, args.output, corpus_path=args.corpus, encoding=args.encoding, warn=print_warning
     )
-    write_stdout(f"wrote {path} and {path.parent / report.FIGURE_FILE}\n")
+    say(f"wrote {path} and {path.parent / report.FIGURE_FILE}")
     return 0

@@ -16,7 +16,7 @@ from types import FrameType
 
 from threadpoolctl import threadpool_limits
 
-from tui_rnn.cli.common import UsageError, output_error, print_error, print_warning, write_stdout
+from tui_rnn.cli.common import UsageError, output_error, print_error, print_warning, say
 from tui_rnn.cli.reporter import Reporter, summary
 from tui_rnn.driver import Run, RunRequest, Warn
 from tui_rnn.safe import files
@@ -132,8 +132,9 @@ def train_run(run: Run, stop_signal: list[int], as_json: bool) -> int:
 def past_target(run: Run) -> str:
     trainer = run.trainer
     more = trainer.iteration + max(1, round(2 * trainer.updates_per_epoch))
+    where = "at" if trainer.iteration == run.target else "past"
     return (
-        f"tui-rnn: {run.run_dir} is already at iteration {trainer.iteration:,}, past its "
+        f"tui-rnn: {run.run_dir} is already at iteration {trainer.iteration:,}, {where} its "
         f"target {run.target:,}: to train further give the new total, e.g. tui-rnn train "
         f"--resume {run.run_dir} --iterations {more}"
     )
@@ -181,17 +182,24 @@ def cmd_app(args: argparse.Namespace) -> int:
     finally:
         run.close()
         app.session.run.close()  # the run open at the end (o and n switch runs)
+    run = app.session.run
     if app.engine_error:
         print_error(f"tui-rnn: error: {app.engine_error}")
         return 1
-    run = app.session.run
+    if app.return_code:  # an unhandled exception: Textual has shown its traceback
+        saved = (
+            f"; the run is saved in {run.run_dir}: continue with tui-rnn --resume {run.run_dir}"
+            if run.created
+            else ""
+        )
+        print_error(f"tui-rnn: error: the app stopped on an unexpected error (above){saved}")
+        return 1
     if not run.created:
-        write_stdout("nothing was trained or saved, so no run directory was made\n")
+        say("nothing was trained or saved, so no run directory was made")
         return 0
     state = "done" if run.done else "saved"
-    write_stdout(
+    say(
         f"{state} at iter {run.trainer.iteration:,} in {run.run_dir}; continue with: "
-        f"tui-rnn --resume {run.run_dir}"
-        + (" (t trains on past the target)\n" if run.done else "\n")
+        f"tui-rnn --resume {run.run_dir}" + (" (t trains on past the target)" if run.done else "")
     )
     return 0

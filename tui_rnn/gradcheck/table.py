@@ -93,6 +93,36 @@ def markdown_table(report, legend: bool = True) -> str:
     return "\n".join(out)
 
 
+def plain_table(report) -> str:
+    """The same table as plain text (for a pipe or a file): the title on one line, columns
+    aligned with spaces, a failing max rel marked with *, the legend, no colours or boxes."""
+    lengths, names, cells = _grid(report)
+    grid = [["parameter", "error", *(f"seq {L}" for L in lengths)]]
+    for name in names:
+        for n, (label, attribute) in enumerate(LINES):
+            line = [name if n == 0 else "", label]
+            for L in lengths:
+                row = cells.get((name, L))
+                if row is None:
+                    line.append("")
+                    continue
+                failed = attribute == "max_rel_error" and not row.passed
+                line.append(f"{getattr(row, attribute):.2e}" + ("*" if failed else ""))
+            grid.append(line)
+    widths = [max(len(line[k]) for line in grid) for k in range(len(grid[0]))]
+    out = [title(report), ""]
+    for line in grid:
+        cells_text = [
+            text.ljust(width) if k < 2 else text.rjust(width)
+            for k, (text, width) in enumerate(zip(line, widths, strict=True))
+        ]
+        out.append("  ".join(cells_text).rstrip())
+    out += ["", LEGEND]
+    if any(not row.passed for row in report.rows):
+        out.append("*: over the threshold.")
+    return "\n".join(out)
+
+
 def verdict(report) -> str:
     """One line: pass or fail, the worst row, sampling, the time."""
     if not report.rows:

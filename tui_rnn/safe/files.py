@@ -103,7 +103,7 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-_LINK = "a symbolic link, which tui-rnn never follows in a run directory"
+_LINK = "a symbolic link, which tui-rnn never follows"
 _REASONS = {
     errno.ENOENT: "it does not exist",
     errno.EACCES: "permission denied",

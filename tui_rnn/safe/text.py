@@ -13,8 +13,12 @@ the text after it. So text that did not come from tui-rnn itself never reaches a
     bidi and other invisible format controls (U+061C, U+200B..U+200F, U+202A..U+202E,
     U+2060..U+2069, U+FEFF)         � (U+FFFD)
     line / paragraph separators     ␤ (U+2424): some terminals move to a new line on them
-- `line(text)`: `terminal`, on one line (newlines and tabs shown as ↵ and ⇥).
-- `html(text)`: `terminal`, then HTML-escaped (`&`, `<`, `>`, quotes), for pages and reports.
+    lone surrogates U+D800..U+DFFF  � (U+FFFD): no character, and no encoding writes them
+- `line(text)`: `terminal`, on one line (newlines and tabs shown as ↵ and ⇥), and the bytes of
+  a file name that are not UTF-8 (os.fsdecode's surrogate escapes) shown as `\\xNN`: for
+  messages and lists naming paths.
+- `html(text)`: `terminal`, then HTML-escaped (`&`, `<`, `>`, quotes), for pages and reports
+  (a path's undecodable bytes as `\\xNN` too).
 - `markdown(text)`: for text inside a fenced code block of a Markdown file: `terminal`, and
   a line of backticks can never close the fence (see `fence`).
 - `markdown_inline(text)`: for running Markdown (a sentence, a heading, a table cell): one
@@ -44,8 +48,17 @@ for _cp in (0x061C, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x206
 _TABLE[0xFEFF] = "\ufffd"
 _TABLE[0x2028] = "\u2424"
 _TABLE[0x2029] = "\u2424"
+_SURROGATES = range(0xD800, 0xE000)  # no character: a file name's undecodable bytes (see `line`)
+for _cp in _SURROGATES:
+    _TABLE[_cp] = "\ufffd"
 
-_UNSAFE = re.compile("[" + "".join(re.escape(chr(cp)) for cp in sorted(_TABLE)) + "]")
+_UNSAFE = re.compile(
+    "["
+    + "".join(re.escape(chr(cp)) for cp in sorted(_TABLE) if cp not in _SURROGATES)
+    + "\ud800-\udfff]"
+)
+# os.fsdecode's surrogate escapes: the bytes of a file name that are not UTF-8.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def is_safe(text: str) -> bool:
@@ -78,13 +91,22 @@ def char(ch: str) -> str:
 
 def line(text: str) -> str:
     """`terminal(text)` on one line: newlines and tabs shown as ↵ and ⇥ too (a list entry, a
-    table cell)."""
-    return "".join(char(ch) if ch in "\n\t" else ch for ch in terminal(text))
+    table cell, a message naming a path), and a file name's undecodable bytes as \\xNN."""
+    return "".join(char(ch) if ch in "\n\t" else ch for ch in terminal(escaped_bytes(text)))
+
+
+def escaped_bytes(text: str) -> str:
+    """`text` with the surrogate escapes of undecodable bytes (os.fsdecode's, in a path whose
+    name is not UTF-8) written as \\xNN: shown, where they could not be encoded."""
+    if not _ESCAPED_BYTE.search(text):
+        return text
+    return _ESCAPED_BYTE.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
 
 
 def html(text: str) -> str:
-    """`terminal(text)`, HTML-escaped (quotes too, so it is safe inside an attribute)."""
-    return _html.escape(terminal(text), quote=True)
+    """`terminal(text)` (undecodable bytes of a path as \\xNN), HTML-escaped (quotes too, so
+    it is safe inside an attribute)."""
+    return _html.escape(terminal(escaped_bytes(text)), quote=True)
 
 
 def fence(text: str) -> str:

@@ -1,0 +1,109 @@
+"""What the command line says to a user's mistakes: a mistyped command, a value out of range, a
+target of no update or too many, a run already at its target, an output that is a link."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import fails, make_text
+
+from tui_rnn.cli import main
+from tui_rnn.cli import parser as cli_parser
+
+TINY = ["--hidden", "8", "--seq-length", "10", "--sample-every", "100", "--sample-length", "20"]
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(make_text(3000, seed=5), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def app_seen(monkeypatch):
+    """The corpora the app would have been launched on (the app itself is not started)."""
+    seen: list[str | None] = []
+    app = dataclasses.replace(cli_parser.APP, run=lambda args: seen.append(args.corpus) or 0)
+    monkeypatch.setattr(cli_parser, "APP", app)
+    return seen
+
+
+# -- a mistyped command -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "word, nearest",
+    [("trian", "train"), ("generat", "generate"), ("rnus", "runs"), ("foo", None)],
+)
+def test_a_mistyped_command_is_named_with_the_nearest(
+    word, nearest, tmp_path, monkeypatch, capsys, app_seen
+):
+    monkeypatch.chdir(tmp_path)
+    line = fails([word], capsys)
+    assert f"unknown command {word!r}" in line
+    assert "does not exist" not in line
+    assert all(name in line for name in cli_parser.BY_NAME)  # the commands, listed
+    if nearest:
+        assert f"did you mean {nearest!r}?" in line
+    else:
+        assert "did you mean" not in line
+    assert app_seen == []
+
+
+def test_a_word_that_may_be_a_corpus_still_goes_to_the_app(tmp_path, monkeypatch, capsys, app_seen):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "trian").write_text(make_text(500), encoding="utf-8")  # a file: the corpus
+    for word in ("trian", "missing.txt", "data/missing"):  # (the app says if it is missing)
+        assert main([word]) == 0
+    assert app_seen == ["trian", "missing.txt", "data/missing"]
+
+
+# -- values out of range ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "flag, value", [("--top-p", "1.5"), ("--top-p", "0"), ("--temperature", "-1")]
+)
+def test_every_bad_generate_value_is_argparses_one_line(flag, value, tmp_path, capsys):
+    line = fails(["generate", tmp_path / "nowhere", flag, value], capsys)
+    assert line.startswith(f"tui-rnn: error: argument {flag}: {flag} must be ")
+    assert line.endswith(f"got {value!r} (see tui-rnn generate --help)")
+
+
+# -- targets ------------------------------------------------------------------------------------
+def test_a_run_at_its_target_is_not_said_to_be_past_it(tmp_path, corpus_file, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["train", corpus_file, *TINY, "--iterations", "20", "--run-dir", run_dir, "--json"]
+    assert main([str(a) for a in argv]) == 0
+    for target, word in (("20", "at"), ("10", "past")):
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run_dir), "--iterations", target, "--json"]) == 0
+        err = capsys.readouterr().err
+        assert f"is already at iteration 20, {word} its target {target}" in err
+        assert ("past" in err) == (word == "past")
+
+
+# -- outputs ------------------------------------------------------------------------------------
+def test_an_output_link_outside_any_run_is_refused_without_naming_run_directories(
+    tmp_path, corpus_file, capsys
+):
+    run_dir = tmp_path / "run"
+    argv = ["train", corpus_file, *TINY, "--iterations", "5", "--run-dir", run_dir, "--json"]
+    assert main([str(a) for a in argv]) == 0
+    link = tmp_path / "history.csv"
+    link.symlink_to(tmp_path / "elsewhere.csv")
+    line = fails(["export", run_dir, "--output", link], capsys)
+    assert "symbolic link" in line and "run directory" not in line
+    assert not os.path.lexists(tmp_path / "elsewhere.csv")
+
+
+def test_json_and_samples_stay_apart(tmp_path, corpus_file, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["train", corpus_file, *TINY, "--iterations", "5", "--run-dir", run_dir, "--json"]
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run_dir), "--samples", "--format", "json", "--output", "-"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [s["iteration"] for s in document["samples"]] == [0]
+    assert document["samples"][0]["text"] in Path(run_dir, "samples.txt").read_text()
