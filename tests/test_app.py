@@ -304,6 +304,32 @@ def test_t_on_a_finished_run_goes_on_by_another_epochs_worth(tmp_path, small_cor
     assert store_config.read_config(session.run_dir)["target_iterations"] == 120 + more
 
 
+def test_going_on_past_the_target_keeps_its_evaluation_and_best_model(session_factory):
+    """Done at 50 (validation every 20, and at the target), `t` trains on, ctrl+q: the run
+    on disk still holds the evaluation at 50, saved before the app said done."""
+    session = session_factory(target=50, val_fraction=0.1, eval_every=20)
+    on_disk: dict = {}
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await train_to_done(pilot)
+            on_disk.update(checkpoint.load_checkpoint(session.run_dir))  # as a kill -9 leaves it
+            await pilot.press("t")
+            await wait_until(pilot, lambda: session.trainer.iteration > 60)
+            await pilot.press("ctrl+q")
+
+    run(scenario())
+    assert list(on_disk["val_iterations"]) == [0, 20, 40, 50]
+    after = checkpoint.load_checkpoint(session.run_dir)
+    assert list(after["val_iterations"][:4]) == [0, 20, 40, 50]
+    assert np.array_equal(after["val_loss_history"][:4], on_disk["val_loss_history"])
+    losses = after["val_loss_history"]
+    assert int(after["best_iteration"]) == after["val_iterations"][losses.argmin()]
+    if int(after["best_iteration"]) <= 50:
+        assert np.array_equal(after["best_params"], on_disk["best_params"])
+
+
 def test_going_on_is_the_runs_requested_epochs_else_two(session_factory):
     session = session_factory(target=20)
     run = session.run

@@ -72,6 +72,29 @@ def test_every_bad_generate_value_is_argparses_one_line(flag, value, tmp_path, c
 
 
 # -- targets ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("flag, value", [("--iterations", "0"), ("--epochs", "0.000001")])
+def test_a_target_of_no_update_is_refused_and_makes_no_run(
+    flag, value, tmp_path, corpus_file, capsys
+):
+    run_dir = tmp_path / "run"
+    line = fails(["train", corpus_file, *TINY, flag, value, "--run-dir", run_dir], capsys)
+    assert f"{flag} {value if flag == '--iterations' else '1e-06'} is less than one update" in line
+    assert not os.path.lexists(run_dir)
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--epochs", "1e20"), ("--iterations", str(10**22)), ("--iterations", str(2**53 + 1))],
+)
+def test_a_target_beyond_two_to_the_53_updates_is_refused(
+    flag, value, tmp_path, corpus_file, capsys
+):
+    run_dir = tmp_path / "run"
+    line = fails(["train", corpus_file, *TINY, flag, value, "--run-dir", run_dir], capsys)
+    assert "more than 2**53 updates" in line and "e+" not in line.split("is more")[1]
+    assert not os.path.lexists(run_dir)
+
+
 def test_a_run_at_its_target_is_not_said_to_be_past_it(tmp_path, corpus_file, capsys):
     run_dir = tmp_path / "run"
     argv = ["train", corpus_file, *TINY, "--iterations", "20", "--run-dir", run_dir, "--json"]

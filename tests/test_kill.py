@@ -206,3 +206,43 @@ def test_a_signal_saves_and_exits_cleanly_and_export_works_meanwhile(
     )
     assert main(["train", "--resume", str(run_dir), "--json"]) == 0
     assert_same_state(uninterrupted, run_state(run_dir))
+
+
+def test_the_evaluation_at_a_target_is_on_disk_when_done_is_said_and_survives_going_on(
+    corpus_file, tmp_path
+):
+    """train --iterations 50 with validation every 20 evaluates at 20, 40 and at its target 50;
+    killed right after it says done, the run on disk holds that evaluation (and the best model
+    it may have chosen), and `--resume --iterations 70` keeps it."""
+    run_dir = tmp_path / "run"
+    options = [*OPTIONS, "--val-fraction", "0.1", "--eval-every", "20"]
+    argv = [sys.executable, "-m", "tui_rnn", "train", str(corpus_file), *options]
+    argv += ["--iterations", "50", "--run-dir", str(run_dir)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in process.stdout:
+        if line.startswith("done:"):
+            process.send_signal(signal.SIGKILL)  # (it may have exited already: no matter)
+            break
+    else:
+        pytest.fail("train never said done")
+    process.wait(timeout=30)
+    process.stdout.close()
+    at_done = checkpoint.load_checkpoint(run_dir)
+    assert list(at_done["val_iterations"]) == [0, 20, 40, 50]
+    losses = at_done["val_loss_history"]
+    assert float(at_done["best_val_loss"]) == losses.min()
+    assert int(at_done["best_iteration"]) == at_done["val_iterations"][losses.argmin()]
+
+    assert main(["train", "--resume", str(run_dir), "--iterations", "70", "--json"]) == 0
+    after = checkpoint.load_checkpoint(run_dir)
+    assert list(after["val_iterations"]) == [0, 20, 40, 50, 60, 70]
+    assert np.array_equal(after["val_loss_history"][:4], losses)  # the evaluation at 50 too
+    all_losses = after["val_loss_history"]
+    best = int(after["val_iterations"][all_losses.argmin()])
+    assert int(after["best_iteration"]) == best
+    assert float(after["best_val_loss"]) == all_losses.min()
+    if best <= 50:  # the model chosen before going on is the one kept, bit for bit
+        assert np.array_equal(after["best_params"], at_done["best_params"])
+    rows = export.history_columns(**export.history_arrays(after))
+    measured = rows["iteration"][~np.isnan(rows["val_loss"])]
+    assert list(measured) == [20, 40, 50, 60, 70]

@@ -75,8 +75,10 @@ _COUNTERS = {
 }
 
 
-# Present only in a checkpoint taken at a target reached off the --eval-every schedule: the best
-# model's counters before that target's evaluation (Trainer.before_end_evaluation), all or none.
+# Present only in a checkpoint that older versions took at a target reached off the
+# --eval-every schedule, to undo that evaluation when training went on: the best model's counters
+# before it, all or none. Still checked when read, then ignored: a run keeps its target's
+# evaluation.
 _UNDO_COUNTERS = {
     "undo.best_iteration": _INT,
     "undo.best_smooth_loss": _FLOAT,

@@ -55,10 +55,6 @@ class LossHistory:
         self.val_iterations = np.append(self.val_iterations, iteration)
         self.val_loss = np.append(self.val_loss, loss)
 
-    def drop_last_validation(self) -> None:
-        self.val_iterations = self.val_iterations[:-1].copy()
-        self.val_loss = self.val_loss[:-1].copy()
-
     @property
     def loss(self) -> np.ndarray:
         return self._loss[: self._size]

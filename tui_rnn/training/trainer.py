@@ -18,7 +18,10 @@ Every `eval_every` updates (and when training reaches its target) the model read
 from a zero state, cut into EVAL_STREAMS equal streams carried to their ends, and the mean loss
 per character is the validation loss. With validation the best model is the one with the lowest
 validation loss (char-rnn's and nanoGPT's choice); without it, the lowest smooth loss (the
-report's).
+report's). The evaluation at a target stays when training goes on past it: the model it chose
+is never lost, so a run continued past its target may have one evaluation (and a best model)
+more than one trained straight through, and the same parameters, optimizer state and smooth
+loss.
 
 `check_run` makes every check a new run must pass (the text, memory, the streams, the first
 loss) and returns its target before anything is built, so that a refusal leaves nothing
@@ -34,7 +37,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -47,6 +49,7 @@ from tui_rnn.training.optim import make_optimizer
 from tui_rnn.training.options import OptionError, TrainConfig
 
 _LARGEST_LOSS = float(np.finfo(np.float32).max)
+MAX_UPDATES = 2**53  # the largest target: beyond it a float64 no longer counts updates exactly
 EVAL_STREAMS = 32  # the held-out text is read as this many streams (any batch size: comparable)
 _EVAL_CHUNK = 256  # steps per forward pass while evaluating (bounds the memory it takes)
 
@@ -101,7 +104,9 @@ def check_run(
     if config.sigma is not None:  # the cell's scaled initialisation is always sound
         model, _ = initial_model(model_spec(config, corpus.vocab_size), config)
         check_initial_loss(model, train_data, config)
-    return target_iterations(config, len(corpus), iterations, epochs)
+    target = target_iterations(config, len(corpus), iterations, epochs)
+    check_some_updates(config, len(corpus), iterations, epochs, target)
+    return target
 
 
 def physical_memory() -> int | None:
@@ -184,13 +189,36 @@ def updates_per_epoch(config: TrainConfig, length: int) -> int:
 def target_iterations(
     config: TrainConfig, length: int, iterations: int | None = None, epochs: float | None = None
 ) -> int:
-    """The total updates `iterations` or `epochs` ask for (2 epochs if neither is given)."""
+    """The total updates `iterations` or `epochs` ask for (2 epochs if neither is given);
+    OptionError for more than MAX_UPDATES."""
     if iterations is not None:
-        return int(iterations)
-    updates = (2 if epochs is None else epochs) * updates_per_epoch(config, length)
-    if not math.isfinite(updates):  # int(round(inf)) would raise OverflowError
-        raise OptionError(f"--epochs {epochs:g} is more updates than can be counted: give fewer")
+        updates: float = int(iterations)
+        asked = f"--iterations {iterations}"
+    else:
+        epochs = 2 if epochs is None else epochs
+        updates = epochs * updates_per_epoch(config, length)
+        asked = f"--epochs {epochs:g}"
+    if not updates <= MAX_UPDATES:  # inf too: int(round(inf)) would raise OverflowError
+        raise OptionError(
+            f"{asked} is more than 2**53 updates (more than can be counted): give fewer"
+        )
     return int(round(updates))
+
+
+def check_some_updates(
+    config: TrainConfig, length: int, iterations: int | None, epochs: float | None, target: int
+) -> None:
+    """OptionError when a new run's target is no update at all (`--iterations 0`, or so few
+    `--epochs` that they round to none): it would train nothing."""
+    if target >= 1:
+        return
+    if iterations is not None:
+        raise OptionError(f"--iterations {iterations} is less than one update: give at least 1")
+    epoch = updates_per_epoch(config, length)
+    raise OptionError(
+        f"--epochs {epochs:g} is less than one update (an epoch of this text is {epoch:,} "
+        f"updates): give at least --epochs {1 / epoch:.2g}"
+    )
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -225,10 +253,6 @@ class Trainer:
         self.best_smooth_loss = self.smooth_loss
         self.best_iteration = 0
         self.best_val_loss = math.inf
-        # The best model as it was before an evaluation made only because the target was
-        # reached (off the --eval-every schedule): training on past the target undoes that
-        # evaluation, so a run continued from its target equals one trained straight through.
-        self.before_end_evaluation: dict[str, Any] | None = None
         self.last_sample_iteration = -1
         self.train_seconds = 0.0
         self.history = LossHistory()
@@ -394,29 +418,6 @@ class Trainer:
             self._new_best()
         return loss
 
-    def record_end_evaluation(self) -> float:
-        """The validation at a target reached off the schedule: recorded like any other (the
-        run's final validation loss, and its model may be the best), but undoable."""
-        self.before_end_evaluation = {
-            "best_params": self.best_flat.copy(),
-            "best_iteration": self.best_iteration,
-            "best_smooth_loss": self.best_smooth_loss,
-            "best_val_loss": self.best_val_loss,
-        }
-        return self.record_validation()
-
-    def undo_end_evaluation(self) -> None:
-        """Training goes on past the target: forget its evaluation, which a run trained
-        straight through would never have made."""
-        before, self.before_end_evaluation = self.before_end_evaluation, None
-        if before is None:
-            return
-        np.copyto(self.best_flat, before["best_params"])
-        self.best_iteration = before["best_iteration"]
-        self.best_smooth_loss = before["best_smooth_loss"]
-        self.best_val_loss = before["best_val_loss"]
-        self.history.drop_last_validation()
-
     # -- samples -------------------------------------------------------------------------------
     def sample_due(self) -> bool:
         return (
@@ -487,8 +488,6 @@ class Trainer:
                 break
             if done and should_stop is not None and should_stop():
                 break
-            if self.before_end_evaluation is not None:
-                self.undo_end_evaluation()
             self.step()
             done += 1
             reached = self.iteration >= until_iteration
@@ -515,10 +514,8 @@ class Trainer:
         just reached the target: (False, None) when `interrupt` stopped the sample."""
         began = time.perf_counter()  # evaluations and samples count as training time
         try:
-            if self.eval_due():
+            if self.eval_due() or (reached and self.validating and not self._validated_now()):
                 loss = self.record_validation()
-            elif reached and self.validating and not self._validated_now():
-                loss = self.record_end_evaluation()
             else:
                 loss = None
             if loss is not None and on_validation:
@@ -587,12 +584,6 @@ class Trainer:
         arrays["evaluations"] = np.array(len(self.history.val_loss), dtype=np.int64)
         for name in self.LOSSES:
             arrays[name] = np.array(getattr(self, name), dtype=np.float64)
-        if self.before_end_evaluation is not None:
-            before = self.before_end_evaluation
-            arrays["undo.best_params"] = before["best_params"]
-            arrays["undo.best_iteration"] = np.array(before["best_iteration"], dtype=np.int64)
-            for name in ("best_smooth_loss", "best_val_loss"):
-                arrays[f"undo.{name}"] = np.array(before[name], dtype=np.float64)
         return arrays
 
     def load_state_arrays(self, arrays) -> None:
@@ -630,11 +621,3 @@ class Trainer:
         )
         self.rng.bit_generator.state = json.loads(str(arrays["rng_state"]))
         self.dropout_rng.bit_generator.state = json.loads(str(arrays["dropout_rng_state"]))
-        self.before_end_evaluation = None
-        if "undo.best_params" in arrays:  # store.checkpoint checked they fit the last evaluation
-            self.before_end_evaluation = {
-                "best_params": np.array(arrays["undo.best_params"], dtype=self.best_flat.dtype),
-                "best_iteration": int(arrays["undo.best_iteration"]),
-                "best_smooth_loss": float(arrays["undo.best_smooth_loss"]),
-                "best_val_loss": float(arrays["undo.best_val_loss"]),
-            }
