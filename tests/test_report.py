@@ -243,6 +243,23 @@ def test_a_damaged_or_empty_run_is_one_line(tmp_path, monkeypatch, capsys, golde
     assert not (golden_run / "report").exists()
 
 
+def test_another_text_of_the_same_vocabulary_is_refused_naming_both(tmp_path, monkeypatch, capsys):
+    """Table 1 on another text would state the run's corpus and sha256 under figures of
+    another: report and gradcheck check the sha256 as resume does."""
+    monkeypatch.chdir(tmp_path)
+    golden_run = make_run(tmp_path, hand_samples=False)
+    text = Path("corpus.txt").read_text(encoding="utf-8")
+    Path("other.txt").write_text(text[::-1], encoding="utf-8")  # the same characters
+    for argv in (
+        ["report", str(golden_run), "--corpus", "other.txt"],
+        ["gradcheck", "other.txt", "--run", str(golden_run), "--seq-lengths", "5"],
+    ):
+        line = fails(argv, capsys)
+        assert "other.txt is not the text this run was trained on" in line, argv
+        assert "corpus.txt" in line and "sha256" in line
+    assert not (golden_run / "report").exists()
+
+
 def test_a_moved_corpus_is_named_and_can_be_given(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     golden_run = make_run(tmp_path, hand_samples=False)

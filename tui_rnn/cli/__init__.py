@@ -8,11 +8,13 @@ line on stderr with exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import codecs
 import sys
 
 from tui_rnn.cli.common import EXIT_USAGE, UsageError, print_error, silence_stdout
 from tui_rnn.cli.parser import BY_NAME, build_parser, unknown_command
 from tui_rnn.safe import files
+from tui_rnn.safe import text as safe_text
 from tui_rnn.safe.files import RunError
 from tui_rnn.training.corpus import CorpusError
 from tui_rnn.training.options import OptionError
@@ -40,11 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         silence_stdout()
         return 0
     except UnicodeEncodeError as err:  # e.g. a latin-1 terminal and a model writing CJK
-        silence_stdout()
-        print_error(
-            f"tui-rnn: error: standard output's encoding ({err.encoding}) cannot write "
-            f"{err.object[err.start : err.end]!r}: use a UTF-8 locale or PYTHONIOENCODING=utf-8"
-        )
+        if on_stdout(err):
+            silence_stdout()
+        print_error(f"tui-rnn: error: {encoding_problem(err)}")
         return EXIT_USAGE
     except OSError as err:  # anything else the system refused: still one line
         print_error(f"tui-rnn: error: {files.describe(err)} ({err.filename or err})")
@@ -52,6 +52,36 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C in generate, export, or while a corpus loads
         print_error("tui-rnn: interrupted")
         return 130
+
+
+def on_stdout(err: UnicodeEncodeError) -> bool:
+    """Whether standard output is what could not encode the text: its encoding, and text of
+    a corpus or a model (a file name's undecodable bytes are no text anything can write)."""
+    encoding = getattr(sys.stdout, "encoding", None) or ""
+    return codecs.lookup(encoding).name == codecs.lookup(err.encoding).name and not is_fs_bytes(
+        err.object[err.start : err.end]
+    )
+
+
+def encoding_problem(err: UnicodeEncodeError) -> str:
+    """What could not be written, and why, in one line."""
+    text = err.object[err.start : err.end]
+    if is_fs_bytes(text):
+        return (
+            f"a file name holds bytes that are not UTF-8 ({safe_text.escaped_bytes(text)}), "
+            f"which cannot be written as {err.encoding} text here: rename the file"
+        )
+    if on_stdout(err):
+        return (
+            f"standard output's encoding ({err.encoding}) cannot write {text!r}: use a UTF-8 "
+            "locale or PYTHONIOENCODING=utf-8"
+        )
+    return f"{err.encoding} cannot encode {text!r} ({err.reason})"
+
+
+def is_fs_bytes(text: str) -> bool:
+    """Whether `text` is os.fsdecode's surrogate escapes of bytes that are not UTF-8."""
+    return bool(text) and all("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 if __name__ == "__main__":

@@ -74,10 +74,15 @@ def print_warning(message: str) -> None:
 
 
 def print_error(line: str) -> None:
-    """One line on stderr: the paths and corpus characters in it shown, never obeyed, and a
-    newline in a name shown as ↵ (it must not forge a line of its own)."""
+    """One line on stderr: the paths and corpus characters in it shown on a terminal, never
+    obeyed, and a newline in a name shown as ↵ (see `shown_line`)."""
+    shown = shown_line(line, sys.stderr) + "\n"
     try:
-        sys.stderr.write(safe_text.line(line) + "\n")
+        try:
+            sys.stderr.write(shown)
+        except UnicodeEncodeError:  # a terminal that cannot show ␛ or ↵: escapes, not nothing
+            encoding = getattr(sys.stderr, "encoding", None) or "ascii"
+            sys.stderr.write(shown.encode(encoding, "backslashreplace").decode(encoding))
         sys.stderr.flush()
     except OSError:  # nowhere left to say it
         pass
@@ -111,9 +116,16 @@ def write_stdout(text: str) -> None:
 
 
 def say(line: str) -> None:
-    """One line of ours on stdout ("wrote PATH"): the paths in it shown as `print_error` shows
-    them, in a pipe too (a name must not forge a line, nor fail to encode)."""
-    write_stdout(safe_text.line(line) + "\n")
+    """One line of ours on stdout ("wrote PATH"), the paths in it shown as `print_error`
+    shows them."""
+    files.write_output(sys.stdout, shown_line(line, sys.stdout) + "\n")
+
+
+def shown_line(line: str, stream: object) -> str:
+    """A line of ours naming paths, kept one line wherever it goes (a newline in a name must
+    not forge a line of its own, an undecodable byte not fail to encode): on a terminal
+    every control shown (safe_text.line), into a pipe or a file exact but for those."""
+    return safe_text.line(line) if safe_text.isatty(stream) else safe_text.one_line(line)
 
 
 def silence_stdout() -> None:

@@ -17,6 +17,8 @@ the text after it. So text that did not come from tui-rnn itself never reaches a
 - `line(text)`: `terminal`, on one line (newlines and tabs shown as ↵ and ⇥), and the bytes of
   a file name that are not UTF-8 (os.fsdecode's surrogate escapes) shown as `\\xNN`: for
   messages and lists naming paths.
+- `one_line(text)`: exact but for line breaks (↵) and undecodable bytes (`\\xNN`): a message
+  naming a path, into a pipe or a file.
 - `html(text)`: `terminal`, then HTML-escaped (`&`, `<`, `>`, quotes), for pages and reports
   (a path's undecodable bytes as `\\xNN` too).
 - `markdown(text)`: for text inside a fenced code block of a Markdown file: `terminal`, and
@@ -93,6 +95,16 @@ def line(text: str) -> str:
     """`terminal(text)` on one line: newlines and tabs shown as ↵ and ⇥ too (a list entry, a
     table cell, a message naming a path), and a file name's undecodable bytes as \\xNN."""
     return "".join(char(ch) if ch in "\n\t" else ch for ch in terminal(escaped_bytes(text)))
+
+
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`text` exact but for what would break it into lines (a newline, a carriage return, a
+    line separator: shown as ↵) and a file name's undecodable bytes (\\xNN): a message of
+    ours naming a path, for a pipe or a file (a terminal gets `line`)."""
+    return _LINE_BREAKS.sub("\u21b5", escaped_bytes(text))
 
 
 def escaped_bytes(text: str) -> str:

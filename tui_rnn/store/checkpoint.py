@@ -533,7 +533,7 @@ def check_same_corpus(document: dict, corpus: Corpus) -> None:
         raise RunError(
             f"{corpus.name} has a different vocabulary ({corpus.vocab_size} characters) from "
             f"the run's corpus {run_corpus} ({len(vocabulary)} characters): "
-            "resume with the run's own corpus"
+            "give the run's own corpus"
         )
     saved = recorded.get("sha256")
     if saved and saved != corpus.sha256:
@@ -544,8 +544,9 @@ def check_same_corpus(document: dict, corpus: Corpus) -> None:
                 "run on the edited one"
             )
         raise RunError(
-            f"{corpus.name} is not the text this run was trained on (its sha256 differs): "
-            f"resume with {run_corpus}"
+            f"{corpus.path or corpus.name} is not the text this run was trained on (its sha256 "
+            f"{corpus.sha256[:12]}… differs from the run's {saved[:12]}…, {run_corpus}): give "
+            "the run's own corpus"
         )
 
 
@@ -602,8 +603,9 @@ def load_run_corpus(
     document: dict, path: str | None = None, encoding: str | None = None, retry: str = ""
 ) -> Corpus:
     """The corpus a saved run was trained on (the one in config.json unless `path` is given),
-    refused (RunError) if it cannot be loaded or its vocabulary is not the run's. `retry` is
-    the command that gives the corpus explicitly, for the message."""
+    refused (RunError) if it cannot be loaded or is another text (its vocabulary or sha256 not
+    the run's: a report or a check on it would name the run's). `retry` is the command that
+    gives the corpus explicitly, for the message."""
     corpus_path = run_corpus_path(document, path, retry)
     encoding = encoding or document.get("encoding", "utf-8")
     try:
@@ -611,11 +613,7 @@ def load_run_corpus(
     except CorpusError as err:
         hint = f" (or give it: {retry})" if retry else ""
         raise RunError(f"cannot load the run's corpus: {err}{hint}") from None
-    if corpus.chars != tuple(document["vocabulary"]):
-        raise RunError(
-            f"{corpus.name} has a different vocabulary from the run's corpus: "
-            "use the run's own corpus"
-        )
+    check_same_corpus(document, corpus)  # another text of the same vocabulary too (sha256)
     return corpus
 
 

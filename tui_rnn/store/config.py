@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeGuard
@@ -74,9 +75,20 @@ def has_corpus(document: dict) -> bool:
 
 
 def write_config_document(run_dir: str | Path, document: dict) -> dict:
-    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    text = json_text(document) + "\n"
     files.atomic_write(Path(run_dir) / CONFIG_FILE, lambda f: f.write(text.encode("utf-8")))
     return document
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(document: object, indent: int = 2) -> str:
+    """`document` as JSON that UTF-8 can hold: characters as they are, but a path's
+    undecodable bytes (os.fsdecode's surrogate escapes, which no UTF-8 can write) as \\udcXX
+    escapes, which json.loads reads back to the same path."""
+    text = json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def write_config(run_dir: str | Path, config: TrainConfig, corpus: Corpus, **extra) -> dict:

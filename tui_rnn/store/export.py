@@ -111,7 +111,7 @@ def _column_text(values: np.ndarray):
 def write_json(f, columns: dict[str, np.ndarray], config: dict | None) -> None:
     """Write the JSON document to binary file `f`, the columns as arrays of numbers."""
     n = columns["iteration"].size
-    config_text = json.dumps(config, indent=2, ensure_ascii=False, allow_nan=False)
+    config_text = store_config.json_text(config)
     config_text = config_text.replace("\n", "\n  ")
     f.write(f'{{\n  "fields": {json.dumps(list(FIELDS))},\n  "rows": {n},\n'.encode())
     f.write(f'  "config": {config_text},\n  "history": {{'.encode())
