@@ -256,7 +256,7 @@ class TrainingSession:
             chars_per_second=self._rate if self.state == RunState.TRAINING else None,
             run_dir=str(self.run_dir),
             corpus=getattr(self.corpus, "name", "") or "",
-            eta=t.config.eta,
+            eta=t.eta,  # the learning rate of the next update, as scheduled
             elapsed=self.elapsed,
             remaining=self.remaining(),
             updates_per_epoch=t.updates_per_epoch,
@@ -463,7 +463,11 @@ class TrainingSession:
             monitor.detach(trainer)
             monitor.publish = None
             return
-        monitor.publish = lambda report: post(HealthUpdate(report))
+
+        def publish(report) -> None:
+            post(HealthUpdate(report))
+
+        monitor.publish = publish
         monitor.attach(trainer)
         # The newest measured update (its iteration says how old), else the weights alone.
         post(HealthUpdate(monitor.latest or weights_report(trainer.model, trainer.iteration)))
@@ -501,7 +505,19 @@ class TrainingSession:
             self._trouble = trouble
             self._post(Notice(trouble, "warning", timeout=30))
             self._publish(chart=False)
-        if self.run.done:
+        if self.run.time_up:  # the time limit ran out before its target: spent, t trains on
+            self.run.time_up = False
+            self._set_state(RunState.PAUSED)
+            self._publish()
+            self._post(
+                Notice(
+                    f"time limit reached at iter {self.trainer.iteration:,} of "
+                    f"{self.target:,}; state saved (t trains the rest)",
+                    "warning",
+                    timeout=15,
+                )
+            )
+        elif self.run.done:
             self._set_state(RunState.DONE)
             self._publish()
             self._post(
@@ -522,7 +538,7 @@ class TrainingSession:
             return
         self._set_state(RunState.PAUSED)
         self._publish()
-        eta = self.trainer.config.eta
+        eta = self.trainer.base_eta
         self._post(
             Diverged(
                 f"Training diverged at iteration {err.iteration:,} (loss = {err.loss}). "
