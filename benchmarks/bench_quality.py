@@ -14,10 +14,11 @@ number of updates it would fit in SECONDS on a quiet machine, so that recipes ar
 what they can do in the budget even when this machine is loaded:
 
   1. speed: each recipe's seconds per update (and per validation pass, sample and checkpoint)
-     measured as the time limit measures them (tui_rnn/training/budget.py), in alternating
-     rounds, beside a reference recipe whose quiet speed is known (--reference, measured
-     --reference-ms per update on a quiet machine): the load factor is the reference's speed
-     now over its quiet speed, and each recipe's quiet speed is its speed now over that factor;
+     measured as the time limit measures them (tui_rnn/training/budget.py), the fastest of
+     alternating rounds (recipes that differ only in their learning rate share one), beside a
+     reference recipe whose quiet speed is known (--reference, --reference-ms per update on a
+     quiet machine): the load factor is the reference's time now over its quiet time, and each
+     recipe's quiet time is its time now over that factor;
   2. updates: what fits in SECONDS at the quiet speed, with its evaluations, samples and
      checkpoints (budget.updates_within);
   3. training: `tui-rnn train --preset quality RECIPE --iterations N --json` (the schedule made
@@ -36,7 +37,6 @@ import json
 import math
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,23 +70,31 @@ def recipe_config(recipe: str):
     return resolve(given(args), "quality"), args
 
 
+def speed_key(config) -> tuple:
+    """What a recipe's speed depends on: its config less the learning rate and its schedule."""
+    same = dict(eta=1.0, lr_schedule="constant", warmup=0, eta_min=0.0, patience=None)
+    return tuple(sorted(replace(config, schedule_end=None, seed=0, **same).to_dict().items()))
+
+
 def measure_speeds(recipes: list[str], corpus, rounds: int, seconds: float) -> dict:
-    """Each recipe's budget.Speed, the median of `rounds` alternating measurements."""
-    measured: dict[str, list[budget.Speed]] = {recipe: [] for recipe in recipes}
+    """Each recipe's budget.Speed: the fastest of `rounds` measurements taken in alternation
+    (the least disturbed by other jobs), one per distinct model and batch (recipes that differ
+    only in their learning rate share it)."""
+    configs = {recipe: recipe_config(recipe)[0] for recipe in recipes}
+    keys = {recipe: speed_key(config) for recipe, config in configs.items()}
+    first = {key: recipe for recipe, key in reversed(keys.items())}
+    measured: dict[tuple, list[budget.Speed]] = {key: [] for key in first}
     for r in range(rounds):
-        for recipe in recipes:
-            config, _ = recipe_config(recipe)
-            config = replace(config, schedule_end=None)
-            measured[recipe].append(
-                budget.measure(config, corpus.data, corpus.chars, None, seconds)
-            )
+        for key, recipe in first.items():
+            config = replace(configs[recipe], schedule_end=None)
+            speed = budget.measure(config, corpus.data, corpus.chars, None, seconds)
+            measured[key].append(speed)
         print(f"speed round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
-    return {
-        recipe: budget.Speed(
-            *(statistics.median(getattr(s, f.name) for s in speeds) for f in fields(budget.Speed))
-        )
-        for recipe, speeds in measured.items()
+    fastest = {
+        key: budget.Speed(*(min(getattr(s, f.name) for s in speeds) for f in fields(budget.Speed)))
+        for key, speeds in measured.items()
     }
+    return {recipe: fastest[keys[recipe]] for recipe in recipes}
 
 
 def planned_updates(recipe: str, speed: budget.Speed, factor: float, seconds: float, corpus):
@@ -144,7 +152,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--reference", default=REFERENCE)
     parser.add_argument("--reference-ms", type=float, default=REFERENCE_MS)
-    parser.add_argument("--rounds", type=int, default=3, help="speed: alternating rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="speed: alternating rounds")
     parser.add_argument("--speed-seconds", type=float, default=2.0, help="speed: per measure")
     parser.add_argument("--jobs", type=int, default=1, help="recipes trained at once")
     parser.add_argument("--speed-only", action="store_true", help="plan, do not train")
