@@ -39,6 +39,7 @@ from tui_rnn.training.options import (
     RUN_BY_NAME,
     OptionError,
     TrainConfig,
+    format_duration,
     resolve,
     resumed_config,
 )
@@ -197,9 +198,18 @@ class Run:
         """(this machine's speed, the updates that fit in what is left of `time_limit`)."""
         seconds = budget.measuring_seconds(time_limit)
         speed = budget.measure(config, corpus.data, corpus.chars, params, seconds)
-        left = time_limit - (time.monotonic() - started)
+        spent = time.monotonic() - started
         eval_every = config.eval_every or default_eval_every(config, len(corpus))
-        return speed, budget.updates_within(speed, left, config, eval_every, save_every)
+        updates = budget.updates_within(speed, time_limit - spent, config, eval_every, save_every)
+        if updates < 1:
+            raise OptionError(
+                f"--time-limit {format_duration(time_limit)} leaves no time to train: starting "
+                f"and measuring took {spent:.1f} s, and this run's validation passes, samples "
+                f"and checkpoints take about {speed.overhead(config):.1f} s more here; give a "
+                "longer --time-limit"
+                + (" or a smaller --val-fraction" if config.val_fraction else "")
+            )
+        return speed, updates
 
     def _time_limit_fixed(
         self, time_limit: float, speed: budget.Speed, started: float, iteration: int
@@ -215,7 +225,8 @@ class Run:
                 "target": self.target,
             },
         )
-        self.time_left = time_limit - (time.monotonic() - started) - speed.ending
+        ending = speed.overhead(self.trainer.config) / 2  # the half that comes at the end
+        self.time_left = time_limit - (time.monotonic() - started) - ending
         self.time_up = False
 
     @classmethod
@@ -246,6 +257,7 @@ class Run:
         """Make the run directory: lock, config.json, a first checkpoint (no-op once made)."""
         if self.created:
             return
+        began = time.monotonic()
         self.run_dir = rundir.prepare_run_dir(self.run_dir)
         rundir.lock_run(self.run_dir)
         self._locked = True
@@ -261,6 +273,8 @@ class Run:
         self.created = True
         self.saved_iteration = self.trainer.iteration
         self._unsaved = False
+        if self.time_left is not None:  # the first checkpoint is part of the time limit
+            self.time_left -= time.monotonic() - began
 
     @classmethod
     def _resume(cls, request: RunRequest, run_dir: Path, warn: Warn) -> Run:

@@ -51,11 +51,14 @@ class Speed:
         seconds += (config.sample_length * self.sample_char + self.save) / config.sample_every
         return seconds * (1 + self.save / save_every)
 
-    @property
-    def ending(self) -> float:
-        """What a run spends besides its updates: its first checkpoint, and at its end the
-        last validation pass, a checkpoint and the summary's sample."""
-        return self.evaluation + 2 * self.save + SUMMARY_SAMPLE * self.sample_char
+    def overhead(self, config: TrainConfig) -> float:
+        """What a run spends besides its updates and their share: at its start a validation
+        pass, a sample and two checkpoints (the first one and the sample's), at its end the
+        last validation pass, a checkpoint and the summary's sample from the best model."""
+        evaluations = 2 * self.evaluation if config.val_fraction else 0.0
+        summary = SUMMARY_SAMPLE if config.val_fraction else 0
+        samples = (config.sample_length + summary) * self.sample_char
+        return evaluations + samples + 3 * self.save
 
 
 def measure(
@@ -129,7 +132,7 @@ def updates_within(
     speed: Speed, seconds: float, config: TrainConfig, eval_every: int, save_every: float
 ) -> int:
     """The updates that fit in `seconds` with their evaluations, samples and checkpoints and
-    the run's ending (at least one: a run always makes progress)."""
-    left = seconds - speed.ending
+    what the run spends besides (0: not even one)."""
+    left = seconds - speed.overhead(config)
     per_update = speed.per_update(config, eval_every, save_every)
-    return max(1, math.floor(left / per_update)) if left > 0 else 1
+    return max(0, math.floor(left / per_update))
