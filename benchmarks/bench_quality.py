@@ -1,13 +1,28 @@
-"""The quality preset as a user waits for it: a real `tui-rnn train`, stopped by SIGINT.
+"""The quality preset: recipes compared side by side, and the preset timed as a user types it.
 
-Runs `tui-rnn train --preset quality --val-fraction 0.1` on the built-in corpus (or CORPUS) in
-a fresh process, sends it SIGINT after SECONDS of wall clock (start-up, evaluation and
-checkpoints included, as a user waits), and prints the validation loss against training
-seconds read back from the run, then the best validation loss. Several option sets run one
-after the other and are printed side by side:
+    python benchmarks/bench_quality.py                       # `tui-rnn train --preset quality`
+    python benchmarks/bench_quality.py --repeat 3            #   ... three times, one after another
+    python benchmarks/bench_quality.py --recipes             # the recipes below, compared
+    python benchmarks/bench_quality.py --recipes --recipe="--hidden 256 --eta 4e-3" ...
 
-    python benchmarks/bench_quality.py                                  # the preset, 180 s
-    python benchmarks/bench_quality.py --variant= --variant="--cell rnn --hidden 256"
+As typed: a real `tui-rnn train --preset quality --json` in a fresh process, timed from before it
+starts to its exit (start-up included); prints the wall time, the updates its time limit fixed,
+and the best validation loss (nats per character on the last 10% of the text).
+
+Recipes (--recipes): each recipe is `--preset quality` plus its options. Every recipe trains the
+number of updates it would fit in SECONDS on a quiet machine, so that recipes are compared at
+what they can do in the budget even when this machine is loaded:
+
+  1. speed: each recipe's seconds per update (and per validation pass, sample and checkpoint)
+     measured as the time limit measures them (tui_rnn/training/budget.py), the fastest of
+     alternating rounds (recipes that differ only in their learning rate share one), beside a
+     reference recipe whose quiet speed is known (--reference, --reference-ms per update on a
+     quiet machine): the load factor is the reference's time now over its quiet time, and each
+     recipe's quiet time is its time now over that factor;
+  2. updates: what fits in SECONDS at the quiet speed, with its evaluations, samples and
+     checkpoints (budget.updates_within);
+  3. training: `tui-rnn train --preset quality RECIPE --iterations N --json` (the schedule made
+     for N updates), --jobs at a time: the losses do not depend on the load, only the waiting.
 
 Prints numbers; asserts nothing.
 """
@@ -20,83 +35,177 @@ import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loa
 import argparse
 import json
 import math
+import os
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import astuple, fields, replace
 from pathlib import Path
 
+from tui_rnn.cli.parser import build_parser
+from tui_rnn.training import budget
+from tui_rnn.training.corpus import load_corpus
+from tui_rnn.training.options import PRESET_RUN_OPTIONS, given, resolve
+from tui_rnn.training.trainer import default_eval_every
 
-def run_variant(extra: list[str], seconds: float, corpus: str | None) -> dict:
-    from tui_rnn.store import checkpoint
-    from tui_rnn.store import config as store_config
+# The recipe the reference speed is for: the preset before it had a schedule (GRU 192, batch
+# 32, seq 64, float32, Adam 3e-3, constant learning rate), 38 ms an update on a quiet 2-core VM.
+REFERENCE = "--lr-schedule constant --eta 3e-3 --hidden 192 --batch 32"
+REFERENCE_MS = 38.0
+RECIPES = (
+    REFERENCE,
+    "--lr-schedule cosine --eta 3e-3",
+    "--lr-schedule cosine --eta 5e-3 --warmup 100",
+    "--lr-schedule linear --eta 5e-3 --warmup 100",
+    "--lr-schedule cosine --eta 4e-3 --warmup 100 --hidden 256",
+    "--lr-schedule cosine --eta 6e-3 --warmup 100 --hidden 160",
+)
 
+
+def recipe_config(recipe: str):
+    args = build_parser("train").parse_args(shlex.split(recipe))
+    return resolve(given(args), "quality"), args
+
+
+def speed_key(config) -> tuple:
+    """What a recipe's speed depends on: its config less the learning rate and its schedule."""
+    same = dict(eta=1.0, lr_schedule="constant", warmup=0, eta_min=0.0, patience=None)
+    return tuple(sorted(replace(config, schedule_end=None, seed=0, **same).to_dict().items()))
+
+
+def measure_speeds(recipes: list[str], corpus, rounds: int, seconds: float) -> dict:
+    """Each recipe's budget.Speed: the fastest of `rounds` measurements taken in alternation
+    (the least disturbed by other jobs), one per distinct model and batch (recipes that differ
+    only in their learning rate share it)."""
+    configs = {recipe: recipe_config(recipe)[0] for recipe in recipes}
+    keys = {recipe: speed_key(config) for recipe, config in configs.items()}
+    first = {key: recipe for recipe, key in reversed(keys.items())}
+    measured: dict[tuple, list[budget.Speed]] = {key: [] for key in first}
+    for r in range(rounds):
+        for key, recipe in first.items():
+            config = replace(configs[recipe], schedule_end=None)
+            speed = budget.measure(config, corpus.data, corpus.chars, None, seconds)
+            measured[key].append(speed)
+        print(f"speed round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+    fastest = {
+        key: budget.Speed(*(min(getattr(s, f.name) for s in speeds) for f in fields(budget.Speed)))
+        for key, speeds in measured.items()
+    }
+    return {recipe: fastest[keys[recipe]] for recipe in recipes}
+
+
+def planned_updates(recipe: str, speed: budget.Speed, factor: float, seconds: float, corpus):
+    """The updates a recipe fits in `seconds` at its speed divided by the load `factor`."""
+    config, _ = recipe_config(recipe)
+    quiet = budget.Speed(*(value / factor for value in astuple(speed)))
+    eval_every = config.eval_every or default_eval_every(config, len(corpus))
+    return budget.updates_within(quiet, seconds, config, eval_every, 10.0), quiet
+
+
+def train_recipe(recipe: str, updates: int, corpus: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         argv = [sys.executable, "-m", "tui_rnn", "train", *([corpus] if corpus else [])]
-        argv += ["--preset", "quality", "--val-fraction", "0.1", "--iterations", "10000000"]
-        argv += ["--run-dir", str(run_dir), "--json", *extra]
-        started = time.monotonic()
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=120)
-        wall = time.monotonic() - started
-        if process.returncode not in (0, 130):
-            sys.exit(f"training failed ({process.returncode}): {err.decode()}")
-        summary = json.loads(out)
-        document = store_config.read_config(run_dir)
-        arrays = checkpoint.load_checkpoint(run_dir)
-    seconds_at = arrays["seconds_history"]
-    curve = []
-    for iteration, loss in zip(arrays["val_iterations"], arrays["val_loss_history"], strict=True):
-        at = float(seconds_at[iteration - 1]) if iteration > 0 else 0.0
-        curve.append((int(iteration), at, float(loss)))
-    config = document["config"]
-    return {
-        "options": " ".join(extra) or "(the preset)",
-        "model": f"{config['cell']} {config['layers']}x{config['hidden_size']}, batch "
-        f"{config['batch_size']}, seq {config['seq_length']}, {config['optimizer']} "
-        f"{config['eta']:g}, {config['dtype']}",
-        "wall": wall,
-        "updates": summary["iterations"],
-        "chars_per_second": summary["chars_per_second"],
-        "best_val_loss": summary["best_val_loss"],
-        "curve": curve,
-    }
+        argv += ["--preset", "quality", *shlex.split(recipe), "--iterations", str(updates)]
+        argv += ["--run-dir", str(run_dir), "--json", "--save-every", "60"]
+        began = time.monotonic()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            return {"recipe": recipe, "error": done.stderr.strip()}
+        summary = json.loads(done.stdout)
+        summary["recipe"], summary["wall"] = recipe, time.monotonic() - began
+        return summary
+
+
+def run_as_typed(corpus: str | None) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        argv = [sys.executable, "-m", "tui_rnn", "train", *([corpus] if corpus else [])]
+        argv += ["--preset", "quality", "--run-dir", str(run_dir), "--json"]
+        began = time.monotonic()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        wall = time.monotonic() - began
+        if done.returncode != 0:
+            sys.exit(f"training failed ({done.returncode}): {done.stderr}")
+        summary = json.loads(done.stdout)
+        summary["wall"] = wall
+        return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--corpus", default=None, help="a text file (default: built-in)")
+    parser.add_argument("--repeat", type=int, default=1, help="as typed: this many runs")
+    parser.add_argument("--recipes", action="store_true", help="compare recipes (see above)")
     parser.add_argument(
-        "--variant",
-        action="append",
-        default=None,
-        help="extra train options, quoted (repeatable; default: the preset alone)",
-    )
+        "--recipe", action="append", default=None, help="options added to --preset quality "
+        "(repeatable; default: the built-in list); the reference is always measured"
+    )  # fmt: skip
+    preset_seconds = float(PRESET_RUN_OPTIONS["quality"]["time_limit"])  # type: ignore[arg-type]
+    parser.add_argument(
+        "--seconds", type=float, default=preset_seconds - 10,
+        help="training seconds to plan each recipe for (the time limit less start-up, "
+        "measuring and the end)",
+    )  # fmt: skip
+    parser.add_argument("--reference", default=REFERENCE)
+    parser.add_argument("--reference-ms", type=float, default=REFERENCE_MS)
+    parser.add_argument("--rounds", type=int, default=5, help="speed: alternating rounds")
+    parser.add_argument("--speed-seconds", type=float, default=2.0, help="speed: per measure")
+    parser.add_argument("--jobs", type=int, default=1, help="recipes trained at once")
+    parser.add_argument("--speed-only", action="store_true", help="plan, do not train")
     args = parser.parse_args()
-    variants = args.variant or [""]
-    results = []
-    for variant in variants:
-        print(f"-- {variant or '(the preset)'}: {args.seconds:.0f} s", flush=True)
-        result = run_variant(shlex.split(variant), args.seconds, args.corpus)
-        results.append(result)
-        print(f"   {result['model']}")
-        print("   seconds  update  val_loss (nats/char)  bits/char")
-        for iteration, at, loss in result["curve"]:
-            print(f"   {at:7.1f} {iteration:7,}  {loss:8.4f}           {loss / math.log(2):6.3f}")
-    print()
-    print("options                          updates  chars/s   wall (s)  best val_loss")
-    for r in results:
+
+    if not args.recipes:
+        for k in range(args.repeat):
+            s = run_as_typed(args.corpus)
+            print(
+                f"run {k + 1}: wall {s['wall']:.1f} s, {s['iterations']:,} updates (target "
+                f"{s['target']:,}, stopped: {s['stopped']}), best val_loss "
+                f"{s['best_val_loss']:.4f} at update {s['best_val_iteration']:,}",
+                flush=True,
+            )
+        return
+
+    corpus = load_corpus(args.corpus)
+    recipes = list(dict.fromkeys([args.reference, *(args.recipe or RECIPES)]))
+    load = os.getloadavg()[0]
+    speeds = measure_speeds(recipes, corpus, args.rounds, args.speed_seconds)
+    factor = speeds[args.reference].update * 1e3 / args.reference_ms
+    print(
+        f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}; the reference takes "
+        f"{speeds[args.reference].update * 1e3:.1f} ms an update now, {args.reference_ms:g} "
+        f"quietly: load factor {factor:.2f}"
+    )
+    plans = {}
+    print(
+        f"{'recipe (--preset quality plus)':58s} ms/upd now  quiet  updates in {args.seconds:g} s"
+    )
+    for recipe in recipes:
+        updates, quiet = planned_updates(recipe, speeds[recipe], factor, args.seconds, corpus)
+        plans[recipe] = updates
         print(
-            f"{r['options'][:32]:<32} {r['updates']:>8,} {r['chars_per_second']:>8,.0f} "
-            f"{r['wall']:>9.1f}  {r['best_val_loss']:.4f}"
+            f"{recipe[:58]:58s} {speeds[recipe].update * 1e3:10.1f} {quiet.update * 1e3:6.1f}"
+            f"  {updates:>8,}",
+            flush=True,
+        )
+    if args.speed_only:
+        return
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(train_recipe, r, plans[r], args.corpus) for r in recipes]
+        results = [future.result() for future in futures]
+    print()
+    print(f"{'recipe (--preset quality plus)':58s}  updates  stopped   best val  bits/char")
+    for r in results:
+        if "error" in r:
+            print(f"{r['recipe'][:58]:58s}  failed: {r['error']}")
+            continue
+        best = r["best_val_loss"]
+        print(
+            f"{r['recipe'][:58]:58s} {r['iterations']:>8,}  {r['stopped']:8s} {best:9.4f}"
+            f"  {best / math.log(2):9.3f}"
         )
 
 

@@ -80,6 +80,9 @@ def range_text(option: options.Option) -> str:
 
 def default_text(option: options.Option) -> str:
     default = option.default
+    label = getattr(option, "default_label", None)
+    if label is not None:
+        return label
     if default is None:
         return "derived"
     if isinstance(default, bool) or not isinstance(default, int | float):
@@ -98,7 +101,11 @@ def table(rows: Iterable[options.Option]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for option in rows:
-        kind = KINDS.get(option.kind, option.kind.__name__)
+        kind = (
+            "duration"
+            if getattr(option, "duration", False)
+            else KINDS.get(option.kind, option.kind.__name__)
+        )
         resume = RESUME.get(getattr(option, "resume", None), "")
         lines.append(
             "| "
@@ -119,16 +126,23 @@ def table(rows: Iterable[options.Option]) -> list[str]:
 
 
 def preset_lines() -> list[str]:
-    flags = {o.name: o.flag for _, _, rows in TABLES for o in rows}
+    rows = {o.name: o for _, _, table_rows in TABLES for o in table_rows}
     lines = ["| preset | sets |", "|---|---|"]
     for name, values in options.PRESETS.items():
+        values = {**values, **options.PRESET_RUN_OPTIONS.get(name, {})}
         sets = ", ".join(
-            code(f"{flags.get(key, key)} {number(value) if isinstance(value, float) else value}")
+            code(f"{rows[key].flag if key in rows else key} {preset_value(rows.get(key), value)}")
             for key, value in values.items()
         )
         sets = sets or "nothing: the plain defaults are the report's"
         lines.append(f"| {code(name)} | {cell(sets)} |")
     return lines
+
+
+def preset_value(option, value) -> str:
+    if getattr(option, "duration", False):
+        return options.format_duration(value)
+    return number(value) if isinstance(value, float) else str(value)
 
 
 def render(tables: Sequence[tuple[str, str, Sequence[options.Option]]] = TABLES) -> str:
@@ -160,9 +174,11 @@ def render(tables: Sequence[tuple[str, str, Sequence[options.Option]]] = TABLES)
         "",
         "## Presets",
         "",
-        "`--preset NAME` (defined in `tui_rnn/training/options.py: PRESETS`) sets these; options",
-        "given explicitly override them, and another `--optimizer` takes its own default `--eta`,",
-        "not the preset's. [The models](models.md#presets) say what each is for.",
+        "`--preset NAME` (defined in `tui_rnn/training/options.py: PRESETS` and",
+        "`PRESET_RUN_OPTIONS`) sets these; options given explicitly override them, and another",
+        "`--optimizer` takes its own default `--eta`, not the preset's; an explicit `--iterations`",
+        "or `--epochs` replaces a preset's `--time-limit`, `--val-fraction 0` its `--patience`,",
+        "`--lr-decay` its schedule. [The models](models.md#presets) say what each is for.",
         "",
     ]
     out += preset_lines()

@@ -12,7 +12,9 @@ and only then is anything written. Then the save policy (a checkpoint every `sav
 seconds of training, at every sample, when the target is reached, never the same state twice),
 samples appended to samples.txt, validation, divergence (nothing after the last good checkpoint
 is ever saved; `restore_last_good` puts it back), learning-rate and target changes (recorded in
-config.json), and the warning when training goes badly. The CLI adds argparse, a progress bar
+config.json), the warning when training goes badly, and a time limit: turned into a target
+before the first update (training/budget.py), then guarded by a clock that stops the run,
+saved, if the machine turns out slower than measured. The CLI adds argparse, a progress bar
 and signals; the app adds its engine thread and messages. Neither saves, samples or resumes on
 its own.
 """
@@ -28,10 +30,25 @@ from pathlib import Path
 from tui_rnn.safe import files
 from tui_rnn.store import checkpoint, rundir, samples
 from tui_rnn.store import config as store_config
+from tui_rnn.training import budget
 from tui_rnn.training.corpus import Corpus, CorpusError, load_corpus
 from tui_rnn.training.history import Progress, Sample
-from tui_rnn.training.options import BY_NAME, OptionError, TrainConfig, resolve, resumed_config
-from tui_rnn.training.trainer import Trainer, check_run, target_iterations
+from tui_rnn.training.options import (
+    BY_NAME,
+    PRESET_RUN_OPTIONS,
+    RUN_BY_NAME,
+    OptionError,
+    TrainConfig,
+    format_duration,
+    resolve,
+    resumed_config,
+)
+from tui_rnn.training.trainer import (
+    Trainer,
+    check_run,
+    default_eval_every,
+    target_iterations,
+)
 
 DEFAULT_SAVE_EVERY = 10.0  # seconds of training between automatic checkpoints
 Warn = Callable[[str], None]
@@ -54,6 +71,10 @@ class RunRequest:
     run_dir: str | None = None
     resume: str | None = None
     save_every: float | None = None
+    time_limit: float | None = None  # seconds
+    # When the time limit began (time.monotonic()): the command's start, so that start-up
+    # counts too. None: when the run is opened.
+    started: float | None = None
 
 
 class Run:
@@ -82,6 +103,10 @@ class Run:
         self._next_save = math.inf
         self._trouble_said = False
         self._locked = created
+        # A time limit's clock: seconds of training left before the run must stop (None: no
+        # limit), counted down inside train_slice; time_up once it ran out before the target.
+        self.time_left: float | None = None
+        self.time_up = False
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -95,11 +120,20 @@ class Run:
 
     @classmethod
     def _start(cls, request: RunRequest, warn: Warn, lazy: bool) -> Run:
+        started = time.monotonic() if request.started is None else request.started
         config = resolve(request.options, request.preset)
+        time_limit = cls._time_limit(request)
         encoding = request.encoding or "utf-8"
         corpus = load_corpus(request.corpus, encoding=encoding)
+        save_every = DEFAULT_SAVE_EVERY if request.save_every is None else request.save_every
+        speed = None
         try:  # before the run directory exists: a refusal leaves nothing behind
             target = check_run(config, corpus, request.iterations, request.epochs)
+            if time_limit is not None:
+                speed, target = cls._measure(config, corpus, time_limit, started, save_every)
+            if config.needs_schedule_end:
+                config.schedule_end = target  # the schedule is made for this run's length
+                config.validate()
             trainer = Trainer(corpus.data, corpus.chars, config)
         except MemoryError:
             raise OptionError(
@@ -112,23 +146,88 @@ class Run:
                 "learns \\r as a character of its own; convert the file (e.g. dos2unix) and "
                 "start a new run if that is not what you want"
             )
-        save_every = DEFAULT_SAVE_EVERY if request.save_every is None else request.save_every
+        requested: dict[str, object] = {"iterations": request.iterations, "epochs": request.epochs}
+        if time_limit is not None:
+            requested["time_limit"] = time_limit
         document = store_config.config_document(
             config,
             corpus,
             encoding=encoding,
             save_every=save_every,
             target_iterations=target,
-            requested={"iterations": request.iterations, "epochs": request.epochs},
+            requested=requested,
             eta_changes=[],
         )
         run_dir = Path(request.run_dir) if request.run_dir else rundir.new_run_dir()
         run = cls(trainer, corpus, run_dir, document, target, save_every, created=False)
+        if speed is not None and time_limit is not None:
+            run._time_limit_fixed(time_limit, speed, started, 0)
         if lazy:
             rundir.refuse_existing_run(run_dir)  # say so now, not at the first save
         else:
             run.create()
         return run
+
+    @staticmethod
+    def _time_limit(request: RunRequest) -> float | None:
+        """The time limit asked for: --time-limit, or the preset's unless --iterations or
+        --epochs is given (a resumed run takes only an explicit one)."""
+        flag = RUN_BY_NAME["time_limit"]
+        if request.time_limit is not None:
+            if request.iterations is not None or request.epochs is not None:
+                other = "--iterations" if request.iterations is not None else "--epochs"
+                raise OptionError(
+                    f"--time-limit and {other} both say how long to train: give one of them"
+                )
+            return flag.check(request.time_limit)
+        if request.resume or request.iterations is not None or request.epochs is not None:
+            return None
+        preset = PRESET_RUN_OPTIONS.get(request.preset or "report", {})
+        value = preset.get("time_limit")
+        return None if value is None else flag.check(value)
+
+    @staticmethod
+    def _measure(
+        config: TrainConfig,
+        corpus: Corpus,
+        time_limit: float,
+        started: float,
+        save_every: float,
+        params=None,
+    ) -> tuple[budget.Speed, int]:
+        """(this machine's speed, the updates that fit in what is left of `time_limit`)."""
+        seconds = budget.measuring_seconds(time_limit)
+        speed = budget.measure(config, corpus.data, corpus.chars, params, seconds)
+        spent = time.monotonic() - started
+        eval_every = config.eval_every or default_eval_every(config, len(corpus))
+        updates = budget.updates_within(speed, time_limit - spent, config, eval_every, save_every)
+        if updates < 1:
+            raise OptionError(
+                f"--time-limit {format_duration(time_limit)} leaves no time to train: starting "
+                f"and measuring took {spent:.1f} s, and this run's validation passes, samples "
+                f"and checkpoints take about {speed.overhead(config):.1f} s more here; give a "
+                "longer --time-limit"
+                + (" or a smaller --val-fraction" if config.val_fraction else "")
+            )
+        return speed, updates
+
+    def _time_limit_fixed(
+        self, time_limit: float, speed: budget.Speed, started: float, iteration: int
+    ) -> None:
+        """Record the target a time limit fixed, and start its clock: what is left of the
+        limit once the run's ending is set aside."""
+        store_config.record_time_limit(
+            self.document,
+            {
+                "iteration": iteration,
+                "seconds": time_limit,
+                "seconds_per_update": speed.update,
+                "target": self.target,
+            },
+        )
+        ending = speed.overhead(self.trainer.config) / 2  # the half that comes at the end
+        self.time_left = time_limit - (time.monotonic() - started) - ending
+        self.time_up = False
 
     @classmethod
     def new(
@@ -158,6 +257,7 @@ class Run:
         """Make the run directory: lock, config.json, a first checkpoint (no-op once made)."""
         if self.created:
             return
+        began = time.monotonic()
         self.run_dir = rundir.prepare_run_dir(self.run_dir)
         rundir.lock_run(self.run_dir)
         self._locked = True
@@ -173,9 +273,13 @@ class Run:
         self.created = True
         self.saved_iteration = self.trainer.iteration
         self._unsaved = False
+        if self.time_left is not None:  # the first checkpoint is part of the time limit
+            self.time_left -= time.monotonic() - began
 
     @classmethod
     def _resume(cls, request: RunRequest, run_dir: Path, warn: Warn) -> Run:
+        started = time.monotonic() if request.started is None else request.started
+        time_limit = cls._time_limit(request)
         document = store_config.read_config(run_dir)
         checkpoint.check_has_checkpoint(run_dir)
         saved = TrainConfig.from_dict(document["config"])
@@ -191,18 +295,29 @@ class Run:
         target = saved_target
         if request.iterations is not None or request.epochs is not None:
             target = target_iterations(config, len(corpus), request.iterations, request.epochs)
+        save_every = request.save_every or document.get("save_every", DEFAULT_SAVE_EVERY)
         rundir.lock_run(run_dir)
         try:
             trainer = checkpoint.restore_trainer(run_dir, corpus, warn, document, config)
+            speed = None
+            if time_limit is not None:  # this much more: measured again, a new target
+                speed, more = cls._measure(
+                    config, corpus, time_limit, started, save_every, trainer.model.flat
+                )
+                target = trainer.iteration + more
             if trainer.base_eta != saved.eta:
                 store_config.record_eta_change(document, trainer.iteration, trainer.base_eta)
+            if trainer.config.patience != saved.patience:
+                document["config"]["patience"] = trainer.config.patience
             cls._update_document(document, trainer, corpus, target, saved_target)
+            run = cls(trainer, corpus, run_dir, document, target, save_every)
+            if speed is not None and time_limit is not None:
+                run._time_limit_fixed(time_limit, speed, started, trainer.iteration)
             store_config.write_config_document(run_dir, document)
         except BaseException:
             rundir.unlock_run(run_dir)
             raise
-        save_every = request.save_every or document.get("save_every", DEFAULT_SAVE_EVERY)
-        return cls(trainer, corpus, run_dir, document, target, save_every)
+        return run
 
     @staticmethod
     def _run_corpus(request: RunRequest, run_dir: Path, document: dict) -> Corpus:
@@ -248,7 +363,8 @@ class Run:
     # -- what it is --------------------------------------------------------------------------------
     @property
     def done(self) -> bool:
-        return self.trainer.iteration >= self.target
+        """The target is reached, or --patience stopped the run."""
+        return self.trainer.iteration >= self.target or self.trainer.stopped_early
 
     @property
     def requested_epochs(self) -> float:
@@ -307,9 +423,12 @@ class Run:
         `restore_last_good`), RunWriteError when the disk refuses."""
         if not self.created:
             self.create()
+        began = time.monotonic()
         if math.isinf(self._next_save):
-            self._next_save = time.monotonic() + self.save_every
+            self._next_save = began + self.save_every
         deadline = self._next_save
+        if self.time_left is not None:
+            deadline = min(deadline, began + self.time_left)
 
         def stop() -> bool:
             return (
@@ -336,7 +455,14 @@ class Run:
         )
         if updates:
             self._unsaved = True
-        if self.done or time.monotonic() >= self._next_save:
+        if self.time_left is not None:
+            self.time_left -= time.monotonic() - began
+            if self.time_left <= 0 and not self.done:
+                # The machine was slower than measured: stop here, saved; the target stays,
+                # so resuming trains the rest (the limit is spent: it stops a run once).
+                self.time_up = True
+                self.time_left = None
+        if self.done or self.time_up or time.monotonic() >= self._next_save:
             self.save_if_unsaved()
         return updates
 

@@ -223,7 +223,7 @@ class TrainingSession:
             chars_per_second=self._rate if self.state == RunState.TRAINING else None,
             run_dir=str(self.run_dir),
             corpus=self.corpus.name,
-            eta=self.eta,
+            eta=t.eta,  # the learning rate of the next update, as scheduled
             elapsed=self.elapsed,
             remaining=self.remaining(),
             updates_per_epoch=t.updates_per_epoch,
@@ -495,7 +495,19 @@ class TrainingSession:
             self._trouble = trouble
             self._post(Notice(trouble, "warning", timeout=30))
             self._publish(chart=False)
-        if self.run.done:
+        if self.run.time_up:  # the time limit ran out before its target: spent, t trains on
+            self.run.time_up = False
+            self._set_state(RunState.PAUSED)
+            self._publish()
+            self._post(
+                Notice(
+                    f"time limit reached at iter {self.trainer.iteration:,} of "
+                    f"{self.target:,}; state saved (t trains the rest)",
+                    "warning",
+                    timeout=15,
+                )
+            )
+        elif self.run.done:
             self._set_state(RunState.DONE)
             self._publish()
             self._post(

@@ -11,9 +11,12 @@ For a layer with input x_t, state h_{t-1} and gate order r, z, n:
 Shapes: W_x (3m x in), W_h (3m x m), b (3m), rows in the order r, z, n. z is the share of the
 old state kept (Cho's and PyTorch's convention): z near 1 carries h unchanged. Cho's form applies
 r to h_{t-1} before the product, so n needs no bias of its own inside it (PyTorch's variant,
-r * (W_h[n] h + b_hn), would), and a step is two products: rows r, z on h_{t-1}, then rows n on
-r * h_{t-1}. W_x x_t + b for the whole sequence is one product before the loop (layer 0: a row
-lookup).
+r * (W_h[n] h + b_hn), would), and a step is two products: rows r, z on h_{t-1} (one batched
+product, gate by gate), then rows n on r * h_{t-1}. W_x x_t + b for the whole sequence is one
+product before the loop (layer 0: a row lookup). The gates are kept gate-major, (3, B, m) a step,
+so that the elementwise work runs on whole contiguous blocks, never on column slices of a
+(B, 3m) row (several times slower, the transcendental functions above all); the backward pass
+works gate-major too and returns its rows in W's layout.
 """
 
 from __future__ import annotations
@@ -32,14 +35,18 @@ STATE_FACTOR = 1  # the state is h
 
 @dataclass(eq=False)
 class LayerCache(layer.LayerCache):
-    gates: np.ndarray | None  # (T, B, 3m): r, z, n after (1)-(3) (None: not kept)
+    gates: np.ndarray | None  # (T, 3, B, m): r, z, n after (1)-(3) (None: not kept)
     RH: np.ndarray | None  # (T, B, m): r_t * h_{t-1}, the source of W_h[n]
 
     def activations(self) -> dict[str, np.ndarray]:
         if self.gates is None:
             return {}
-        m = self.H.shape[-1]
-        return {name: self.gates[..., k * m : (k + 1) * m] for k, name in enumerate("rzn")}
+        return {name: self.gates[:, k] for k, name in enumerate("rzn")}
+
+
+def by_gate(rows: np.ndarray) -> np.ndarray:
+    """A (..., 3m) array of pre-activations seen gate-major, (3, ..., m) (a view)."""
+    return np.moveaxis(rows.reshape(*rows.shape[:-1], 3, -1), -2, 0)
 
 
 def _sigmoid(a: np.ndarray) -> None:
@@ -61,24 +68,27 @@ def cell(
     perturb: Perturb | None = None,
     t: int = 0,
 ) -> None:
-    """(1)-(4) for one step: a receives r, z, n; rh receives r * h_{t-1}; h receives h_t.
+    """(1)-(4) for one step: a (3, ..., m) receives r, z, n; rh receives r * h_{t-1}; h
+    receives h_t. xw: W_x x_t + b gate-major (3, ..., m).
 
-    W_rz_T, W_n_T: the transposes of W_h's rows r, z and rows n."""
+    W_rz_T (2, m, m): each of gates r, z's rows of W_h, transposed; W_n_T: rows n's."""
     m = h_prev.shape[-1]
-    rz, n = a[..., : 2 * m], a[..., 2 * m :]
+    rz, n = a[:2], a[2]
     np.matmul(h_prev, W_rz_T, out=rz)  # (1), (2): rows r, z on h_{t-1} ...
-    rz += xw[..., : 2 * m]  # ... + W_x x_t + b
+    rz += xw[:2]  # ... + W_x x_t + b
     if perturb is not None:
-        perturb(t, h_prev, 0, 2 * m, rz)
+        perturb(t, h_prev, 0, m, rz[0])
+        perturb(t, h_prev, m, 2 * m, rz[1])
     _sigmoid(rz)
-    np.multiply(rz[..., :m], h_prev, out=rh)  # r_t * h_{t-1}
+    r, z = rz
+    np.multiply(r, h_prev, out=rh)  # r_t * h_{t-1}
     np.matmul(rh, W_n_T, out=n)  # (3): rows n on r * h ...
-    n += xw[..., 2 * m :]  # ... + W_x x_t + b
+    n += xw[2]  # ... + W_x x_t + b
     if perturb is not None:
         perturb(t, rh, 2 * m, 3 * m, n)
     np.tanh(n, out=n)
     np.subtract(h_prev, n, out=h)  # (4): n + z * (h_{t-1} - n)
-    h *= rz[..., m:]
+    h *= z
     h += n
 
 
@@ -98,12 +108,13 @@ def layer_forward(
     dtype = np.result_type(XW, W_h, state0)
     H = np.empty((T + 1, B, m), dtype)
     H[0] = state0
-    gates = np.empty((T if keep else 1, B, 3 * m), dtype)
+    gates = np.empty((T if keep else 1, 3, B, m), dtype)
     RH = np.empty((T if keep else 1, B, m), dtype)
-    W_rz_T, W_n_T = _transposes(W_h)
+    W_rz_T, W_n_T = _gate_transposes(W_h)
+    XW_by_gate = np.ascontiguousarray(by_gate(XW).swapaxes(0, 1))  # (T, 3, B or 1, m)
     for t in range(T):
         k = t if keep else 0
-        cell(XW[t], H[t], W_rz_T, W_n_T, gates[k], RH[k], H[t + 1], perturb, t)
+        cell(XW_by_gate[t], H[t], W_rz_T, W_n_T, gates[k], RH[k], H[t + 1], perturb, t)
     return LayerCache(H, gates if keep else None, RH if keep else None)
 
 
@@ -123,31 +134,35 @@ def layer_backward(
     gates, RH = kept(cache.gates), kept(cache.RH)
     H_prev = cache.H[:-1]
     T, B, m = RH.shape
-    r, z, n = (gates[..., k * m : (k + 1) * m] for k in range(3))
+    r, z, n = (gates[:, k] for k in range(3))
     factor_n = (1.0 - z) * (1.0 - n * n)
     factor_z = (H_prev - n) * z * (1.0 - z)
     factor_r = H_prev * r * (1.0 - r)
-    dA = np.empty_like(gates)
+    dA = np.empty_like(gates)  # gate-major, as the gates: (T, 3, B, m)
+    da_r, da_z, da_n = (dA[:, k] for k in range(3))
     dh = np.zeros((B, m), dtype=gates.dtype)
     drh = np.empty((B, m), dtype=gates.dtype)
     carried = np.empty((B, m), dtype=gates.dtype)
-    W_rz, W_n = W_h[: 2 * m], W_h[2 * m :]
+    through = np.empty((B, m), dtype=gates.dtype)
+    W_r, W_z, W_n = W_h[:m], W_h[m : 2 * m], W_h[2 * m :]
     for t in range(T - 1, -1, -1):
         dh += dH[t]
-        np.multiply(dh, factor_n[t], out=dA[t, :, 2 * m :])
-        np.multiply(dh, factor_z[t], out=dA[t, :, m : 2 * m])
-        np.matmul(dA[t, :, 2 * m :], W_n, out=drh)
-        np.multiply(drh, factor_r[t], out=dA[t, :, :m])
+        np.multiply(dh, factor_n[t], out=da_n[t])
+        np.multiply(dh, factor_z[t], out=da_z[t])
+        np.matmul(da_n[t], W_n, out=drh)
+        np.multiply(drh, factor_r[t], out=da_r[t])
         if t == 0:
             break
-        np.matmul(dA[t, :, : 2 * m], W_rz, out=carried)  # dh_{t-1}: through (1), (2) ...
+        np.matmul(da_r[t], W_r, out=carried)  # dh_{t-1}: through (1), (2) ...
+        carried += np.matmul(da_z[t], W_z, out=through)
         dh *= z[t]  # ... (4) directly ...
         dh += carried
         dh += np.multiply(drh, r[t], out=carried)  # ... and through r * h in (3)
-    flat = dA.reshape(T * B, 3 * m)
+    rows = np.ascontiguousarray(dA.transpose(0, 2, 1, 3)).reshape(T, B, 3 * m)  # W's layout
+    flat = rows.reshape(T * B, 3 * m)
     np.matmul(flat[:, : 2 * m].T, H_prev.reshape(T * B, m), out=dW_h[: 2 * m])
     np.matmul(flat[:, 2 * m :].T, RH.reshape(T * B, m), out=dW_h[2 * m :])
-    return dA
+    return rows
 
 
 def layer_tangent(
@@ -167,7 +182,7 @@ def layer_tangent(
     """
     H, gates, RH = cache.H, kept(cache.gates), kept(cache.RH)
     T, m, n_copies = len(gates), H.shape[2], layer.copies(dXW, perturb)
-    r, z, n = (gates[start:, :, k * m : (k + 1) * m] for k in range(3))
+    r, z, n = (gates[start:, k] for k in range(3))
     dH = np.zeros((T - start + 1, n_copies, m))
     W_rz_T, W_n_T = _transposes(W_h)
     da = np.empty((n_copies, 3 * m))
@@ -202,18 +217,27 @@ def step(inp: np.ndarray, W_h: np.ndarray, b: np.ndarray, state: np.ndarray) -> 
     """One step for sampling: h from inp = W_x x and h_{t-1} ((m,) or (B, m))."""
     m = state.shape[-1]
     dtype = np.result_type(inp, W_h, state)
-    a = np.empty((*state.shape[:-1], 3 * m), dtype)
+    a = np.empty((3, *state.shape), dtype)
     rh = np.empty(state.shape, dtype)
     h = np.empty(state.shape, dtype)
-    cell(inp + b, state, W_h[: 2 * m].T, W_h[2 * m :].T, a, rh, h)
+    W_rz_T = W_h[: 2 * m].reshape(2, m, m).transpose(0, 2, 1)
+    cell(by_gate(inp + b), state, W_rz_T, W_h[2 * m :].T, a, rh, h)
     return h
 
 
 def _transposes(W_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Contiguous transposes of W_h's rows r, z and rows n: products with a transposed view
-    are slower, and a sequence does T of them."""
+    """Contiguous transposes of W_h's rows r, z (together, (m, 2m)) and rows n: products with
+    a transposed view are slower, and a sequence does T of them."""
     m = W_h.shape[1]
     return np.ascontiguousarray(W_h[: 2 * m].T), np.ascontiguousarray(W_h[2 * m :].T)
+
+
+def _gate_transposes(W_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The transposes of gates r and z's rows of W_h, stacked (2, m, m), and of rows n's,
+    contiguous (see _transposes)."""
+    m = W_h.shape[1]
+    W_rz_T = W_h[: 2 * m].reshape(2, m, m).transpose(0, 2, 1)
+    return np.ascontiguousarray(W_rz_T), np.ascontiguousarray(W_h[2 * m :].T)
 
 
 def forget_bias(b: np.ndarray) -> None:

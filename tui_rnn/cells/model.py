@@ -43,10 +43,12 @@ CELL_MODULES: dict[str, CellModule] = {"rnn": rnn, "lstm": lstm, "gru": gru}
 REPORT_SIGMA = 0.01  # the report's initialisation scale, the one-layer rnn's default
 
 
-def log_softmax(O: np.ndarray) -> np.ndarray:
-    """Row-wise log softmax, shifted by the row maximum so exp never overflows."""
-    shifted = O - O.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+def log_softmax(O: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise log softmax, shifted by the row maximum so exp never overflows (into `out`,
+    which may be O itself)."""
+    shifted = np.subtract(O, O.max(axis=-1, keepdims=True), out=out)
+    shifted -= np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,8 +151,13 @@ class ForwardCache:
     layers: list[LayerCache]  # one per layer (the cell's own)
     fed: list[np.ndarray]  # fed[l]: what layer l's output fed upwards (after dropout), (T, B, m)
     masks: list[np.ndarray | None]  # dropout masks, one per layer (None: no dropout)
-    probabilities: np.ndarray  # (T, B, K)
+    log_probabilities: np.ndarray  # (T, B, K)
     step_losses: np.ndarray  # (T, B): -log p_t[y_t]
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """p_t, (T, B, K): a new array at each call (an evaluation never needs it)."""
+        return np.exp(self.log_probabilities)
 
     @property
     def final_state(self) -> list[np.ndarray]:
@@ -268,8 +275,9 @@ class Model:
     def output_losses(self, top: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(log p_t, -log p_t[y_t]) for every t and stream from the top layer's output."""
         T, B, m = top.shape
-        logits = top.reshape(T * B, m) @ self["V"].T + self["c"]
-        log_p = log_softmax(logits)
+        logits = top.reshape(T * B, m) @ self["V"].T
+        logits += self["c"]
+        log_p = log_softmax(logits, out=logits)
         picked = log_p[np.arange(T * B), targets.reshape(-1)]
         return log_p.reshape(T, B, -1), -picked.reshape(T, B)
 
@@ -310,9 +318,7 @@ class Model:
             masks.append(mask)
         log_p, step_losses = self.output_losses(X, target_ids)  # log p_t, -log p_t[y_t]
         loss = step_losses.sum() / ids.shape[1]  # the mean over streams of their sums
-        return loss.item(), ForwardCache(
-            ids, target_ids, layers, fed, masks, np.exp(log_p), step_losses
-        )
+        return loss.item(), ForwardCache(ids, target_ids, layers, fed, masks, log_p, step_losses)
 
     def backward(self, cache: ForwardCache, grads: Model | np.ndarray | None = None) -> Model:
         """d loss / d parameters, written into `grads` (a Model or a flat array; views)."""
@@ -322,7 +328,7 @@ class Model:
             grads = Model(self.spec, grads)
         T, B = cache.inputs.shape
         K, spec = self.spec.vocab_size, self.spec
-        G = cache.probabilities.reshape(T * B, K).copy()
+        G = cache.probabilities.reshape(T * B, K)  # a new array: changed in place
         G[np.arange(T * B), cache.targets.reshape(-1)] -= 1.0  # dL/do_t = p_t - y_t
         if B > 1:
             G /= B  # the mean over streams

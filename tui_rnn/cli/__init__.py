@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import codecs
 import sys
+import time
 
-from tui_rnn.cli.common import EXIT_USAGE, UsageError, print_error, silence_stdout
+from tui_rnn.cli.common import (
+    EXIT_USAGE,
+    UsageError,
+    print_error,
+    process_started,
+    silence_stdout,
+)
 from tui_rnn.cli.parser import BY_NAME, build_parser, unknown_command
 from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
@@ -22,6 +29,8 @@ from tui_rnn.training.options import OptionError
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command `argv` names (default: sys.argv's); its exit code."""
+    # A command's start, for --time-limit: the process's when it is the program, else now.
+    started = process_started() if argv is None else time.monotonic()
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in BY_NAME else None
     parser = build_parser(command)
@@ -30,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if mistyped:
             raise UsageError(mistyped)
         args = parser.parse_args(argv[1:] if command else argv)
+        args.started = started
         code = args.run(args)
         files.write_output(sys.stdout, "")  # what is still buffered must reach it too
         return code

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -33,6 +34,20 @@ class UsageError(Exception):
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse would print the whole usage first
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def process_started() -> float:
+    """When this process began, on time.monotonic()'s clock, so that a time limit counts the
+    interpreter's start-up too (Linux's /proc; elsewhere, or if it cannot be read: now)."""
+    now = time.monotonic()
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22, starttime: clock ticks after boot
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return now
+    return now - age if 0 <= age < 600 else now
 
 
 # -- argparse types: reject NaN, infinities and out-of-range values up front --------------------

@@ -36,6 +36,7 @@ from tui_rnn.training.options import (
     MODEL_OPTIONS,
     PRESETS,
     SAVE_EVERY,
+    TIME_LIMIT,
     add_arguments,
     argparse_type,
 )
@@ -71,10 +72,11 @@ def training_arguments(parser: argparse.ArgumentParser) -> None:
         choices=tuple(PRESETS),
         default=None,
         help="report: the report's setup (the default); quality: the best model this machine "
-        "trains in a few minutes (see the README); options given explicitly override it",
+        "trains in 3 minutes (--time-limit 3m, a cosine schedule, early stopping; see the "
+        "README); options given explicitly override it",
     )
     length = how_far.add_mutually_exclusive_group()
-    for option in (ITERATIONS, EPOCHS):
+    for option in (ITERATIONS, EPOCHS, TIME_LIMIT):
         length.add_argument(
             option.flag,
             type=argparse_type(option),

@@ -3,7 +3,9 @@ it, and the summary at the end (a line, or one JSON object with --json).
 
 The progress bar (and what is said beside it) goes to stderr when it is a terminal, never into a
 pipe; samples go to stdout (through safetext on a terminal, exact into a pipe), and not at all
-with --json, whose stdout is the one JSON summary. The training loop only calls the Reporter.
+with --json, whose stdout is the one JSON summary. A run with a validation split ends by saying
+where its best model is and what it writes (a sample `tui-rnn generate RUN --best` reproduces;
+in the JSON, `best_sample`). The training loop only calls the Reporter.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import sys
 from types import TracebackType
 
+import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,8 +31,12 @@ from tui_rnn.driver import Run
 from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
 from tui_rnn.store import samples
-from tui_rnn.training import history
+from tui_rnn.store.rundir import CHECKPOINT_FILE
+from tui_rnn.training import history, sampling, schedule
 from tui_rnn.training.trainer import Trainer
+
+BEST_SAMPLE_LENGTH = 200  # characters the summary samples from the best model
+BEST_SAMPLE_SEED = 0  # tui-rnn generate's default seed: `generate RUN --best` writes the same
 
 
 class Reporter:
@@ -44,7 +51,7 @@ class Reporter:
         console = Console(stderr=True)
         self.out = console if self.show_bar else Console()
         self.bar = Progress(
-            *progress_columns(trainer.validating),
+            *progress_columns(trainer.validating, schedule.varies(trainer.config)),
             console=console,
             disable=not self.show_bar,
             transient=False,
@@ -62,6 +69,7 @@ class Reporter:
             smooth_loss=trainer.smooth_loss,
             rate=0.0,
             val=loss_text(trainer.val_loss),
+            eta=trainer.eta,
         )
         return self
 
@@ -97,6 +105,7 @@ class Reporter:
             smooth_loss=progress.smooth_loss,
             rate=progress.chars_per_second,
             val=loss_text(progress.val_loss),
+            eta=progress.eta,
         )
 
     def validation(self, loss: float) -> None:
@@ -125,13 +134,27 @@ class Reporter:
             f"{summary['best_smooth_loss']:.3f}){val}, "
             f"{summary['chars_per_second']:,.0f} chars/s, run in {run_dir}"
         )
+        if summary.get("best_sample") is not None:
+            line += "\n" + best_model_text(summary)
         try:
             say(line)
         except OSError as err:
             raise output_error(f"{files.describe(err)}; the run is saved in {run_dir}") from None
 
 
-def progress_columns(validating: bool) -> list[ProgressColumn]:
+def best_model_text(summary: dict) -> str:
+    """Where the best model is, its validation loss, and what it writes."""
+    loss = summary["best_val_loss"]
+    run_dir = summary["run_dir"]
+    return (
+        f"best model: val_loss {loss:.4f} nats/char ({loss / math.log(2):.3f} bits) at iter "
+        f"{summary['best_val_iteration']:,}, kept in {summary['best_model']} (tui-rnn "
+        f"generate {run_dir} --best); {BEST_SAMPLE_LENGTH} characters from it:\n"
+        f"{summary['best_sample']}"
+    )
+
+
+def progress_columns(validating: bool, scheduled: bool = False) -> list[ProgressColumn]:
     columns: list[ProgressColumn] = [
         TextColumn("[bold]iter {task.completed:,.0f}/{task.total:,.0f}"),
         BarColumn(),
@@ -139,6 +162,8 @@ def progress_columns(validating: bool) -> list[ProgressColumn]:
     ]
     if validating:
         columns.append(TextColumn("val {task.fields[val]}"))
+    if scheduled:  # the learning rate moves: show where it is
+        columns.append(TextColumn("lr {task.fields[eta]:.2e}"))
     return columns + [TextColumn("{task.fields[rate]:,.0f} chars/s"), TimeRemainingColumn()]
 
 
@@ -147,6 +172,7 @@ def summary(run: Run, seconds: float, updates: int, interrupted: bool) -> dict:
     it."""
     trainer = run.trainer
     best_val = trainer.best_val_loss if trainer.validating else None
+    has_best = trainer.validating and math.isfinite(trainer.best_val_loss)
     return {
         "iterations": trainer.iteration,
         "target": run.target,
@@ -163,7 +189,32 @@ def summary(run: Run, seconds: float, updates: int, interrupted: bool) -> dict:
         "chars_per_second": updates * trainer.chars_per_update / seconds if seconds else 0.0,
         "run_dir": str(run.run_dir),
         "interrupted": interrupted,
+        "stopped": stop_reason(run, interrupted),
+        "eta": trainer.eta,
+        "time_limit": (run.document.get("requested") or {}).get("time_limit"),
+        "best_model": str(run.run_dir / CHECKPOINT_FILE) if has_best else None,
+        "best_sample": best_sample(trainer) if has_best else None,
     }
+
+
+def stop_reason(run: Run, interrupted: bool) -> str:
+    """Why training ended: the target, --patience, the time limit's clock, or a signal."""
+    if interrupted:
+        return "signal"
+    if run.trainer.stopped_early:
+        return "patience"
+    if run.time_up:
+        return "time_limit"
+    return "target"
+
+
+def best_sample(trainer: Trainer, length: int = BEST_SAMPLE_LENGTH) -> str:
+    """What the best model writes from a paragraph break, with a generator of its own (the
+    run's is never touched): the text `tui-rnn generate RUN --best --length 200` prints."""
+    rng = np.random.Generator(np.random.PCG64(BEST_SAMPLE_SEED))
+    start = sampling.start_ids("", trainer.chars)
+    ids = sampling.continue_prompt(trainer.best_params, start, length, rng)
+    return "".join(trainer.chars[i] for i in ids)
 
 
 def loss_text(loss: float | None) -> str:

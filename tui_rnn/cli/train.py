@@ -48,6 +48,8 @@ def run_request(args: argparse.Namespace) -> RunRequest:
         run_dir=args.run_dir,
         resume=None if args.resume is None else str(resolve_run_dir(args.resume)),
         save_every=args.save_every,
+        time_limit=args.time_limit,
+        started=getattr(args, "started", None),
     )
 
 
@@ -93,7 +95,7 @@ def train_run(run: Run, stop_signal: list[int], as_json: bool) -> int:
     """Train `run` to its target or until a signal arrives in `stop_signal`; the exit code."""
     trainer = run.trainer
     if run.done:
-        print_error(past_target(run))
+        print_error(stopped_early(run) if trainer.stopped_early else past_target(run))
     started = time.perf_counter()
     start_iteration = trainer.iteration
     reporter = Reporter(trainer, run.target, as_json)
@@ -110,6 +112,9 @@ def train_run(run: Run, stop_signal: list[int], as_json: bool) -> int:
                 trouble = run.trouble()
                 if trouble:
                     reporter.say(f"warning: {trouble}", "yellow")
+                if run.time_up:
+                    reporter.say(out_of_time(run), "yellow")
+                    break
             run.save_if_unsaved()
     except DivergenceError as err:
         failure = diverged(run, err)
@@ -125,8 +130,37 @@ def train_run(run: Run, stop_signal: list[int], as_json: bool) -> int:
         raise TrainingStopped(failure)
     seconds = time.perf_counter() - started
     updates = trainer.iteration - start_iteration
+    if trainer.stopped_early and updates:
+        reporter.say(early_stop(run))
     reporter.finish(summary(run, seconds, updates, interrupted=bool(stop_signal)))
     return 128 + stop_signal[0] if stop_signal else 0
+
+
+def out_of_time(run: Run) -> str:
+    trainer = run.trainer
+    return (
+        f"time limit reached at update {trainer.iteration:,} of {run.target:,} (this machine "
+        f"ran slower than measured): saved in {run.run_dir}; tui-rnn train --resume "
+        f"{run.run_dir} trains the rest"
+    )
+
+
+def early_stop(run: Run) -> str:
+    trainer = run.trainer
+    return (
+        f"stopped early at update {trainer.iteration:,} of {run.target:,}: no better "
+        f"validation loss in {trainer.config.patience} evaluations (--patience)"
+    )
+
+
+def stopped_early(run: Run) -> str:
+    trainer = run.trainer
+    return (
+        f"tui-rnn: {run.run_dir} stopped early at iteration {trainer.iteration:,} (no better "
+        f"validation loss in {trainer.config.patience} evaluations): to train further give "
+        f"a larger patience, e.g. tui-rnn train --resume {run.run_dir} --patience "
+        f"{2 * (trainer.config.patience or 1)}"
+    )
 
 
 def past_target(run: Run) -> str:

@@ -18,6 +18,7 @@ raises ModelFileError saying so.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -26,13 +27,9 @@ from tui_rnn.cells.model import Model
 from tui_rnn.interop.errors import ModelFileError
 from tui_rnn.interop.pytorch_layout import TUI_GATES, reorder_gates
 
-try:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-except ImportError:  # the optional extra is not installed: build() says how to get it
-    HAVE_ONNX = False
-else:
-    HAVE_ONNX = True
+# Whether the optional extra is installed (build() says how to get it). onnx itself is imported
+# by build(): importing it takes 2-3 s, which every command (and a --time-limit) would pay.
+HAVE_ONNX = importlib.util.find_spec("onnx") is not None
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17: runtimes from 2022 on read it
@@ -56,6 +53,10 @@ def build(model: Model, chars, metadata: dict[str, str]):
     """The ONNX ModelProto of `model` (checked by onnx's checker)."""
     if not HAVE_ONNX:
         raise ModelFileError(MISSING)
+    # Here, not at the top: importing onnx takes seconds (see HAVE_ONNX).
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper  # (the same import, by name)
+
     spec = model.spec
     cell, L, m, K = spec.cell, spec.layers, spec.hidden_size, spec.vocab_size
     lstm = cell == "lstm"

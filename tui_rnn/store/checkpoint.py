@@ -86,7 +86,10 @@ _UNDO_COUNTERS = {
 }
 
 
-_OPTIONAL = {"samples_bytes": Expect("iu", ()), **_UNDO_COUNTERS}
+# Counters added after schema 2 began: a checkpoint without them is read with 0 (see
+# Trainer.OPTIONAL_COUNTERS), so older runs still load and resume bit for bit.
+_LATER_COUNTERS = {name: _INT for name in Trainer.OPTIONAL_COUNTERS}
+_OPTIONAL = {"samples_bytes": Expect("iu", ()), **_UNDO_COUNTERS, **_LATER_COUNTERS}
 RNG_STATE_MAX_CHARS = 1024  # PCG64's state as JSON is about 150 characters
 
 
@@ -139,6 +142,7 @@ def _named_counters(counters: dict, version: int) -> dict:
         name: int(counters[name]) for name in (*Trainer.COUNTERS, "evaluations")
     }
     named.update({name: float(counters[name]) for name in Trainer.LOSSES})
+    named.update({name: int(counters.get(name, 0)) for name in Trainer.OPTIONAL_COUNTERS})
     undo = [name in counters for name in _UNDO_COUNTERS]
     if any(undo) and not all(undo):
         raise _Damage("it holds some of the undo.* counters but not all")
@@ -152,7 +156,8 @@ def checkpoint_layout(document: dict, counters: dict, version: int = SCHEMA_VERS
     counters (`counters` as `_named_counters` gives them).
 
     The one place that says what a checkpoint looks like: a new model type or schema version
-    adds its named arrays here (and Trainer.state_arrays writes them)."""
+    adds its named arrays here (and Trainer.state_arrays writes them). A counter added within a
+    schema is optional (`_LATER_COUNTERS`): older checkpoints lack it."""
     config = TrainConfig.from_dict(document["config"])
     spec = model_spec(config, len(document["vocabulary"]))
     count = spec.param_count
@@ -237,6 +242,7 @@ def _check_counters(counters: dict, document: dict) -> None:
         and 0 <= c["best_iteration"] <= c["iteration"]
         and -1 <= c["last_sample_iteration"] <= c["iteration"]
         and 0 <= c["evaluations"] <= c["iteration"] + 1
+        and 0 <= c.get("evaluations_since_best", 0) <= c["evaluations"]
     ):
         raise _Damage("its counters are impossible")
     if c.get("undo") and c["evaluations"] < 1:

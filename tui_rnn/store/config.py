@@ -155,6 +155,9 @@ SCHEMA_1_OPTIONS = (
     "clip",
     "eps",
 )
+# Options added within schema 2: a config.json written before them takes their defaults (the
+# constant learning rate, no warmup, no early stopping), which is how that run trained.
+LATER_OPTIONS = ("lr_schedule", "warmup", "eta_min", "patience", "schedule_end")
 
 
 def _non_finite(document: dict) -> str | None:
@@ -180,7 +183,11 @@ def config_problem(document: dict) -> str | None:
     if not isinstance(config, dict):
         return "config is missing or not an object"
     version = document.get("schema_version")
-    required = SCHEMA_1_OPTIONS if version == 1 else TrainConfig.field_names()
+    required = (
+        SCHEMA_1_OPTIONS
+        if version == 1
+        else tuple(name for name in TrainConfig.field_names() if name not in LATER_OPTIONS)
+    )
     for name in required:
         if name not in config:
             return f"config.{name} is missing"
@@ -189,6 +196,8 @@ def config_problem(document: dict) -> str | None:
         options.validate(names="fields")
     except (TypeError, ValueError) as err:
         return f"config.{err}"
+    if options.needs_schedule_end and options.schedule_end is None:
+        return "config.schedule_end is missing (the last update of the learning-rate schedule)"
     if not isinstance(vocabulary, str) or len(vocabulary) < 2:
         return "vocabulary is missing or not a text of at least 2 characters"
     if list(vocabulary) != sorted(set(vocabulary)):
@@ -221,12 +230,30 @@ def config_problem(document: dict) -> str | None:
         ),
         "save_every": (document.get("save_every", 1), lambda v: _is_number(v) and v > 0),
         "eta_changes": (document.get("eta_changes", []), _eta_changes_ok),
+        "time_limits": (document.get("time_limits", []), _time_limits_ok),
         "requested": (document.get("requested", {}), lambda v: isinstance(v, dict)),
     }
     for name, (value, ok) in checks.items():
         if not ok(value):
             return f"{name} is invalid ({_shorten(value)})"
     return None
+
+
+def _time_limits_ok(value) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(c, dict)
+        and _is_int(c.get("iteration"))
+        and _is_int(c.get("target"))
+        and _is_number(c.get("seconds"))
+        for c in value
+    )
+
+
+def record_time_limit(document: dict, record: dict) -> None:
+    """A time limit turned into a target (config.json's time_limits: when, how long, the speed
+    measured and the target it fixed), beside the target itself."""
+    document.setdefault("time_limits", []).append(record)
+    document["target_iterations"] = record["target"]
 
 
 def _eta_changes_ok(value) -> bool:

@@ -128,3 +128,4 @@ class Progress:
     new_samples: list[Sample] = field(default_factory=list)
     val_loss: float | None = None  # the newest validation loss (nats per character)
     best_val_loss: float | None = None
+    eta: float | None = None  # the learning rate of the next update

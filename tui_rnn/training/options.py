@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -24,6 +25,8 @@ from tui_rnn.training.optim import DEFAULT_ETA, OPTIMIZERS
 
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float64", "float32")
+LR_SCHEDULES = ("constant", "cosine", "linear")
+WEEK = 7 * 24 * 3600.0  # the longest --time-limit: longer is a typo, not a plan
 # The longest sample (--sample-length): one takes seconds at the default size, and the log of
 # the last 200 samples in memory stays under 20 million characters. Longer text is what
 # `tui-rnn generate --length` is for: it streams.
@@ -62,12 +65,16 @@ class Option:
     resume: str = "fixed"  # "fixed": a resumed run keeps the run's; "change": may change
     metavar: str | None = None
     allow_none: bool = False  # None is a meaningful value (e.g. sigma: the cell's default)
+    duration: bool = False  # typed as 90, 90s, 3m or 1h30m; a number of seconds
+    default_label: str | None = None  # the default said in words ("off")
 
     def parse(self, text: str):
         """The value of `text` typed in by a user, or OptionError with a one-line reason."""
         text = text.strip()
         if self.kind is str:
             return self.check(text)
+        if self.duration:
+            return self.check(parse_duration(text, self.flag))
         if self.allow_none and text.lower() in ("", "auto", "default"):
             return None
         try:
@@ -117,6 +124,8 @@ class Option:
 
     @property
     def default_text(self) -> str:
+        if self.default_label is not None:
+            return self.default_label
         return (
             "derived"
             if self.default is None
@@ -128,6 +137,42 @@ class Option:
 
 def _number(value: float) -> str:
     return f"{value:,}" if float(value).is_integer() else f"{value:g}"
+
+
+_DURATION = re.compile(
+    r"(?:(?P<h>\d+(?:\.\d*)?)h)?(?:(?P<m>\d+(?:\.\d*)?)m)?(?:(?P<s>\d+(?:\.\d*)?)s)?"
+)
+
+
+def parse_duration(text: str, flag: str = "--time-limit") -> float:
+    """Seconds from `90`, `90s`, `3m`, `1h30m` or `1.5h`; OptionError unless above zero and at
+    most a week."""
+    text = text.strip().lower()
+    plain = re.fullmatch(r"\d+(?:\.\d*)?", text)
+    parts = None if plain else _DURATION.fullmatch(text)
+    if not plain and (parts is None or not any(parts.groups())):
+        raise OptionError(f"{flag} must be a duration such as 90, 90s, 3m or 1h30m, got {text!r}")
+    if plain:
+        seconds = float(text)
+    else:
+        assert parts is not None
+        hours, minutes, secs = (float(part or 0) for part in parts.group("h", "m", "s"))
+        seconds = 3600 * hours + 60 * minutes + secs
+    if seconds <= 0:
+        raise OptionError(f"{flag} must be longer than zero, got {text!r}")
+    if seconds > WEEK:
+        raise OptionError(f"{flag} must be at most a week (168h), got {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """90 -> "1m30s", 180 -> "3m", 5400 -> "1h30m", 2.5 -> "2.5s"."""
+    whole = round(seconds)
+    if abs(seconds - whole) > 1e-9 or whole < 60:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v)
 
 
 def _opt(name, flag, kind, default, help, **rules) -> Option:
@@ -235,6 +280,33 @@ TRAINING_OPTIONS = (
         metavar="E",
     ),
     _opt(
+        "lr_schedule",
+        "--lr-schedule",
+        str,
+        "constant",
+        "how the learning rate moves: constant, or from --eta down to --eta-min along a cosine "
+        "or a line that ends at the run's last update (then it stays at --eta-min)",
+        choices=LR_SCHEDULES,
+    ),
+    _opt(
+        "warmup",
+        "--warmup",
+        int,
+        0,
+        "updates over which the learning rate first rises linearly to --eta",
+        low=0,
+        metavar="W",
+    ),
+    _opt(
+        "eta_min",
+        "--eta-min",
+        float,
+        0.0,
+        "the learning rate a cosine or linear schedule ends at (at most --eta)",
+        low=0,
+        metavar="X",
+    ),
+    _opt(
         "val_fraction",
         "--val-fraction",
         float,
@@ -254,6 +326,19 @@ TRAINING_OPTIONS = (
         low=1,
         allow_none=True,
         metavar="N",
+    ),
+    _opt(
+        "patience",
+        "--patience",
+        int,
+        None,
+        "stop after N validation losses in a row without a better one (needs --val-fraction); "
+        "the best model is kept",
+        low=1,
+        allow_none=True,
+        resume="change",
+        metavar="N",
+        default_label="off",
     ),
     _opt("threads", "--threads", int, 1, "BLAS threads for training", low=1, high=256, metavar="N"),
     _opt(
@@ -307,7 +392,25 @@ SAVE_EVERY = _opt(
     resume="change",
     metavar="SECONDS",
 )
-RUN_OPTIONS = (ITERATIONS, EPOCHS, SAVE_EVERY)
+TIME_LIMIT = _opt(
+    "time_limit",
+    "--time-limit",
+    float,
+    None,
+    "train for this long (90, 90s, 3m, 1h30m), start-up and the end included: the run "
+    "measures its speed, fixes its number of updates (recorded, so that --iterations gives "
+    "the same run) and stops early, saved, if the machine slows down; on resume: this much "
+    "more",
+    low=0,
+    low_open=True,
+    high=WEEK,
+    resume="change",
+    metavar="DURATION",
+    duration=True,
+    default_label="none",
+)
+RUN_OPTIONS = (ITERATIONS, EPOCHS, TIME_LIMIT, SAVE_EVERY)
+RUN_BY_NAME: dict[str, Option] = {option.name: option for option in RUN_OPTIONS}
 
 # Presets: named sets of defaults. Options given explicitly override them. "report" is empty:
 # the plain defaults are the report's setup.
@@ -327,7 +430,15 @@ PRESETS: dict[str, dict[str, object]] = {
         "eta": 3e-3,
         "val_fraction": 0.1,
         "sample_every": 1000,
+        "lr_schedule": "cosine",
+        "patience": 5,
     },
+}
+# A preset's run options (how long it trains), apart from the config: an explicit --iterations
+# or --epochs replaces them, and a resumed run trains to the target it recorded.
+PRESET_RUN_OPTIONS: dict[str, dict[str, object]] = {
+    "report": {},
+    "quality": {"time_limit": 180.0},
 }
 
 
@@ -349,12 +460,19 @@ class TrainConfig:
     clip: float = 5.0
     lr_decay: float = 1.0
     decay_after: float = 10.0
+    lr_schedule: str = "constant"
+    warmup: int = 0
+    eta_min: float = 0.0
     val_fraction: float = 0.0
     eval_every: int | None = None  # None: derived from the sizes when the text is known
+    patience: int | None = None  # None: no early stopping
     threads: int = 1
     sample_every: int = 10_000
     sample_length: int = 200
     eps: float = 1e-8  # AdaGrad's (and the others') epsilon; not a command-line option
+    # The last update a schedule (or warmup) is made for: the run's first target, recorded
+    # when the run begins (not an option). None when the learning rate needs no end.
+    schedule_end: int | None = None
     preset: str = "report"
     extra: dict = field(default_factory=dict, repr=False)  # unknown keys of a newer config
 
@@ -377,6 +495,40 @@ class TrainConfig:
             raise OptionError(f"eps must be a positive number, got {self.eps!r}")
         if self.preset not in PRESETS:
             raise OptionError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        self._validate_schedule()
+        if self.patience is not None and self.val_fraction == 0:
+            raise OptionError(
+                f"--patience {self.patience} needs a validation loss to watch: give "
+                "--val-fraction F too (e.g. 0.1), or leave --patience out"
+            )
+
+    def _validate_schedule(self) -> None:
+        if self.lr_decay != 1 and self.lr_schedule != "constant":
+            raise OptionError(
+                f"--lr-decay {self.lr_decay:g} cannot go with --lr-schedule {self.lr_schedule}, "
+                "which sets the learning rate itself: drop --lr-decay or use --lr-schedule "
+                "constant"
+            )
+        assert self.eta is not None
+        if self.eta_min > self.eta:
+            raise OptionError(
+                f"--eta-min {self.eta_min:g} is above --eta {self.eta:g}: a schedule ends "
+                "below where it starts; give a smaller --eta-min"
+            )
+        end = self.schedule_end
+        if end is not None and (isinstance(end, bool) or not isinstance(end, int) or end < 1):
+            raise OptionError(f"schedule_end must be a whole number >= 1, got {end!r}")
+        if end is not None and self.warmup >= end:
+            raise OptionError(
+                f"--warmup {self.warmup:,} is at or beyond the run's last update ({end:,}): "
+                "give a smaller --warmup or train for longer"
+            )
+
+    @property
+    def needs_schedule_end(self) -> bool:
+        """Whether the learning rate depends on the run's last update (a decaying schedule,
+        or a warmup that must end before it)."""
+        return self.lr_schedule != "constant" or self.warmup > 0
 
     # Compatibility with the report's names.
     @property
@@ -409,6 +561,11 @@ def resolve(given: Mapping[str, object], preset: str | None = None) -> TrainConf
     given = {k: v for k, v in given.items() if v is not None and v is not AUTO}
     if given.get("optimizer", values.get("optimizer")) != values.get("optimizer"):
         values.pop("eta", None)  # a preset's learning rate is for its own optimizer
+    if given.get("val_fraction") == 0:
+        values.pop("patience", None)  # a preset's early stopping needs its validation split
+    if given.get("lr_decay", 1) != 1 and "lr_schedule" not in given:
+        for name in ("lr_schedule", "eta_min"):  # a per-epoch decay replaces the schedule
+            values.pop(name, None)
     values.update(given)
     config = TrainConfig(**values, preset=preset)
     config.validate()
@@ -422,6 +579,11 @@ def resolve(given: Mapping[str, object], preset: str | None = None) -> TrainConf
         raise OptionError(
             "--decay-after needs a decay to start: give --lr-decay F too (e.g. 0.97), or "
             "leave --decay-after out"
+        )
+    if "eta_min" in given and config.lr_schedule == "constant":
+        raise OptionError(
+            "--eta-min needs a schedule that ends there: give --lr-schedule cosine or linear "
+            "too, or leave --eta-min out"
         )
     return config
 
@@ -444,7 +606,7 @@ def resumed_config(
         raise OptionError(
             f"{option.flag} {value} conflicts with the run's {name} = "
             f"{getattr(saved, name)}: a resumed run keeps its options (only --eta, "
-            "--iterations, --epochs, --save-every may change); drop "
+            "--patience, --iterations, --epochs, --time-limit, --save-every may change); drop "
             f"{option.flag} or start a new run"
         )
     if preset and preset != saved.preset:
@@ -452,10 +614,16 @@ def resumed_config(
             f"--preset {preset} conflicts with the run's preset {saved.preset}: "
             "drop --preset or start a new run"
         )
-    eta = given.get("eta")
-    if eta is None:
+    changes = {
+        name: BY_NAME[name].check(given[name])
+        for name in ("eta", "patience")
+        if given.get(name) is not None and given[name] is not AUTO
+    }
+    if not changes:
         return saved
-    return replace(saved, eta=BY_NAME["eta"].check(eta))
+    config = replace(saved, **changes)
+    config.validate()  # e.g. a new --eta below the schedule's --eta-min
+    return config
 
 
 # -- argparse -----------------------------------------------------------------------------------

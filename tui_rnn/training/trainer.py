@@ -7,7 +7,8 @@ One update (B = 1 stream, float64, AdaGrad is exactly the DD2424 assignment and 
     X[t, b], Y[t, b] = text[b*S + p + t], text[b*S + p + t + 1]       t < n = seq_length
     loss, cache = model.forward(X, Y, state)     loss = (1/B) sum_b sum_t -log p_t,b[y_t,b]
     g = clip(model.backward(cache), -C, C)        (after averaging over the streams)
-    theta = optimizer(theta, g, eta_e)            eta_e = eta * F^max(0, epochs done - E)
+    theta = optimizer(theta, g, eta_t)            eta_t: the schedule's (training/schedule.py),
+                                                  times F^max(0, epochs done - E) (--lr-decay)
     smooth_loss = 0.999 smooth_loss + 0.001 loss
     p += n; state = the chunk's final state.
     When a chunk would run past the end of its segment: p = 0, state = 0, next epoch
@@ -21,7 +22,9 @@ validation loss (char-rnn's and nanoGPT's choice); without it, the lowest smooth
 report's). The evaluation at a target stays when training goes on past it: the model it chose
 is never lost, so a run continued past its target may have one evaluation (and a best model)
 more than one trained straight through, and the same parameters, optimizer state and smooth
-loss.
+loss. With --patience P, training stops after P scheduled evaluations in a
+row without a better one (the evaluation made only because the target was reached does not
+count).
 
 `check_run` makes every check a new run must pass (the text, memory, the streams, the first
 loss) and returns its target before anything is built, so that a refusal leaves nothing
@@ -41,7 +44,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tui_rnn.cells.model import ForwardCache, Model, ModelSpec
-from tui_rnn.training import sampling
+from tui_rnn.training import sampling, schedule
 from tui_rnn.training.corpus import Corpus, check_streams, check_trainable
 from tui_rnn.training.history import LossHistory, Progress, Sample
 from tui_rnn.training.optim import CLASSES as OPTIMIZER_CLASSES
@@ -51,7 +54,7 @@ from tui_rnn.training.options import OptionError, TrainConfig
 _LARGEST_LOSS = float(np.finfo(np.float32).max)
 MAX_UPDATES = 2**53  # the largest target: beyond it a float64 no longer counts updates exactly
 EVAL_STREAMS = 32  # the held-out text is read as this many streams (any batch size: comparable)
-_EVAL_CHUNK = 256  # steps per forward pass while evaluating (bounds the memory it takes)
+EVAL_CHUNK = 256  # steps per forward pass while evaluating (bounds the memory it takes)
 
 # How much of the training time validation may take: an evaluation reads V characters once
 # (one forward pass each), an update reads B * n characters three times over (forward,
@@ -147,6 +150,12 @@ def check_fits_memory(config: TrainConfig, vocab_size: int, label: str = "--hidd
     )
 
 
+def evaluation_shape(val_length: int) -> tuple[int, int]:
+    """(streams, steps per stream) of a validation pass over `val_length` characters."""
+    streams = max(1, min(EVAL_STREAMS, (val_length - 1) // 2))
+    return streams, (val_length - 1) // streams
+
+
 def split_text(data: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """(training text, held-out text): the held-out part is the last val_fraction of it."""
     held_out = int(len(data) * val_fraction)
@@ -178,6 +187,16 @@ def check_initial_loss(model: Model, train_data: np.ndarray, config: TrainConfig
         loss = model.loss(inputs, targets, model.zero_state(1))
     if not abs(loss) <= _LARGEST_LOSS:
         raise OptionError(f"{sigma} makes the first loss {loss:.3g}, too large to train: {smaller}")
+
+
+def default_eval_every(config: TrainConfig, length: int) -> int:
+    """Updates between validation passes over a text of `length` characters: so that they
+    take about _EVAL_SHARE of the training time (0: no validation)."""
+    held_out = int(length * config.val_fraction)
+    if not held_out:
+        return 0
+    share = 3 * _EVAL_SHARE * config.batch_size * config.seq_length
+    return max(1, math.ceil(held_out / share))
 
 
 def updates_per_epoch(config: TrainConfig, length: int) -> int:
@@ -227,6 +246,11 @@ class Trainer:
 
     def __init__(self, data: np.ndarray, chars: tuple[str, ...], config: TrainConfig):
         config.validate()
+        if config.needs_schedule_end and config.schedule_end is None:
+            raise OptionError(
+                f"--lr-schedule {config.lr_schedule} with --warmup {config.warmup} needs the "
+                "run's last update (config.schedule_end)"
+            )
         self.data = data
         self.chars = tuple(chars)
         self.config = config
@@ -253,6 +277,7 @@ class Trainer:
         self.best_smooth_loss = self.smooth_loss
         self.best_iteration = 0
         self.best_val_loss = math.inf
+        self.evaluations_since_best = 0  # scheduled ones in a row, for --patience
         self.last_sample_iteration = -1
         self.train_seconds = 0.0
         self.history = LossHistory()
@@ -302,21 +327,26 @@ class Trainer:
 
     @property
     def eta(self) -> float:
-        """This epoch's learning rate: eta * F^max(0, epochs done - E) (char-rnn's rule)."""
+        """The learning rate of the next update: the schedule's, times F^max(0, epochs done -
+        E) with --lr-decay F (char-rnn's rule)."""
         config = self.config
+        eta = schedule.learning_rate(config, self.iteration, config.schedule_end)
         if config.lr_decay == 1.0:
-            return self.base_eta
-        return self.base_eta * config.lr_decay ** max(0.0, (self.epoch - 1) - config.decay_after)
+            return eta
+        return eta * config.lr_decay ** max(0.0, (self.epoch - 1) - config.decay_after)
+
+    @property
+    def stopped_early(self) -> bool:
+        """--patience evaluations in a row brought no better validation loss."""
+        patience = self.config.patience
+        return patience is not None and self.evaluations_since_best >= patience
 
     @property
     def val_loss(self) -> float | None:
         return float(self.history.val_loss[-1]) if len(self.history.val_loss) else None
 
     def default_eval_every(self) -> int:
-        if not self.validating:
-            return 0
-        share = 3 * _EVAL_SHARE * self.chars_per_update
-        return max(1, math.ceil(len(self.val_data) / share))
+        return default_eval_every(self.config, len(self.data))
 
     def target_iterations(self, iterations: int | None = None, epochs: float | None = None) -> int:
         """The total updates `iterations` or `epochs` ask for (2 epochs if neither is given)."""
@@ -392,13 +422,12 @@ class Trainer:
         """The mean loss per character on the held-out text (nats), from a zero state."""
         model = self.model if flat is None else Model.from_flat(self.spec, flat)
         val = self.val_data
-        streams = max(1, min(EVAL_STREAMS, (len(val) - 1) // 2))
-        length = (len(val) - 1) // streams
+        streams, length = evaluation_shape(len(val))
         starts = np.arange(streams) * length
         state = model.zero_state(streams)
         total = 0.0
-        for t0 in range(0, length, _EVAL_CHUNK):
-            steps = np.arange(t0, min(length, t0 + _EVAL_CHUNK))[:, None]
+        for t0 in range(0, length, EVAL_CHUNK):
+            steps = np.arange(t0, min(length, t0 + EVAL_CHUNK))[:, None]
             index = starts + steps
             loss, state = model.evaluate(val[index], val[index + 1], state)
             total += loss * streams  # the loss is the mean over the streams
@@ -409,13 +438,17 @@ class Trainer:
             return False
         return self.iteration % self.eval_every == 0 and not self._validated_now()
 
-    def record_validation(self) -> float:
-        """Evaluate now, record it, and keep the model if it is the best so far."""
+    def record_validation(self, scheduled: bool = True) -> float:
+        """Evaluate now, record it, and keep the model if it is the best so far. A scheduled
+        evaluation counts for --patience."""
         loss = self.evaluate()
         self.history.add_validation(self.iteration, loss)
-        if loss < self.best_val_loss:
+        better = loss < self.best_val_loss
+        if better:
             self.best_val_loss = loss
             self._new_best()
+        if scheduled:
+            self.evaluations_since_best = 0 if better else self.evaluations_since_best + 1
         return loss
 
     # -- samples -------------------------------------------------------------------------------
@@ -477,13 +510,13 @@ class Trainer:
         `synthesize`) and falls due again on the next call. Samples fall due before the first
         update and every `sample_every` updates, validation every `eval_every` updates and
         when the target is reached; progress is reported at most every `progress_every`
-        seconds (and once at the end).
+        seconds (and once at the end). A run stopped early (--patience) makes no update.
         """
         done = 0
         started = last_report = time.perf_counter()
         going, sample = self._due_work(False, interrupt, on_validation, on_sample)
         new_samples = [] if sample is None else [sample]
-        while going and self.iteration < until_iteration:
+        while going and self.iteration < until_iteration and not self.stopped_early:
             if interrupt is not None and interrupt():
                 break
             if done and should_stop is not None and should_stop():
@@ -514,8 +547,10 @@ class Trainer:
         just reached the target: (False, None) when `interrupt` stopped the sample."""
         began = time.perf_counter()  # evaluations and samples count as training time
         try:
-            if self.eval_due() or (reached and self.validating and not self._validated_now()):
+            if self.eval_due():
                 loss = self.record_validation()
+            elif reached and self.validating and not self._validated_now():
+                loss = self.record_validation(scheduled=False)  # kept, never undone
             else:
                 loss = None
             if loss is not None and on_validation:
@@ -545,6 +580,7 @@ class Trainer:
             list(new_samples),
             self.val_loss,
             self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+            self.eta,
         )
 
     # -- state for checkpoints (store.checkpoint writes it; no pickles: arrays and strings) -----
@@ -556,6 +592,8 @@ class Trainer:
         "last_sample_iteration",
     )
     LOSSES = ("smooth_loss", "best_smooth_loss", "best_val_loss", "train_seconds")
+    # Counters newer checkpoints hold and older ones lack (read as 0: they had no patience).
+    OPTIONAL_COUNTERS = ("evaluations_since_best",)
     # Wall-clock measurements: saved, but never the same twice, so every bit-for-bit
     # comparison of two states leaves them out.
     TIMING = ("seconds_history", "train_seconds")
@@ -578,7 +616,7 @@ class Trainer:
             arrays[f"opt.{name}"] = value
         for layer, value in enumerate(self.state):
             arrays[f"state.{layer}"] = value
-        for name in self.COUNTERS:
+        for name in self.COUNTERS + self.OPTIONAL_COUNTERS:
             arrays[name] = np.array(getattr(self, name), dtype=np.int64)
         # How many validation losses there are: bounds the two arrays that hold them.
         arrays["evaluations"] = np.array(len(self.history.val_loss), dtype=np.int64)
@@ -609,6 +647,8 @@ class Trainer:
         self.state = [value.astype(self.model.flat.dtype, copy=True) for value in state]
         for name in self.COUNTERS:
             setattr(self, name, int(arrays[name]))
+        for name in self.OPTIONAL_COUNTERS:
+            setattr(self, name, int(arrays.get(name, 0)))
         for name in self.LOSSES:
             setattr(self, name, float(arrays[name]))
         self.history = LossHistory.from_arrays(

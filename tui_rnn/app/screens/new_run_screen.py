@@ -1,11 +1,20 @@
 """A new run from the app (n): a corpus (the built-in one, or a text file picked in the working
 directory's tree) and the options that shape a run, filled from a preset, then Enter.
 
-Every field is checked as it is typed by the command line's own rules (options.BY_NAME: one
-place defines them), and the run is opened on a worker exactly as `tui-rnn train` opens it
-(Run.open, lazy: its directory is made at its first update or save), so what only the whole
-request can tell is named under the form the same way. Once open it goes to the app
-(RunOpened), which saves and closes the current run and switches.
+The corpus: the built-in one (the first choice), or a text file picked in a DirectoryTree of
+the working directory that lists only directories and files that start as UTF-8 text
+(corpus.looks_like_text; hidden ones left out). The options: cell, layers, hidden size, batch,
+sequence length, optimizer, learning rate (empty: the optimizer's default), validation
+fraction and time limit (empty: none, two epochs), filled from a preset (choosing one fills
+them in). Every field is checked as it is
+typed, by the command line's own rules (options.BY_NAME[name].parse: one place defines them):
+a bad value turns its field red and is named under the form.
+
+Start (or ctrl+s) opens the run on a worker as `tui-rnn train` would (Run.open,
+lazy: its directory is made at its first update or save); what only the whole request can tell
+(a corpus too short for the sequence length, a batch too large for the text) is named under
+the form the same way. Once open it goes to the app (RunOpened), which saves and closes the
+current run and switches to the new one.
 """
 
 from __future__ import annotations
@@ -30,7 +39,13 @@ from tui_rnn.driver import Run, RunRequest
 from tui_rnn.safe import text as safe_text
 from tui_rnn.training.corpus import BUILTIN_NAME, looks_like_text
 from tui_rnn.training.optim import DEFAULT_ETA
-from tui_rnn.training.options import BY_NAME, PRESETS
+from tui_rnn.training.options import (
+    BY_NAME,
+    PRESET_RUN_OPTIONS,
+    PRESETS,
+    RUN_BY_NAME,
+    format_duration,
+)
 
 # (field id, option name, label): the form's fields in order; a name with choices is a Select.
 FIELDS = (
@@ -42,21 +57,24 @@ FIELDS = (
     ("new-optimizer", "optimizer", "optimizer"),
     ("new-eta", "eta", "learning rate"),
     ("new-val", "val_fraction", "validation fraction"),
+    ("new-time", "time_limit", "time limit"),
 )
 NAMES = {field_id: name for field_id, name, _ in FIELDS}
+OPTIONS = {**BY_NAME, **RUN_BY_NAME}  # the fields' options: the run's and its time limit
 
 
 def preset_values(preset: str) -> dict[str, object]:
     """Every field's value under a preset: the preset's, else the option's default."""
-    return {name: PRESETS[preset].get(name, BY_NAME[name].default) for _, name, _ in FIELDS}
+    values = {**PRESETS[preset], **PRESET_RUN_OPTIONS.get(preset, {})}
+    return {name: values.get(name, OPTIONS[name].default) for _, name, _ in FIELDS}
 
 
 def parse_field(name: str, text: str):
     """A field's value by the command line's rule (OptionError, one line, naming the flag);
-    an empty learning rate is not given: the optimizer's default."""
-    if name == "eta" and not text.strip():
+    an empty learning rate or time limit is not given: the optimizer's default, no limit."""
+    if name in ("eta", "time_limit") and not text.strip():
         return None
-    return BY_NAME[name].parse(text)
+    return OPTIONS[name].parse(text)
 
 
 def is_directory(path: Path) -> bool:
@@ -110,7 +128,7 @@ class NewRunScreen(ModalScreen[None]):
                     )
                     for field_id, name, label in FIELDS:
                         yield Label(label)
-                        option = BY_NAME[name]
+                        option = OPTIONS[name]
                         if option.choices:
                             yield Select(
                                 [(choice, choice) for choice in option.choices],
@@ -120,7 +138,7 @@ class NewRunScreen(ModalScreen[None]):
                                 id=field_id,
                             )
                         else:
-                            yield SafeInput(_text(values[name]), id=field_id, compact=True)
+                            yield SafeInput(_text(values[name], name), id=field_id, compact=True)
             yield Static("", id="new-message")
             with Horizontal(id="new-buttons"):
                 yield Button("Start", id="new-start", variant="primary", compact=True)
@@ -132,6 +150,7 @@ class NewRunScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self._show_corpus()
         self._eta_placeholder()
+        self.query_one("#new-time", Input).placeholder = "none (2 epochs)"
         self.query_one("#new-hidden", Input).focus()
 
     # -- the corpus -------------------------------------------------------------------------------
@@ -164,10 +183,10 @@ class NewRunScreen(ModalScreen[None]):
             self.preset = str(event.value)
             for field_id, name, _ in FIELDS:  # a preset sets every field
                 value = preset_values(self.preset)[name]
-                if BY_NAME[name].choices:  # a Select (see compose)
+                if OPTIONS[name].choices:  # a Select (see compose)
                     self.query_one(f"#{field_id}", Select).value = value
                 else:
-                    self.query_one(f"#{field_id}", Input).value = _text(value)
+                    self.query_one(f"#{field_id}", Input).value = _text(value, name)
         self._eta_placeholder()
 
     def _eta_placeholder(self) -> None:
@@ -187,13 +206,13 @@ class NewRunScreen(ModalScreen[None]):
         rules = {
             field_id: (lambda text, name=name: parse_field(name, text))
             for field_id, name, _ in FIELDS
-            if not BY_NAME[name].choices
+            if not OPTIONS[name].choices
         }
         values, problems = read_fields(self, rules)
         options = {NAMES[field_id]: value for field_id, value in values.items()}
         for field_id, name, _ in FIELDS:
-            if BY_NAME[name].choices:
-                options[name] = BY_NAME[name].check(self.query_one(f"#{field_id}", Select).value)
+            if OPTIONS[name].choices:
+                options[name] = OPTIONS[name].check(self.query_one(f"#{field_id}", Select).value)
         return options, problems
 
     def _say(self, text: str, style: str = "") -> None:
@@ -214,13 +233,21 @@ class NewRunScreen(ModalScreen[None]):
         if problems:
             self._say("; ".join(problems))
             return
+        time_limit = options.pop("time_limit", None)
+        assert time_limit is None or isinstance(time_limit, float)
         request = RunRequest(
             corpus=self.corpus,
             options={name: value for name, value in options.items() if value is not None},
             preset=self.preset,
+            time_limit=time_limit,
+            # An emptied time limit is none, even under a preset that has one: two epochs.
+            epochs=2.0 if time_limit is None and self._preset_time_limit() else None,
         )
         self._say("starting…", "dim")
         self._worker = self.open_run(request)
+
+    def _preset_time_limit(self) -> bool:
+        return PRESET_RUN_OPTIONS.get(self.preset, {}).get("time_limit") is not None
 
     @work(thread=True, exclusive=True, group="new-run", exit_on_error=False)
     def open_run(self, request: RunRequest) -> None:
@@ -236,5 +263,9 @@ class NewRunScreen(ModalScreen[None]):
             self._say(safe_text.terminal(text))
 
 
-def _text(value) -> str:
-    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+def _text(value, name: str = "") -> str:
+    if value is None:
+        return ""
+    if OPTIONS.get(name) is not None and OPTIONS[name].duration:
+        return format_duration(float(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -91,7 +91,7 @@ def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
         Part("time", Text(time), 2),
         Part("epoch", Text(f"epoch {status.epoch}"), 3),
         Part("speed", Text(rate), 4),
-        Part("eta", Text(f"eta {status.eta:g}"), 5),
+        Part("eta", Text(f"eta {status.eta:.3g}"), 5),
         Part("corpus", Text(safe_text.terminal(status.corpus), style="dim"), 6),
         Part("run_dir", Text(safe_text.terminal(status.run_dir), style="dim"), 7),
     ]
