@@ -134,10 +134,11 @@ class Reporter:
             f"{summary['best_smooth_loss']:.3f}){val}, "
             f"{summary['chars_per_second']:,.0f} chars/s, run in {run_dir}"
         )
-        if summary.get("best_sample") is not None:
-            line += "\n" + best_model_text(summary)
         try:
             say(line)
+            if summary.get("best_sample") is not None:
+                say(best_model_text(summary))
+                write_stdout(summary["best_sample"] + "\n")  # model text: exact in a pipe
         except OSError as err:
             raise output_error(f"{files.describe(err)}; the run is saved in {run_dir}") from None
 
@@ -149,8 +150,7 @@ def best_model_text(summary: dict) -> str:
     return (
         f"best model: val_loss {loss:.4f} nats/char ({loss / math.log(2):.3f} bits) at iter "
         f"{summary['best_val_iteration']:,}, kept in {summary['best_model']} (tui-rnn "
-        f"generate {run_dir} --best); {BEST_SAMPLE_LENGTH} characters from it:\n"
-        f"{summary['best_sample']}"
+        f"generate {run_dir} --best); {BEST_SAMPLE_LENGTH} characters from it:"
     )
 
 
