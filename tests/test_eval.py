@@ -208,3 +208,10 @@ def test_bad_eval_input_is_one_line(runs, tmp_path, capsys, argv, words):
     line = fails(["eval", str(runs / "a"), *argv], capsys)
     for word in words:
         assert word in line
+
+
+def test_a_window_spread_wide_by_unknown_characters_is_not_a_passage():
+    worst = scoring.WorstPassages(3, window=4)
+    positions = np.array([0, 1, 2, 3, 10, 11, 12, 10_000])  # the second window spans 9,991
+    worst.add(positions, np.array([1.0, 1.0, 1.0, 1.0, 9.0, 9.0, 9.0, 9.0]))
+    assert [s.start for s in worst.worst()] == [0]

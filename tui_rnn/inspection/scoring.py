@@ -39,10 +39,11 @@ from tui_rnn.training.trainer import evaluate_streams, evaluation_shape, split_t
 CHUNK = 1024  # steps per forward pass of one stream (bounds the memory of its cache)
 PASSAGE = 32  # predicted characters in a passage
 CONTEXT = 24  # characters shown on either side of a passage
+MAX_SPAN = 4 * PASSAGE  # a window spread wider (by unknown characters) is not a passage shown
 LN2 = math.log(2.0)
 MARK = 2.0  # a passage's characters at least this many times the text's loss are marked
 
-Progress = Callable[[int], None]  # hears how many more characters were read
+Progress = Callable[[int], None]  # hears how much more was read (characters, or a file's bytes)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ class Surprise:
 @dataclass
 class WorstPassages:
     """The `count` windows of PASSAGE predicted characters of highest mean loss seen so far
-    (equal ones: the earlier wins)."""
+    (equal ones: the earlier wins). A window spread over more than MAX_SPAN characters of the
+    text (unknown ones between) is left out: what is shown of it, and read again, stays small."""
 
     count: int
     window: int = PASSAGE
@@ -112,7 +114,8 @@ class WorstPassages:
         starts = np.arange(0, n, W)
         sizes = np.minimum(W, n - starts)
         means = np.add.reduceat(np.asarray(losses, dtype=np.float64), starts) / sizes
-        whole = sizes * 2 >= W
+        spans = np.asarray(positions)[starts + sizes - 1] - np.asarray(positions)[starts] + 1
+        whole = (sizes * 2 >= W) & (spans <= MAX_SPAN)
         starts, sizes, means = starts[whole], sizes[whole], means[whole]
         if len(self.heap) == self.count:
             keep = np.flatnonzero(means >= self.heap[0][0])

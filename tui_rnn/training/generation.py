@@ -374,10 +374,14 @@ def read_prompt_file(path: str) -> str:
     newline (editors add one). CorpusError (one line) for a file that is missing, not a
     regular file, not UTF-8, empty or longer than MAX_PROMPT_CHARS."""
     name = "standard input" if path == "-" else f"--prompt-file {path}"
+    too_long = f"{name} holds more than {MAX_PROMPT_CHARS:,} characters: use a shorter prompt"
     if path == "-":
-        raw = sys.stdin.buffer.read(4 * MAX_PROMPT_CHARS + 4)
+        limit = 4 * (MAX_PROMPT_CHARS + 2)  # UTF-8 takes at most 4 bytes a character
+        raw = sys.stdin.buffer.read(limit + 1)
         if not raw:
             raise CorpusError(f"{name} is empty: give it a prompt")
+        if len(raw) > limit:
+            raise CorpusError(too_long)
         blocks = decode_blocks([raw], "utf-8", name, _PROMPT_FILE_REMEDY)
     else:
         blocks = open_text(path, "utf-8", what="--prompt-file", remedy=_PROMPT_FILE_REMEDY)
@@ -390,9 +394,7 @@ def read_prompt_file(path: str) -> str:
     text = "".join(pieces)
     text = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
     if len(text) > MAX_PROMPT_CHARS:
-        raise CorpusError(
-            f"{name} holds more than {MAX_PROMPT_CHARS:,} characters: use a shorter prompt"
-        )
+        raise CorpusError(too_long)
     if not text:
         raise CorpusError(
             f"{name} holds no prompt: write one in it, or leave --prompt-file out to start at a "
