@@ -83,16 +83,21 @@ def default_text(option: options.Option) -> str:
     label = getattr(option, "default_label", None)
     if label is not None:
         return label
-    if default is None:
-        return "derived"
+    if default is None:  # a run derives it; a generation option is simply not given
+        return "none" if isinstance(option, generation.GenerationOption) else "derived"
+    if default == ():
+        return "none"
     if isinstance(default, bool) or not isinstance(default, int | float):
         return code(str(default))
     return code(number(default))
 
 
 def flag_text(option: options.Option) -> str:
-    """The flag and its metavar (an option with choices lists them under values)."""
-    return code(f"{option.flag} {getattr(option, 'metavar', None) or ''}".strip())
+    """The flag (and its short form) and its metavar (an option with choices lists them under
+    values)."""
+    short = getattr(option, "short", None)
+    text = code(f"{option.flag} {getattr(option, 'metavar', None) or ''}".strip())
+    return f"{text} ({code(short)})" if short else text
 
 
 def table(rows: Iterable[options.Option]) -> list[str]:
@@ -106,6 +111,8 @@ def table(rows: Iterable[options.Option]) -> list[str]:
             if getattr(option, "duration", False)
             else KINDS.get(option.kind, option.kind.__name__)
         )
+        if getattr(option, "many", False):
+            kind += " (repeatable)"
         resume = RESUME.get(getattr(option, "resume", None), "")
         lines.append(
             "| "

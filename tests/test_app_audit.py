@@ -148,6 +148,7 @@ def test_every_bad_generator_field_is_named_on_screen_at_once(size, session_fact
     session = session_factory(target=0)
     bad = {"gen-length": "0", "gen-temperature": "abc", "gen-top-p": "2", "gen-seed": "-1"}
     bad["gen-count"] = "11"
+    bad.update({"gen-top-k": "-1", "gen-beam": "65"})
 
     async def scenario():
         app = make_app(session)

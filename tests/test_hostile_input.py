@@ -393,10 +393,10 @@ def test_ctrl_c_during_generate_is_one_line_and_exit_130(run_dir, capsys, monkey
     from tui_rnn.training import sampling
 
     def interrupted(*args, **kwargs):
-        yield 0
+        yield "a", 0.0
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sampling, "continue_prompt", interrupted)
+    monkeypatch.setattr(sampling, "continuation", interrupted)
     capsys.readouterr()
     assert main(["generate", str(run_dir), "--length", "1000"]) == 130
     err = capsys.readouterr().err

@@ -369,8 +369,9 @@ KEYS: tuple[Key, ...] = (
         "best-model",
         "space",
         "toggle_best",
-        "Best",
-        "tick or untick best: the best model instead of the current (on the box)",
+        "Tick",
+        "tick or untick the box: best (the best model, not the current) or colour (the "
+        "text by surprise)",
         Scope.GENERATOR,
     ),
     # -- the gradient-check pane, while it has the focus -------------------------------------------
@@ -411,6 +412,14 @@ KEYS: tuple[Key, ...] = (
     Key("runs-first", "home", "first_row", "First", "the first run", Scope.RUNS, priority=True),
     Key("runs-last", "end", "last_row", "Last", "the last run", Scope.RUNS, priority=True),
     Key("runs-new", "n", "new_run", "New", "start a new run (a form)", Scope.RUNS, 8),
+    Key(
+        "runs-eval",
+        "e",
+        "evaluate",
+        "Eval",
+        "score the marked runs (or the one under the cursor) on a text, side by side",
+        Scope.RUNS,
+    ),
     # -- comparing runs ---------------------------------------------------------------------------
     Key(
         "x-axis",

@@ -164,6 +164,7 @@ class GeneratedText(Message):
     index: int  # which sample of the request (0-based)
     text: str
     done: bool = False  # this sample is complete
+    log_probabilities: tuple[float, ...] = ()  # of each character of `text` (nats)
 
     def can_replace(self, message: Message) -> bool:
         return False  # every chunk carries new characters

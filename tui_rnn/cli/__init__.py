@@ -1,9 +1,9 @@
 """The command line, the package's top layer: `main` (tui-rnn [COMMAND] ...), the table of
 commands and their arguments (parser.py), one module per family of commands (train.py with the
-app launcher, generate.py, checks.py, runs.py), the training progress printer (reporter.py) and
-what they share (common.py). It may import every layer below it; nothing imports it. Wherever a
-RUN_DIR is taken, `latest` is the newest run under ./runs, and every user mistake ends in one
-line on stderr with exit code 2, never a traceback.
+app launcher, generate.py, evaluate.py, checks.py, runs.py, model_files.py), the training
+progress printer (reporter.py) and what they share (common.py). It may import every layer below
+it; nothing imports it. Wherever a RUN_DIR is taken, `latest` is the newest run under ./runs,
+and every user mistake ends in one line on stderr with exit code 2, never a traceback.
 """
 
 from __future__ import annotations

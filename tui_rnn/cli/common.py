@@ -21,6 +21,7 @@ from typing import NoReturn
 from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
 from tui_rnn.store import rundir
+from tui_rnn.store.checkpoint import CHECKPOINTS
 from tui_rnn.training.generation import parse_number
 from tui_rnn.training.options import OptionError
 
@@ -152,3 +153,24 @@ def silence_stdout() -> None:
         os.close(devnull)
     except (AttributeError, ValueError, OSError):  # not a real file (a test's stream)
         pass
+
+
+# -- which model of a run ------------------------------------------------------------------------
+def checkpoint_arguments(parser: argparse.ArgumentParser, default: str = "best") -> None:
+    """--checkpoint best|latest, and --current for latest: which of a run's models to use."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--checkpoint",
+        choices=CHECKPOINTS,
+        default=default,
+        help="the run's best model (lowest validation loss, else smooth loss) or its latest "
+        f"({default})",
+    )
+    which.add_argument(
+        "--current",
+        dest="checkpoint",
+        action="store_const",
+        const="latest",
+        default=default,
+        help="the latest model: --checkpoint latest",
+    )

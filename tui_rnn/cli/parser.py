@@ -12,10 +12,12 @@ import argparse
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tui_rnn import __version__
 from tui_rnn.cli.checks import cmd_gradcheck, cmd_inspect
-from tui_rnn.cli.common import OneLineParser, number_type, path_type
+from tui_rnn.cli.common import OneLineParser, checkpoint_arguments, number_type, path_type
+from tui_rnn.cli.evaluate import cmd_eval
 from tui_rnn.cli.generate import cmd_generate
 from tui_rnn.cli.model_files import (
     EXPORT_DESCRIPTION,
@@ -123,14 +125,43 @@ def generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "run_dir", metavar="RUN_DIR", help="a run made by train or the app, or latest"
     )
+    # Every default is None, so that `generation.resolve` knows what was given.
     for option in GENERATION_OPTIONS:
+        flags = (option.short, option.flag) if option.short else (option.flag,)
+        named: dict[str, Any] = {"dest": option.name, "default": None, "help": option.help}
         if option.kind is bool:
-            parser.add_argument(option.flag, action="store_true", help=option.help)
-        elif option.kind is str:
-            parser.add_argument(option.flag, default=option.default, help=option.help)
-        else:
-            kind = generation_type(option)
-            parser.add_argument(option.flag, type=kind, default=option.default, help=option.help)
+            parser.add_argument(*flags, action="store_true", **named)
+            continue
+        named["metavar"] = option.metavar
+        if option.many:
+            named["action"] = "append"
+        if option.kind is not str:
+            named["type"] = generation_type(option)
+        parser.add_argument(*flags, **named)
+
+
+def eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs", nargs="+", metavar="RUN", help="runs made by train or the app (latest: the newest)"
+    )
+    parser.add_argument(
+        "--text",
+        type=path_type("--text", "a file path"),
+        metavar="FILE",
+        help="score every model on this text, read as one stream from a zero state (default: "
+        "each run on its own validation text, else its corpus, exactly as it trained)",
+    )
+    parser.add_argument("--encoding", default=None, help="the text's encoding (utf-8)")
+    checkpoint_arguments(parser)
+    parser.add_argument(
+        "--worst",
+        type=number_type(int, "--worst", 1),
+        metavar="N",
+        help="also show the N passages each model finds most surprising",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON list, one object per run, best first"
+    )
 
 
 def generation_type(option: GenerationOption) -> Callable[[str], int | float]:
@@ -307,6 +338,14 @@ COMMANDS = (
         "character, then the model continues (an empty prompt starts from a newline).",
         cmd_generate,
         generate_arguments,
+    ),
+    Command(
+        "eval",
+        "Score runs' models on a text: the loss in nats and bits per character and the "
+        "perplexity, with the characters scored and those the vocabulary lacks (skipped, the "
+        "state carried over them); several runs side by side, best first.",
+        cmd_eval,
+        eval_arguments,
     ),
     Command(
         "gradcheck",

@@ -90,6 +90,9 @@ _UNDO_COUNTERS = {
 # Trainer.OPTIONAL_COUNTERS), so older runs still load and resume bit for bit.
 _LATER_COUNTERS = {name: _INT for name in Trainer.OPTIONAL_COUNTERS}
 _OPTIONAL = {"samples_bytes": Expect("iu", ()), **_UNDO_COUNTERS, **_LATER_COUNTERS}
+
+
+CHECKPOINTS = ("best", "latest")  # a run's models, as a user names them (load_model's best)
 RNG_STATE_MAX_CHARS = 1024  # PCG64's state as JSON is about 150 characters
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import gzip
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -156,8 +157,14 @@ def from_text(text: str, name: str = "<text>") -> Corpus:
     return corpus_from_chunks([text], name=name, sha256=digest)
 
 
-def _decode_chunks(blocks, encoding: str, name: str):
-    """Decode an iterable of byte blocks incrementally (a character may span two blocks).
+_ENCODING_REMEDY = "pass --encoding with the file's encoding, e.g. --encoding latin-1"
+
+
+def decode_blocks(
+    blocks, encoding: str, name: str, remedy: str = _ENCODING_REMEDY
+) -> Iterator[str]:
+    """Decode an iterable of byte blocks incrementally (a character may span two blocks);
+    undecodable bytes are a CorpusError ending in `remedy`.
 
     One leading byte order mark (U+FEFF; Windows editors write one) is not text and is dropped
     in every encoding, as the utf-16 and utf-32 codecs drop theirs themselves.
@@ -170,7 +177,7 @@ def _decode_chunks(blocks, encoding: str, name: str):
         except UnicodeDecodeError as err:
             raise CorpusError(
                 f"{name} is not valid {encoding} (near byte {max(0, offset + err.start)}): "
-                "pass --encoding with the file's encoding, e.g. --encoding latin-1"
+                + remedy
             ) from None
         except (UnicodeError, ValueError, TypeError, LookupError) as err:  # odd codecs
             raise CorpusError(
@@ -196,13 +203,18 @@ def _split(raw: bytes):
     return (view[start : start + _CHUNK_BYTES] for start in range(0, len(raw), _CHUNK_BYTES))
 
 
-def _read_blocks(f, first: bytes, digest):
+def _read_blocks(f, first: bytes, digest, name: str):
     """`first`, then the rest of the file in blocks, each fed to `digest` on the way."""
     block = first
     while block:
         digest.update(block)
         yield block
-        block = f.read(_CHUNK_BYTES)
+        try:
+            block = f.read(_CHUNK_BYTES)
+        except OSError as err:
+            raise CorpusError(
+                f"cannot read {name}: {files.describe(err)}; check the file"
+            ) from None
 
 
 _BYTE_ORDER_MARKS = (  # UTF-32 first: its little-endian mark starts like UTF-16's
@@ -231,40 +243,73 @@ def load_corpus(path: str | Path | None = None, encoding: str = "utf-8") -> Corp
     if path is None:
         return builtin_corpus()
     p = Path(path)
+    digest = hashlib.sha256()
+    corpus = corpus_from_chunks(open_text(p, encoding, digest), name=str(p), path=str(p.resolve()))
+    return dataclasses.replace(corpus, sha256=digest.hexdigest())
+
+
+def open_text(
+    path: str | Path,
+    encoding: str = "utf-8",
+    digest=None,
+    what: str = "corpus file",
+    remedy: str = _ENCODING_REMEDY,
+) -> Iterator[str]:
+    """The text of a file, decoded a block at a time (its memory stays that of a block), after
+    the checks every text read by tui-rnn passes: a known text encoding, a regular file (never
+    a directory, a pipe or a device), not empty, no NUL bytes but in UTF-16/32, a byte order
+    mark where the encoding needs one. Each refusal is a CorpusError of one line, raised here
+    (before any text), or while reading for undecodable bytes. `digest` (a hashlib object)
+    sees every byte read; `what` names the file in the line saying it does not exist, `remedy`
+    ends the line refusing undecodable bytes."""
+    p = Path(path)
     name = str(p)
+    codec = _text_codec(encoding)
+    fd = _open_text_file(p, name, what)
+    f = os.fdopen(fd, "rb")
+    try:
+        try:
+            first = f.read(_SNIFF_BYTES)
+        except OSError as err:
+            raise CorpusError(
+                f"cannot read {name}: {files.describe(err)}; check the file"
+            ) from None
+        if not first:
+            raise CorpusError(f"{name} is empty: give a text file with some characters in it")
+        # NUL bytes are legitimate only in the wide Unicode encodings.
+        if b"\x00" in first and not codec.startswith(("utf-16", "utf-32")):
+            raise CorpusError(_nul_bytes_message(name, first))
+        if codec in ("utf-16", "utf-32") and not _has_byte_order_mark(first, codec):
+            raise CorpusError(
+                f"{name} does not start with a byte order mark, so {encoding} cannot tell "
+                f"its byte order: pass --encoding {codec}-le (or {codec}-be)"
+            )
+    except BaseException:
+        f.close()
+        raise
+    return _decoded_file(f, first, digest or hashlib.sha256(), encoding, name, remedy)
+
+
+def _text_codec(encoding: str) -> str:
+    """The codec's canonical name, or CorpusError when it is unknown or not bytes -> text."""
     try:
         codec_info = codecs.lookup(encoding)
     except LookupError:
         raise CorpusError(
             f"unknown encoding {encoding!r}: use a Python codec name such as utf-8 or latin-1"
         ) from None
-    codec = codec_info.name
     # base64, zlib, hex, rot13 ... are codecs too, but not bytes -> str: bytes.decode refuses
     # them by this same flag.
     if not getattr(codec_info, "_is_text_encoding", True) or not codec_info.incrementaldecoder:
         raise CorpusError(
             f"{encoding!r} is not a text encoding: use a Python text codec such as utf-8 or latin-1"
         ) from None
-    fd = _open_text_file(p, name)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "rb") as f:
-            first = f.read(_SNIFF_BYTES)
-            if not first:
-                raise CorpusError(f"{name} is empty: give a text file with some characters in it")
-            # NUL bytes are legitimate only in the wide Unicode encodings.
-            if b"\x00" in first and not codec.startswith(("utf-16", "utf-32")):
-                raise CorpusError(_nul_bytes_message(name, first))
-            if codec in ("utf-16", "utf-32") and not _has_byte_order_mark(first, codec):
-                raise CorpusError(
-                    f"{name} does not start with a byte order mark, so {encoding} cannot tell "
-                    f"its byte order: pass --encoding {codec}-le (or {codec}-be)"
-                )
-            chunks = _decode_chunks(_read_blocks(f, first, digest), encoding, name)
-            corpus = corpus_from_chunks(chunks, name=name, path=str(p.resolve()))
-    except OSError as err:
-        raise CorpusError(f"cannot read {name}: {files.describe(err)}; check the file") from None
-    return dataclasses.replace(corpus, sha256=digest.hexdigest())
+    return codec_info.name
+
+
+def _decoded_file(f, first: bytes, digest, encoding: str, name: str, remedy: str) -> Iterator[str]:
+    with f:
+        yield from decode_blocks(_read_blocks(f, first, digest, name), encoding, name, remedy)
 
 
 def looks_like_text(path: str | Path, sniff: int = 4096) -> bool:
@@ -294,14 +339,14 @@ def _has_byte_order_mark(first: bytes, codec: str) -> bool:
     return any(first.startswith(mark) for mark, name in _BYTE_ORDER_MARKS if name == codec)
 
 
-def _open_text_file(p: Path, name: str) -> int:
+def _open_text_file(p: Path, name: str, what: str = "corpus file") -> int:
     """A descriptor of the corpus file (links followed: a corpus may be one), refusing a
     directory, a named pipe or a device (a FIFO would block forever, and resume needs to read
     the text again), each with its own line."""
     try:
         return files.open_regular(p, follow_symlinks=True)
     except FileNotFoundError:
-        raise CorpusError(f"corpus file {name} does not exist: check the path") from None
+        raise CorpusError(f"{what} {name} does not exist: check the path") from None
     except files.NotRegularFileError as err:
         kind = err.strerror or ""
         if "directory" in kind:
@@ -326,7 +371,7 @@ def builtin_corpus() -> Corpus:
     raw = gzip.decompress(builtin_corpus_path().read_bytes())
     digest = hashlib.sha256(raw).hexdigest()
     return corpus_from_chunks(
-        _decode_chunks(_split(raw), "utf-8", BUILTIN_NAME),
+        decode_blocks(_split(raw), "utf-8", BUILTIN_NAME),
         name=BUILTIN_NAME,
         path=None,
         sha256=digest,

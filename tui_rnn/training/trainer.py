@@ -240,6 +240,32 @@ def check_some_updates(
     )
 
 
+# -- validation ----------------------------------------------------------------------------------
+def evaluate_streams(
+    model: Model,
+    data: np.ndarray,
+    on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None,
+) -> float:
+    """The mean loss per character (nats) of `model` reading `data` from a zero state as
+    EVAL_STREAMS streams side by side, in chunks of EVAL_CHUNK steps: the validation loss.
+
+    `on_chunk(targets, step_losses)` hears each chunk: the (T, streams) positions in `data` of
+    the characters predicted and their losses (it must only read)."""
+    streams, length = evaluation_shape(len(data))
+    starts = np.arange(streams) * length
+    state = model.zero_state(streams)
+    total = 0.0
+    for t0 in range(0, length, EVAL_CHUNK):
+        steps = np.arange(t0, min(length, t0 + EVAL_CHUNK))[:, None]
+        index = starts + steps
+        loss, cache = model.forward(data[index], data[index + 1], state, keep=False)
+        state = cache.final_state
+        total += loss * streams  # the loss is the mean over the streams
+        if on_chunk is not None:
+            on_chunk(index + 1, cache.step_losses)
+    return total / (streams * length)
+
+
 # -- training ------------------------------------------------------------------------------------
 class Trainer:
     """Everything that changes during training, and the one method that changes it: `step`."""
@@ -421,17 +447,7 @@ class Trainer:
     def evaluate(self, flat: np.ndarray | None = None) -> float:
         """The mean loss per character on the held-out text (nats), from a zero state."""
         model = self.model if flat is None else Model.from_flat(self.spec, flat)
-        val = self.val_data
-        streams, length = evaluation_shape(len(val))
-        starts = np.arange(streams) * length
-        state = model.zero_state(streams)
-        total = 0.0
-        for t0 in range(0, length, EVAL_CHUNK):
-            steps = np.arange(t0, min(length, t0 + EVAL_CHUNK))[:, None]
-            index = starts + steps
-            loss, state = model.evaluate(val[index], val[index + 1], state)
-            total += loss * streams  # the loss is the mean over the streams
-        return total / (streams * length)
+        return evaluate_streams(model, self.val_data)
 
     def eval_due(self) -> bool:
         if not self.validating:

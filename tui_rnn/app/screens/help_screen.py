@@ -41,9 +41,12 @@ PANES = (
     ),
     (
         "Generator",
-        "a prompt, len, temp (0 = greedy), top-p, seed (empty: the next one), n samples, and "
-        "best (space ticks it) for the best model; Enter generates from any field, ctrl+s "
-        "appends the text with its header to RUN_DIR/generated.txt.",
+        "a prompt, len, temp (0 = greedy), top-p, top-k, seed (empty: the next one), n "
+        "samples, beam (a width: beam search for the likeliest text, the sampling fields "
+        "off), stop (a string that ends the text; \\n for a newline), best (space ticks it) "
+        "for the best model and colour (the text by surprise, the inspector's colours); "
+        "Enter generates from any field, the header says the text's bits per character, "
+        "ctrl+s appends the text with its header to RUN_DIR/generated.txt.",
     ),
     (
         "Inspector (i)",

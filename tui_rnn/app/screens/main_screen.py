@@ -83,6 +83,7 @@ from tui_rnn.gradcheck.check import (
 from tui_rnn.gradcheck.common import DEFAULT_SEQ_LENGTHS
 from tui_rnn.safe import text as safe_text
 from tui_rnn.training import sampling
+from tui_rnn.training.generation import texts as generated_texts
 from tui_rnn.training.options import TrainConfig
 from tui_rnn.training.trainer import model_spec
 
@@ -560,7 +561,9 @@ class MainScreen(Screen):
             self.generator.fail(self.generator.generation, "the model is not available")
             return
         self.generation += 1
-        if request.seed is None:
+        if request.beam is not None:  # beam search draws nothing
+            seeds = [0 if request.seed is None else request.seed]
+        elif request.seed is None:
             seeds = list(range(self.next_seed, self.next_seed + request.count))
             self.next_seed += request.count
         else:
@@ -570,36 +573,55 @@ class MainScreen(Screen):
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def generate(self, generation: int, request: Request, seeds: list[int]) -> None:
-        """Each sample as `tui-rnn generate RUN --seed S` would write it (the seed's own
-        random generator), streamed in chunks."""
+        """Each text as `tui-rnn generate RUN --seed S` (and the same options) would write
+        it, streamed in chunks with its characters' log-probabilities."""
         worker = get_current_worker()
         model = wait_for_answer(self.session.model_copy(request.best))
         if model is None:
             return
         self.post_message(GenerationStarted(generation, model.label))
         ids = sampling.start_ids(request.prompt, model.chars)
-        chars = model.chars
-        for index, seed in enumerate(seeds):
-            rng = np.random.Generator(np.random.PCG64(seed))
+        config = request.config(seeds[0])
+
+        def cancelled() -> bool:  # beam search looks at it between its steps
+            return worker.is_cancelled
+
+        for index, (_, text) in enumerate(
+            generated_texts(model.params, model.chars, ids, config, cancelled)
+        ):
             pending: list[str] = []
+            log_probabilities: list[float] = []
             last = time.monotonic()
-            for i in sampling.continue_prompt(
-                model.params, ids, request.length, rng, request.temperature, request.top_p
-            ):
+            for ch, log_p in text:
                 if worker.is_cancelled:
                     return
-                pending.append(chars[i])
+                pending.append(ch)
+                log_probabilities.append(log_p)
                 now = time.monotonic()
                 if now - last >= STREAM_INTERVAL:
-                    self.post_message(GeneratedText(generation, index, "".join(pending)))
-                    pending, last = [], now
-            self.post_message(GeneratedText(generation, index, "".join(pending), done=True))
+                    chunk = GeneratedText(
+                        generation, index, "".join(pending), False, tuple(log_probabilities)
+                    )
+                    self.post_message(chunk)
+                    pending, log_probabilities, last = [], [], now
+            if worker.is_cancelled:
+                return
+            last_chunk = "".join(pending)
+            self.post_message(
+                GeneratedText(generation, index, last_chunk, True, tuple(log_probabilities))
+            )
 
     def on_generation_started(self, message: GenerationStarted) -> None:
         self.generator.started(message.generation, message.model)
 
     def on_generated_text(self, message: GeneratedText) -> None:
-        self.generator.append(message.generation, message.index, message.text, message.done)
+        self.generator.append(
+            message.generation,
+            message.index,
+            message.text,
+            message.done,
+            message.log_probabilities,
+        )
 
     def on_save_request(self, message: SaveRequest) -> None:
         self.session.request(SaveGenerated(message.text))

@@ -3,7 +3,8 @@
 The table is listed on a worker (config.json and the checkpoints' counters, never a lock taken);
 the app's own run is in it even when it lives elsewhere. Enter opens a run on a worker (its lock
 taken, or the refusal said in one line) and posts it to the app (RunOpened), which saves and
-closes the current run and switches. Space marks runs to compare (one colour each), c compares.
+closes the current run and switches. Space marks runs to compare (one colour each), c compares,
+e scores them on a text side by side (eval_screen.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from tui_rnn.app.keys import Scope, bindings
 from tui_rnn.app.messages import RunOpened
 from tui_rnn.app.screens.compare_screen import COLORS, MAX_RUNS, CompareScreen
+from tui_rnn.app.screens.eval_screen import EvalScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen
 from tui_rnn.app.session import TrainingSession
 from tui_rnn.charts import figure
@@ -244,7 +246,7 @@ class RunsScreen(Screen):
             f" · sorted by {self.sort_column}",
         )
         if self.marked:
-            title.append(f" · {len(self.marked)} marked (c compares)", style="bold")
+            title.append(f" · {len(self.marked)} marked (c compares, e scores)", style="bold")
         self.query_one("#runs-title", Static).update(title)
         hint = "enter opens · space marks · c compares · s sorts · r refreshes · esc closes"
         if not count:
@@ -305,6 +307,15 @@ class RunsScreen(Screen):
             self.notify("mark runs to compare with space first")
             return
         self.app.push_screen(CompareScreen(chosen, self.session))
+
+    def action_evaluate(self) -> None:
+        chosen = [s.path for path in self.marked for s in self.summaries if s.path == path]
+        if not chosen and self.current is not None and self.current.state != DAMAGED:
+            chosen = [self.current.path]  # nothing marked: the run under the cursor
+        if not chosen:
+            self.notify("mark runs to score with space first")
+            return
+        self.app.push_screen(EvalScreen(chosen, self.session))
 
     def action_new_run(self) -> None:
         self.app.push_screen(NewRunScreen())
