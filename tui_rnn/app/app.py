@@ -19,10 +19,11 @@ from functools import partial
 from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Keymap
+from textual.command import CommandPalette
 from textual.dom import DOMNode
 from textual.screen import Screen
 
-from tui_rnn.app.keys import KEYS, Scope, bindings
+from tui_rnn.app.keys import KEYS, SCOPE_TITLES, Scope, bindings
 from tui_rnn.app.messages import EngineStopped, RunOpened, Status
 from tui_rnn.app.screens.help_screen import HelpScreen
 from tui_rnn.app.screens.inspector_screen import InspectorScreen
@@ -95,13 +96,29 @@ class TuiRnnApp(App[None]):
         self.keymap.update(keymap)
         super().update_keymap(keymap)
 
+    @property
+    def palette_open(self) -> bool:
+        """Whether the command palette is on the screen stack (under another screen too)."""
+        return any(isinstance(screen, CommandPalette) for screen in self.screen_stack)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Over the palette, F1 would stack the help on it and ctrl+p a second palette (whose
+        # id the first one holds): neither while a palette is open.
+        if action in ("help", "command_palette") and self.palette_open:
+            return False
+        return True
+
+    def action_command_palette(self) -> None:
+        if not self.palette_open:
+            super().action_command_palette()
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return
         session = self.session
-        run = f"run {session.run_dir} · corpus {session.corpus.name}"
-        self.push_screen(HelpScreen(self.keymap, text.terminal(run)))
+        run = f"run {text.line(str(session.run_dir))} · corpus {text.line(session.corpus.name)}"
+        self.push_screen(HelpScreen(self.keymap, run))
 
     async def action_quit(self) -> None:
         """Stop training cleanly, save the state, then exit."""
@@ -141,11 +158,13 @@ class TuiRnnApp(App[None]):
         return None
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Textual's commands, then every action of keys.py that can run now on `screen`."""
-        yield from super().get_system_commands(screen)  # includes Quit -> action_quit
+        """Textual's commands but its Quit (ours saves first, and says so), then every action
+        of keys.py that can run now on `screen`: its words as the title, where its key works
+        as the help (the words again would show every command twice)."""
+        for command in super().get_system_commands(screen):
+            if command.callback != self.action_quit:
+                yield command
         for key in KEYS:
-            if key.action == "quit":
-                continue
             node = self.key_node(key.scope, screen)
             name, parameters = parse_action(key.action)[1:]
             if node is None or node.check_action(name, parameters) is not True:
@@ -156,8 +175,8 @@ class TuiRnnApp(App[None]):
                 else f"{key.scope.value}: "
             )
             yield SystemCommand(
-                f"{where}{key.help[0].upper()}{key.help[1:]} ({key.shown(self.keymap)})",
-                key.help,
+                f"{where}{key.help[0].upper()}{key.help[1:]}",
+                f"key {key.shown(self.keymap)} · {SCOPE_TITLES[key.scope]}",
                 partial(self.run_action, key.action, node),
             )
 
