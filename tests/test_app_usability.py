@@ -5,11 +5,27 @@ model from the runs screen."""
 
 from __future__ import annotations
 
-import pytest
-from test_app import make_app, run, wait_until
-from textual.command import CommandPalette
+from pathlib import Path
 
+import pytest
+from conftest import make_session, make_text
+from test_app import Notes, make_app, run, screen_text, train_to_done, wait_until
+from textual.command import CommandPalette
+from textual.widgets import DataTable
+
+from tui_rnn.app.messages import Notice
 from tui_rnn.app.screens.help_screen import HelpScreen
+from tui_rnn.app.screens.new_run_screen import NewRunScreen, TextFileTree
+from tui_rnn.app.screens.runs_screen import RunsScreen
+from tui_rnn.training.corpus import from_text
+
+TITLE = "t\x1b]2;PWNED\x07x"  # an OSC sequence: sets the terminal's title
+RED = "evil\x1b[31mname"  # a CSI sequence: colours what follows
+
+
+def controls(text: str) -> set[str]:
+    """The control characters in `text` but newline and tab."""
+    return {ch for ch in text if (ord(ch) < 32 and ch not in "\n\t") or 0x7F <= ord(ch) < 0xA0}
 
 
 # -- the command palette --------------------------------------------------------------------------
@@ -56,5 +72,94 @@ def test_the_palette_lists_each_command_once_and_one_quit_that_saves(session_fac
             await quits[0].callback()  # the app's own quit: the engine stopped, then exit
             assert session.closing and not session.running
         assert app.return_code == 0
+
+    run(scenario())
+
+
+# -- hostile file and run names -------------------------------------------------------------------
+def test_file_and_run_names_reach_the_screen_only_through_the_filter(
+    tmp_path, monkeypatch, tiny_config
+):
+    monkeypatch.chdir(tmp_path)
+    for name in (TITLE, RED):
+        Path(f"{name}.txt").write_text("hello\n", encoding="utf-8")
+    corpus = from_text(make_text(5000), name=f"{TITLE}.txt")
+    session = make_session(Path("runs") / RED, corpus, tiny_config, 20)
+    notes = Notes()
+    seen: list[str] = []
+
+    def shows(app, *parts: str) -> bool:
+        text = screen_text(app)
+        seen.append(text)
+        return all(part in text for part in parts)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(200, 40), message_hook=notes, notifications=True) as pilot:
+            await train_to_done(pilot)  # the run's directory is made
+            assert shows(app, "t␛]2;PWNED␇x.txt", "evil␛[31mname")  # the status line
+            await pilot.press("c")  # a toast naming the checkpoint's path
+            await wait_until(pilot, lambda: notes.any("checkpoint"))
+            await wait_until(pilot, lambda: shows(app, "checkpoint", "evil␛[31mname"))
+            await pilot.press("f1")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            await wait_until(pilot, lambda: shows(app, "corpus t␛]2;PWNED␇x.txt"))
+            await pilot.press("escape", "o")
+            await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen))
+            table = app.screen.query_one(DataTable)
+            await wait_until(pilot, lambda: table.row_count == 1)
+            await wait_until(pilot, lambda: shows(app, "evil␛[31mname", "PWNED"))
+            await pilot.press("escape", "n")
+            await wait_until(pilot, lambda: isinstance(app.screen, NewRunScreen))
+            form = app.screen
+            tree = form.query_one(TextFileTree)
+            await wait_until(pilot, lambda: len(tree.root.children) == 3)
+            labels = sorted(str(node.label) for node in tree.root.children)
+            assert labels == ["evil␛[31mname.txt", "runs", "t␛]2;PWNED␇x.txt"]
+            assert not controls(str(tree.root.label))
+            (node,) = [n for n in tree.root.children if "PWNED" in str(n.label)]
+            tree.select_node(node)
+            await wait_until(pilot, lambda: form.corpus == f"{TITLE}.txt")
+            corpus_line = str(form.query_one("#new-corpus").render())
+            assert "corpus: t␛]2;PWNED␇x.txt" in corpus_line
+            assert shows(app, "t␛]2;PWNED␇x.txt")
+
+    run(scenario())
+    assert all(not controls(note) for note in notes) and notes.any("␛")
+    for text in seen:
+        assert not controls(text)
+
+
+# -- notifications ---------------------------------------------------------------------------------
+def test_toasts_at_80_columns_keep_paths_whole_and_wait_under_a_modal_screen(
+    tmp_path, monkeypatch, small_corpus, tiny_config
+):
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "somewhere" / "deeper" / "a_run_with_a_rather_long_directory_name"
+    session = make_session(run_dir, small_corpus, tiny_config, 30)  # absolute: not under .
+    notes = Notes()
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24), message_hook=notes, notifications=True) as pilot:
+            await train_to_done(pilot)
+            for key, file in (("c", "checkpoint.npz"), ("e", "loss_history.json")):
+                await pilot.press(key)
+                await wait_until(pilot, lambda f=file: notes.any(f))
+                (note,) = [n for n in notes if file in n]
+                paths = [w.strip(":()") for w in note.split() if "/" in w or "…" in w]
+                assert paths and all(len(p) <= 36 for p in paths)  # a toast's 36 cells
+                assert any(p.endswith("long_directory_name") or file in p for p in paths)
+                # each path whole on one line of the screen: never wrapped mid-path
+                await wait_until(pilot, lambda: all(p in screen_text(app) for p in paths))
+            app.clear_notifications()
+            await pilot.press("f1")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            app.main.post_message(Notice("a notice while the help is up"))
+            await wait_until(pilot, lambda: notes.any("while the help"))
+            await pilot.pause(0.3)
+            assert "while the help" not in screen_text(app)  # not over the help
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: "while the help" in screen_text(app))
 
     run(scenario())

@@ -21,8 +21,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Keymap
 from textual.command import CommandPalette
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from tui_rnn.app import shown
 from tui_rnn.app.keys import KEYS, SCOPE_TITLES, Scope, bindings
 from tui_rnn.app.messages import EngineStopped, RunOpened, Status
 from tui_rnn.app.screens.help_screen import HelpScreen
@@ -32,6 +34,14 @@ from tui_rnn.app.session import TrainingSession
 from tui_rnn.safe import text
 
 SHUTDOWN_TIMEOUT = 60.0
+# Textual's toasts: 60 cells wide, at most half of their rack (the screen but its 2-cell
+# scrollbar), less a border and padding of 3 cells.
+TOAST_WIDTH, TOAST_SCROLLBAR, TOAST_FRAME = 60, 2, 3
+
+
+def toast_width(screen_width: int) -> int:
+    """Cells of text in a toast on a screen this wide."""
+    return min(TOAST_WIDTH, (screen_width - TOAST_SCROLLBAR) // 2) - TOAST_FRAME
 
 
 class TuiRnnApp(App[None]):
@@ -120,6 +130,23 @@ class TuiRnnApp(App[None]):
         run = f"run {text.line(str(session.run_dir))} · corpus {text.line(session.corpus.name)}"
         self.push_screen(HelpScreen(self.keymap, run))
 
+    # -- notifications ----------------------------------------------------------------------------
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification of the app's own (markup=False: the text is not markup) through
+        safe_text, its paths shortened to the toast's width (see shown.fit_paths)."""
+        if not markup:
+            message = shown.fit_paths(text.terminal(message), toast_width(self.size.width))
+            title = text.line(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     async def action_quit(self) -> None:
         """Stop training cleanly, save the state, then exit."""
         if self.quitting:
@@ -129,7 +156,7 @@ class TuiRnnApp(App[None]):
         self.refresh_bindings()
         self.workers.cancel_all()
         if not saved.done():
-            self.notify("saving the training state…", timeout=SHUTDOWN_TIMEOUT)
+            self.notify("saving the training state…", timeout=SHUTDOWN_TIMEOUT, markup=False)
             try:
                 await asyncio.wait_for(asyncio.wrap_future(saved), SHUTDOWN_TIMEOUT)
             except TimeoutError:
@@ -200,7 +227,11 @@ class TuiRnnApp(App[None]):
                 await asyncio.wait_for(asyncio.wrap_future(old.shutdown()), SHUTDOWN_TIMEOUT)
             except TimeoutError:  # still saving: never release a lock under a writer
                 session.run.close()
-                self.notify("the current run did not stop in time: not switching", severity="error")
+                self.notify(
+                    "the current run did not stop in time: not switching",
+                    severity="error",
+                    markup=False,
+                )
                 return
         old.run.close()
         old_mode = self.current_mode

@@ -60,6 +60,7 @@ from tui_rnn.app.screens.new_run_screen import NewRunScreen
 from tui_rnn.app.screens.runs_screen import RunsScreen
 from tui_rnn.app.screens.settings_screen import Settings, SettingsScreen
 from tui_rnn.app.session import TrainingSession, wait_for_answer
+from tui_rnn.app.shown import keep_end
 from tui_rnn.app.widgets.generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from tui_rnn.app.widgets.gradcheck_pane import METHODS, GradcheckPane
 from tui_rnn.app.widgets.loss_chart import (
@@ -71,7 +72,7 @@ from tui_rnn.app.widgets.loss_chart import (
     off_the_chart,
 )
 from tui_rnn.app.widgets.samples_pane import SampleScreen, SamplesPane
-from tui_rnn.app.widgets.status_bar import StatusBar, keep_end
+from tui_rnn.app.widgets.status_bar import StatusBar
 from tui_rnn.cells.model import Model
 from tui_rnn.charts import figure
 from tui_rnn.gradcheck.check import (
@@ -485,7 +486,7 @@ class MainScreen(Screen):
         self.app.push_screen(NewRunScreen())
 
     def action_write_report(self) -> None:
-        self.notify("writing the report…", timeout=3)
+        self.notify("writing the report…", timeout=3, markup=False)
         self._report_worker = self.write_report()
 
     @work(thread=True, exclusive=True, group="report", exit_on_error=False)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from rich.text import Text
+from rich.text import Text, TextType
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
@@ -68,7 +68,13 @@ def is_directory(path: Path) -> bool:
 
 
 class TextFileTree(DirectoryTree):
-    """Directories and text files (no hidden ones): what a corpus can be."""
+    """Directories and text files (no hidden ones): what a corpus can be. Every name is shown
+    through safe_text (a file named with an escape sequence would otherwise reach the terminal
+    raw: Rich strips only some control characters)."""
+
+    def process_label(self, label: TextType) -> Text:
+        plain = label if isinstance(label, str) else label.plain
+        return super().process_label(Text(safe_text.line(plain)))
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [

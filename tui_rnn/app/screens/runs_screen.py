@@ -288,10 +288,12 @@ class RunsScreen(Screen):
         if summary.path in self.marked:
             self.marked.remove(summary.path)
         elif summary.state == DAMAGED:
-            self.notify(f"{safe_text.line(summary.name)} is damaged: nothing to compare")
+            self.notify(
+                f"{safe_text.line(summary.name)} is damaged: nothing to compare", markup=False
+            )
             return
         elif len(self.marked) >= MAX_RUNS:
-            self.notify(f"at most {MAX_RUNS} runs at once: unmark one first (space)")
+            self.notify(f"at most {MAX_RUNS} runs at once: unmark one first (space)", markup=False)
             return
         else:
             self.marked.append(summary.path)
@@ -302,7 +304,7 @@ class RunsScreen(Screen):
         if not chosen and self.current is not None and self.current.state != DAMAGED:
             chosen = [self.current]  # nothing marked: the run under the cursor
         if not chosen:
-            self.notify("mark runs to compare with space first")
+            self.notify("mark runs to compare with space first", markup=False)
             return
         self.app.push_screen(CompareScreen(chosen, self.session))
 
@@ -318,12 +320,12 @@ class RunsScreen(Screen):
         if summary is None:
             return
         if self._open_worker is not None and self._open_worker.is_running:
-            self.notify("a run is being opened: wait for it")
+            self.notify("a run is being opened: wait for it", markup=False)
             return
         name = safe_text.line(summary.name)
         session = self.session
         if session.run.created and summary.path.resolve() == session.run_dir.resolve():
-            self.notify(f"{name} is the run open here")
+            self.notify(f"{name} is the run open here", markup=False)
             self.dismiss()
             return
         if summary.state == OPEN and summary.holder != THIS_PROCESS:
@@ -331,6 +333,7 @@ class RunsScreen(Screen):
                 f"{name} is open in another tui-rnn process (pid {summary.holder}): close it "
                 "there first",
                 severity="error",
+                markup=False,
             )
             return
         if summary.state == DAMAGED:
@@ -341,7 +344,7 @@ class RunsScreen(Screen):
                 markup=False,
             )
             return
-        self.notify(f"opening {name}…", timeout=3)
+        self.notify(f"opening {name}…", timeout=3, markup=False)
         self._open_worker = self.open_run(summary.path)
 
     @work(thread=True, exclusive=True, group="open-run", exit_on_error=False)

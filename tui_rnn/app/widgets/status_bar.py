@@ -13,11 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
+from tui_rnn.app import shown
 from tui_rnn.app.messages import RunState, Status
 from tui_rnn.safe import text as safe_text
 
@@ -45,15 +45,6 @@ def clock(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def keep_end(text: str, width: int) -> str:
-    """`text` cut to `width` cells from the start ('…' + its end): a path's end names the run."""
-    if cell_len(text) <= width:
-        return text
-    while text and cell_len(text) > width - 1:
-        text = text[1:]
-    return "…" + text
 
 
 def per_char(status: Status) -> str:
@@ -92,8 +83,8 @@ def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
         Part("epoch", Text(f"epoch {status.epoch}"), 3),
         Part("speed", Text(rate), 4),
         Part("eta", Text(f"eta {status.eta:g}"), 5),
-        Part("corpus", Text(safe_text.terminal(status.corpus), style="dim"), 6),
-        Part("run_dir", Text(safe_text.terminal(status.run_dir), style="dim"), 7),
+        Part("corpus", Text(safe_text.line(status.corpus), style="dim"), 6),
+        Part("run_dir", Text(shown.path(status.run_dir), style="dim"), 7),
     ]
     return [part for part in parts if part.text.plain]
 
