@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from conftest import make_session, make_text
 from test_app import Notes, make_app, run, screen_text, train_to_done, wait_until
 from textual.command import CommandPalette
@@ -151,7 +150,7 @@ def test_toasts_at_80_columns_keep_paths_whole_and_wait_under_a_modal_screen(
                 assert paths and all(len(p) <= 36 for p in paths)  # a toast's 36 cells
                 assert any(p.endswith("long_directory_name") or file in p for p in paths)
                 # each path whole on one line of the screen: never wrapped mid-path
-                await wait_until(pilot, lambda: all(p in screen_text(app) for p in paths))
+                await wait_until(pilot, lambda ps=paths: all(p in screen_text(app) for p in ps))
             app.clear_notifications()
             await pilot.press("f1")
             await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
