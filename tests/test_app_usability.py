@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import make_session, make_text
 from test_app import Notes, make_app, run, screen_text, train_to_done, wait_until
 from textual.command import CommandPalette
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from tui_rnn.app.messages import Notice
 from tui_rnn.app.screens.help_screen import HelpScreen
@@ -162,3 +162,50 @@ def test_toasts_at_80_columns_keep_paths_whole_and_wait_under_a_modal_screen(
             await wait_until(pilot, lambda: "while the help" in screen_text(app))
 
     run(scenario())
+
+
+# -- the new-run form ------------------------------------------------------------------------------
+def test_the_new_run_form_starts_at_its_first_field_and_only_when_asked(
+    tmp_path, monkeypatch, small_corpus, tiny_config
+):
+    monkeypatch.chdir(tmp_path)
+    Path("corpus.txt").write_text(make_text(6000), encoding="utf-8")
+    session = make_session(Path("runs/current"), small_corpus, tiny_config, 10)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.press("n")
+            await wait_until(pilot, lambda: isinstance(app.screen, NewRunScreen))
+            form = app.screen
+            await wait_until(pilot, lambda: app.focused is not None)
+            assert app.focused is form.focus_chain[0]  # the first field: the corpus
+            assert app.focused.id == "new-builtin"
+            # the key that starts is in the Footer
+            shown = {b.binding.id for b in form.active_bindings.values() if b.binding.show}
+            assert "tui-rnn.new-start" in shown
+            # Tab and Enter, in every field: the focus moves on, nothing starts
+            hidden = form.query_one("#new-hidden", Input)
+            while app.focused is not hidden:
+                await pilot.press("tab")
+            for _ in range(3):
+                before = app.focused
+                await pilot.press("enter")
+                assert app.focused is not before and app.screen is form
+            assert app.session is session
+            # a space in a number field whose value is selected replaces nothing
+            layers = form.query_one("#new-layers", Input)
+            layers.focus()
+            await pilot.pause()
+            assert layers.selected_text == "1"
+            await pilot.press("space")
+            assert layers.value == "1" and not layers.has_class("-invalid")
+            await pilot.press("2")  # a digit does replace it: typing as usual
+            assert layers.value == "2"
+            await pilot.press("ctrl+s")  # the one key that starts
+            await wait_until(pilot, lambda: app.session is not session)
+            assert app.session.trainer.config.layers == 2
+
+    run(scenario())
+    app_session = session  # the old one was closed by the switch
+    assert not app_session.running

@@ -1,5 +1,6 @@
 """A new run from the app (n): a corpus (the built-in one, or a text file picked in the working
-directory's tree) and the options that shape a run, filled from a preset, then Enter.
+directory's tree) and the options that shape a run, filled from a preset, then ctrl+s or the
+Start button (Enter only moves to the next field, so an Enter meant for a field starts nothing).
 
 Every field is checked as it is typed by the command line's own rules (options.BY_NAME: one
 place defines them), and the run is opened on a worker exactly as `tui-rnn train` opens it
@@ -44,6 +45,7 @@ FIELDS = (
     ("new-val", "val_fraction", "validation fraction"),
 )
 NAMES = {field_id: name for field_id, name, _ in FIELDS}
+NUMBER = r"[0-9eE.+\-_]*"  # the characters of a number (the option's rule checks the rest)
 
 
 def preset_values(preset: str) -> dict[str, object]:
@@ -85,7 +87,8 @@ class TextFileTree(DirectoryTree):
 
 
 class NewRunScreen(ModalScreen[None]):
-    BINDINGS = bindings(Scope.MODAL)
+    SCOPE = Scope.NEW_RUN
+    BINDINGS = bindings(Scope.NEW_RUN) + bindings(Scope.MODAL)
 
     def __init__(self, root: str | Path = ".") -> None:
         super().__init__()
@@ -126,19 +129,24 @@ class NewRunScreen(ModalScreen[None]):
                                 id=field_id,
                             )
                         else:
-                            yield SafeInput(_text(values[name]), id=field_id, compact=True)
+                            # Only what a number can hold: a stray key (a space) never replaces
+                            # the value selected when the field took the focus.
+                            yield SafeInput(
+                                _text(values[name]), id=field_id, compact=True, restrict=NUMBER
+                            )
             yield Static("", id="new-message")
             with Horizontal(id="new-buttons"):
                 yield Button("Start", id="new-start", variant="primary", compact=True)
                 yield Static(
-                    Text("Enter starts · Tab moves · escape cancels"), classes="modal-hint"
+                    Text("ctrl+s starts · Tab or Enter: the next field · esc cancels"),
+                    classes="modal-hint",
                 )
         yield Footer(compact=True)  # this screen's keys, not the main screen's
 
     def on_mount(self) -> None:
         self._show_corpus()
         self._eta_placeholder()
-        self.query_one("#new-hidden", Input).focus()
+        self.query_one("#new-builtin").focus()  # the first field: the corpus
 
     # -- the corpus -------------------------------------------------------------------------------
     def _show_corpus(self) -> None:
@@ -207,7 +215,12 @@ class NewRunScreen(ModalScreen[None]):
 
     # -- starting ---------------------------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field goes to the next one: a run starts only when asked (ctrl+s, or
+        the Start button), never by an Enter meant for a field."""
         event.stop()
+        self.focus_next()
+
+    def action_start(self) -> None:
         self.start()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
