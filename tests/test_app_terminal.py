@@ -9,6 +9,7 @@ at the end), sends keys with send-keys and reads the screen with capture-pane.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -116,3 +117,29 @@ def test_file_names_with_escape_sequences_leave_the_terminal_alone(tmp_path, tmu
     assert "t␛]2;PWNED␇x.txt" in screen and "evil␛[31mname.txt" in screen
     tmux.keys("Escape")
     tmux.wait_for(lambda s: "New run" not in s, "the main screen again")
+
+
+def test_the_gradient_check_of_a_2_layer_lstm_fits_at_120x40(tmp_path, tmux):
+    (tmp_path / "corpus.txt").write_text(make_text(4000), encoding="utf-8")
+    argv = app_argv(
+        "--cell", "lstm", "--layers", "2", "--hidden", "16", "corpus.txt", gradcheck_budget=0.05
+    )
+    tmux.start(tmp_path, (120, 40), argv)
+
+    def checked(screen: str) -> bool:
+        pending = re.search(r" {4}·", screen)  # a cell still to come
+        return screen.count("sampled") == 2 and "running" not in screen and not pending
+
+    screen = tmux.wait_for(checked, "the gradient check at init")
+    lines = screen.splitlines()
+    assert any(re.search(r"T=5\s+T=10\s+T=15\s+T=25", line) for line in lines)
+    parameters = ["W_x.0", "W_h.0", "b.0", "W_x.1", "W_h.1", "b.1", "V", "c"]
+    for method in ("cd", "cs"):  # every row, every column: four numbers
+        for name in parameters:
+            (row,) = [line for line in lines if re.search(rf"│{method} {re.escape(name)} ", line)]
+            cells = row.split("│")[1].split()[2:]
+            assert len(cells) == 4 and all(re.fullmatch(r"\d\.\de-\d+", c) for c in cells), row
+        (status,) = [line for line in lines if line.startswith(f"│{method} ") and "sampled" in line]
+        shown = status.split("│")[1]
+        assert re.search(r"(passed|FAILED).*sampled [\d,]+ of [\d,]+.*\d s", shown), status
+        assert "…" not in shown

@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import make_session, make_text
-from test_app import Notes, make_app, run, screen_text, train_to_done, wait_until
+from test_app import (
+    Notes,
+    gradcheck_finished,
+    make_app,
+    run,
+    screen_text,
+    train_to_done,
+    wait_until,
+)
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input
 
@@ -209,3 +218,30 @@ def test_the_new_run_form_starts_at_its_first_field_and_only_when_asked(
     run(scenario())
     app_session = session  # the old one was closed by the switch
     assert not app_session.running
+
+
+# -- the gradient-check pane ----------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_2_layer_models_gradient_check_is_whole_at_120x40_and_scrolls_at_80x24(
+    cell, session_factory
+):
+    session = session_factory(target=0, cell=cell, layers=2)
+
+    async def scenario():
+        app = make_app(session, gradcheck_on_start=True, seq_lengths=(5, 10, 15, 25))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: gradcheck_finished(app), timeout=120)
+            pane = app.main.gradcheck_pane
+            await pilot.pause(0.1)
+            assert pane.table.row_count == 16
+            assert pane.max_scroll_x == 0 and pane.max_scroll_y == 0  # every row and column
+            for method in ("central", "complex"):
+                shown = str(app.query_one(f"#gc-{method}-status").render())
+                assert "passed" in shown and not shown.endswith("…")
+            await pilot.resize_terminal(80, 24)
+            await wait_until(pilot, lambda: pane.max_scroll_y > 0)  # the table scrolls there
+            assert pane.max_scroll_x > 0
+            await pilot.resize_terminal(120, 40)
+            await wait_until(pilot, lambda: pane.max_scroll_x == pane.max_scroll_y == 0)
+
+    run(scenario())

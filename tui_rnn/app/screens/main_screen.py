@@ -90,6 +90,11 @@ from tui_rnn.training.trainer import model_spec
 STREAM_INTERVAL = 0.04  # seconds between generator chunks: smooth, but few messages
 MIN_SIZE = (80, 24)
 WIDE = 160
+# The grid's left column: the report's gradient-check table (41 columns, its borders in), as
+# wide as the model's table and its status lines (sampled N of M) need where the generator's
+# fields keep their 41; 81 on wide screens. Its top row is as tall as the table where the bottom
+# panes keep BOTTOM_ROWS: a 2-layer LSTM's whole at 120x40, scrolled only at 80x24.
+LEFT, RIGHT, WIDE_LEFT, STATUS_ROOM, BOTTOM_ROWS = 41, 41, 81, 50, 16
 WHERE_PARTS = ("corpus", "run_dir")  # status parts that overflow to the samples' subtitle
 
 
@@ -154,8 +159,23 @@ def fill(parts: list[str], *rooms: int) -> list[list[str]]:
     return lines
 
 
+def grid_size(screen: tuple[int, int], table: tuple[int, int], chrome: int = 2) -> tuple[int, int]:
+    """(left column width, top row height) of the panes on a screen of `screen` cells, for a
+    gradient-check table of `table` cells (its status lines in); `chrome` rows are the status
+    line's and the Footer's."""
+    width, height = screen
+    panes = height - chrome
+    if width >= WIDE:
+        left = max(WIDE_LEFT, table[0] + 3)
+    else:  # its borders and a scrollbar's column
+        left = max(LEFT, min(max(table[0] + 3, STATUS_ROOM + 2), width - RIGHT))
+    half = -(-panes // 2)
+    top = max(half, min(table[1] + 2, panes - BOTTOM_ROWS))
+    return left, top
+
+
 class Panes(Container):
-    """The 2 x 2 grid of panes (a wider left column on wide screens, see app.tcss)."""
+    """The 2 x 2 grid of panes, sized by grid_size."""
 
 
 class MainScreen(Screen):
@@ -246,6 +266,8 @@ class MainScreen(Screen):
             self.start_gradcheck(current=False)
 
     def on_resize(self) -> None:
+        left, top = grid_size(self.size, self.gradcheck_pane.short_size)
+        self.query_one(Panes).set_styles(f"grid-columns: {left} 1fr; grid-rows: {top} 1fr;")
         self.refresh_bindings()  # the Footer shows what fits the new width
         self.call_after_refresh(self._title_chart)  # the titles: what fits the panes' widths
 
