@@ -215,7 +215,8 @@ def test_with_validation_the_chart_names_the_best_by_validation_as_the_status_li
             assert status.best_val_loss is not None and session.trainer.best_iteration > 0
             best = f"best val {status.best_val_loss:.3f} @ {session.trainer.best_iteration}"
             assert best in chart_titles(app)[1]
-            assert f"(best {status.best_val_loss:.3f})" in str(app.query_one(StatusBar).render())
+            shown = str(app.query_one(StatusBar).render())  # the best named: of the validation
+            assert f"(best val {status.best_val_loss:.3f})" in shown
 
     run(scenario())
 

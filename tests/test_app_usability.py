@@ -5,10 +5,12 @@ model from the runs screen."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import make_session, make_text
+from conftest import copy_runs, make_session, make_text
 from test_app import (
     Notes,
     gradcheck_finished,
@@ -18,14 +20,28 @@ from test_app import (
     train_to_done,
     wait_until,
 )
+from test_app_workspace import (  # noqa: F401 (trained_runs: a fixture)
+    UPDATED,
+    move_to,
+    open_runs,
+    row_keys,
+    set_updated,
+    trained_runs,
+)
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input
 
 from tui_rnn.app.messages import Notice
+from tui_rnn.app.screens.export_screen import ExportModelScreen
 from tui_rnn.app.screens.help_screen import HelpScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen, TextFileTree
-from tui_rnn.app.screens.runs_screen import RunsScreen
-from tui_rnn.training.corpus import from_text
+from tui_rnn.app.screens.runs_screen import RunsScreen, best_loss, training_loss
+from tui_rnn.app.widgets.status_bar import StatusBar
+from tui_rnn.charts.curves import SMOOTH_LOSS_WEIGHT, Smoother, debiased_smooth_loss
+from tui_rnn.interop.import_model import import_model
+from tui_rnn.store.workspace import COLUMNS
+from tui_rnn.training.corpus import from_text, load_corpus
+from tui_rnn.training.options import TrainConfig
 
 TITLE = "t\x1b]2;PWNED\x07x"  # an OSC sequence: sets the terminal's title
 RED = "evil\x1b[31mname"  # a CSI sequence: colours what follows
@@ -245,3 +261,200 @@ def test_a_2_layer_models_gradient_check_is_whole_at_120x40_and_scrolls_at_80x24
             await wait_until(pilot, lambda: pane.max_scroll_x == pane.max_scroll_y == 0)
 
     run(scenario())
+
+
+# -- the runs screen ------------------------------------------------------------------------------
+@pytest.fixture
+def dated_runs(tmp_path, monkeypatch, trained_runs):  # noqa: F811 (a fixture)
+    """./runs as `train` names runs (by the minute and second they were made): `a` (validating)
+    and `b` (two streams) of test_app_workspace, renamed, and the app's own new run."""
+    monkeypatch.chdir(tmp_path)
+    copy_runs(trained_runs, tmp_path)
+    os.rename("runs/a", "runs/20261207-141516")
+    os.rename("runs/b", "runs/20261207-152301")
+    set_updated("runs/20261207-141516", UPDATED)
+    set_updated("runs/20261207-152301", UPDATED + 60)
+    config = TrainConfig(hidden_size=8, seq_length=10, sample_every=50, sample_length=20)
+    return make_session(Path("runs/20261207-160002"), load_corpus("corpus.txt"), config, 60)
+
+
+def detail_text(screen: RunsScreen) -> str:
+    return str(screen.query_one("#runs-detail").render())
+
+
+def test_the_runs_screen_at_80x24_keeps_names_apart_and_breaks_the_detail_between_parts(
+    dated_runs,
+):
+    async def scenario():
+        app = make_app(dated_runs)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await train_to_done(pilot)  # the app's own run is listed too
+            screen = await open_runs(pilot, 3)
+            table = screen.query_one(DataTable)
+            names = [str(table.get_cell_at((row, 1))).strip() for row in range(3)]
+            assert len(set(names)) == 3, names  # not all "20261207-…"
+            for name, key in zip(names, row_keys(screen), strict=True):
+                assert key.endswith(name.lstrip("…")), (name, key)  # the name's end is kept
+            for name in ("20261207-141516", "20261207-152301"):
+                await move_to(pilot, screen, name)
+                summary = screen.current
+                train, (best, of) = training_loss(summary), best_loss(summary)
+                parts = [
+                    f"runs/{name}",
+                    f"corpus {summary.corpus}",
+                    f"train {train:.3f} nats/char",
+                    f"best {of} {best:.3f} @ {summary.best_iteration:,}",
+                    f"updated {dict(zip(COLUMNS, summary.cells(), strict=True))['updated']}",
+                ]
+                lines = detail_text(screen).splitlines()
+                assert 1 < len(lines) <= 3 and all(len(line) <= 78 for line in lines)
+                for part in parts:  # each part whole on one line: never wrapped mid-field
+                    assert any(part in line for line in lines), (part, lines)
+
+    run(scenario())
+
+
+# -- loss figures ---------------------------------------------------------------------------------
+def test_debiased_smooth_loss_is_tensorboards_ema_recovered_from_smooth_loss():
+    rng = np.random.default_rng(3)
+    losses = rng.uniform(30.0, 90.0, 4000)
+    initial, smooth = 104.3, 104.3
+    recurrence = Smoother(SMOOTH_LOSS_WEIGHT).smooth(losses.astype(np.float32))
+    for t, loss in enumerate(losses, start=1):
+        smooth = 0.999 * smooth + 0.001 * loss
+        if t in (1, 2, 50, 3999):
+            got = debiased_smooth_loss(smooth, initial, t)
+            assert got == pytest.approx(float(recurrence[t - 1]), rel=1e-6)
+    assert debiased_smooth_loss(smooth, initial, 1) != smooth
+    assert debiased_smooth_loss(50.0, initial, 0) == 50.0  # no update: nothing to average
+
+
+def debiased_per_char(history_loss: np.ndarray, seq_length: int) -> np.ndarray:
+    """TensorBoard's debiased EMA (weight 0.999) of the per-update loss, by its recurrence."""
+    out, s = [], 0.0
+    for t, x in enumerate(history_loss.astype(np.float64), start=1):
+        s = 0.999 * s + 0.001 * x
+        out.append(s / (1 - 0.999**t) / seq_length)
+    return np.array(out)
+
+
+def checkpoint_history(run_dir) -> np.ndarray:
+    """The run's per-update losses as its checkpoint holds them."""
+    with np.load(Path(run_dir) / "checkpoint.npz", allow_pickle=False) as arrays:
+        return arrays["loss_history"]
+
+
+def titles_of(app) -> str:
+    box = app.query_one("#chart-box")
+    return f"{box.border_title} | {box.border_subtitle}"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"batch_size": 2}, {"val_fraction": 0.1, "eval_every": 20}],
+    ids=["batches", "validation"],
+)
+def test_a_run_with_batches_or_validation_shows_losses_per_character(changes, session_factory):
+    session = session_factory(target=60, **changes)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await train_to_done(pilot)
+            await wait_until(pilot, lambda: app.main.chart.data.points == 60)
+            trainer = session.trainer
+            expected = debiased_per_char(trainer.history.loss, trainer.config.seq_length)
+            line = str(app.query_one(StatusBar).render())
+            assert f"train {expected[-1]:.3f} nats/char" in line
+            assert "smooth_loss" not in line and line.count("nats") == 1  # the unit said once
+            # the chart: that curve, per character, starting where the loss starts
+            data = app.main.chart.data
+            assert data.per_char and data.smooth_loss[0] == pytest.approx(
+                trainer.history.loss[0], rel=1e-5
+            )
+            assert data.smooth_loss[-1] / trainer.config.seq_length == pytest.approx(
+                expected[-1], rel=1e-5
+            )
+            title = titles_of(app)
+            assert "train" in title and "nats/char" in title and "smooth_loss" not in title
+            if changes.get("val_fraction"):
+                assert f"best val {trainer.best_val_loss:.3f}" in title
+                assert f"(best val {trainer.best_val_loss:.3f})" in line
+            else:
+                best = expected[trainer.best_iteration - 1]
+                assert f"best train {best:.3f} @" in title
+
+    run(scenario())
+
+
+def test_the_reports_setup_keeps_smooth_loss_and_names_its_best(session_factory):
+    session = session_factory(target=60)  # batch 1, no validation: the report's setup
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await train_to_done(pilot)
+            await pilot.pause(0.3)
+            trainer = session.trainer
+            line = str(app.query_one(StatusBar).render())
+            assert f"smooth_loss {trainer.smooth_loss:.3f}" in line and "train " not in line
+            title = titles_of(app)
+            assert "smooth_loss" in title and "nats" not in title
+            assert f"best smooth_loss {trainer.best_smooth_loss:.3f} @" in title
+
+    run(scenario())
+
+
+def test_the_runs_screen_shows_every_runs_losses_per_character(dated_runs):
+    async def scenario():
+        app = make_app(dated_runs)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_runs(pilot, 3)
+            assert str(screen.query_one("#runs-title").render()).count("nats/char") == 1
+            table = screen.query_one(DataTable)
+            for name in ("20261207-141516", "20261207-152301"):
+                await move_to(pilot, screen, name)
+                summary = screen.current
+                row = table.get_row_index(str(summary.path))
+                cells = [str(c).strip() for c in table.get_row_at(row)]
+                n = summary.seq_length
+                # the training loss: the debiased EMA of the run's own losses, per character
+                history = checkpoint_history(summary.path)
+                expected = debiased_per_char(history, n)[-1]
+                assert f"{expected:.3f}" in cells
+                if summary.best_val_loss is not None:
+                    assert f"{summary.best_val_loss:.3f} val" in cells
+                else:
+                    best = debiased_per_char(history, n)[summary.best_iteration - 1]
+                    assert f"{best:.3f} train" in cells
+
+    run(scenario())
+
+
+# -- exporting a model from the runs screen -------------------------------------------------------
+def test_e_on_the_runs_screen_exports_the_runs_model_to_a_path_typed_in(dated_runs):
+    notes = Notes()
+
+    async def scenario():
+        app = make_app(dated_runs)
+        async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
+            screen = await open_runs(pilot, 3)
+            binding = next(b for b in RunsScreen.BINDINGS if b.id == "tui-rnn.runs-export")
+            assert binding.key == "e" and "export" in binding.tooltip
+            await move_to(pilot, screen, "20261207-152301")
+            await pilot.press("e")
+            await wait_until(pilot, lambda: isinstance(app.screen, ExportModelScreen))
+            prompt = app.screen
+            path = prompt.query_one("#export-path", Input)
+            assert path.value == "20261207-152301.safetensors" and app.focused is path
+            await pilot.press("ctrl+u", *"quick.txt", "enter")  # q types (it closes elsewhere)
+            message = prompt.query_one("#export-message")
+            await wait_until(pilot, lambda: "cannot tell the format" in str(message.render()))
+            assert app.screen is prompt and not Path("quick.txt").exists()
+            await pilot.press("ctrl+u", *"quick.safetensors", "enter")
+            await wait_until(pilot, lambda: app.screen is screen)
+            await wait_until(pilot, lambda: notes.any("wrote", "quick.safetensors"))
+
+    run(scenario())
+    import_model("quick.safetensors", "imported")  # a model file tui-rnn reads back
+    assert Path("imported/config.json").is_file()

@@ -388,7 +388,7 @@ def test_the_runs_table_fits_with_every_column_and_home_end_move(size, workspace
             width = sum(column.get_render_width(table) for column in table.columns.values())
             assert width <= size[0] - 1  # every column on screen (a scrollbar's cell spare)
             header = next(line for line in screen_text(app).splitlines() if "model" in line)
-            for name in ("name", "model", "corpus", "iter", "loss", "best", "state", "updated"):
+            for name in ("name", "model", "corpus", "iter", "train", "best", "state", "updated"):
                 assert re.search(rf"\b{name}\b", header), (name, header)
             assert "0.4" not in header and "…" not in header
             assert table.cursor_row == 0

@@ -24,13 +24,13 @@ from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from tui_rnn.app import shown
 from tui_rnn.app.keys import KEYS, SCOPE_TITLES, Scope, bindings
 from tui_rnn.app.messages import EngineStopped, RunOpened, Status
 from tui_rnn.app.screens.help_screen import HelpScreen
 from tui_rnn.app.screens.inspector_screen import InspectorScreen
 from tui_rnn.app.screens.main_screen import GradcheckFn, MainScreen, default_gradcheck
 from tui_rnn.app.session import TrainingSession
+from tui_rnn.app.shown import fit_paths
 from tui_rnn.safe import text
 
 SHUTDOWN_TIMEOUT = 60.0
@@ -143,7 +143,7 @@ class TuiRnnApp(App[None]):
         """Every notification of the app's own (markup=False: the text is not markup) through
         safe_text, its paths shortened to the toast's width (see shown.fit_paths)."""
         if not markup:
-            message = shown.fit_paths(text.terminal(message), toast_width(self.size.width))
+            message = fit_paths(text.terminal(message), toast_width(self.size.width))
             title = text.line(title)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 

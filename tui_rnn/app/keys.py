@@ -413,6 +413,15 @@ KEYS: tuple[Key, ...] = (
     Key("runs-first", "home", "first_row", "First", "the first run", Scope.RUNS, priority=True),
     Key("runs-last", "end", "last_row", "Last", "the last run", Scope.RUNS, priority=True),
     Key("runs-new", "n", "new_run", "New", "start a new run (a form)", Scope.RUNS, 8),
+    Key(
+        "runs-export",
+        "e",
+        "export_model",
+        "Export",
+        "export the run's model: safetensors (PyTorch), ONNX or a web page (a path prompt)",
+        Scope.RUNS,
+        9,
+    ),
     # -- comparing runs ---------------------------------------------------------------------------
     Key(
         "x-axis",

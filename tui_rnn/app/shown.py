@@ -41,7 +41,7 @@ def relative(path: str | Path) -> str:
     return os.path.relpath(text, here) if inside and text != here else text
 
 
-def path(path: str | Path) -> str:
+def show_path(path: str | Path) -> str:
     """A path as the app shows it: relative where it can be, on one line, every character
     visible."""
     return safe_text.line(relative(path))

@@ -310,10 +310,11 @@ class MainScreen(Screen):
         in shorter forms (level 1: short names; 2: without `Loss (l)`) when the longer ones do
         not fit `room` cells."""
         data, options = self.chart.data, self.chart.options
+        training = "train" if data is not None and data.per_char else "smooth_loss"
         for level in (0, 1, 2):
             short = level > 0
             legend = Text("Loss (l) " if level < 2 else "", "bold")
-            legend.append("smooth_loss", SMOOTH_COLOR)
+            legend.append(training, SMOOTH_COLOR)
             if options.loss:
                 weight = options.smoothing_weight
                 loss = f"EMA {weight:g}" if short else f"loss EMA {weight:g}"
@@ -342,8 +343,10 @@ class MainScreen(Screen):
         return part.text.plain
 
     def _best_text(self) -> str:
-        """The best model: by validation loss when validating (as the status line says it),
-        else by smooth_loss in the chart's unit; at iteration 0, the initial model."""
+        """The best model, named by what it is the best of: the validation loss when
+        validating (as the status line says it), else the training loss the chart draws
+        (smooth_loss, or a per_char run's debiased EMA) in the chart's unit; at iteration 0,
+        the initial model."""
         data, status = self.chart.data, self.status
         if data is None or not data.points:
             return ""
@@ -353,7 +356,8 @@ class MainScreen(Screen):
         if data.best_iteration == 0:
             return "best: the initial model"
         shown = in_unit(data, self.chart.options.unit_for(data))
-        return f"best {shown.best_smooth_loss:.3f} @ {at}"
+        training = "train" if data.per_char else "smooth_loss"
+        return f"best {training} {shown.best_smooth_loss:.3f} @ {at}"
 
     def _set_title(self, box, which: str, text: Text | None) -> None:
         """Set a border title only when it changed (each change repaints the pane, and
