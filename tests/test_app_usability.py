@@ -266,16 +266,21 @@ def test_a_2_layer_models_gradient_check_is_whole_at_120x40_and_scrolls_at_80x24
 # -- the runs screen ------------------------------------------------------------------------------
 @pytest.fixture
 def dated_runs(tmp_path, monkeypatch, trained_runs):  # noqa: F811 (a fixture)
-    """./runs as `train` names runs (by the minute and second they were made): `a` (validating)
-    and `b` (two streams) of test_app_workspace, renamed, and the app's own new run."""
+    """./runs as `train` names runs (by the second they were made, here within one hour): `a`
+    (validating) and `b` (two streams) of test_app_workspace, renamed, and the app's own run
+    (a 2-layer LSTM on a text with a long name: wide cells)."""
     monkeypatch.chdir(tmp_path)
     copy_runs(trained_runs, tmp_path)
     os.rename("runs/a", "runs/20261207-141516")
-    os.rename("runs/b", "runs/20261207-152301")
+    os.rename("runs/b", "runs/20261207-143301")
     set_updated("runs/20261207-141516", UPDATED)
-    set_updated("runs/20261207-152301", UPDATED + 60)
-    config = TrainConfig(hidden_size=8, seq_length=10, sample_every=50, sample_length=20)
-    return make_session(Path("runs/20261207-160002"), load_corpus("corpus.txt"), config, 60)
+    set_updated("runs/20261207-143301", UPDATED + 60)
+    Path("tinyshakespeare.txt").write_text(Path("corpus.txt").read_text("utf-8"), "utf-8")
+    config = TrainConfig(
+        cell="lstm", layers=2, hidden_size=100, seq_length=10, sample_every=50, sample_length=20
+    )
+    corpus = load_corpus("tinyshakespeare.txt")
+    return make_session(Path("runs/20261207-145944"), corpus, config, 60)
 
 
 def detail_text(screen: RunsScreen) -> str:
@@ -288,14 +293,13 @@ def test_the_runs_screen_at_80x24_keeps_names_apart_and_breaks_the_detail_betwee
     async def scenario():
         app = make_app(dated_runs)
         async with app.run_test(size=(80, 24)) as pilot:
-            await train_to_done(pilot)  # the app's own run is listed too
             screen = await open_runs(pilot, 3)
             table = screen.query_one(DataTable)
             names = [str(table.get_cell_at((row, 1))).strip() for row in range(3)]
             assert len(set(names)) == 3, names  # not all "20261207-…"
             for name, key in zip(names, row_keys(screen), strict=True):
                 assert key.endswith(name.lstrip("…")), (name, key)  # the name's end is kept
-            for name in ("20261207-141516", "20261207-152301"):
+            for name in ("20261207-141516", "20261207-143301"):
                 await move_to(pilot, screen, name)
                 summary = screen.current
                 train, (best, of) = training_loss(summary), best_loss(summary)
@@ -412,7 +416,7 @@ def test_the_runs_screen_shows_every_runs_losses_per_character(dated_runs):
             screen = await open_runs(pilot, 3)
             assert str(screen.query_one("#runs-title").render()).count("nats/char") == 1
             table = screen.query_one(DataTable)
-            for name in ("20261207-141516", "20261207-152301"):
+            for name in ("20261207-141516", "20261207-143301"):
                 await move_to(pilot, screen, name)
                 summary = screen.current
                 row = table.get_row_index(str(summary.path))
@@ -441,12 +445,12 @@ def test_e_on_the_runs_screen_exports_the_runs_model_to_a_path_typed_in(dated_ru
             screen = await open_runs(pilot, 3)
             binding = next(b for b in RunsScreen.BINDINGS if b.id == "tui-rnn.runs-export")
             assert binding.key == "e" and "export" in binding.tooltip
-            await move_to(pilot, screen, "20261207-152301")
+            await move_to(pilot, screen, "20261207-143301")
             await pilot.press("e")
             await wait_until(pilot, lambda: isinstance(app.screen, ExportModelScreen))
             prompt = app.screen
             path = prompt.query_one("#export-path", Input)
-            assert path.value == "20261207-152301.safetensors" and app.focused is path
+            assert path.value == "20261207-143301.safetensors" and app.focused is path
             await pilot.press("ctrl+u", *"quick.txt", "enter")  # q types (it closes elsewhere)
             message = prompt.query_one("#export-message")
             await wait_until(pilot, lambda: "cannot tell the format" in str(message.render()))
@@ -458,3 +462,37 @@ def test_e_on_the_runs_screen_exports_the_runs_model_to_a_path_typed_in(dated_ru
     run(scenario())
     import_model("quick.safetensors", "imported")  # a model file tui-rnn reads back
     assert Path("imported/config.json").is_file()
+
+
+# -- the generator at 80x24 ------------------------------------------------------------------------
+def test_the_generator_at_80x24_shows_the_texts_start_and_where_ctrl_s_saved_it(
+    tmp_path, monkeypatch, small_corpus, tiny_config
+):
+    monkeypatch.chdir(tmp_path)
+    session = make_session(Path("runs/gen"), small_corpus, tiny_config, 0)
+
+    async def scenario():
+        app = make_app(session, generation_seed=1)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("g", *"the")
+            app.query_one("#gen-length", Input).value = "800"
+            app.query_one("#gen-count", Input).value = "2"
+            await pilot.press("enter")
+            generator = app.main.generator
+            await wait_until(pilot, lambda: len(generator.text) == 1600 and not generator.running)
+            await pilot.pause(0.2)
+            header = app.query_one("#gen-header")
+            scroll = app.query_one("#gen-scroll")
+            assert header.size.height == 1 and "seeds 1-2" in header.tooltip
+            assert scroll.size.height >= 3  # more rows of text than of header
+            assert scroll.scroll_y == 0  # its start, the first sample's heading first
+            first_line = screen_text(app).splitlines()
+            assert any("sample 1 of 2 · seed 1" in line for line in first_line)
+            await pilot.press("ctrl+s")
+            message = app.query_one("#gen-message")
+            path = "runs/gen/generated.txt"
+            await wait_until(pilot, lambda: path in str(message.render()))
+            assert "saved the whole text" in str(message.render()) and message.display
+            assert Path(path).read_text("utf-8").count("## sample") == 2
+
+    run(scenario())

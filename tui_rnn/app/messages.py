@@ -177,6 +177,14 @@ class GeneratedText(Message):
 
 
 @dataclass
+class GeneratedSaved(Message):
+    """The generator's text was appended to the run's file (its path as the app shows it)."""
+
+    path: str
+    size: int  # the file's size now, in bytes
+
+
+@dataclass
 class PassageRead(Message):
     """The inspector's passage, read by a copy of the model on a worker thread."""
 

@@ -33,6 +33,7 @@ from tui_rnn.app.messages import (
     ChartData,
     Diverged,
     EngineStopped,
+    GeneratedSaved,
     HealthUpdate,
     Notice,
     RunState,
@@ -472,6 +473,7 @@ class TrainingSession:
         size = files.append_run_file(self.run_dir, GENERATED_FILE, data)
         path = self.run_dir / GENERATED_FILE
         self._post(Notice(f"appended {len(data):,} bytes to {path} (now {size:,})", timeout=8))
+        self._post(GeneratedSaved(str(path), size))
 
     def _watch_health(self, post: Callable[[HealthUpdate], object] | None) -> None:
         monitor, trainer = self._health, self.trainer

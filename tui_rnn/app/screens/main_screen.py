@@ -32,6 +32,7 @@ from tui_rnn.app.keys import Scope, bindings, footer_bindings
 from tui_rnn.app.messages import (
     Diverged,
     EngineStopped,
+    GeneratedSaved,
     GeneratedText,
     GenerationStarted,
     GradcheckDone,
@@ -60,7 +61,7 @@ from tui_rnn.app.screens.new_run_screen import NewRunScreen
 from tui_rnn.app.screens.runs_screen import RunsScreen
 from tui_rnn.app.screens.settings_screen import Settings, SettingsScreen
 from tui_rnn.app.session import TrainingSession, wait_for_answer
-from tui_rnn.app.shown import keep_end
+from tui_rnn.app.shown import keep_end, show_path
 from tui_rnn.app.widgets.generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from tui_rnn.app.widgets.gradcheck_pane import METHODS, GradcheckPane
 from tui_rnn.app.widgets.loss_chart import (
@@ -630,6 +631,9 @@ class MainScreen(Screen):
 
     def on_save_request(self, message: SaveRequest) -> None:
         self.session.request(SaveGenerated(message.text))
+
+    def on_generated_saved(self, message: GeneratedSaved) -> None:
+        self.generator.saved(show_path(message.path))
 
     # -- workers' ends ----------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

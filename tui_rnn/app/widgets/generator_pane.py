@@ -2,9 +2,11 @@
 best model; Enter (from any field) generates, ctrl+s saves the text.
 
 This pane only checks what was typed (plain Python, instant: every bad value is named in a line
-under the fields, and the field turns red) and shows the text as it streams in, under a header
-that stays in view: what produced it (prompt, model and its iteration, temperature, top-p, the
-seeds). The main screen runs the model on a worker thread and feeds `append` with chunks.
+under the fields, and the field turns red) and shows the text from its start as it streams in,
+under a one-line header that stays in view: what produced it (prompt, model and its iteration,
+temperature, top-p, the seeds; whole in its tooltip). The main screen runs the model on a worker
+thread and feeds `append` with chunks; ctrl+s appends the whole text to the run's generated.txt,
+and the pane says where.
 Everything from the corpus or the model is shown through safe_text (never as markup).
 """
 
@@ -280,15 +282,22 @@ class GeneratorPane(Vertical):
         header = self.query_one("#gen-header", Static)
         if self.request is None:
             header.update(Text())
+            header.tooltip = None
             return
         prompt = shown_prompt(self.request.prompt) or "(empty: starts at a newline)"
-        header.update(
-            Text.assemble(
-                ("prompt ", "dim"),
-                (prompt, "bold"),
-                (" · " + header_line(self.request, self.model, self.seeds), "dim"),
-            )
+        text = Text.assemble(
+            ("prompt ", "dim"),
+            (prompt, "bold"),
+            (" · " + header_line(self.request, self.model, self.seeds), "dim"),
+            no_wrap=True,
+            overflow="ellipsis",
         )
+        header.update(text)  # one line: the text below it gets the pane's rows
+        header.tooltip = text.plain
+
+    def saved(self, path: str) -> None:
+        """ctrl+s wrote the text: say where (the pane may show only its start)."""
+        self.say(f"ctrl+s saved the whole text to {path}")
 
     def _show_sample(self, index: int) -> None:
         outputs, request = self.outputs, self.request
@@ -302,5 +311,4 @@ class GeneratorPane(Vertical):
         text.append(safe_text.terminal("".join(self.samples[index])))
         if self.running and index == self.streaming:
             text.append("▌", style="blink")
-        outputs[index].update(text)
-        self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)
+        outputs[index].update(text)  # the scroll stays where it is: the text's start first
