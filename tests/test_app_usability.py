@@ -496,3 +496,57 @@ def test_the_generator_at_80x24_shows_the_texts_start_and_where_ctrl_s_saved_it(
             assert Path(path).read_text("utf-8").count("## sample") == 2
 
     run(scenario())
+
+
+# -- the main screen's focus, the best box, the samples' keys -------------------------------------
+def test_tab_goes_pane_by_pane_in_reading_order_and_reaches_the_generator_last(session_factory):
+    session = session_factory(target=10)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            main = app.main
+            await wait_until(pilot, lambda: app.focused is not None)
+            order = [app.focused]
+            for _ in range(3):
+                await pilot.press("tab")
+                order.append(app.focused)
+            assert order[:3] == [main.gradcheck_pane, main.chart, main.samples]
+            assert not isinstance(order[1], Input)  # the first tab: not into a text field
+            assert order[3] is app.query_one("#gen-prompt")
+
+    run(scenario())
+
+
+def test_the_best_box_shows_ticked_and_unticked_without_colour(session_factory):
+    session = session_factory(target=0)
+
+    def box_row(app) -> str:  # the box as drawn: its characters, no colour
+        return str(app.query_one("#gen-best").render())
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.1)
+            assert "▐ ▌ best" in box_row(app)
+            app.query_one("#gen-best").focus()
+            await pilot.press("space")
+            await wait_until(pilot, lambda: "▐X▌ best" in box_row(app))
+            assert app.query_one("#gen-best").value is True
+
+    run(scenario())
+
+
+def test_the_samples_pane_says_its_keys(session_factory):
+    session = session_factory(target=0)
+
+    async def scenario():
+        app = make_app(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("s")
+            await wait_until(pilot, lambda: len(app.main.samples.samples) == 1)
+            title = str(app.query_one("#samples-box").border_title)
+            assert "↑/↓" in title and "Enter" in title
+            assert "↑/↓ Enter opens" in screen_text(app)  # whole at 80 columns
+
+    run(scenario())

@@ -262,7 +262,9 @@ class MainScreen(Screen):
         # full passes, which otherwise pause the UI for tens of milliseconds now and then.
         gc.freeze()
         self.session.start(self.post_message)
-        self.samples.focus()
+        # The first pane in reading order: tab then goes pane by pane (the chart, the samples)
+        # and reaches the generator's text fields last.
+        self.gradcheck_pane.focus()
         if self.gradcheck_on_start:
             self.start_gradcheck(current=False)
 
@@ -371,7 +373,7 @@ class MainScreen(Screen):
     def _title_samples(self) -> None:
         count = len(self.samples.samples)
         box = self.query_one("#samples-box")
-        title = f"Samples ({count:,})" if count else "Samples (s, b; Enter opens)"
+        title = f"Samples ({count:,}) · ↑/↓ Enter opens" if count else "Samples (s, b)"
         self._set_title(box, "border_title", Text(title))
         where = [p.text.plain for p in self._overflow if p.name in WHERE_PARTS]
         if where:

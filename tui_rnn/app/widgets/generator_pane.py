@@ -110,7 +110,14 @@ def sample_header(index: int, count: int, seed: int) -> str:
 
 class BestBox(Checkbox, inherit_bindings=False):
     """A checkbox without keys of its own: Enter generates and space ticks it (both the pane's
-    keys, in keys.py)."""
+    keys, in keys.py). Ticked shows an X, unticked a blank: not a colour alone, which a
+    low-colour terminal draws the same either way."""
+
+    BUTTON_INNER = " "
+
+    def watch_value(self) -> None:
+        self.BUTTON_INNER = "X" if self.value else " "
+        super().watch_value()
 
 
 class GeneratorPane(Vertical):
