@@ -6,11 +6,13 @@ model from the runs screen."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import copy_runs, make_session, make_text
+from rich.cells import cell_len
 from test_app import (
     Notes,
     gradcheck_finished,
@@ -38,6 +40,7 @@ from tui_rnn.app.screens.new_run_screen import NewRunScreen, TextFileTree
 from tui_rnn.app.screens.runs_screen import RunsScreen, best_loss, training_loss
 from tui_rnn.app.widgets.status_bar import StatusBar
 from tui_rnn.charts.curves import SMOOTH_LOSS_WEIGHT, Smoother, debiased_smooth_loss
+from tui_rnn.gradcheck import batch as gradcheck_batch
 from tui_rnn.interop.import_model import import_model
 from tui_rnn.store.workspace import COLUMNS
 from tui_rnn.training.corpus import from_text, load_corpus
@@ -239,9 +242,12 @@ def test_the_new_run_form_starts_at_its_first_field_and_only_when_asked(
 # -- the gradient-check pane ----------------------------------------------------------------------
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_a_2_layer_models_gradient_check_is_whole_at_120x40_and_scrolls_at_80x24(
-    cell, session_factory
+    cell, session_factory, monkeypatch
 ):
-    session = session_factory(target=0, cell=cell, layers=2)
+    # A time budget this small samples the entries, as a large model's check does: its
+    # status lines say so (the longest they get).
+    monkeypatch.setattr(gradcheck_batch, "TIME_BUDGET", 0.02)
+    session = session_factory(target=0, cell=cell, layers=2, hidden_size=100)  # long counts
 
     async def scenario():
         app = make_app(session, gradcheck_on_start=True, seq_lengths=(5, 10, 15, 25))
@@ -252,8 +258,10 @@ def test_a_2_layer_models_gradient_check_is_whole_at_120x40_and_scrolls_at_80x24
             assert pane.table.row_count == 16
             assert pane.max_scroll_x == 0 and pane.max_scroll_y == 0  # every row and column
             for method in ("central", "complex"):
-                shown = str(app.query_one(f"#gc-{method}-status").render())
-                assert "passed" in shown and not shown.endswith("…")
+                status = app.query_one(f"#gc-{method}-status")
+                shown = str(status.render())
+                assert re.search(r"passed.* sampled [\d,]+ of [\d,]+.* s\b", shown), shown
+                assert cell_len(shown) <= status.size.width  # whole, no ellipsis
             await pilot.resize_terminal(80, 24)
             await wait_until(pilot, lambda: pane.max_scroll_y > 0)  # the table scrolls there
             assert pane.max_scroll_x > 0

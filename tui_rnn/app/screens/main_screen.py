@@ -95,7 +95,7 @@ WIDE = 160
 # wide as the model's table and its status lines (sampled N of M) need where the generator's
 # fields keep their 41; 81 on wide screens. Its top row is as tall as the table where the bottom
 # panes keep BOTTOM_ROWS: a 2-layer LSTM's whole at 120x40, scrolled only at 80x24.
-LEFT, RIGHT, WIDE_LEFT, STATUS_ROOM, BOTTOM_ROWS = 41, 41, 81, 50, 16
+LEFT, RIGHT, WIDE_LEFT, BOTTOM_ROWS = 41, 41, 81, 16
 WHERE_PARTS = ("corpus", "run_dir")  # status parts that overflow to the samples' subtitle
 
 
@@ -169,7 +169,7 @@ def grid_size(screen: tuple[int, int], table: tuple[int, int], chrome: int = 2) 
     if width >= WIDE:
         left = max(WIDE_LEFT, table[0] + 3)
     else:  # its borders and a scrollbar's column
-        left = max(LEFT, min(max(table[0] + 3, STATUS_ROOM + 2), width - RIGHT))
+        left = max(LEFT, min(table[0] + 3, width - RIGHT))
     half = -(-panes // 2)
     top = max(half, min(table[1] + 2, panes - BOTTOM_ROWS))
     return left, top
@@ -269,8 +269,7 @@ class MainScreen(Screen):
             self.start_gradcheck(current=False)
 
     def on_resize(self) -> None:
-        left, top = grid_size(self.size, self.gradcheck_pane.short_size)
-        self.query_one(Panes).set_styles(f"grid-columns: {left} 1fr; grid-rows: {top} 1fr;")
+        self._size_panes()
         self.refresh_bindings()  # the Footer shows what fits the new width
         self.call_after_refresh(self._title_chart)  # the titles: what fits the panes' widths
 
@@ -571,6 +570,16 @@ class MainScreen(Screen):
     def on_gradcheck_started(self, message: GradcheckStarted) -> None:
         if message.run == self.gradcheck_run:
             self.gradcheck_pane.start(message.method, message.model)
+
+    def _size_panes(self) -> None:
+        left, top = grid_size(self.size, self.gradcheck_pane.short_size)
+        styles = self.query_one(Panes).styles
+        styles.grid_columns = f"{left} 1fr"
+        styles.grid_rows = f"{top} 1fr"
+
+    def on_gradcheck_pane_wants(self, message: GradcheckPane.Wants) -> None:
+        if self.size.width:  # (before the first layout, on_resize sizes it)
+            self._size_panes()
 
     def on_gradcheck_pane_titled(self, message: GradcheckPane.Titled) -> None:
         self._set_title(self.query_one("#gradcheck-box"), "border_subtitle", Text(message.subtitle))

@@ -81,6 +81,10 @@ class GradcheckPane(VerticalScroll):
 
         subtitle: str
 
+    class Wants(Message):
+        """The pane needs another size to show its table and status lines whole (short_size
+        changed: a check sampled its entries says so in a longer line)."""
+
     def __init__(
         self,
         seq_lengths: Sequence[int] = (5, 10, 15, 25),
@@ -99,6 +103,7 @@ class GradcheckPane(VerticalScroll):
         self.reports: dict[str, GradcheckReport | None] = {m: None for m in METHODS}
         self.summaries: dict[str, Text] = {m: Text(f"{METHODS[m]}: waiting") for m in METHODS}
         self.short_summaries: dict[str, Text] = dict(self.summaries)  # where the long do not fit
+        self._wanted = self.short_size
         self.model = ""  # "at init" / "at iter N"
         self.measure = "max"
         self.tall = False
@@ -120,10 +125,12 @@ class GradcheckPane(VerticalScroll):
 
     @property
     def short_size(self) -> tuple[int, int]:
-        """(columns, rows) the one-measure layout needs whole: the main screen sizes the pane
-        to it where the screen has room."""
-        width = self.label_width + VALUE_WIDTH * len(self.seq_lengths)
-        return width, STATUS_LINES + 1 + len(METHODS) * len(self.parameters)
+        """(columns, rows) the one-measure layout needs whole, its status lines in their short
+        forms: the main screen sizes the pane to it where the screen has room (and again when
+        a status line grows, Wants)."""
+        table = self.label_width + VALUE_WIDTH * len(self.seq_lengths)
+        status = max(text.cell_len for text in self.short_summaries.values())
+        return max(table, status), STATUS_LINES + 1 + len(METHODS) * len(self.parameters)
 
     def on_resize(self) -> None:
         tall = self.size.height >= self.tall_height
@@ -222,6 +229,9 @@ class GradcheckPane(VerticalScroll):
             no_wrap=True,
             overflow="ellipsis",
         )
+        if self.short_size != self._wanted:
+            self._wanted = self.short_size
+            self.post_message(self.Wants())
         self._show_status(method)
 
     def _show_status(self, method: str) -> None:
