@@ -296,7 +296,7 @@ def test_the_new_run_form_checks_every_field_and_starts_the_run(workspace):
                 field(field_id).value = text
                 await wait_until(pilot, lambda w=words: w in str(message.render()))
                 assert field(field_id).has_class("-invalid")
-            await pilot.press("enter")  # refused: nothing starts
+            await pilot.press("ctrl+s")  # refused: nothing starts
             await pilot.pause(0.1)
             assert app.screen is form and app.session is old
             # a preset fills every field; its own values are valid
@@ -326,7 +326,7 @@ def test_the_new_run_form_checks_every_field_and_starts_the_run(workspace):
             field("new-batch").value = "1"
             field("new-val").value = "0"
             field("new-hidden").focus()
-            await pilot.press("enter")
+            await pilot.press("ctrl+s")
             await wait_until(pilot, lambda: "fewer than seq_length + 1" in str(message.render()))
             assert app.screen is form and app.session is old
             for field_id, text in (
@@ -337,7 +337,7 @@ def test_the_new_run_form_checks_every_field_and_starts_the_run(workspace):
                 field(field_id).value = text
             field("new-val").value = "0.1"
             field("new-hidden").focus()
-            await pilot.press("enter")
+            await pilot.press("ctrl+s")
             await wait_until(pilot, lambda: app.session is not old)
             await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
             config = app.session.trainer.config
@@ -388,7 +388,7 @@ def test_the_runs_table_fits_with_every_column_and_home_end_move(size, workspace
             width = sum(column.get_render_width(table) for column in table.columns.values())
             assert width <= size[0] - 1  # every column on screen (a scrollbar's cell spare)
             header = next(line for line in screen_text(app).splitlines() if "model" in line)
-            for name in ("name", "model", "corpus", "iter", "loss", "best", "state", "updated"):
+            for name in ("name", "model", "corpus", "iter", "train", "best", "state", "updated"):
                 assert re.search(rf"\b{name}\b", header), (name, header)
             assert "0.4" not in header and "…" not in header
             assert table.cursor_row == 0

@@ -19,18 +19,29 @@ from functools import partial
 from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Keymap
+from textual.command import CommandPalette
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from tui_rnn.app.keys import KEYS, Scope, bindings
+from tui_rnn.app.keys import KEYS, SCOPE_TITLES, Scope, bindings
 from tui_rnn.app.messages import EngineStopped, RunOpened, Status
 from tui_rnn.app.screens.help_screen import HelpScreen
 from tui_rnn.app.screens.inspector_screen import InspectorScreen
 from tui_rnn.app.screens.main_screen import GradcheckFn, MainScreen, default_gradcheck
 from tui_rnn.app.session import TrainingSession
+from tui_rnn.app.shown import fit_paths
 from tui_rnn.safe import text
 
 SHUTDOWN_TIMEOUT = 60.0
+# Textual's toasts: 60 cells wide, at most half of their rack (the screen but its 2-cell
+# scrollbar), less a border and padding of 3 cells.
+TOAST_WIDTH, TOAST_SCROLLBAR, TOAST_FRAME = 60, 2, 3
+
+
+def toast_width(screen_width: int) -> int:
+    """Cells of text in a toast on a screen this wide."""
+    return min(TOAST_WIDTH, (screen_width - TOAST_SCROLLBAR) // 2) - TOAST_FRAME
 
 
 class TuiRnnApp(App[None]):
@@ -95,13 +106,46 @@ class TuiRnnApp(App[None]):
         self.keymap.update(keymap)
         super().update_keymap(keymap)
 
+    @property
+    def palette_open(self) -> bool:
+        """Whether the command palette is on the screen stack (under another screen too)."""
+        return any(isinstance(screen, CommandPalette) for screen in self.screen_stack)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Over the palette, F1 would stack the help on it and ctrl+p a second palette (whose
+        # id the first one holds): neither while a palette is open.
+        if action in ("help", "command_palette") and self.palette_open:
+            return False
+        return True
+
+    def action_command_palette(self) -> None:
+        if not self.palette_open:
+            super().action_command_palette()
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return
         session = self.session
-        run = f"run {session.run_dir} · corpus {session.corpus.name}"
-        self.push_screen(HelpScreen(self.keymap, text.terminal(run)))
+        run = f"run {text.line(str(session.run_dir))} · corpus {text.line(session.corpus.name)}"
+        self.push_screen(HelpScreen(self.keymap, run))
+
+    # -- notifications ----------------------------------------------------------------------------
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification of the app's own (markup=False: the text is not markup) through
+        safe_text, its paths shortened to the toast's width (see shown.fit_paths)."""
+        if not markup:
+            message = fit_paths(text.terminal(message), toast_width(self.size.width))
+            title = text.line(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     async def action_quit(self) -> None:
         """Stop training cleanly, save the state, then exit."""
@@ -112,7 +156,7 @@ class TuiRnnApp(App[None]):
         self.refresh_bindings()
         self.workers.cancel_all()
         if not saved.done():
-            self.notify("saving the training state…", timeout=SHUTDOWN_TIMEOUT)
+            self.notify("saving the training state…", timeout=SHUTDOWN_TIMEOUT, markup=False)
             try:
                 await asyncio.wait_for(asyncio.wrap_future(saved), SHUTDOWN_TIMEOUT)
             except TimeoutError:
@@ -141,11 +185,13 @@ class TuiRnnApp(App[None]):
         return None
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Textual's commands, then every action of keys.py that can run now on `screen`."""
-        yield from super().get_system_commands(screen)  # includes Quit -> action_quit
+        """Textual's commands but its Quit (ours saves first, and says so), then every action
+        of keys.py that can run now on `screen`: its words as the title, where its key works
+        as the help (the words again would show every command twice)."""
+        for command in super().get_system_commands(screen):
+            if command.callback != self.action_quit:
+                yield command
         for key in KEYS:
-            if key.action == "quit":
-                continue
             node = self.key_node(key.scope, screen)
             name, parameters = parse_action(key.action)[1:]
             if node is None or node.check_action(name, parameters) is not True:
@@ -156,8 +202,8 @@ class TuiRnnApp(App[None]):
                 else f"{key.scope.value}: "
             )
             yield SystemCommand(
-                f"{where}{key.help[0].upper()}{key.help[1:]} ({key.shown(self.keymap)})",
-                key.help,
+                f"{where}{key.help[0].upper()}{key.help[1:]}",
+                f"key {key.shown(self.keymap)} · {SCOPE_TITLES[key.scope]}",
                 partial(self.run_action, key.action, node),
             )
 
@@ -181,7 +227,11 @@ class TuiRnnApp(App[None]):
                 await asyncio.wait_for(asyncio.wrap_future(old.shutdown()), SHUTDOWN_TIMEOUT)
             except TimeoutError:  # still saving: never release a lock under a writer
                 session.run.close()
-                self.notify("the current run did not stop in time: not switching", severity="error")
+                self.notify(
+                    "the current run did not stop in time: not switching",
+                    severity="error",
+                    markup=False,
+                )
                 return
         old.run.close()
         old_mode = self.current_mode

@@ -28,6 +28,7 @@ class Scope(StrEnum):
     RUNS = "runs"  # the runs screen (o)
     COMPARE = "compare"  # the marked runs' curves (c on the runs screen)
     MODAL = "modal"  # a screen over the main one (help, a sample, settings, full tables)
+    NEW_RUN = "new-run"  # the new-run form (n)
     INSPECTOR = "inspector"  # the inspector screen (i)
     PASSAGE = "passage"  # the inspector's passage has the focus
     EDITOR = "editor"  # the inspector's "your text" editor
@@ -42,6 +43,7 @@ SCOPE_TITLES = {
     Scope.RUNS: "Runs (o)",
     Scope.COMPARE: "Comparing runs (c on the runs screen)",
     Scope.MODAL: "Screens over the main one",
+    Scope.NEW_RUN: "New run form (n)",
     Scope.INSPECTOR: "Inspector (i): probabilities, neurons, health",
     Scope.PASSAGE: "Inspector: the passage",
     Scope.EDITOR: "Inspector: your text (e)",
@@ -420,6 +422,15 @@ KEYS: tuple[Key, ...] = (
         "score the marked runs (or the one under the cursor) on a text, side by side",
         Scope.RUNS,
     ),
+    Key(
+        "runs-export",
+        "x",
+        "export_model",
+        "Export",
+        "export the run's model: safetensors (PyTorch), ONNX or a web page (a path prompt)",
+        Scope.RUNS,
+        9,
+    ),
     # -- comparing runs ---------------------------------------------------------------------------
     Key(
         "x-axis",
@@ -439,6 +450,16 @@ KEYS: tuple[Key, ...] = (
         "the validation losses on/off",
         Scope.COMPARE,
         4,
+    ),
+    # -- the new-run form: Enter in a field moves on, only this key or the Start button starts --
+    Key(
+        "new-start",
+        "ctrl+s",
+        "start",
+        "Start",
+        "start the run with this corpus and these options",
+        Scope.NEW_RUN,
+        1,
     ),
     # -- screens over the main one ---------------------------------------------------------------
     Key("close", "escape,q", "dismiss", "Close", "close this screen", Scope.MODAL, 0),

@@ -55,6 +55,10 @@ class Status:
     best_val_loss: float | None = None
     seq_length: int = 0  # for the smooth loss per character
     trouble: str | None = None  # training going badly although the loss is finite
+    # A run with validation or batches shows its losses per character, the training loss as
+    # TensorBoard's debiased EMA (it starts where the loss starts); the report's, smooth_loss.
+    per_char: bool = False
+    train_loss: float | None = None  # that EMA, nats per character (per_char runs)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class ChartData:
     val_iterations: tuple[float, ...] | list[float] = ()
     val_loss: tuple[float, ...] | list[float] = ()  # nats per character
     seq_length: int = 0  # characters per chunk: the training losses are per chunk
+    # A per_char run (see Status): `smooth_loss` holds TensorBoard's debiased EMA of the loss
+    # (weight 0.999, as smooth_loss's) and `best_smooth_loss` its value at the best model.
+    per_char: bool = False
 
 
 @dataclass
@@ -168,6 +175,14 @@ class GeneratedText(Message):
 
     def can_replace(self, message: Message) -> bool:
         return False  # every chunk carries new characters
+
+
+@dataclass
+class GeneratedSaved(Message):
+    """The generator's text was appended to the run's file (its path as the app shows it)."""
+
+    path: str
+    size: int  # the file's size now, in bytes
 
 
 @dataclass

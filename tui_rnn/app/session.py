@@ -33,6 +33,7 @@ from tui_rnn.app.messages import (
     ChartData,
     Diverged,
     EngineStopped,
+    GeneratedSaved,
     HealthUpdate,
     Notice,
     RunState,
@@ -59,7 +60,12 @@ from tui_rnn.app.requests import (
     Train,
     WatchHealth,
 )
-from tui_rnn.charts.curves import Smoother, thin_history
+from tui_rnn.charts.curves import (
+    SMOOTH_LOSS_WEIGHT,
+    Smoother,
+    debiased_smooth_loss,
+    thin_history,
+)
 from tui_rnn.driver import Run
 from tui_rnn.safe import files
 from tui_rnn.store import export, rundir, samples
@@ -99,6 +105,7 @@ class TrainingSession:
         self._elapsed = 0.0  # seconds of training before the current stretch
         self._stretch_started: float | None = None  # monotonic time the current stretch began
         self._smoother: Smoother | None = None
+        self._debiased: Smoother | None = None  # the training curve of a per_char run
         self._stopped = threading.Event()
         self._quitting = threading.Event()  # set by shutdown: a long sample stops at once
         self._trouble: str | None = None  # training going badly (said once, shown in status)
@@ -210,8 +217,18 @@ class TrainingSession:
         updates_per_second = self._rate / self.trainer.chars_per_update
         return max(0, self.target - self.trainer.iteration) / updates_per_second
 
+    @property
+    def per_char(self) -> bool:
+        """Whether the run's losses are shown per character (see Status.per_char)."""
+        t = self.trainer
+        return t.validating or t.config.batch_size > 1
+
     def status(self) -> Status:
         t = self.trainer
+        train_loss = None
+        if self.per_char:
+            chunk = debiased_smooth_loss(t.smooth_loss, t.initial_smooth_loss, t.iteration)
+            train_loss = chunk / t.config.seq_length
         return Status(
             state=self.state,
             iteration=t.iteration,
@@ -231,6 +248,8 @@ class TrainingSession:
             best_val_loss=t.best_val_loss if t.validating else None,
             seq_length=t.config.seq_length,
             trouble=self._trouble,
+            per_char=self.per_char,
+            train_loss=train_loss,
         )
 
     def chart(self) -> ChartData:
@@ -240,7 +259,14 @@ class TrainingSession:
         points = len(history)
         start = points - max(1, math.ceil(points * view.window)) if view.window < 1 else 0
         start = max(0, start)
-        iterations, values = thin_history(history.smooth_loss[start:], view.bins, start)
+        training, best = history.smooth_loss, float(t.best_smooth_loss)
+        if self.per_char and points:  # the debiased EMA in its place (see ChartData)
+            if self._debiased is None:
+                self._debiased = Smoother(SMOOTH_LOSS_WEIGHT)
+            training = self._debiased.smooth(history.loss, source=history)
+            if 0 < t.best_iteration <= len(training):
+                best = float(training[t.best_iteration - 1])
+        iterations, values = thin_history(training[start:], view.bins, start)
         loss_x, loss_y = (), ()
         if view.loss and points:
             if self._smoother is None or self._smoother.weight != view.smoothing:
@@ -253,7 +279,7 @@ class TrainingSession:
             smooth_loss=values.tolist(),
             epoch_starts=[int(v) for v in history.epoch_starts[1:]],
             best_iteration=t.best_iteration,
-            best_smooth_loss=float(t.best_smooth_loss),
+            best_smooth_loss=best,
             points=points,
             first_iteration=start + 1,
             loss_iterations=loss_x,
@@ -262,6 +288,7 @@ class TrainingSession:
             val_iterations=history.val_iterations.astype(float).tolist(),
             val_loss=history.val_loss.tolist(),
             seq_length=t.config.seq_length,
+            per_char=self.per_char,
         )
 
     def _publish(self, chart: bool = True) -> None:
@@ -446,6 +473,7 @@ class TrainingSession:
         size = files.append_run_file(self.run_dir, GENERATED_FILE, data)
         path = self.run_dir / GENERATED_FILE
         self._post(Notice(f"appended {len(data):,} bytes to {path} (now {size:,})", timeout=8))
+        self._post(GeneratedSaved(str(path), size))
 
     def _watch_health(self, post: Callable[[HealthUpdate], object] | None) -> None:
         monitor, trainer = self._health, self.trainer

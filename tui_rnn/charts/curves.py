@@ -7,7 +7,9 @@ at zero and divided by its bias, so the first points are not dragged towards zer
     s_0 = 0,  s_t = a s_{t-1} + (1 - a) x_t,  shown_t = s_t / (1 - a^t)
 
 `Smoother` keeps the running value, so each progress message smooths only the updates that
-arrived since the previous one.
+arrived since the previous one. The trainer's smooth_loss is the same EMA (weight 0.999) started
+at the loss of a uniform guess s_0 instead of zero, s_t = a^t s_0 + z_t, so its debiased value
+comes from it alone (`debiased_smooth_loss`): (s_t - a^t s_0) / (1 - a^t).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 
 import numpy as np
 
+SMOOTH_LOSS_WEIGHT = 0.999  # the trainer's: smooth_loss = 0.999 smooth_loss + 0.001 loss
 # a^-B is kept below 10^150 inside one block of `ema` (no overflow, exact enough); the carry
 # from one block into the next is then a^B s <= 10^-150 s, below float64's resolution.
 _BLOCK_RANGE = 150.0
@@ -96,3 +99,16 @@ class Smoother:
                 new /= -np.expm1(t * math.log(self.weight))  # 1 - a^t
             self._values = np.concatenate([self._values, new.astype(np.float32)])
         return self._values
+
+
+def debiased_smooth_loss(
+    smooth_loss: float, initial: float, updates: int, weight: float = SMOOTH_LOSS_WEIGHT
+) -> float:
+    """TensorBoard's debiased EMA of the per-update loss after `updates` updates, from the
+    trainer's smooth_loss (the same EMA started at `initial`): it starts where the loss starts,
+    where smooth_loss starts at `initial` and takes thousands of updates to forget it. With no
+    update yet there is no loss to average: `smooth_loss` as it is."""
+    if updates <= 0:
+        return smooth_loss
+    decay = math.exp(updates * math.log(weight))  # a^t
+    return (smooth_loss - decay * initial) / -math.expm1(updates * math.log(weight))

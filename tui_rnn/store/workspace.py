@@ -58,6 +58,7 @@ class RunSummary:
     hidden_size: int | None = None
     batch_size: int | None = None
     seq_length: int | None = None
+    vocab_size: int | None = None  # (the uniform guess's loss, where smooth_loss starts)
     corpus: str | None = None  # the corpus's name as recorded (a path as given, or built-in)
     iteration: int | None = None
     target: int | None = None
@@ -184,6 +185,7 @@ def summarize(run_dir: str | Path) -> RunSummary:
                 hidden_size=config.hidden_size,
                 batch_size=config.batch_size,
                 seq_length=config.seq_length,
+                vocab_size=len(document["vocabulary"]),
                 corpus=document["corpus"]["name"],
                 target=document.get("target_iterations"),
             )

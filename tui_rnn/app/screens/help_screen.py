@@ -15,8 +15,11 @@ from tui_rnn.app.keys import KEYS, SCOPE_TITLES, Scope, bindings
 PANES = (
     (
         "Status line",
-        "state, iteration / target, smooth_loss, the time spent training since the app "
-        "started and the time left to the target, epoch, speed, "
+        "state, iteration / target, the training loss (the report's smooth_loss, per chunk; "
+        "for a run with validation or batches, TensorBoard's debiased EMA of the loss in nats "
+        "per character, which starts where the loss starts), the validation loss and the best "
+        "one, the time spent training since the app started and the time left to the target, "
+        "epoch, speed, "
         "learning rate (eta), corpus and run directory; what does not fit moves to the chart's "
         "and the samples' subtitles.",
     ),
@@ -29,9 +32,10 @@ PANES = (
     ),
     (
         "Loss chart",
-        "smooth_loss against iteration (cyan), the per-update loss (grey, u) and the "
-        "validation loss (magenta) when there is one; grey vertical lines are epoch "
-        "boundaries, the green dot is the best model. The y axis leaves out the start (the "
+        "the training loss against iteration (cyan: smooth_loss, or train, the debiased EMA "
+        "per character), the per-update loss (grey, u) and the validation loss (magenta) when "
+        "there is one; grey vertical lines are epoch boundaries, the green dot is the best "
+        "model (by validation loss when there is one). The y axis leaves out the start (the "
         "first 5% of the updates, at least smooth_loss's 3,000-update warm-up; f shows it).",
     ),
     (

@@ -32,6 +32,7 @@ from tui_rnn.app.keys import Scope, bindings, footer_bindings
 from tui_rnn.app.messages import (
     Diverged,
     EngineStopped,
+    GeneratedSaved,
     GeneratedText,
     GenerationStarted,
     GradcheckDone,
@@ -60,6 +61,7 @@ from tui_rnn.app.screens.new_run_screen import NewRunScreen
 from tui_rnn.app.screens.runs_screen import RunsScreen
 from tui_rnn.app.screens.settings_screen import Settings, SettingsScreen
 from tui_rnn.app.session import TrainingSession, wait_for_answer
+from tui_rnn.app.shown import keep_end, show_path
 from tui_rnn.app.widgets.generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from tui_rnn.app.widgets.gradcheck_pane import METHODS, GradcheckPane
 from tui_rnn.app.widgets.loss_chart import (
@@ -71,7 +73,7 @@ from tui_rnn.app.widgets.loss_chart import (
     off_the_chart,
 )
 from tui_rnn.app.widgets.samples_pane import SampleScreen, SamplesPane
-from tui_rnn.app.widgets.status_bar import StatusBar, keep_end
+from tui_rnn.app.widgets.status_bar import StatusBar
 from tui_rnn.cells.model import Model
 from tui_rnn.charts import figure
 from tui_rnn.gradcheck.check import (
@@ -90,6 +92,11 @@ from tui_rnn.training.trainer import model_spec
 STREAM_INTERVAL = 0.04  # seconds between generator chunks: smooth, but few messages
 MIN_SIZE = (80, 24)
 WIDE = 160
+# The grid's left column: the report's gradient-check table (41 columns, its borders in), as
+# wide as the model's table and its status lines (sampled N of M) need where the generator's
+# fields keep their 41; 81 on wide screens. Its top row is as tall as the table where the bottom
+# panes keep BOTTOM_ROWS: a 2-layer LSTM's whole at 120x40, scrolled only at 80x24.
+LEFT, RIGHT, WIDE_LEFT, BOTTOM_ROWS = 41, 41, 81, 16
 WHERE_PARTS = ("corpus", "run_dir")  # status parts that overflow to the samples' subtitle
 
 
@@ -154,8 +161,23 @@ def fill(parts: list[str], *rooms: int) -> list[list[str]]:
     return lines
 
 
+def grid_size(screen: tuple[int, int], table: tuple[int, int], chrome: int = 2) -> tuple[int, int]:
+    """(left column width, top row height) of the panes on a screen of `screen` cells, for a
+    gradient-check table of `table` cells (its status lines in); `chrome` rows are the status
+    line's and the Footer's."""
+    width, height = screen
+    panes = height - chrome
+    if width >= WIDE:
+        left = max(WIDE_LEFT, table[0] + 3)
+    else:  # its borders and a scrollbar's column
+        left = max(LEFT, min(table[0] + 3, width - RIGHT))
+    half = -(-panes // 2)
+    top = max(half, min(table[1] + 2, panes - BOTTOM_ROWS))
+    return left, top
+
+
 class Panes(Container):
-    """The 2 x 2 grid of panes (a wider left column on wide screens, see app.tcss)."""
+    """The 2 x 2 grid of panes, sized by grid_size."""
 
 
 class MainScreen(Screen):
@@ -241,11 +263,14 @@ class MainScreen(Screen):
         # full passes, which otherwise pause the UI for tens of milliseconds now and then.
         gc.freeze()
         self.session.start(self.post_message)
-        self.samples.focus()
+        # The first pane in reading order: tab then goes pane by pane (the chart, the samples)
+        # and reaches the generator's text fields last.
+        self.gradcheck_pane.focus()
         if self.gradcheck_on_start:
             self.start_gradcheck(current=False)
 
     def on_resize(self) -> None:
+        self._size_panes()
         self.refresh_bindings()  # the Footer shows what fits the new width
         self.call_after_refresh(self._title_chart)  # the titles: what fits the panes' widths
 
@@ -288,10 +313,11 @@ class MainScreen(Screen):
         in shorter forms (level 1: short names; 2: without `Loss (l)`) when the longer ones do
         not fit `room` cells."""
         data, options = self.chart.data, self.chart.options
+        training = "train" if data is not None and data.per_char else "smooth_loss"
         for level in (0, 1, 2):
             short = level > 0
             legend = Text("Loss (l) " if level < 2 else "", "bold")
-            legend.append("smooth_loss", SMOOTH_COLOR)
+            legend.append(training, SMOOTH_COLOR)
             if options.loss:
                 weight = options.smoothing_weight
                 loss = f"EMA {weight:g}" if short else f"loss EMA {weight:g}"
@@ -320,8 +346,10 @@ class MainScreen(Screen):
         return part.text.plain
 
     def _best_text(self) -> str:
-        """The best model: by validation loss when validating (as the status line says it),
-        else by smooth_loss in the chart's unit; at iteration 0, the initial model."""
+        """The best model, named by what it is the best of: the validation loss when
+        validating (as the status line says it), else the training loss the chart draws
+        (smooth_loss, or a per_char run's debiased EMA) in the chart's unit; at iteration 0,
+        the initial model."""
         data, status = self.chart.data, self.status
         if data is None or not data.points:
             return ""
@@ -331,7 +359,8 @@ class MainScreen(Screen):
         if data.best_iteration == 0:
             return "best: the initial model"
         shown = in_unit(data, self.chart.options.unit_for(data))
-        return f"best {shown.best_smooth_loss:.3f} @ {at}"
+        training = "train" if data.per_char else "smooth_loss"
+        return f"best {training} {shown.best_smooth_loss:.3f} @ {at}"
 
     def _set_title(self, box, which: str, text: Text | None) -> None:
         """Set a border title only when it changed (each change repaints the pane, and
@@ -344,7 +373,7 @@ class MainScreen(Screen):
     def _title_samples(self) -> None:
         count = len(self.samples.samples)
         box = self.query_one("#samples-box")
-        title = f"Samples ({count:,})" if count else "Samples (s, b; Enter opens)"
+        title = f"Samples ({count:,}) · ↑/↓ Enter opens" if count else "Samples (s, b)"
         self._set_title(box, "border_title", Text(title))
         where = [p.text.plain for p in self._overflow if p.name in WHERE_PARTS]
         if where:
@@ -486,7 +515,7 @@ class MainScreen(Screen):
         self.app.push_screen(NewRunScreen())
 
     def action_write_report(self) -> None:
-        self.notify("writing the report…", timeout=3)
+        self.notify("writing the report…", timeout=3, markup=False)
         self._report_worker = self.write_report()
 
     @work(thread=True, exclusive=True, group="report", exit_on_error=False)
@@ -542,6 +571,16 @@ class MainScreen(Screen):
     def on_gradcheck_started(self, message: GradcheckStarted) -> None:
         if message.run == self.gradcheck_run:
             self.gradcheck_pane.start(message.method, message.model)
+
+    def _size_panes(self) -> None:
+        left, top = grid_size(self.size, self.gradcheck_pane.short_size)
+        styles = self.query_one(Panes).styles
+        styles.grid_columns = f"{left} 1fr"
+        styles.grid_rows = f"{top} 1fr"
+
+    def on_gradcheck_pane_wants(self, message: GradcheckPane.Wants) -> None:
+        if self.size.width:  # (before the first layout, on_resize sizes it)
+            self._size_panes()
 
     def on_gradcheck_pane_titled(self, message: GradcheckPane.Titled) -> None:
         self._set_title(self.query_one("#gradcheck-box"), "border_subtitle", Text(message.subtitle))
@@ -625,6 +664,9 @@ class MainScreen(Screen):
 
     def on_save_request(self, message: SaveRequest) -> None:
         self.session.request(SaveGenerated(message.text))
+
+    def on_generated_saved(self, message: GeneratedSaved) -> None:
+        self.generator.saved(show_path(message.path))
 
     # -- workers' ends ----------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -1,5 +1,6 @@
 """A new run from the app (n): a corpus (the built-in one, or a text file picked in the working
-directory's tree) and the options that shape a run, filled from a preset, then Enter.
+directory's tree) and the options that shape a run, filled from a preset, then ctrl+s or the
+Start button (Enter only moves to the next field, so an Enter meant for a field starts nothing).
 
 The corpus: the built-in one (the first choice), or a text file picked in a DirectoryTree of
 the working directory that lists only directories and files that start as UTF-8 text
@@ -23,7 +24,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from rich.text import Text
+from rich.text import Text, TextType
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
@@ -61,6 +62,8 @@ FIELDS = (
 )
 NAMES = {field_id: name for field_id, name, _ in FIELDS}
 OPTIONS = {**BY_NAME, **RUN_BY_NAME}  # the fields' options: the run's and its time limit
+NUMBER = r"[0-9eE.+\-_]*"  # the characters of a number (the option's rule checks the rest)
+DURATION = r"[0-9.hmsHMS ]*"  # 90, 90s, 3m, 1h30m
 
 
 def preset_values(preset: str) -> dict[str, object]:
@@ -86,7 +89,13 @@ def is_directory(path: Path) -> bool:
 
 
 class TextFileTree(DirectoryTree):
-    """Directories and text files (no hidden ones): what a corpus can be."""
+    """Directories and text files (no hidden ones): what a corpus can be. Every name is shown
+    through safe_text (a file named with an escape sequence would otherwise reach the terminal
+    raw: Rich strips only some control characters)."""
+
+    def process_label(self, label: TextType) -> Text:
+        plain = label if isinstance(label, str) else label.plain
+        return super().process_label(Text(safe_text.line(plain)))
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [
@@ -97,7 +106,8 @@ class TextFileTree(DirectoryTree):
 
 
 class NewRunScreen(ModalScreen[None]):
-    BINDINGS = bindings(Scope.MODAL)
+    SCOPE = Scope.NEW_RUN
+    BINDINGS = bindings(Scope.NEW_RUN) + bindings(Scope.MODAL)
 
     def __init__(self, root: str | Path = ".") -> None:
         super().__init__()
@@ -138,12 +148,21 @@ class NewRunScreen(ModalScreen[None]):
                                 id=field_id,
                             )
                         else:
-                            yield SafeInput(_text(values[name], name), id=field_id, compact=True)
+                            # Only what a number (or a duration) can hold: a stray key (a space)
+                            # never replaces the value selected when the field took the focus.
+                            allowed = DURATION if name == "time_limit" else NUMBER
+                            yield SafeInput(
+                                _text(values[name], name),
+                                id=field_id,
+                                compact=True,
+                                restrict=allowed,
+                            )
             yield Static("", id="new-message")
             with Horizontal(id="new-buttons"):
                 yield Button("Start", id="new-start", variant="primary", compact=True)
                 yield Static(
-                    Text("Enter starts · Tab moves · escape cancels"), classes="modal-hint"
+                    Text("ctrl+s starts · Tab or Enter: the next field · esc cancels"),
+                    classes="modal-hint",
                 )
         yield Footer(compact=True)  # this screen's keys, not the main screen's
 
@@ -151,7 +170,7 @@ class NewRunScreen(ModalScreen[None]):
         self._show_corpus()
         self._eta_placeholder()
         self.query_one("#new-time", Input).placeholder = "none (2 epochs)"
-        self.query_one("#new-hidden", Input).focus()
+        self.query_one("#new-builtin").focus()  # the first field: the corpus
 
     # -- the corpus -------------------------------------------------------------------------------
     def _show_corpus(self) -> None:
@@ -220,7 +239,12 @@ class NewRunScreen(ModalScreen[None]):
 
     # -- starting ---------------------------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a field goes to the next one: a run starts only when asked (ctrl+s, or
+        the Start button), never by an Enter meant for a field."""
         event.stop()
+        self.focus_next()
+
+    def action_start(self) -> None:
         self.start()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

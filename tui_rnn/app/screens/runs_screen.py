@@ -5,10 +5,17 @@ the app's own run is in it even when it lives elsewhere. Enter opens a run on a 
 taken, or the refusal said in one line) and posts it to the app (RunOpened), which saves and
 closes the current run and switches. Space marks runs to compare (one colour each), c compares,
 e scores them on a text side by side (eval_screen.py).
+x exports the run's model (a path prompt).
+
+Every run's losses are in one unit, nats per character: the training loss as TensorBoard's
+debiased EMA (from the run's smooth_loss, which starts at a uniform guess's loss), the best
+named by what it is the best of (the validation loss, else the training loss). A name too long
+for its column keeps its end, which tells runs made the same day apart.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,10 +33,14 @@ from tui_rnn.app.keys import Scope, bindings
 from tui_rnn.app.messages import RunOpened
 from tui_rnn.app.screens.compare_screen import COLORS, MAX_RUNS, CompareScreen
 from tui_rnn.app.screens.eval_screen import EvalScreen
+from tui_rnn.app.screens.export_screen import ExportModelScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen
-from tui_rnn.app.session import TrainingSession
+from tui_rnn.app.session import TrainingSession, wait_for_answer
+from tui_rnn.app.shown import keep_end, show_path
 from tui_rnn.charts import figure
+from tui_rnn.charts.curves import debiased_smooth_loss
 from tui_rnn.driver import Run, RunRequest
+from tui_rnn.interop.export_model import Exported
 from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
 from tui_rnn.store import rundir, workspace
@@ -47,7 +58,8 @@ STATE_STYLES = {OPEN: "yellow", DAMAGED: "red", DONE: "cyan"}
 MARK = "●"
 # The table's headers (workspace.COLUMNS are its column keys, `tui-rnn runs` prints them whole):
 # short, so that every column fits 80 terminal columns; the detail line has the full values.
-HEADERS = {"iter/target": "iter", "smooth loss": "loss", "best (val) loss": "best"}
+HEADERS = {"iter/target": "iter", "smooth loss": "train", "best (val) loss": "best"}
+UNIT = "nats/char"  # every loss on this screen
 MAX_CORPUS = 12  # a corpus's name is cut to this (with an ellipsis) when the table is narrow
 MIN_NAME = 8
 
@@ -57,8 +69,25 @@ def when(updated: float | None) -> str:
     return "" if updated is None else datetime.fromtimestamp(updated).strftime("%m-%d %H:%M")
 
 
-def short_loss(value: float | None) -> str:
-    return "" if value is None else f"{value:.4g}"
+def per_char(summary: RunSummary, smooth_loss: float | None, updates: int | None) -> float | None:
+    """A smooth_loss of the run (per chunk, from the uniform guess's loss) as TensorBoard's
+    debiased EMA per character; None when the run does not say enough."""
+    n, vocabulary = summary.seq_length, summary.vocab_size
+    if smooth_loss is None or updates is None or not n or not vocabulary or vocabulary < 2:
+        return None
+    return debiased_smooth_loss(smooth_loss, math.log(vocabulary) * n, updates) / n
+
+
+def training_loss(summary: RunSummary) -> float | None:
+    return per_char(summary, summary.smooth_loss, summary.iteration)
+
+
+def best_loss(summary: RunSummary) -> tuple[float, str] | None:
+    """(the best model's loss per character, what it is the best of)."""
+    if summary.best_val_loss is not None:
+        return summary.best_val_loss, "val"
+    best = per_char(summary, summary.best_smooth_loss, summary.best_iteration)
+    return None if best is None else (best, "train")
 
 
 def compact_cells(summary: RunSummary) -> dict[str, str]:
@@ -68,17 +97,30 @@ def compact_cells(summary: RunSummary) -> dict[str, str]:
     if summary.iteration is not None:
         target = "?" if summary.target is None else figure.iteration_label(summary.target)
         progress = f"{figure.iteration_label(summary.iteration)}/{target}"
-    if summary.best_val_loss is not None:
-        best = f"{summary.best_val_loss:.3f} val"
-    else:
-        best = short_loss(summary.best_smooth_loss)
+    train, best = training_loss(summary), best_loss(summary)
     return full | {
         "iter/target": progress,
-        "smooth loss": short_loss(summary.smooth_loss),
-        "best (val) loss": best,
+        "smooth loss": "" if train is None else f"{train:.3f}",
+        "best (val) loss": "" if best is None else f"{best[0]:.3f} {best[1]}",
         "state": summary.state,  # open (pid N): in the detail line
         "updated": when(summary.updated),
     }
+
+
+def detail_lines(parts: list[str], width: int) -> list[str]:
+    """`parts` joined with " · " into lines of at most `width` cells, each part whole on one
+    line (one wider than a line is cut, keeping its end: a path's end names the run)."""
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        part = keep_end(part, width)
+        joined = f"{line} · {part}" if line else part
+        if cell_len(joined) <= width:
+            line = joined
+        else:
+            lines.append(line)
+            line = part
+    return lines + [line] if line else lines
 
 
 def cut(text: str, width: int) -> str:
@@ -159,11 +201,9 @@ class RunsScreen(Screen):
             header = headers[column]
             header = header.rjust(widths[column]) if column in RIGHT_ALIGNED else header
             table.add_column(Text(" " + header), key=column, width=widths[column] + 1)
-        ordered = sorted(
-            self.summaries, key=lambda s: s.sort_key(self.sort_column), reverse=self.reverse
-        )
+        ordered = sorted(self.summaries, key=self._sort_key, reverse=self.reverse)
         if self.reverse:  # unknown values last either way
-            ordered.sort(key=lambda s: s.sort_key(self.sort_column)[0])
+            ordered.sort(key=lambda s: self._sort_key(s)[0])
         for summary in ordered:
             table.add_row(*self._row(summary, rows[summary.path], widths), key=str(summary.path))
         if cursor is not None:
@@ -190,13 +230,26 @@ class RunsScreen(Screen):
             widths["name"] = max(MIN_NAME, cell_len(headers["name"]), room - others)
         return widths
 
+    def _sort_key(self, summary: RunSummary):
+        """workspace's order, but the losses by what this screen shows of them (per
+        character: runs of other sequence lengths compare)."""
+        losses = {"smooth loss": training_loss, "best (val) loss": best_loss}
+        if self.sort_column not in losses:
+            return summary.sort_key(self.sort_column)
+        value = losses[self.sort_column](summary)
+        if isinstance(value, tuple):
+            value = value[0]
+        return (value is None, value if value is not None else 0.0, summary.name)
+
     def _row(self, summary: RunSummary, cells: dict[str, str], widths: dict[str, int]) -> list:
         mark = Text(" ")
         if summary.path in self.marked:
             mark = Text(MARK, style=COLORS[self.marked.index(summary.path)])
         row = [mark]
         for column in COLUMNS:
-            cell = cut(cells[column], widths[column])
+            # A name keeps its end (runs made the same day differ there), the rest their start.
+            fit = keep_end if column == "name" else cut
+            cell = fit(cells[column], widths[column])
             text = Text(" " + (cell.rjust(widths[column]) if column in RIGHT_ALIGNED else cell))
             if column == "state":
                 text.stylize(STATE_STYLES.get(summary.state, ""))
@@ -208,27 +261,37 @@ class RunsScreen(Screen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._detail()
 
+    def on_resize(self) -> None:
+        self._detail()
+
     def _detail(self) -> None:
         """The highlighted run in full (what the table shortens): path, model, corpus,
-        iteration/target, losses, state, updated, and why it is damaged."""
+        iteration/target, losses (and a report-style run's smooth_loss, as its report says
+        it), state, updated, and why it is damaged; broken into lines between its parts."""
         summary = self.current
-        text = Text()
+        detail = self.query_one("#runs-detail", Static)
+        text = Text(no_wrap=True, overflow="ellipsis")
         if summary is not None:
             cells = dict(zip(COLUMNS, summary.cells(), strict=True))
-            parts = [safe_text.line(str(summary.path)), cells["model"]]
+            parts = [show_path(summary.path), cells["model"]]
             if summary.corpus is not None:
                 parts.append(f"corpus {safe_text.line(summary.corpus)}")
             if cells["iter/target"]:
                 parts.append(f"iter {cells['iter/target']}")
-            if cells["smooth loss"]:
-                parts.append(f"smooth loss {cells['smooth loss']}")
-            if cells["best (val) loss"]:
-                parts.append(f"best {cells['best (val) loss']}")
+            train, best = training_loss(summary), best_loss(summary)
+            if train is not None:
+                parts.append(f"train {train:.3f} {UNIT}")
+            if summary.best_val_loss is None and summary.batch_size == 1 and cells["smooth loss"]:
+                parts.append(f"smooth_loss {cells['smooth loss']}")  # the report's figure
+            if best is not None:
+                at = f" @ {summary.best_iteration:,}" if summary.best_iteration is not None else ""
+                parts.append(f"best {best[1]} {best[0]:.3f}{at}")
             parts += [cells["state"], f"updated {cells['updated']}"]
-            text.append(" · ".join(p for p in parts if p))
+            width = detail.content_size.width or self.app.size.width - 2
+            text.append("\n".join(detail_lines([p for p in parts if p], width)))
             if summary.problem:
                 text.append("\n" + safe_text.line(summary.problem), style="red")
-        self.query_one("#runs-detail", Static).update(text)
+        detail.update(text)
 
     @property
     def current(self) -> RunSummary | None:
@@ -242,13 +305,13 @@ class RunsScreen(Screen):
         count = len(self.summaries)
         title = Text.assemble(
             ("Runs", "bold"),
-            f" in {safe_text.line(str(self.base))}/ · {count:,} run{'s' if count != 1 else ''}",
-            f" · sorted by {self.sort_column}",
+            f" in {show_path(self.base)}/ · {count:,} run{'s' if count != 1 else ''}",
+            f" · sorted by {self.sort_column} · losses in {UNIT}",
         )
         if self.marked:
             title.append(f" · {len(self.marked)} marked (c compares, e scores)", style="bold")
         self.query_one("#runs-title", Static).update(title)
-        hint = "enter opens · space marks · c compares · s sorts · r refreshes · esc closes"
+        hint = "enter opens · space marks · c compares · e evals · x exports · esc closes"
         if not count:
             hint = "no runs yet: n starts one (tui-rnn train makes them too) · esc closes"
         self.query_one("#runs-hint", Static).update(Text(hint, style="dim"))
@@ -290,10 +353,12 @@ class RunsScreen(Screen):
         if summary.path in self.marked:
             self.marked.remove(summary.path)
         elif summary.state == DAMAGED:
-            self.notify(f"{safe_text.line(summary.name)} is damaged: nothing to compare")
+            self.notify(
+                f"{safe_text.line(summary.name)} is damaged: nothing to compare", markup=False
+            )
             return
         elif len(self.marked) >= MAX_RUNS:
-            self.notify(f"at most {MAX_RUNS} runs at once: unmark one first (space)")
+            self.notify(f"at most {MAX_RUNS} runs at once: unmark one first (space)", markup=False)
             return
         else:
             self.marked.append(summary.path)
@@ -304,7 +369,7 @@ class RunsScreen(Screen):
         if not chosen and self.current is not None and self.current.state != DAMAGED:
             chosen = [self.current]  # nothing marked: the run under the cursor
         if not chosen:
-            self.notify("mark runs to compare with space first")
+            self.notify("mark runs to compare with space first", markup=False)
             return
         self.app.push_screen(CompareScreen(chosen, self.session))
 
@@ -320,6 +385,32 @@ class RunsScreen(Screen):
     def action_new_run(self) -> None:
         self.app.push_screen(NewRunScreen())
 
+    def action_export_model(self) -> None:
+        """A path prompt, then the model written (the app's own run saved first)."""
+        summary = self.current
+        if summary is None:
+            return
+        if summary.state == DAMAGED:
+            self.notify(
+                f"cannot export {summary.name}: {summary.problem}", severity="error", markup=False
+            )
+            return
+        session = self.session
+        own = session.run.created and summary.path.resolve() == session.run_dir.resolve()
+        before = (lambda: wait_for_answer(session.save_now())) if own else None
+
+        def done(exported: Exported | None) -> None:
+            if exported is not None:
+                self.notify(
+                    f"wrote {exported.path} ({exported.format}, {exported.size:,} bytes; "
+                    f"iteration {exported.iteration:,})",
+                    title="Model exported",
+                    timeout=15,
+                    markup=False,
+                )
+
+        self.app.push_screen(ExportModelScreen(summary.path, before), done)
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_open()
@@ -329,12 +420,12 @@ class RunsScreen(Screen):
         if summary is None:
             return
         if self._open_worker is not None and self._open_worker.is_running:
-            self.notify("a run is being opened: wait for it")
+            self.notify("a run is being opened: wait for it", markup=False)
             return
         name = safe_text.line(summary.name)
         session = self.session
         if session.run.created and summary.path.resolve() == session.run_dir.resolve():
-            self.notify(f"{name} is the run open here")
+            self.notify(f"{name} is the run open here", markup=False)
             self.dismiss()
             return
         if summary.state == OPEN and summary.holder != THIS_PROCESS:
@@ -342,6 +433,7 @@ class RunsScreen(Screen):
                 f"{name} is open in another tui-rnn process (pid {summary.holder}): close it "
                 "there first",
                 severity="error",
+                markup=False,
             )
             return
         if summary.state == DAMAGED:
@@ -352,7 +444,7 @@ class RunsScreen(Screen):
                 markup=False,
             )
             return
-        self.notify(f"opening {name}…", timeout=3)
+        self.notify(f"opening {name}…", timeout=3, markup=False)
         self._open_worker = self.open_run(summary.path)
 
     @work(thread=True, exclusive=True, group="open-run", exit_on_error=False)

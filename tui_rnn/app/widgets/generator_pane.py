@@ -4,12 +4,14 @@ current or best model, the text coloured by surprise or not; Enter (from any fie
 ctrl+s saves the text.
 
 This pane only checks what was typed (plain Python, instant: every bad value is named in a line
-under the fields, and the field turns red) and shows the text as it streams in, under a header
-that stays in view: what produced it (prompt, model and its iteration, the settings, the seeds)
-and, once written, its bits per character under the model. The main screen runs the model on a
-worker thread and feeds `append` with chunks and their characters' log-probabilities, which
-colour the text by surprise with the inspector's colours. Everything from the corpus or the
-model is shown through safe_text (never as markup).
+under the fields, and the field turns red) and shows the text from its start as it streams
+in, under a one-line header that stays in view (whole in its tooltip): what produced it (prompt,
+model and its iteration, the settings, the seeds) and, once written, its bits per character
+under the model. The main screen runs the model on a worker thread and feeds `append` with
+chunks and their characters' log-probabilities, which colour the text by surprise with the
+inspector's colours; ctrl+s appends the whole text to the run's generated.txt, and the pane
+says where. Everything from the corpus or the model is shown through safe_text (never as
+markup).
 """
 
 from __future__ import annotations
@@ -149,7 +151,14 @@ def bits_per_char(log_probabilities: Sequence[float]) -> float | None:
 
 class BestBox(Checkbox, inherit_bindings=False):
     """A checkbox without keys of its own: Enter generates and space ticks it (both the pane's
-    keys, in keys.py)."""
+    keys, in keys.py). Ticked shows an X, unticked a blank: not a colour alone, which a
+    low-colour terminal draws the same either way."""
+
+    BUTTON_INNER = " "
+
+    def watch_value(self) -> None:
+        self.BUTTON_INNER = "X" if self.value else " "
+        super().watch_value()
 
 
 class ColourBox(BestBox):
@@ -386,17 +395,25 @@ class GeneratorPane(Vertical):
         header = self.query_one("#gen-header", Static)
         if self.request is None:
             header.update(Text())
+            header.tooltip = None
             return
         prompt = shown_prompt(self.request.prompt) or "(empty: starts at a newline)"
         shown = Text.assemble(("prompt ", "dim"), (prompt, "bold"))
         bits = None if self.running else bits_per_char(self.all_log_probabilities)
-        if bits is not None:  # first: the header is cut at three lines
+        if bits is not None:
             shown.append(f" · {bits:.3f} bits/char", "bold")
         shown.append(" · " + header_line(self.request, self.model, self.seeds), "dim")
         if self.colouring:
             what, low, high = colours.Colouring("surprisal").legend
             shown.append(f" · coloured by {what}, {low} to {high}", "dim")
-        header.update(shown)
+        shown.no_wrap = True
+        shown.overflow = "ellipsis"
+        header.update(shown)  # one line: the text below it gets the pane's rows
+        header.tooltip = shown.plain
+
+    def saved(self, path: str) -> None:
+        """ctrl+s wrote the text: say where (the pane may show only its start)."""
+        self.say(f"ctrl+s saved the whole text to {path}")
 
     @property
     def colouring(self) -> bool:
@@ -409,8 +426,8 @@ class GeneratorPane(Vertical):
     def _show_sample(self, index: int) -> None:
         if index >= len(self.outputs) or self.request is None:  # cleared: no outputs, no request
             return
+        # The scroll stays where it is: the text's start first.
         self.outputs[index].update(self.sample_text(index))
-        self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)
 
     def sample_text(self, index: int) -> Text:
         """Sample `index` as shown: its header when there are several, the end of the prompt,

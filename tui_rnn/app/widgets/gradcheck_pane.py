@@ -48,6 +48,7 @@ PAIRS = (("max", "sum"), ("report max", "report sum"))
 VALUE_WIDTH = 8  # " 7.6e-10": a space, then at most 7 characters
 LABEL_WIDTH = 6  # "cs W  "
 TALL_LABEL_WIDTH = 10  # "cs W max  "
+STATUS_LINES = 2  # one per method, above the table
 
 
 def short_float(value: float | None) -> str:
@@ -80,6 +81,10 @@ class GradcheckPane(VerticalScroll):
 
         subtitle: str
 
+    class Wants(Message):
+        """The pane needs another size to show its table and status lines whole (short_size
+        changed: a check sampled its entries says so in a longer line)."""
+
     def __init__(
         self,
         seq_lengths: Sequence[int] = (5, 10, 15, 25),
@@ -89,13 +94,16 @@ class GradcheckPane(VerticalScroll):
         super().__init__(**kwargs)
         self.seq_lengths = tuple(seq_lengths)
         self.parameters = tuple(parameters)  # the model's, in flat order (W_x.0, W_h.0 ...)
-        # A label is "cs " + the name (+ " max" when tall): wide enough for the longest name.
+        # A label is "cs " + the name (+ " max" when tall): wide enough for the longest name
+        # (each value brings its own leading space).
         longest = max(len(name) for name in self.parameters)
-        self.label_width = max(LABEL_WIDTH, longest + 4)
-        self.tall_label_width = max(TALL_LABEL_WIDTH, longest + 8)
+        self.label_width = max(LABEL_WIDTH, longest + 3)
+        self.tall_label_width = max(TALL_LABEL_WIDTH, longest + 7)
         self.rows: dict[str, dict[tuple[str, int], GradcheckRow]] = {m: {} for m in METHODS}
         self.reports: dict[str, GradcheckReport | None] = {m: None for m in METHODS}
         self.summaries: dict[str, Text] = {m: Text(f"{METHODS[m]}: waiting") for m in METHODS}
+        self.short_summaries: dict[str, Text] = dict(self.summaries)  # where the long do not fit
+        self._wanted = self.short_size
         self.model = ""  # "at init" / "at iter N"
         self.measure = "max"
         self.tall = False
@@ -113,13 +121,24 @@ class GradcheckPane(VerticalScroll):
     @property
     def tall_height(self) -> int:
         """Rows a tall layout needs: summaries, header, method x parameter x (max, sum)."""
-        return 2 + 1 + 2 * len(self.parameters) * 2
+        return STATUS_LINES + 1 + 2 * len(self.parameters) * 2
+
+    @property
+    def short_size(self) -> tuple[int, int]:
+        """(columns, rows) the one-measure layout needs whole, its status lines in their short
+        forms: the main screen sizes the pane to it where the screen has room (and again when
+        a status line grows, Wants)."""
+        table = self.label_width + VALUE_WIDTH * len(self.seq_lengths)
+        status = max(text.cell_len for text in self.short_summaries.values())
+        return max(table, status), STATUS_LINES + 1 + len(METHODS) * len(self.parameters)
 
     def on_resize(self) -> None:
         tall = self.size.height >= self.tall_height
         if tall != self.tall:
             self.tall = tall
             self._rebuild()
+        for method in METHODS:
+            self._show_status(method)
 
     # -- what is shown ----------------------------------------------------------------------------
     @property
@@ -194,7 +213,9 @@ class GradcheckPane(VerticalScroll):
         style = colour if measure.endswith("max") else "dim " + colour.split()[-1]
         return Text(short_float(measure_value(row, measure)), style=style, justify="right")
 
-    def set_status(self, method: str, text: str, style: str = "") -> None:
+    def set_status(self, method: str, text: str, style: str = "", short: str | None = None) -> None:
+        """The method's line: `text` after the method's name, or where that does not fit the
+        pane, `short` (the same facts, shorter) after its abbreviation."""
         self.summaries[method] = Text.assemble(
             (f"{SHORT[method]} ", "bold"),
             (f"{METHODS[method]}: ", "bold"),
@@ -202,7 +223,23 @@ class GradcheckPane(VerticalScroll):
             no_wrap=True,
             overflow="ellipsis",
         )
-        self.query_one(f"#gc-{method}-status", Static).update(self.summaries[method])
+        self.short_summaries[method] = Text.assemble(
+            (f"{SHORT[method]} ", "bold"),
+            (text if short is None else short, style),
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        if self.short_size != self._wanted:
+            self._wanted = self.short_size
+            self.post_message(self.Wants())
+        self._show_status(method)
+
+    def _show_status(self, method: str) -> None:
+        room = self.scrollable_content_region.width
+        text = self.summaries[method]
+        if room and text.cell_len > room:
+            text = self.short_summaries[method]
+        self.query_one(f"#gc-{method}-status", Static).update(text)
 
     # -- progress ---------------------------------------------------------------------------------
     def start(self, method: str, model: str, detail: str = "") -> None:
@@ -233,14 +270,20 @@ class GradcheckPane(VerticalScroll):
         if report is None:
             self.set_status(method, "stopped (r runs it again)", "yellow")
             return
-        failed = sorted({r.parameter for r in report.rows if not r.passed})
-        if report.passed:
-            text, style = f"passed, {report.seconds:.1f} s", "green"
-        else:
-            text, style = f"FAILED ({' '.join(failed)}), {report.seconds:.1f} s", "bold red"
-        # A check over its time budget compared a sample of the entries: never shown as all.
-        sampled = f"; {sampling_note(report)}" if report.sampled else ""
-        self.set_status(method, text + sampled, style)
+        failed = " ".join(sorted({r.parameter for r in report.rows if not r.passed}))
+        seconds = f"{report.seconds:.1f} s"
+        verdict, style = ("passed", "green") if report.passed else ("FAILED", "bold red")
+        # A check over its time budget compared a sample of the entries: never shown as all,
+        # so the short form says so before the time and the failed parameters' names.
+        long = f"{verdict}, {seconds}" if report.passed else f"{verdict} ({failed}), {seconds}"
+        short = [verdict]
+        if report.sampled:
+            long += f"; {sampling_note(report)}"
+            short.append(f"sampled {report.checked_entries:,} of {report.total_entries:,}")
+        short.append(seconds)
+        if not report.passed:
+            short.append(failed)
+        self.set_status(method, long, style, short=", ".join(short))
 
     def fail(self, method: str, error: str | None) -> None:
         """The check raised `error` on this method (None: it stopped before this method)."""

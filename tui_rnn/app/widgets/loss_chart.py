@@ -2,10 +2,12 @@
 
 The series arrive thinned on the engine thread (ChartData), so a redraw rasterises about two
 points per column whatever the run's length; redraws are rate-limited and skipped when nothing
-changed. It draws smooth_loss, the per-update loss (TensorBoard's debiased EMA) and the
-validation loss when asked, the best model and the epoch boundaries, all in one unit (per
-chunk, as the report, or nats or bits per character). The y axis leaves out the curves' initial
-drop (see `skipped`), which would squeeze the rest into a few rows.
+changed. It draws the training loss (the report's smooth_loss; for a run with validation or
+batches, TensorBoard's debiased EMA of the loss, in nats per character), the per-update loss
+(the same EMA, its weight chosen) and the validation loss when asked, the best model and the
+epoch boundaries, all in one unit (per chunk, as the report, or nats or bits per character).
+The y axis leaves out the curves' initial drop (see `skipped`), which would squeeze the rest
+into a few rows.
 """
 
 from __future__ import annotations
@@ -50,12 +52,13 @@ class ChartOptions:
     loss: bool = False  # the per-update loss under smooth_loss
     smoothing: int = DEFAULT_SMOOTHING  # index into SMOOTHING
     validation: bool = True
-    unit: str | None = None  # one of UNITS; None: nats/char with validation, else per chunk
+    unit: str | None = None  # one of UNITS; None: nats/char for a per_char run, else per chunk
 
     def unit_for(self, data: ChartData | None) -> str:
         if self.unit is not None:
             return self.unit
-        return "nats" if data is not None and len(data.val_loss) else "chunk"
+        per_char = data is not None and (data.per_char or len(data.val_loss) > 0)
+        return "nats" if per_char else "chunk"
 
     @property
     def window_fraction(self) -> float:

@@ -1,10 +1,12 @@
 """The status line: one row that never wraps.
 
 Its parts in order of importance: state (with a warning sign when training goes badly),
-iteration/target, smooth loss, validation loss (when the run has one), training time and the
-time to the target, epoch, speed, learning rate, corpus, run directory. As many as fit the
-width are shown (in reading order); the rest are posted (`StatusBar.Overflow`) for the main
-screen to show in pane subtitles, so the screen never shifts by a row.
+iteration/target, the training loss (the report's smooth_loss, or for a run with validation or
+batches TensorBoard's debiased EMA in nats per character), validation loss (when the run has
+one, with the best validation loss), training time and the time to the target, epoch, speed,
+learning rate, corpus, run directory. As many as fit the width are shown (in reading order);
+the rest are posted (`StatusBar.Overflow`) for the main screen to show in pane subtitles, so
+the screen never shifts by a row.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
 from tui_rnn.app.messages import RunState, Status
+from tui_rnn.app.shown import show_path
 from tui_rnn.safe import text as safe_text
 
 STATE_STYLES = {
@@ -47,15 +49,6 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def keep_end(text: str, width: int) -> str:
-    """`text` cut to `width` cells from the start ('…' + its end): a path's end names the run."""
-    if cell_len(text) <= width:
-        return text
-    while text and cell_len(text) > width - 1:
-        text = text[1:]
-    return "…" + text
-
-
 def per_char(status: Status) -> str:
     """The smooth loss per character, in nats and bits (the report's loss is per chunk)."""
     if not status.seq_length:
@@ -81,19 +74,23 @@ def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
     if status.val_loss is not None:
         val = f"val {status.val_loss:.3f}"
         if status.best_val_loss is not None:
-            val += f" (best {status.best_val_loss:.3f})"
+            val += f" (best val {status.best_val_loss:.3f})"
+    if status.per_char and status.train_loss is not None:  # the unit said once, here
+        training, note = f"train {status.train_loss:.3f} nats/char", ""
+    else:  # the report's figure, and what it is per character
+        training, note = f"smooth_loss {status.smooth_loss:.3f}", per_char(status)
     parts = [
         Part("state", state, 0),
         Part("iteration", Text(f"iter {status.iteration:,}/{status.target:,}"), 0),
-        Part("smooth_loss", Text(f"smooth_loss {status.smooth_loss:.3f}"), 1),
+        Part("smooth_loss", Text(training), 1),
         Part("val_loss", Text(val), 1),
-        Part("per_char", Text(per_char(status), style="dim"), OPTIONAL),
+        Part("per_char", Text(note, style="dim"), OPTIONAL),
         Part("time", Text(time), 2),
         Part("epoch", Text(f"epoch {status.epoch}"), 3),
         Part("speed", Text(rate), 4),
         Part("eta", Text(f"eta {status.eta:.3g}"), 5),
-        Part("corpus", Text(safe_text.terminal(status.corpus), style="dim"), 6),
-        Part("run_dir", Text(safe_text.terminal(status.run_dir), style="dim"), 7),
+        Part("corpus", Text(safe_text.line(status.corpus), style="dim"), 6),
+        Part("run_dir", Text(show_path(status.run_dir), style="dim"), 7),
     ]
     return [part for part in parts if part.text.plain]
 
