@@ -313,3 +313,26 @@ def test_bad_generate_input_is_one_line_and_writes_nothing(run, tmp_path, capsys
     for word in words:
         assert word in line
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_checkpoint_picks_the_model_for_generate_and_inspect(tmp_path, small_corpus_file, capsys):
+    """--checkpoint best is --best; latest is the default; --best with latest is refused."""
+    from tui_rnn.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", str(small_corpus_file), "--hidden", "8", "--seq-length", "10"]
+    assert main([*argv, "--val-fraction", "0.2", "--iterations", "40", "--run-dir", str(run)]) == 0
+
+    def out(*args):
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    generate = ["generate", run, "--length", "40", "--seed", "3"]
+    assert out(*generate, "--checkpoint", "best")[1] == out(*generate, "--best")[1]
+    assert out(*generate, "--checkpoint", "latest")[1] == out(*generate)[1]
+    code, _, err = out(*generate, "--best", "--checkpoint", "latest")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    inspect = ["inspect", run, "--prompt", "the", "--format", "json"]
+    assert out(*inspect, "--checkpoint", "best")[1] == out(*inspect, "--best")[1]

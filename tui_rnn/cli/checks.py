@@ -23,6 +23,7 @@ from tui_rnn.cli.common import (
     print_error,
     print_warning,
     say,
+    use_best,
     write_stdout,
 )
 from tui_rnn.gradcheck import check, table
@@ -133,7 +134,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             str(named_run_dir(args.run_dir)),
             text_file=args.text,
             prompt=args.prompt,
-            best=args.best,
+            best=use_best(args.best, args.checkpoint),
             neuron=args.neuron,
             find=args.find_neurons,
             fmt=args.format,

@@ -174,3 +174,20 @@ def checkpoint_arguments(parser: argparse.ArgumentParser, default: str = "best")
         default=default,
         help="the latest model: --checkpoint latest",
     )
+
+
+def model_choice_argument(parser: argparse.ArgumentParser) -> None:
+    """--checkpoint best|latest beside --best, for commands whose default is the latest model."""
+    parser.add_argument(
+        "--checkpoint",
+        choices=CHECKPOINTS,
+        default=None,
+        help="the run's best model or its latest (latest; --best is --checkpoint best)",
+    )
+
+
+def use_best(best: bool, checkpoint: str | None) -> bool:
+    """Whether --best or --checkpoint asks for the best model; one line if they disagree."""
+    if best and checkpoint == "latest":
+        raise UsageError("--best and --checkpoint latest ask for different models: give one")
+    return best or checkpoint == "best"

@@ -14,7 +14,14 @@ import math
 import sys
 from pathlib import Path
 
-from tui_rnn.cli.common import UsageError, json_line, named_run_dir, print_error, print_warning
+from tui_rnn.cli.common import (
+    UsageError,
+    json_line,
+    named_run_dir,
+    print_error,
+    print_warning,
+    use_best,
+)
 from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
 from tui_rnn.store import checkpoint, export
@@ -36,9 +43,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if to_file:
         export.refuse_run_files(run_dir, config.output)
         check_destination(str(config.output))
-    model, chars, _, iteration = checkpoint.load_model_at(
-        run_dir, best=config.best, warn=print_warning
-    )
+    best = use_best(config.best, args.checkpoint)
+    model, chars, _, iteration = checkpoint.load_model_at(run_dir, best=best, warn=print_warning)
     try:
         prompt_ids = sampling.start_ids(prompt, chars)
     except UnknownCharactersError as err:
@@ -55,7 +61,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         **config.settings(),
         "prompt": prompt,
         "run": str(run_dir),
-        "model": "best" if config.best else "current",
+        "model": "best" if best else "current",
         "iteration": iteration,
     }
     out = Writer(

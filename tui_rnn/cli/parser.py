@@ -16,7 +16,13 @@ from typing import Any
 
 from tui_rnn import __version__
 from tui_rnn.cli.checks import cmd_gradcheck, cmd_inspect
-from tui_rnn.cli.common import OneLineParser, checkpoint_arguments, number_type, path_type
+from tui_rnn.cli.common import (
+    OneLineParser,
+    checkpoint_arguments,
+    model_choice_argument,
+    number_type,
+    path_type,
+)
 from tui_rnn.cli.evaluate import cmd_eval
 from tui_rnn.cli.generate import cmd_generate
 from tui_rnn.cli.model_files import (
@@ -138,6 +144,7 @@ def generate_arguments(parser: argparse.ArgumentParser) -> None:
         if option.kind is not str:
             named["type"] = generation_type(option)
         parser.add_argument(*flags, **named)
+    model_choice_argument(parser)
 
 
 def eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -276,6 +283,7 @@ def inspect_arguments(parser: argparse.ArgumentParser) -> None:
     )
     text.add_argument("--prompt", metavar="TEXT", help="the text to read, given here")
     parser.add_argument("--best", action="store_true", help="the best model, not the current")
+    model_choice_argument(parser)
     parser.add_argument(
         "--neuron",
         type=neuron_type,
