@@ -37,13 +37,14 @@ from tui_rnn.app.messages import Notice
 from tui_rnn.app.screens.export_screen import ExportModelScreen
 from tui_rnn.app.screens.help_screen import HelpScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen, TextFileTree
-from tui_rnn.app.screens.runs_screen import RunsScreen, best_loss, training_loss
+from tui_rnn.app.screens.runs_screen import RunsScreen
 from tui_rnn.app.widgets.status_bar import StatusBar
-from tui_rnn.charts.curves import SMOOTH_LOSS_WEIGHT, Smoother, debiased_smooth_loss
+from tui_rnn.charts.curves import Smoother
 from tui_rnn.gradcheck import batch as gradcheck_batch
 from tui_rnn.interop.import_model import import_model
 from tui_rnn.store.workspace import COLUMNS
 from tui_rnn.training.corpus import from_text, load_corpus
+from tui_rnn.training.history import SMOOTH_LOSS_WEIGHT, debiased_smooth_loss
 from tui_rnn.training.options import TrainConfig
 
 TITLE = "t\x1b]2;PWNED\x07x"  # an OSC sequence: sets the terminal's title
@@ -310,7 +311,7 @@ def test_the_runs_screen_at_80x24_keeps_names_apart_and_breaks_the_detail_betwee
             for name in ("20261207-141516", "20261207-143301"):
                 await move_to(pilot, screen, name)
                 summary = screen.current
-                train, (best, of) = training_loss(summary), best_loss(summary)
+                train, (best, of) = summary.training_loss, summary.best_loss
                 parts = [
                     f"runs/{name}",
                     f"corpus {summary.corpus}",

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import copy_runs, fails, make_text, trained_once
+from conftest import Terminal, copy_runs, fails, make_text, trained_once
 
 from tui_rnn import report
 from tui_rnn.cli import main
@@ -100,7 +101,7 @@ def test_the_report_of_a_small_run_is_the_golden_one(golden_run, capsys):
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings == [
         "## 1. Table 1: gradient check",
-        "## 2. Fig. 1: the smooth loss",
+        "## 2. Fig. 1: the loss",  # (per character: the golden run has validation)
         "## 3. Samples during training",
         "## 4. 1,000 characters from the best model",
         "## 5. Settings, speed and validation",
@@ -108,13 +109,85 @@ def test_the_report_of_a_small_run_is_the_golden_one(golden_run, capsys):
     assert text.count("**Gradient check: central differences") == 2  # at init and trained
     assert text.count("**Gradient check: complex step") == 2
     assert text.count("| report's max |") == 4 * 5 and text.count("| max rel |") == 4 * 5
-    for header in ("### iter = 0, smooth_loss", "### iter = 100,", "### iter = 200,"):
+    for header in ("### iter = 0, training loss", "### iter = 100,", "### iter = 200,"):
         assert header in text
     hand = text.split("### Samples taken by hand")[1].split("## 4.")[0]
     assert "#### by hand, iter = 250" in hand and "#### best model, iter = " in hand
     assert "by hand" not in text.split("### Samples taken by hand")[0]
     assert "| update | validation loss (nats/char) | bits/char |" in text
     assert "![Fig. 1" in text and "(fig1.svg)" in text and "```text" in text
+
+
+def test_losses_are_per_character_said_once_and_every_best_is_named(golden_run):
+    text = report.write_report(golden_run).read_text("utf-8")
+    heading = text.split("## 1.")[0]
+    assert heading.count("nats per character") == 1  # the unit, said once
+    assert "smooth_loss" not in heading and "training loss 2." in heading
+    assert "- best model: iter = 250, the lowest validation loss, 2." in heading
+    samples = text.split("## 3.")[1].split("## 4.")[0]
+    assert "### iter = 0, training loss 3.6889" in samples  # ln 40: where the loss starts
+    assert "smooth_loss" not in samples
+
+
+def test_the_reports_run_keeps_its_smooth_loss(tmp_path, monkeypatch):
+    """One stream, no validation: the report's setup, its figures in its own units."""
+    monkeypatch.chdir(tmp_path)
+    Path("corpus.txt").write_text(make_text(2000, seed=7), encoding="utf-8")
+    argv = ["train", "corpus.txt", "--hidden", "8", "--seq-length", "10", "--iterations", "120"]
+    assert main([*argv, "--sample-every", "100", "--run-dir", "runs/plain", "--json"]) == 0
+    path = report.write_report("runs/plain")
+    text = path.read_text("utf-8")
+    assert "nats per character" not in text.split("## 1.")[0]
+    assert "smooth_loss = " in text and "the lowest smooth_loss, " in text
+    assert "## 2. Fig. 1: the smooth loss" in text and "### iter = 100, smooth_loss = " in text
+    root = ET.parse(path.parent / report.FIGURE_FILE).getroot()
+    assert [p.find(f"{SVG}title").text for p in root.findall(f".//{SVG}path")] == ["smooth_loss"]
+
+
+def test_markdown_escapes_only_syntax_and_time_is_said_once(golden_run):
+    text = report.write_report(golden_run).read_text("utf-8")
+    plain = re.sub(r"```.*?```", "", text, flags=re.S)  # outside code blocks
+    assert "\\-" not in plain and "\\." not in plain
+    assert "- corpus: corpus.txt, " in plain and ", encoding utf-8" in plain
+    (time_line,) = [line for line in text.splitlines() if line.startswith("- training time:")]
+    durations = re.findall(r"\d+\.\d s|\d+:\d\d:\d\d", time_line)
+    assert len(durations) == 2  # the training time once, and with validation and samples
+    assert re.fullmatch(r"- training time: \S+ s for 250 updates \(\S+ s with .*\)", time_line)
+
+
+def test_the_text_chart_leaves_out_the_first_fall(golden_run):
+    text = report.write_report(golden_run).read_text("utf-8")
+    chart = text.split("```text\n")[1].split("```")[0].splitlines()[:16]
+    rows_with_training = [row for row in chart if "*" in row]
+    assert len(rows_with_training) >= 8  # not squeezed into a few rows
+    assert "its y axis leaves out the first 62 updates' fall" in text
+
+
+def test_progress_is_told_step_by_step_and_shown_on_a_terminal(golden_run, monkeypatch, capsys):
+    steps: list[str] = []
+    report.write_report(golden_run, progress=steps.append)
+    assert steps[0] == "Table 1, at initialisation (the run's seed and sigma): central differences"
+    assert len(steps) == 6 and steps[-1] == "1,000 characters from the best model"
+    terminal = Terminal()
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "stderr", terminal)
+        assert main(["report", str(golden_run)]) == 0
+    assert "report: Table 1" in terminal.getvalue()
+    capsys.readouterr()
+    assert main(["report", str(golden_run)]) == 0  # not a terminal: nothing on stderr
+    assert capsys.readouterr().err == ""
+
+
+def test_a_cut_samples_file_is_said_in_the_report(golden_run, capsys):
+    path = golden_run / "samples.txt"
+    whole = path.read_bytes()
+    path.write_bytes(whole[: whole.rindex(b"iter = 200") + 40])
+    assert main(["report", str(golden_run)]) == 0
+    assert "shorter than the" in capsys.readouterr().err
+    text = (golden_run / "report" / "report.md").read_text("utf-8")
+    section = text.split("## 3.")[1].split("## 4.")[0]
+    assert "Only the whole records: " in section and "### iter = 100" in section
+    assert "### iter = 200" not in section
 
 
 def test_the_same_run_gives_the_same_report_twice(golden_run, tmp_path):
@@ -132,7 +205,10 @@ def test_the_svg_parses_and_holds_one_path_per_series(golden_run, tmp_path):
     root = ET.parse(path).getroot()
     assert root.tag == f"{SVG}svg"
     paths = root.findall(f".//{SVG}path")
-    assert [p.find(f"{SVG}title").text for p in paths] == ["smooth_loss", "validation loss x 10"]
+    # Per character, the golden run having validation (the report's run: smooth_loss, and the
+    # validation loss x seq_length; see test_the_reports_run_keeps_its_smooth_loss).
+    titles = [p.find(f"{SVG}title").text for p in paths]
+    assert titles == ["training loss (smoothed)", "validation loss"]
     (vlines,) = [g for g in root.iter(f"{SVG}g") if g.get("class") == "vlines"]
     epochs = checkpoint.load_checkpoint(golden_run)["epoch_starts"]
     assert len(vlines) == len(epochs) - 1 >= 1  # one dashed line per epoch boundary
@@ -172,7 +248,9 @@ def test_corpus_and_model_text_is_escaped_for_markdown(tmp_path, monkeypatch):
         run.close()
     text = report.write_report(run_dir).read_text("utf-8")
     assert "\x1b" not in text and "\x07" not in text
-    assert "- corpus: \\*odd\\*\\_\\[x\\]\\(y\\)\\|\\<b\\>\\&amp;\\.txt," in text
+    # Every character that is syntax inside a line escaped, and no other: with [ and ]
+    # escaped, (y) is no link target; . is syntax only at a line's start.
+    assert "- corpus: \\*odd\\*\\_\\[x\\](y)\\|\\<b\\>\\&amp;.txt," in text
     assert "````\n# heading" in text  # inside a longer fence:
     block = text.split("#### by hand, iter = 30, smooth_loss = 30.0000\n\n")[1]
     assert block.startswith("`````\n````\n# heading\n␛]0;pwned␇<script>|\n`````\n")
@@ -224,8 +302,8 @@ def test_where_the_report_may_go(golden_run, tmp_path, capsys):
 
 
 def test_a_damaged_or_empty_run_is_one_line(tmp_path, monkeypatch, capsys, golden_run):
-    empty = Path("runs/empty")
-    assert main(["train", "corpus.txt", "--iterations", "0", "--run-dir", str(empty)]) == 0
+    empty = Path("runs/empty")  # saved before any update (`--iterations 0` is refused now)
+    Run.open(RunRequest(corpus="corpus.txt", run_dir=str(empty)), warn=print).close()
     capsys.readouterr()
     assert "no updates yet" in fails(["report", str(empty)], capsys)
     not_a_run = tmp_path / "plain-dir"

@@ -168,6 +168,54 @@ def test_resume_cuts_samples_written_after_the_checkpoint(tmp_path, short_corpus
     assert_same_state(run_state(whole), run_state(pieces))
 
 
+def cut_samples(run_dir: Path, keep: int) -> bytes:
+    """samples.txt cut to its first `keep` bytes (a bad copy, an editor); what it held."""
+    path = run_dir / "samples.txt"
+    whole = path.read_bytes()
+    path.write_bytes(whole[:keep])
+    return whole
+
+
+def test_resume_notices_a_cut_samples_file_and_starts_the_next_record_afresh(
+    tmp_path, short_corpus_file, capsys
+):
+    """samples.txt shorter than its checkpoint says: its last record may be cut anywhere (even
+    just after a blank line of its text, where it would parse as whole), so the records before
+    it are kept, it is dropped, and the next sample starts a record of its own."""
+    run_dir = tmp_path / "run"
+    assert train(short_corpus_file, run_dir, "--iterations", "180") == 0  # samples 0 ... 160
+    whole = (run_dir / "samples.txt").read_bytes()
+    last = whole.rindex(b"iter = 160")
+    keep = last + whole[last:].index(b"\n") + 1 + 10  # its header and 10 characters of text
+    cut_samples(run_dir, keep)
+    capsys.readouterr()
+    assert resume(run_dir, "--iterations", "200") == 0
+    err = capsys.readouterr().err
+    assert f"samples.txt is {keep:,} bytes, shorter than the {len(whole):,}" in err
+    assert f"the records in its first {last:,} bytes are whole: they are kept" in err
+    text = (run_dir / "samples.txt").read_text(encoding="utf-8")
+    samples = store_samples.parse_samples(text)
+    assert [s.iteration for s in samples] == [0, 40, 80, 120, 200]
+    assert text == "".join(store_samples.format_sample(s) for s in samples)
+    assert text.startswith(whole[:last].decode("utf-8"))  # what was whole, kept as it was
+    assert int(checkpoint.load_checkpoint(run_dir)["samples_bytes"]) == len(text.encode())
+    assert resume(run_dir, "--iterations", "200") == 0  # consistent again: nothing more said
+    assert "shorter than" not in capsys.readouterr().err
+    assert (run_dir / "samples.txt").read_text(encoding="utf-8") == text
+
+
+def test_a_cut_samples_file_is_said_when_exported_and_only_whole_records_are(trained_run, capsys):
+    whole = cut_samples(trained_run, -5)  # all but the last record's end
+    assert main(["export", str(trained_run), "--samples", "--output", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert "shorter than the" in err and "only those are exported" in err
+    assert out.encode() == whole[: whole.rindex(b"iter = 160")]
+    cut_samples(trained_run, 0)  # shorter still: none is whole
+    assert main(["export", str(trained_run), "--samples", "--format", "json", "--output", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"samples": []} and "none is whole" in err
+
+
 def test_resume_refills_the_sample_log(tmp_path, short_corpus_file):
     run_dir = tmp_path / "run"
     assert train(short_corpus_file, run_dir, "--iterations", "120") == 0

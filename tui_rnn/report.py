@@ -33,13 +33,14 @@ import os
 import platform
 import stat
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from tui_rnn import __version__
 from tui_rnn.charts import figure
-from tui_rnn.charts.curves import thin_history
+from tui_rnn.charts.curves import debiased_ema, skipped, thin_history
 from tui_rnn.gradcheck import check, common
 from tui_rnn.gradcheck.table import LEGEND, METHOD_NAMES, markdown_table, verdict
 from tui_rnn.safe import files
@@ -49,7 +50,7 @@ from tui_rnn.store import checkpoint, rundir
 from tui_rnn.store import config as store_config
 from tui_rnn.store import samples as store_samples
 from tui_rnn.training import sampling
-from tui_rnn.training.history import Sample
+from tui_rnn.training.history import SMOOTH_LOSS_WEIGHT, Sample, per_character, training_loss
 from tui_rnn.training.options import BY_NAME, TrainConfig
 from tui_rnn.training.trainer import model_spec
 
@@ -135,10 +136,12 @@ def write_report(
     encoding: str | None = None,
     warn: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Write report.md and fig1.svg for the run; returns the path of report.md. RunError (one
     line) for a run that is not one, is damaged, has no checkpoint or no updates yet, or an
-    output refused; ReportStopped when `should_stop()` turned true (nothing written)."""
+    output refused; ReportStopped when `should_stop()` turned true (nothing written).
+    `progress(step)` hears each step as it begins (the gradient checks take seconds)."""
     run_dir = Path(run_dir)
     document = store_config.read_config(run_dir)
     arrays = checkpoint.load_checkpoint(run_dir, warn, document)
@@ -150,7 +153,7 @@ def write_report(
     retry = f"tui-rnn report {run_dir} --corpus CORPUS"
     corpus = checkpoint.load_run_corpus(document, corpus_path, encoding, retry)
     out = output_directory(run_dir, output)
-    markdown, svg = build_report(run_dir, document, arrays, corpus, should_stop)
+    markdown, svg = build_report(run_dir, document, arrays, corpus, should_stop, warn, progress)
 
     def write(name: str, text: str) -> Path:
         data = text.encode("utf-8", "replace")
@@ -161,36 +164,76 @@ def write_report(
 
 
 # -- the report ---------------------------------------------------------------------------------
-def build_report(run_dir, document, arrays, corpus, should_stop=None) -> tuple[str, str]:
+def build_report(
+    run_dir, document, arrays, corpus, should_stop=None, warn=None, progress=None
+) -> tuple[str, str]:
     """(report.md, fig1.svg) of a run from its config.json, one checkpoint's arrays and its
-    corpus."""
+    corpus. `warn` hears of a samples.txt shorter than the checkpoint accounts for, `progress`
+    of each step."""
     config = TrainConfig.from_dict(document["config"])
-    samples_text = store_samples.read_samples_text(run_dir, _samples_bytes(arrays))
-    fig = loss_figure(arrays, config)
+    samples_text, problem = store_samples.read_checked_samples(run_dir, _samples_bytes(arrays))
+    if problem and warn is not None:
+        warn(f"{problem}: the report shows only those")
+    losses = Losses(config, len(document["vocabulary"]))
+    fig = loss_figure(arrays, config, losses)
+    heading = _heading(run_dir, document, arrays, config, losses)
+    table_1 = _table_1(document, arrays, corpus, config, should_stop, progress)
+    if progress is not None:
+        progress("Fig. 1 and the samples")
     sections = [
-        _heading(run_dir, document, arrays, config),
-        _table_1(document, arrays, corpus, config, should_stop),
-        _figure_1(fig, config),
-        _samples(store_samples.parse_samples(samples_text), config),
-        _best_sample(document, arrays, config, should_stop),
-        _settings(run_dir, document, arrays, config, corpus),
+        heading,
+        table_1,
+        _figure_1(fig, config, losses, len(arrays["loss_history"])),
+        _samples(store_samples.parse_samples(samples_text), config, losses, problem),
+        _best_sample(document, arrays, config, losses, should_stop, progress),
+        _settings(run_dir, document, arrays, config, corpus, losses),
     ]
     return "\n\n".join(sections).rstrip() + "\n", figure.svg(fig)
+
+
+class Losses:
+    """How the report shows a run's losses: per character (nats, said once in the heading)
+    where the run has validation or streams, the training curve smoothed as TensorBoard
+    smooths it; else the report's smooth_loss, the loss of a chunk of seq_length characters."""
+
+    def __init__(self, config: TrainConfig, vocab_size: int):
+        self.per_char = per_character(config.batch_size, config.val_fraction)
+        self.seq_length = config.seq_length
+        self.vocab_size = vocab_size
+
+    def training(self, smooth_loss: float, updates: int) -> str:
+        """The smoothed training loss after `updates`, named, as the report shows it."""
+        if not self.per_char:
+            return f"smooth_loss = {smooth_loss:.4f}"
+        return f"training loss {self.per_character(smooth_loss, updates):.4f}"
+
+    def per_character(self, smooth_loss: float, updates: int) -> float:
+        return training_loss(smooth_loss, updates, self.vocab_size, self.seq_length)
+
+    def heading(self, sample: Sample) -> str:
+        """A sample's heading: samples.txt's header, or with its loss per character."""
+        if not self.per_char:
+            return sample.header
+        kind = "best model, " if sample.best else "by hand, " if sample.by_hand else ""
+        loss = self.training(sample.smooth_loss, sample.iteration)
+        return f"{kind}iter = {sample.iteration}, {loss}"
+
+    def best(self, arrays, config: TrainConfig) -> str:
+        """The best model's loss, named by what it is the lowest of."""
+        val = float(arrays["best_val_loss"])
+        if config.val_fraction > 0 and math.isfinite(val):  # (per character, then)
+            return f"the lowest validation loss, {val:.4f} ({val / math.log(2):.3f} bits/char)"
+        smooth, at = float(arrays["best_smooth_loss"]), int(arrays["best_iteration"])
+        if not self.per_char:
+            return f"the lowest smooth_loss, {smooth:.4f}"
+        return f"the lowest smoothed training loss, {self.per_character(smooth, at):.4f}"
 
 
 def _samples_bytes(arrays) -> int | None:
     return int(arrays["samples_bytes"]) if "samples_bytes" in arrays else None
 
 
-def _best_loss_text(arrays, config: TrainConfig) -> str:
-    text = f"smooth_loss = {float(arrays['best_smooth_loss']):.4f}"
-    if config.val_fraction > 0 and math.isfinite(float(arrays["best_val_loss"])):
-        val = float(arrays["best_val_loss"])
-        text += f", validation loss {val:.4f} nats/char ({val / math.log(2):.3f} bits/char)"
-    return text
-
-
-def _heading(run_dir, document, arrays, config: TrainConfig) -> str:
+def _heading(run_dir, document, arrays, config: TrainConfig, losses: Losses) -> str:
     corpus = document["corpus"]
     model = f"{config.cell}, {config.layers} layer{'s' if config.layers > 1 else ''}"
     spec = model_spec(config, len(document["vocabulary"]))
@@ -204,10 +247,15 @@ def _heading(run_dir, document, arrays, config: TrainConfig) -> str:
             f"characters, K = {len(document['vocabulary'])} distinct",
             f"- model: {model}, m = {config.hidden_size}, {config.dtype} "
             f"({spec.param_count:,} parameters)",
+            *(
+                ["- losses: in nats per character (bits: divided by ln 2)"]
+                if losses.per_char
+                else []
+            ),
             f"- trained: {iteration:,}{target_text} updates (epoch {int(arrays['epoch'])}), "
-            f"smooth_loss = {float(arrays['smooth_loss']):.4f}",
+            f"{losses.training(float(arrays['smooth_loss']), iteration)}",
             f"- best model: iter = {int(arrays['best_iteration']):,}, "
-            f"{_best_loss_text(arrays, config)}",
+            f"{losses.best(arrays, config)}",
             f"- run directory: {safe_text.markdown_inline(str(Path(run_dir).resolve()))}",
             f"- written by: tui-rnn {__version__}, NumPy {np.__version__}, "
             f"Python {platform.python_version()}",
@@ -215,7 +263,7 @@ def _heading(run_dir, document, arrays, config: TrainConfig) -> str:
     )
 
 
-def _table_1(document, arrays, corpus, config: TrainConfig, should_stop) -> str:
+def _table_1(document, arrays, corpus, config: TrainConfig, should_stop, progress=None) -> str:
     out = [
         "## 1. Table 1: gradient check",
         "",
@@ -236,6 +284,8 @@ def _table_1(document, arrays, corpus, config: TrainConfig, should_stop) -> str:
     for title, model in subjects:
         out += ["", f"### {title}"]
         for method in common.METHODS:
+            if progress is not None:
+                progress(f"Table 1, {title[0].lower()}{title[1:]}: {METHOD_NAMES[method]}")
             try:
                 # spec, sigma, seed: the fresh model at init (the trained model ignores them)
                 options = check.GradcheckOptions(
@@ -257,46 +307,93 @@ def _table_1(document, arrays, corpus, config: TrainConfig, should_stop) -> str:
     return "\n".join(out)
 
 
-def loss_figure(arrays, config: TrainConfig) -> figure.Figure:
-    """Fig. 1: smooth_loss against updates (and the validation loss x seq_length)."""
-    x, y = thin_history(arrays["smooth_loss_history"], FIGURE_BINS)
-    series = [figure.Series("smooth_loss", x, y, COLORS["smooth"])]
-    val_x, val_y = arrays["val_iterations"], arrays["val_loss_history"]
-    if len(val_y):
-        n = config.seq_length
-        series.append(
-            figure.Series(
-                f"validation loss x {n}",
-                np.asarray(val_x, dtype=np.float64),
-                np.asarray(val_y, dtype=np.float64) * n,
-                COLORS["validation"],
-            )
-        )
+def loss_figure(arrays, config: TrainConfig, losses: Losses | None = None) -> figure.Figure:
+    """Fig. 1: the training loss against updates, and the validation loss. Per character
+    (nats), the training loss TensorBoard's debiased EMA of each update's loss, where the run's
+    losses are (see Losses); else the report's smooth_loss (and the validation loss x
+    seq_length, on its scale)."""
+    losses = Losses(config, 2) if losses is None else losses
+    n = config.seq_length
+    val_x = np.asarray(arrays["val_iterations"], dtype=np.float64)
+    val_y = np.asarray(arrays["val_loss_history"], dtype=np.float64)
+    if losses.per_char:
+        per_update = np.asarray(arrays["loss_history"], dtype=np.float64) / n
+        x, y = thin_history(debiased_ema(per_update, SMOOTH_LOSS_WEIGHT), FIGURE_BINS)
+        series = [figure.Series("training loss (smoothed)", x, y, COLORS["smooth"])]
+        if len(val_y):
+            series.append(figure.Series("validation loss", val_x, val_y, COLORS["validation"]))
+        y_label, title = "loss (nats per character)", "Fig. 1: the loss against updates"
+    else:
+        x, y = thin_history(arrays["smooth_loss_history"], FIGURE_BINS)
+        series = [figure.Series("smooth_loss", x, y, COLORS["smooth"])]
+        if len(val_y):
+            label = f"validation loss x {n}"
+            series.append(figure.Series(label, val_x, val_y * n, COLORS["validation"]))
+        y_label = f"loss of {n} characters (nats)"
+        title = "Fig. 1: smooth_loss against updates"
     return figure.Figure(
         tuple(series),
         x_label="update",
-        y_label=f"loss of {config.seq_length} characters (nats)",
+        y_label=y_label,
         vlines=tuple(float(v) for v in arrays["epoch_starts"][1:]),
-        title="Fig. 1: smooth_loss against updates",
+        title=title,
     )
 
 
-def _figure_1(fig: figure.Figure, config: TrainConfig) -> str:
+def settled_range(fig: figure.Figure, updates: int) -> tuple[float, float] | None:
+    """The y range of the text chart without the curves' first steep fall (the updates of
+    charts.curves.skipped), which would squeeze the rest into a few rows, as the app's chart
+    leaves it out; None when nothing is left out."""
+    skip = skipped(updates)
+    lows, highs, cut = [], [], False
+    for series in fig.series:
+        x, y = np.asarray(series.x), np.asarray(series.y)
+        keep = np.isfinite(y)
+        later = keep & (x > skip)
+        shown = y[later] if later.any() else y[keep]
+        if shown.size:
+            lows.append(float(shown.min()))
+            highs.append(float(shown.max()))
+            cut = cut or bool((y[keep] > shown.max()).any() or (y[keep] < shown.min()).any())
+    if not lows or not cut:
+        return None
+    low, high = min(lows), max(highs)
+    pad = (high - low) * 0.04 or max(abs(high) * 0.01, 0.5)
+    return low - pad, high + pad
+
+
+def _figure_1(fig: figure.Figure, config: TrainConfig, losses: Losses, updates: int) -> str:
     n = config.seq_length
-    caption = (
-        f"Fig. 1: smooth_loss (the loss of a {n}-character chunk, smoothed as 0.999 s + 0.001 "
-        "loss) against updates; dashed lines mark epoch boundaries"
-    )
-    if len(fig.series) > 1:
-        caption += f"; the validation loss (nats per character) times {n}, on the same scale"
-    chart = figure.text(fig, *TEXT_CHART)
+    if losses.per_char:
+        caption = (
+            "Fig. 1: the training loss (each update's loss per character, smoothed as "
+            f"TensorBoard smooths it: an exponential moving average of weight {SMOOTH_LOSS_WEIGHT} "
+            "started at zero and divided by its bias, so it starts where the loss starts)"
+        )
+        if len(fig.series) > 1:
+            caption += " and the validation loss"
+        caption += ", in nats per character, against updates; dashed lines mark epoch boundaries"
+        section = "## 2. Fig. 1: the loss"
+    else:
+        caption = (
+            f"Fig. 1: smooth_loss (the loss of a {n}-character chunk, smoothed as 0.999 s + "
+            "0.001 loss) against updates; dashed lines mark epoch boundaries"
+        )
+        if len(fig.series) > 1:
+            caption += f"; the validation loss (nats per character) times {n}, on the same scale"
+        section = "## 2. Fig. 1: the smooth loss"
+    y_range = settled_range(fig, updates)
+    chart = figure.text(replace(fig, y_range=y_range), *TEXT_CHART)
+    as_text = "The same chart as text"
+    if y_range is not None:
+        as_text += f" (its y axis leaves out the first {skipped(updates):,.0f} updates' fall)"
     return "\n".join(
         [
-            "## 2. Fig. 1: the smooth loss",
+            section,
             "",
             f"![{caption}]({FIGURE_FILE})",
             "",
-            caption + ". The same chart as text:",
+            f"{caption}. {as_text}:",
             "",
             "```text",
             chart.rstrip("\n"),
@@ -311,7 +408,9 @@ def _sample_block(heading: str, sample: Sample, level: str = "###") -> list[str]
     return ["", f"{level} {heading}", "", fence, text, fence]
 
 
-def _samples(samples: list[Sample], config: TrainConfig) -> str:
+def _samples(
+    samples: list[Sample], config: TrainConfig, losses: Losses, problem: str | None = None
+) -> str:
     scheduled, by_hand = split_samples(samples, config.sample_every)
     out = [
         "## 3. Samples during training",
@@ -319,6 +418,8 @@ def _samples(samples: list[Sample], config: TrainConfig) -> str:
         f"Every {config.sample_every:,} updates, {config.sample_length:,} characters from the "
         "model as it was (from stream 0's state and its next input character).",
     ]
+    if problem:
+        out += ["", f"Only the whole records: {safe_text.markdown_inline(problem)}."]
     shown = scheduled
     if len(scheduled) > MAX_SAMPLES:
         index = np.unique(np.linspace(0, len(scheduled) - 1, MAX_SAMPLES).round().astype(int))
@@ -327,7 +428,7 @@ def _samples(samples: list[Sample], config: TrainConfig) -> str:
     if not shown:
         out += ["", "None yet."]
     for sample in shown:
-        out += _sample_block(sample.header, sample)
+        out += _sample_block(losses.heading(sample), sample)
     out += ["", "### Samples taken by hand", ""]
     if not by_hand:
         out.append("None.")
@@ -337,7 +438,7 @@ def _samples(samples: list[Sample], config: TrainConfig) -> str:
             by_hand = by_hand[-MAX_SAMPLES:]
         out.append("Taken in the app (`s`: the current model, `b`: the best model), in order.")
         for sample in by_hand:
-            out += _sample_block(sample.header, sample, level="####")
+            out += _sample_block(losses.heading(sample), sample, level="####")
     return "\n".join(out)
 
 
@@ -358,10 +459,14 @@ def best_model_text(document, arrays, length: int = BEST_SAMPLE_LENGTH, should_s
     return "".join(chars[i] for i in ids)
 
 
-def _best_sample(document, arrays, config: TrainConfig, should_stop) -> str:
+def _best_sample(
+    document, arrays, config: TrainConfig, losses: Losses, should_stop, progress=None
+) -> str:
+    if progress is not None:
+        progress(f"{BEST_SAMPLE_LENGTH:,} characters from the best model")
     text = best_model_text(document, arrays, should_stop=should_stop)
     iteration = int(arrays["best_iteration"])
-    header = f"best model, iter = {iteration}, {_best_loss_text(arrays, config)}"
+    header = f"The best model, iter = {iteration:,}, {losses.best(arrays, config)}"
     safe = safe_text.markdown(text)
     fence = safe_text.fence(safe)
     return "\n".join(
@@ -380,9 +485,12 @@ def _best_sample(document, arrays, config: TrainConfig, should_stop) -> str:
     )
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
+def _duration(seconds: float) -> str:
+    """12.3 s under a minute, else 1:02:03."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
@@ -396,14 +504,14 @@ def _speed_lines(arrays, config: TrainConfig) -> list[str]:
     before = seconds[n - recent - 1] if n > recent else 0.0
     recent_rate = recent * per_update / max(seconds[-1] - before, 1e-9)
     return [
-        f"- training time: {_clock(seconds[-1])} ({seconds[-1]:,.1f} s) for {n:,} updates "
-        f"({float(arrays['train_seconds']):,.1f} s with validation and samples)",
+        f"- training time: {_duration(seconds[-1])} for {n:,} updates "
+        f"({_duration(float(arrays['train_seconds']))} with validation and samples)",
         f"- speed: {n * per_update / seconds[-1]:,.0f} characters/s over the run, "
         f"{recent_rate:,.0f} over its last {recent:,} updates",
     ]
 
 
-def _settings(run_dir, document, arrays, config: TrainConfig, corpus) -> str:
+def _settings(run_dir, document, arrays, config: TrainConfig, corpus, losses: Losses) -> str:
     out = [
         "## 5. Settings, speed and validation",
         "",
@@ -455,6 +563,6 @@ def _settings(run_dir, document, arrays, config: TrainConfig, corpus) -> str:
         out += [
             "",
             "Validation: none (no --val-fraction); the best model is the one with the "
-            "lowest smooth_loss.",
+            f"lowest {'smoothed training loss' if losses.per_char else 'smooth_loss'}.",
         ]
     return "\n".join(out)

@@ -60,18 +60,13 @@ from tui_rnn.app.requests import (
     Train,
     WatchHealth,
 )
-from tui_rnn.charts.curves import (
-    SMOOTH_LOSS_WEIGHT,
-    Smoother,
-    debiased_smooth_loss,
-    thin_history,
-)
+from tui_rnn.charts.curves import Smoother, thin_history
 from tui_rnn.driver import Run
 from tui_rnn.safe import files
 from tui_rnn.store import export, rundir, samples
 from tui_rnn.training.corpus import Corpus
 from tui_rnn.training.health import HealthMonitor, HealthReport, weights_report
-from tui_rnn.training.history import Progress, Sample
+from tui_rnn.training.history import SMOOTH_LOSS_WEIGHT, Progress, Sample, debiased_smooth_loss
 from tui_rnn.training.options import OptionError
 from tui_rnn.training.trainer import DivergenceError, Trainer
 

@@ -1,5 +1,6 @@
 """The chart's series, prepared on the engine thread in NumPy: thinning to about two points per
-column, and TensorBoard's smoothing of the per-update loss.
+column, TensorBoard's smoothing of the per-update loss, and the updates a chart's y axis leaves
+out (the first steep fall, which would squeeze the rest into a few rows).
 
 TensorBoard's smoothing is an exponential moving average with weight a (0 <= a < 1), started
 at zero and divided by its bias, so the first points are not dragged towards zero:
@@ -9,7 +10,8 @@ at zero and divided by its bias, so the first points are not dragged towards zer
 `Smoother` keeps the running value, so each progress message smooths only the updates that
 arrived since the previous one. The trainer's smooth_loss is the same EMA (weight 0.999) started
 at the loss of a uniform guess s_0 instead of zero, s_t = a^t s_0 + z_t, so its debiased value
-comes from it alone (`debiased_smooth_loss`): (s_t - a^t s_0) / (1 - a^t).
+comes from it alone: (s_t - a^t s_0) / (1 - a^t) (training.history.debiased_smooth_loss, in a
+lower layer: the runs table needs it too).
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ import math
 
 import numpy as np
 
-SMOOTH_LOSS_WEIGHT = 0.999  # the trainer's: smooth_loss = 0.999 smooth_loss + 0.001 loss
+SKIP_FRACTION = 0.05  # the first 5% of the updates do not set a chart's y axis ...
+# ... nor smooth_loss's warm-up: it starts at -log(1/K) * seq_length and forgets that start as
+# 0.999^t, which takes 3 / (1 - 0.999) = 3,000 updates to fall below 5% (the trainer's EMA).
+SMOOTH_WARMUP = 3_000
+
 # a^-B is kept below 10^150 inside one block of `ema` (no overflow, exact enough); the carry
 # from one block into the next is then a^B s <= 10^-150 s, below float64's resolution.
 _BLOCK_RANGE = 150.0
@@ -43,6 +49,22 @@ def thin_history(values: np.ndarray, bins: int, start: int = 0) -> tuple[np.ndar
     index = np.sort(np.concatenate([low, high, [n - 1]]))  # always end at the newest update
     index = index[np.concatenate([[True], np.diff(index) > 0])]
     return (index + start + 1).astype(np.float64), values[index].astype(np.float64)
+
+
+def skipped(points: int) -> float:
+    """The updates, from the first, that do not set a chart's y axis: 5% of them, at least
+    smooth_loss's warm-up, at most a quarter."""
+    return min(max(SKIP_FRACTION * points, SMOOTH_WARMUP), points / 4)
+
+
+def debiased_ema(x: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's smoothing of all of `x`: the EMA from zero divided by 1 - weight^t, so
+    that it starts where `x` starts (float64)."""
+    smoothed = ema(x, weight)
+    if weight > 0.0 and len(smoothed):
+        t = np.arange(1, len(smoothed) + 1, dtype=np.float64)
+        smoothed /= -np.expm1(t * math.log(weight))  # 1 - a^t
+    return smoothed
 
 
 def ema(x: np.ndarray, weight: float, initial: float = 0.0) -> np.ndarray:
@@ -99,16 +121,3 @@ class Smoother:
                 new /= -np.expm1(t * math.log(self.weight))  # 1 - a^t
             self._values = np.concatenate([self._values, new.astype(np.float32)])
         return self._values
-
-
-def debiased_smooth_loss(
-    smooth_loss: float, initial: float, updates: int, weight: float = SMOOTH_LOSS_WEIGHT
-) -> float:
-    """TensorBoard's debiased EMA of the per-update loss after `updates` updates, from the
-    trainer's smooth_loss (the same EMA started at `initial`): it starts where the loss starts,
-    where smooth_loss starts at `initial` and takes thousands of updates to forget it. With no
-    update yet there is no loss to average: `smooth_loss` as it is."""
-    if updates <= 0:
-        return smooth_loss
-    decay = math.exp(updates * math.log(weight))  # a^t
-    return (smooth_loss - decay * initial) / -math.expm1(updates * math.log(weight))

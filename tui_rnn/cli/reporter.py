@@ -33,6 +33,7 @@ from tui_rnn.safe import text as safe_text
 from tui_rnn.store import samples
 from tui_rnn.store.rundir import CHECKPOINT_FILE
 from tui_rnn.training import history, sampling, schedule
+from tui_rnn.training.history import per_character, training_loss
 from tui_rnn.training.trainer import Trainer
 
 BEST_SAMPLE_LENGTH = 200  # characters the summary samples from the best model
@@ -45,13 +46,15 @@ class Reporter:
 
     def __init__(self, trainer: Trainer, target: int, as_json: bool) -> None:
         self.trainer = trainer
+        config = trainer.config
+        self.per_char = per_character(config.batch_size, config.val_fraction)
         self.as_json = as_json
         self.show_bar = safe_text.isatty(sys.stderr)
         self.samples_on_terminal = safe_text.isatty(sys.stdout)
         console = Console(stderr=True)
         self.out = console if self.show_bar else Console()
         self.bar = Progress(
-            *progress_columns(trainer.validating, schedule.varies(trainer.config)),
+            *progress_columns(trainer.validating, schedule.varies(trainer.config), self.per_char),
             console=console,
             disable=not self.show_bar,
             transient=False,
@@ -66,7 +69,7 @@ class Reporter:
             "train",
             total=self.target,
             completed=trainer.iteration,
-            smooth_loss=trainer.smooth_loss,
+            smooth_loss=self.shown_loss(trainer.smooth_loss, trainer.iteration),
             rate=0.0,
             val=loss_text(trainer.val_loss),
             eta=trainer.eta,
@@ -80,6 +83,14 @@ class Reporter:
         traceback: TracebackType | None,
     ) -> None:
         self.bar.stop()
+
+    def shown_loss(self, smooth_loss: float, iteration: int) -> float:
+        """The training loss the bar shows: per character where the run's losses are (see
+        history.per_character), else the report's smooth_loss."""
+        if not self.per_char:
+            return smooth_loss
+        trainer = self.trainer
+        return training_loss(smooth_loss, iteration, len(trainer.chars), trainer.config.seq_length)
 
     def say(self, line: str, style: str | None = None) -> None:
         """A line for the person watching: above the bar, or on stderr."""
@@ -102,7 +113,7 @@ class Reporter:
         self.bar.update(
             self.task,
             completed=progress.iteration,
-            smooth_loss=progress.smooth_loss,
+            smooth_loss=self.shown_loss(progress.smooth_loss, progress.iteration),
             rate=progress.chars_per_second,
             val=loss_text(progress.val_loss),
             eta=progress.eta,
@@ -122,16 +133,9 @@ class Reporter:
             return
         run_dir = summary["run_dir"]
         state = "stopped (saved)" if summary["interrupted"] else "done"
-        val = ""
-        if summary["best_val_loss"] is not None:
-            val = (
-                f", best val_loss {summary['best_val_loss']:.4f} "
-                f"at iter {summary['best_val_iteration']:,}"
-            )
         line = (
             f"{state}: {summary['iterations']:,} updates, epoch {summary['epochs']}, "
-            f"smooth_loss {summary['smooth_loss']:.3f} (best "
-            f"{summary['best_smooth_loss']:.3f}){val}, "
+            f"{summary_losses(summary, self.per_char)}, "
             f"{summary['chars_per_second']:,.0f} chars/s, run in {run_dir}"
         )
         try:
@@ -154,14 +158,34 @@ def best_model_text(summary: dict) -> str:
     )
 
 
-def progress_columns(validating: bool, scheduled: bool = False) -> list[ProgressColumn]:
+def summary_losses(summary: dict, per_char: bool) -> str:
+    """The losses of the summary line, each best named by what it is the best of: per
+    character (nats, said once) where the run has validation or streams, else the report's
+    smooth_loss."""
+    at = f"at iter {summary['best_iteration']:,}"
+    if not per_char:
+        smooth, lowest = summary["smooth_loss"], summary["best_smooth_loss"]
+        return f"smooth_loss {smooth:.3f} (lowest {lowest:.3f}, {at})"
+    text = f"losses in nats/char: training {summary['training_loss']:.4f}"
+    if summary["best_val_loss"] is None:
+        return text + f" (lowest {summary['best_training_loss']:.4f}, {at})"
+    val = summary["val_loss"]
+    shown = "-" if val is None else f"{val:.4f}"
+    return text + f", validation {shown} (lowest {summary['best_val_loss']:.4f}, {at})"
+
+
+def progress_columns(
+    validating: bool, scheduled: bool = False, per_char: bool = False
+) -> list[ProgressColumn]:
     columns: list[ProgressColumn] = [
         TextColumn("[bold]iter {task.completed:,.0f}/{task.total:,.0f}"),
         BarColumn(),
-        TextColumn("smooth_loss {task.fields[smooth_loss]:.3f}"),
+        TextColumn(("train" if per_char else "smooth_loss") + " {task.fields[smooth_loss]:.3f}"),
     ]
     if validating:
         columns.append(TextColumn("val {task.fields[val]}"))
+    if per_char:
+        columns.append(TextColumn("nats/char"))
     if scheduled:  # the learning rate moves: show where it is
         columns.append(TextColumn("lr {task.fields[eta]:.2e}"))
     return columns + [TextColumn("{task.fields[rate]:,.0f} chars/s"), TimeRemainingColumn()]
@@ -173,6 +197,7 @@ def summary(run: Run, seconds: float, updates: int, interrupted: bool) -> dict:
     trainer = run.trainer
     best_val = trainer.best_val_loss if trainer.validating else None
     has_best = trainer.validating and math.isfinite(trainer.best_val_loss)
+    n, K = trainer.config.seq_length, len(trainer.chars)
     return {
         "iterations": trainer.iteration,
         "target": run.target,
@@ -181,6 +206,9 @@ def summary(run: Run, seconds: float, updates: int, interrupted: bool) -> dict:
         "loss_per_char": trainer.smooth_loss / trainer.config.seq_length,
         "best_smooth_loss": trainer.best_smooth_loss,
         "best_iteration": trainer.best_iteration,
+        # Per character (nats), smoothed as TensorBoard smooths (history.training_loss).
+        "training_loss": training_loss(trainer.smooth_loss, trainer.iteration, K, n),
+        "best_training_loss": training_loss(trainer.best_smooth_loss, trainer.best_iteration, K, n),
         "val_loss": trainer.val_loss,
         "best_val_loss": best_val,
         "best_val_iteration": trainer.best_iteration if trainer.validating else None,

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+
+from rich.console import Console
 
 from tui_rnn import report
 from tui_rnn.cli.common import UsageError, json_line, print_warning, say, write_stdout
+from tui_rnn.safe import text as safe_text
 from tui_rnn.store import rundir, workspace
 from tui_rnn.store.export import export_run
 
@@ -38,10 +42,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Write a run's report (report.md and fig1.svg); only reads the run."""
+    """Write a run's report (report.md and fig1.svg); only reads the run. On a terminal, what
+    it is doing is shown on stderr as it goes (the gradient checks take seconds)."""
     run_dir = rundir.resolve_run_dir(args.run_dir)
-    path = report.write_report(
-        run_dir, args.output, corpus_path=args.corpus, encoding=args.encoding, warn=print_warning
-    )
+    options = dict(corpus_path=args.corpus, encoding=args.encoding, warn=print_warning)
+    if safe_text.isatty(sys.stderr):
+        with Console(stderr=True).status("report: reading the run") as status:
+            path = report.write_report(
+                run_dir,
+                args.output,
+                progress=lambda step: status.update(f"report: {safe_text.line(step)}"),
+                **options,
+            )
+    else:
+        path = report.write_report(run_dir, args.output, **options)
     say(f"wrote {path} and {path.parent / report.FIGURE_FILE}")
     return 0

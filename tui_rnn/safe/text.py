@@ -24,8 +24,8 @@ the text after it. So text that did not come from tui-rnn itself never reaches a
 - `markdown(text)`: for text inside a fenced code block of a Markdown file: `terminal`, and
   a line of backticks can never close the fence (see `fence`).
 - `markdown_inline(text)`: for running Markdown (a sentence, a heading, a table cell): one
-  line, every punctuation character that could be syntax (emphasis, links, tables, HTML,
-  entities) backslash-escaped.
+  line, every character that could be syntax there (emphasis, links, tables, HTML, entities,
+  autolinks) backslash-escaped, and no other.
 
 Plain files and pipes keep the exact text: `write(stream, text)` filters only when the stream
 is a terminal.
@@ -132,18 +132,23 @@ def markdown(text: str) -> str:
     return terminal(text)
 
 
-# What Markdown (CommonMark with GitHub's tables and autolinks) or HTML could read as syntax in
-# running text: emphasis, code, links, images, HTML and entities, tables, headings and lists,
-# and the periods of autolinked domains. ':' and '/' stay as they are (paths stay readable).
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&$])")
+# What Markdown (CommonMark with GitHub's tables, strikethrough, autolinks and math) or HTML could
+# read as syntax inside a line (never at its start: the text always follows a prefix of ours):
+# escapes, code, emphasis, links, HTML and entities, table cells, strikethrough, math, a heading's
+# closing #s, e-mail autolinks. `-`, `+`, `.`, `!`, `(`, `)` are syntax only at a line's start
+# or after an escaped `[`, so they stay as they are (tui-rnn, utf-8, c.txt).
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>&|~$#@])")
+# GitHub's extended autolinks begin at www. or a scheme's ://: an escape there breaks them.
+_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)")
 
 
 def markdown_inline(text: str) -> str:
     """`text` inside running Markdown: `terminal`, newlines and tabs shown (↵, ⇥) so it stays
-    one line, and every punctuation character that could be syntax backslash-escaped
-    (CommonMark allows it for any ASCII punctuation), so `*`, `_`, `[`, `|`, `<`, `&` ... are
-    only characters."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", line(text))
+    one line, and every character that could be syntax there backslash-escaped (CommonMark
+    allows it for any ASCII punctuation), so `*`, `_`, `[`, `|`, `<`, `&` ... are only
+    characters and no autolink forms; the rest is left as it is."""
+    escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", line(text))
+    return _AUTOLINK.sub(lambda match: "\\" + match.group(), escaped)
 
 
 def isatty(stream) -> bool:

@@ -45,7 +45,7 @@ from tui_rnn.store.rundir import (
     SAMPLES_FILE,
     SCHEMA_VERSION,
 )
-from tui_rnn.store.samples import read_samples, truncate_samples
+from tui_rnn.store.samples import read_samples, repair_samples
 from tui_rnn.training.corpus import (
     Corpus,
     CorpusError,
@@ -510,7 +510,12 @@ def restore_trainer(
     arrays = load_checkpoint(run_dir, warn, document)
     _load_into(trainer, arrays, run_dir)
     if "samples_bytes" in arrays:
-        truncate_samples(run_dir, int(arrays["samples_bytes"]))
+        problem = repair_samples(run_dir, int(arrays["samples_bytes"]))
+        if problem:
+            if warn is not None:
+                warn(problem)
+            # What the checkpoint accounts for now, so that the next resume cuts nothing more.
+            save_checkpoint(run_dir, trainer)
     trainer.samples.extend(read_samples(run_dir, limit=trainer.samples.maxlen))
     return trainer
 

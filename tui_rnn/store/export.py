@@ -1,4 +1,4 @@
-"""Exporting a run's loss history (CSV, JSON) and samples (text).
+"""Exporting a run's loss history (CSV, JSON) and samples (samples.txt's text, or JSON).
 
 The writers take plain arrays, so the app can export straight from an in-memory Trainer and the
 CLI from a checkpoint:
@@ -7,6 +7,8 @@ CLI from a checkpoint:
           one row per update, a header, nothing else
     JSON  {"fields": [...], "rows": N, "config": {config.json},
            "history": {"iteration": [...], "epoch": [...], "loss": [...], ...}}
+    samples: samples.txt's records as they are, or as JSON
+          {"samples": [{"iteration", "smooth_loss", "best", "by_hand", "text"}, ...]}
 
 val_loss is the validation loss (nats per character) on the rows of the updates after which it
 was measured, empty (CSV) or null (JSON) elsewhere; chars_seen counts the training characters
@@ -19,6 +21,7 @@ never sees half an export.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -174,11 +177,16 @@ def history_arrays(source, chars_per_update: int = 0) -> dict:
 
 
 def format_for(output, fmt: str | None, samples: bool = False) -> str:
-    """The export format: `fmt` if given, else the output's extension (.csv, .json), else csv.
-    A contradiction (--format csv --output x.json) is refused in one line."""
-    if samples:
-        return "txt"
+    """The export format: `fmt` if given, else the output's extension (.csv, .json), else csv;
+    of the samples, txt or json. A contradiction (--format csv --output x.json) is refused in
+    one line."""
     suffix = Path(str(output)).suffix.lower().lstrip(".") if output not in (None, "-") else ""
+    if samples:  # samples.txt's text, or JSON; never CSV
+        if fmt == "csv":
+            raise files.RunError(
+                "--samples exports text (the default) or --format json, not csv: drop --format"
+            )
+        return "json" if fmt == "json" or (fmt is None and suffix == "json") else "txt"
     if fmt is None:
         return suffix if suffix in FORMATS else "csv"
     if suffix in FORMATS and suffix != fmt:
@@ -221,15 +229,20 @@ def export_trainer(run_dir: str | Path, trainer, formats=FORMATS) -> list[Path]:
     ]
 
 
-def export_samples(text: str, path: str | Path):
-    """Write samples text (samples.txt's format) to `path` ("-" for stdout)."""
+def export_samples(text: str, path: str | Path, fmt: str = "txt"):
+    """Write samples text (samples.txt's format) to `path` ("-" for stdout): as it is, or
+    as JSON, {"samples": [{"iteration", "smooth_loss", "best", "by_hand", "text"}, ...]}."""
+    if fmt == "json":
+        records = [dataclasses.asdict(sample) for sample in store_samples.parse_samples(text)]
+        text = store_config.json_text({"samples": records}) + "\n"
     return write_output(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def default_output(run_dir: str | Path, fmt: str = "csv", samples: bool = False) -> Path:
-    """RUN_DIR/loss_history.csv, RUN_DIR/loss_history.json or RUN_DIR/samples_export.txt."""
+    """RUN_DIR/loss_history.csv, RUN_DIR/loss_history.json or RUN_DIR/samples_export.txt
+    (.json)."""
     run_dir = Path(run_dir)
-    return run_dir / ("samples_export.txt" if samples else f"loss_history.{fmt}")
+    return run_dir / (f"samples_export.{fmt}" if samples else f"loss_history.{fmt}")
 
 
 _RUN_FILES = (
@@ -265,7 +278,8 @@ def export_run(
 
     Reads only: a run that is still training is not disturbed, and what is exported is one
     consistent checkpoint (the samples are those that checkpoint accounts for). `warn(message)`
-    hears why the newest checkpoint was skipped, if it was.
+    hears why the newest checkpoint was skipped, if it was, and of a samples.txt shorter
+    than that checkpoint accounts for.
     """
     document = store_config.read_config(run_dir)
     fmt = format_for(output, fmt, samples)
@@ -274,8 +288,10 @@ def export_run(
     refuse_run_files(run_dir, output)
     if samples:
         upto = int(arrays["samples_bytes"]) if "samples_bytes" in arrays else None
-        text = store_samples.read_samples_text(run_dir, upto)
-        return export_samples(text, output), len(store_samples.parse_samples(text))
+        text, problem = store_samples.read_checked_samples(run_dir, upto)
+        if problem and warn is not None:
+            warn(f"{problem}: only those are exported")
+        return export_samples(text, output, fmt), len(store_samples.parse_samples(text))
     config = document["config"]
     chars_per_update = config.get("batch_size", 1) * config["seq_length"]
     path = export_history(history_arrays(arrays, chars_per_update), output, fmt, config=document)

@@ -28,19 +28,24 @@ from tui_rnn.safe import text
 from tui_rnn.safe.files import RunError
 from tui_rnn.store import checkpoint, rundir
 from tui_rnn.store import config as store_config
+from tui_rnn.training.history import training_loss
 from tui_rnn.training.options import TrainConfig
 
+# The losses in one unit, said once in the header: the smoothed training loss per character
+# (history.training_loss, so runs of any seq_length or batch compare), and the best model's
+# loss, marked with what it is the best of (val: the lowest validation loss; train: the lowest
+# smoothed training loss).
 COLUMNS = (
     "name",
     "model",
     "corpus",
     "iter/target",
-    "smooth loss",
-    "best (val) loss",
+    "loss (nats/char)",
+    "best",
     "state",
     "updated",
 )
-RIGHT_ALIGNED = {"iter/target", "smooth loss", "best (val) loss"}
+RIGHT_ALIGNED = {"iter/target", "loss (nats/char)", "best"}
 OPEN, STOPPED, DONE, DAMAGED = "open", "stopped", "done", "damaged"
 THIS_PROCESS = "self"  # RunSummary.holder when the lock is this process's own
 
@@ -85,6 +90,24 @@ class RunSummary:
         return f"{self.cell} {self.layers}x{self.hidden_size}"
 
     @property
+    def training_loss(self) -> float | None:
+        """The smoothed training loss per character, nats (history.training_loss)."""
+        return self._per_character(self.smooth_loss, self.iteration)
+
+    @property
+    def best_loss(self) -> tuple[float, str] | None:
+        """(the best model's loss per character, what it is the best of: "val" or "train")."""
+        if self.best_val_loss is not None:
+            return self.best_val_loss, "val"
+        best = self._per_character(self.best_smooth_loss, self.best_iteration)
+        return None if best is None else (best, "train")
+
+    def _per_character(self, smooth_loss: float | None, updates: int | None) -> float | None:
+        if smooth_loss is None or updates is None or not self.vocab_size or not self.seq_length:
+            return None
+        return training_loss(smooth_loss, updates, self.vocab_size, self.seq_length)
+
+    @property
     def chars_per_update(self) -> int | None:
         if self.batch_size is None or self.seq_length is None:
             return None
@@ -97,17 +120,14 @@ class RunSummary:
         if self.iteration is not None:
             target = "?" if self.target is None else f"{self.target:,}"
             progress = f"{self.iteration:,}/{target}"
-        if self.best_val_loss is not None:
-            best = f"{self.best_val_loss:.4f} (val)"
-        else:
-            best = _number(self.best_smooth_loss, 3)
+        best = "" if self.best_loss is None else "{:.4f} ({})".format(*self.best_loss)
         corpus = "" if self.corpus is None else os.path.basename(self.corpus) or self.corpus
         return (
             text.line(self.name),
             self.model_text,
             text.line(corpus),
             progress,
-            _number(self.smooth_loss, 3),
+            _number(self.training_loss, 4),
             best,
             self.state_text,
             ""
@@ -122,10 +142,8 @@ class RunSummary:
             "model": (self.cell or "", self.layers or 0, self.hidden_size or 0),
             "corpus": self.corpus or "",
             "iter/target": self.iteration,
-            "smooth loss": self.smooth_loss,
-            "best (val) loss": (
-                self.best_val_loss if self.best_val_loss is not None else self.best_smooth_loss
-            ),
+            "loss (nats/char)": self.training_loss,
+            "best": None if self.best_loss is None else self.best_loss[0],
             "state": self.state_text,
             "updated": self.updated,
         }[column]
@@ -149,6 +167,7 @@ class RunSummary:
             "best_smooth_loss": self.best_smooth_loss,
             "best_val_loss": self.best_val_loss,
             "best_iteration": self.best_iteration,
+            "training_loss": self.training_loss,  # nats per character, smoothed
             "state": self.state,
             "pid": int(pid) if isinstance(pid, str) and pid.isdigit() else pid,
             "updated": None

@@ -8,9 +8,40 @@ lists of Python floats, so a long run's history stays small and a chart copies i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+SMOOTH_LOSS_WEIGHT = 0.999  # the trainer's: smooth_loss = 0.999 smooth_loss + 0.001 loss
+
+
+def per_character(batch_size: int, val_fraction: float) -> bool:
+    """Whether a run's losses are shown per character (nats): it has validation, a loss per
+    character, or streams, whose chunks are not the report's; else per chunk, as the report
+    shows them."""
+    return val_fraction > 0 or batch_size > 1
+
+
+def debiased_smooth_loss(
+    smooth_loss: float, initial: float, updates: int, weight: float = SMOOTH_LOSS_WEIGHT
+) -> float:
+    """TensorBoard's debiased EMA of the per-update loss after `updates` updates, from the
+    trainer's smooth_loss (the same EMA started at `initial`): it starts where the loss starts,
+    where smooth_loss starts at `initial` and takes thousands of updates to forget it. The two
+    differ by a^t times their starts' difference, so smooth_loss gives it exactly. With no
+    update yet there is no loss to average: `smooth_loss` as it is."""
+    if updates <= 0:
+        return smooth_loss
+    decay = math.exp(updates * math.log(weight))  # a^t
+    return (smooth_loss - decay * initial) / -math.expm1(updates * math.log(weight))
+
+
+def training_loss(smooth_loss: float, updates: int, vocab_size: int, seq_length: int) -> float:
+    """The smoothed training loss per character (nats) of a run whose smooth_loss (per chunk
+    of seq_length characters) started at the uniform guess's loss n ln K."""
+    initial = seq_length * math.log(vocab_size)
+    return debiased_smooth_loss(smooth_loss, initial, updates) / seq_length
 
 
 class LossHistory:

@@ -15,7 +15,6 @@ for its column keeps its end, which tells runs made the same day apart.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +37,6 @@ from tui_rnn.app.screens.new_run_screen import NewRunScreen
 from tui_rnn.app.session import TrainingSession, wait_for_answer
 from tui_rnn.app.shown import keep_end, show_path
 from tui_rnn.charts import figure
-from tui_rnn.charts.curves import debiased_smooth_loss
 from tui_rnn.driver import Run, RunRequest
 from tui_rnn.interop.export_model import Exported
 from tui_rnn.safe import files
@@ -58,7 +56,7 @@ STATE_STYLES = {OPEN: "yellow", DAMAGED: "red", DONE: "cyan"}
 MARK = "●"
 # The table's headers (workspace.COLUMNS are its column keys, `tui-rnn runs` prints them whole):
 # short, so that every column fits 80 terminal columns; the detail line has the full values.
-HEADERS = {"iter/target": "iter", "smooth loss": "train", "best (val) loss": "best"}
+HEADERS = {"iter/target": "iter", "loss (nats/char)": "train", "best": "best"}
 UNIT = "nats/char"  # every loss on this screen
 MAX_CORPUS = 12  # a corpus's name is cut to this (with an ellipsis) when the table is narrow
 MIN_NAME = 8
@@ -69,27 +67,6 @@ def when(updated: float | None) -> str:
     return "" if updated is None else datetime.fromtimestamp(updated).strftime("%m-%d %H:%M")
 
 
-def per_char(summary: RunSummary, smooth_loss: float | None, updates: int | None) -> float | None:
-    """A smooth_loss of the run (per chunk, from the uniform guess's loss) as TensorBoard's
-    debiased EMA per character; None when the run does not say enough."""
-    n, vocabulary = summary.seq_length, summary.vocab_size
-    if smooth_loss is None or updates is None or not n or not vocabulary or vocabulary < 2:
-        return None
-    return debiased_smooth_loss(smooth_loss, math.log(vocabulary) * n, updates) / n
-
-
-def training_loss(summary: RunSummary) -> float | None:
-    return per_char(summary, summary.smooth_loss, summary.iteration)
-
-
-def best_loss(summary: RunSummary) -> tuple[float, str] | None:
-    """(the best model's loss per character, what it is the best of)."""
-    if summary.best_val_loss is not None:
-        return summary.best_val_loss, "val"
-    best = per_char(summary, summary.best_smooth_loss, summary.best_iteration)
-    return None if best is None else (best, "train")
-
-
 def compact_cells(summary: RunSummary) -> dict[str, str]:
     """The row's cells in short forms, by column (workspace.cells: the full ones)."""
     full = dict(zip(COLUMNS, summary.cells(), strict=True))
@@ -97,11 +74,11 @@ def compact_cells(summary: RunSummary) -> dict[str, str]:
     if summary.iteration is not None:
         target = "?" if summary.target is None else figure.iteration_label(summary.target)
         progress = f"{figure.iteration_label(summary.iteration)}/{target}"
-    train, best = training_loss(summary), best_loss(summary)
+    train, best = summary.training_loss, summary.best_loss
     return full | {
         "iter/target": progress,
-        "smooth loss": "" if train is None else f"{train:.3f}",
-        "best (val) loss": "" if best is None else f"{best[0]:.3f} {best[1]}",
+        "loss (nats/char)": "" if train is None else f"{train:.3f}",
+        "best": "" if best is None else f"{best[0]:.3f} {best[1]}",
         "state": summary.state,  # open (pid N): in the detail line
         "updated": when(summary.updated),
     }
@@ -231,15 +208,9 @@ class RunsScreen(Screen):
         return widths
 
     def _sort_key(self, summary: RunSummary):
-        """workspace's order, but the losses by what this screen shows of them (per
-        character: runs of other sequence lengths compare)."""
-        losses = {"smooth loss": training_loss, "best (val) loss": best_loss}
-        if self.sort_column not in losses:
-            return summary.sort_key(self.sort_column)
-        value = losses[self.sort_column](summary)
-        if isinstance(value, tuple):
-            value = value[0]
-        return (value is None, value if value is not None else 0.0, summary.name)
+        """workspace's order (the losses per character: runs of other sequence lengths
+        compare)."""
+        return summary.sort_key(self.sort_column)
 
     def _row(self, summary: RunSummary, cells: dict[str, str], widths: dict[str, int]) -> list:
         mark = Text(" ")
@@ -278,11 +249,12 @@ class RunsScreen(Screen):
                 parts.append(f"corpus {safe_text.line(summary.corpus)}")
             if cells["iter/target"]:
                 parts.append(f"iter {cells['iter/target']}")
-            train, best = training_loss(summary), best_loss(summary)
+            train, best = summary.training_loss, summary.best_loss
             if train is not None:
                 parts.append(f"train {train:.3f} {UNIT}")
-            if summary.best_val_loss is None and summary.batch_size == 1 and cells["smooth loss"]:
-                parts.append(f"smooth_loss {cells['smooth loss']}")  # the report's figure
+            report_run = summary.best_val_loss is None and summary.batch_size == 1
+            if report_run and summary.smooth_loss is not None:
+                parts.append(f"smooth_loss {summary.smooth_loss:.3f}")  # the report's figure
             if best is not None:
                 at = f" @ {summary.best_iteration:,}" if summary.best_iteration is not None else ""
                 parts.append(f"best {best[1]} {best[0]:.3f}{at}")

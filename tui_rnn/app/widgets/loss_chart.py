@@ -25,12 +25,9 @@ from textual.widget import Widget
 from tui_rnn.app.keys import Scope, bindings
 from tui_rnn.app.messages import ChartData
 from tui_rnn.charts import figure
+from tui_rnn.charts.curves import skipped
 
 MAX_REDRAWS_PER_SECOND = 4
-SKIP_FRACTION = 0.05  # the first 5% of the updates do not set the y axis (unless `full`) ...
-# ... nor smooth_loss's warm-up: it starts at -log(1/K) * seq_length and forgets that start as
-# 0.999^t, which takes 3 / (1 - 0.999) = 3,000 updates to fall below 5% (the trainer's EMA).
-SMOOTH_WARMUP = 3_000
 WINDOWS = (1.0, 0.25, 0.05)  # all updates, the recent quarter, the recent 5%
 UNITS = ("chunk", "nats", "bits")  # loss per chunk (the report's), per character
 UNIT_NAMES = {"chunk": "per chunk", "nats": "nats/char", "bits": "bits/char"}
@@ -100,12 +97,6 @@ def in_unit(data: ChartData, unit: str) -> ChartData:
         best_smooth_loss=data.best_smooth_loss * per_chunk,
         val_loss=times(data.val_loss, per_char),
     )
-
-
-def skipped(points: int) -> float:
-    """The updates, from the first, that do not set the y axis: 5% of them, at least
-    smooth_loss's warm-up, at most a quarter."""
-    return min(max(SKIP_FRACTION * points, SMOOTH_WARMUP), points / 4)
 
 
 def y_range(data: ChartData, options: ChartOptions) -> tuple[float, float]:
