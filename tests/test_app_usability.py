@@ -453,9 +453,9 @@ def test_e_on_the_runs_screen_exports_the_runs_model_to_a_path_typed_in(dated_ru
         async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
             screen = await open_runs(pilot, 3)
             binding = next(b for b in RunsScreen.BINDINGS if b.id == "tui-rnn.runs-export")
-            assert binding.key == "e" and "export" in binding.tooltip
+            assert binding.key == "x" and "export" in binding.tooltip
             await move_to(pilot, screen, "20261207-143301")
-            await pilot.press("e")
+            await pilot.press("x")
             await wait_until(pilot, lambda: isinstance(app.screen, ExportModelScreen))
             prompt = app.screen
             path = prompt.query_one("#export-path", Input)
