@@ -73,7 +73,10 @@ class Tmux:
         deadline = time.monotonic() + WAIT
         while self.value("pane_dead") != "1" and time.monotonic() < deadline:
             time.sleep(0.2)
+        socket = self.value("socket_path")
         self.tmux("kill-server")
+        if socket:  # tmux leaves it behind
+            Path(socket).unlink(missing_ok=True)
 
 
 def _quote(arg: str) -> str:

@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 from tui_rnn.app.keys import Scope, bindings
 from tui_rnn.app.shown import show_path
 from tui_rnn.app.widgets.fields import SafeInput
-from tui_rnn.interop.export_model import CHECKPOINTS, SUFFIXES, Exported, export_model
+from tui_rnn.interop.export_model import CHECKPOINTS, Exported, export_model
 from tui_rnn.safe import text as safe_text
 
 
@@ -60,9 +60,8 @@ class ExportModelScreen(ModalScreen[Exported | None]):
                     id="export-which",
                 )
             yield Static("", id="export-message")
-            formats = ", ".join(sorted(set(SUFFIXES) - {".htm"}))
-            yield Static(
-                Text(f"Enter exports · the format from the extension: {formats} · esc cancels"),
+            yield Static(  # the extension picks the format
+                Text("Enter exports · .safetensors, .onnx or .html · esc cancels"),
                 classes="modal-hint",
             )
         yield Footer(compact=True)

@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.console import Group
 from rich.text import Text, TextType
 from textual import work
 from textual.app import ComposeResult
@@ -124,7 +125,13 @@ class NewRunScreen(ModalScreen[None]):
             with Horizontal(id="new-body"):
                 with Vertical(id="new-picker"):
                     yield OptionList(
-                        Option(f"built-in: {BUILTIN_NAME}", id="builtin"), id="new-builtin"
+                        Option(  # (a Group keeps no_wrap: a bare Text would be re-wrapped)
+                            Group(
+                                Text(f"built-in: {BUILTIN_NAME}", no_wrap=True, overflow="ellipsis")
+                            ),
+                            id="builtin",
+                        ),
+                        id="new-builtin",
                     )
                     yield TextFileTree(self.root, id="new-tree")
                 with Grid(id="new-grid"):
@@ -161,7 +168,7 @@ class NewRunScreen(ModalScreen[None]):
             with Horizontal(id="new-buttons"):
                 yield Button("Start", id="new-start", variant="primary", compact=True)
                 yield Static(
-                    Text("ctrl+s starts · Tab or Enter: the next field · esc cancels"),
+                    Text("ctrl+s starts · Enter: next field · esc cancels"),
                     classes="modal-hint",
                 )
         yield Footer(compact=True)  # this screen's keys, not the main screen's

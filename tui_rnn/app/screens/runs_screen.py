@@ -23,12 +23,13 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import ActiveBinding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from tui_rnn.app.keys import Scope, bindings
+from tui_rnn.app.keys import Scope, bindings, footer_bindings
 from tui_rnn.app.messages import RunOpened
 from tui_rnn.app.screens.compare_screen import COLORS, MAX_RUNS, CompareScreen
 from tui_rnn.app.screens.eval_screen import EvalScreen
@@ -139,6 +140,12 @@ class RunsScreen(Screen):
     @property
     def table(self) -> DataTable:
         return self.query_one(DataTable)
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """The Footer's keys cut to what fits its one row, most important first (the rest are
+        in the help and the palette)."""
+        return footer_bindings(self, super().active_bindings)
 
     def on_mount(self) -> None:
         self._title()
