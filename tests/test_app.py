@@ -45,7 +45,7 @@ from tui_rnn.store import checkpoint, rundir
 from tui_rnn.store import config as store_config
 from tui_rnn.training.trainer import DivergenceError
 
-WAIT = 20.0  # seconds before a wait gives up (generous: CI machines can be slow)
+WAIT = 60.0  # seconds before a wait gives up (generous: a loaded machine is slow)
 
 
 def quick_gradcheck(target: GradcheckTarget, method, on_row, should_stop):
