@@ -115,7 +115,7 @@ class Run:
         `request.resume`, a saved one in exactly the state of its newest good checkpoint. The
         run's lock is held by this process from then on (`close` releases it)."""
         if request.resume:
-            return cls._resume(request, Path(request.resume), warn)
+            return cls._resume(request, Path(request.resume), warn, lazy)
         return cls._start(request, warn, lazy)
 
     @classmethod
@@ -130,7 +130,9 @@ class Run:
         try:  # before the run directory exists: a refusal leaves nothing behind
             target = check_run(config, corpus, request.iterations, request.epochs)
             if time_limit is not None:
-                speed, target = cls._measure(config, corpus, time_limit, started, save_every)
+                speed, target = cls._measure(
+                    config, corpus, time_limit, started, save_every, set_threads=not lazy
+                )
             if config.needs_schedule_end:
                 config.schedule_end = target  # the schedule is made for this run's length
                 config.validate()
@@ -194,10 +196,13 @@ class Run:
         started: float,
         save_every: float,
         params=None,
+        set_threads: bool = True,
     ) -> tuple[budget.Speed, int]:
-        """(this machine's speed, the updates that fit in what is left of `time_limit`)."""
+        """(this machine's speed, the updates that fit in what is left of `time_limit`). A
+        lazy open is the app's, where another run may be training: its BLAS threads are left
+        as they are (see budget.measure)."""
         seconds = budget.measuring_seconds(time_limit)
-        speed = budget.measure(config, corpus.data, corpus.chars, params, seconds)
+        speed = budget.measure(config, corpus.data, corpus.chars, params, seconds, set_threads)
         spent = time.monotonic() - started
         eval_every = config.eval_every or default_eval_every(config, len(corpus))
         updates = budget.updates_within(speed, time_limit - spent, config, eval_every, save_every)
@@ -277,7 +282,7 @@ class Run:
             self.time_left -= time.monotonic() - began
 
     @classmethod
-    def _resume(cls, request: RunRequest, run_dir: Path, warn: Warn) -> Run:
+    def _resume(cls, request: RunRequest, run_dir: Path, warn: Warn, lazy: bool = False) -> Run:
         started = time.monotonic() if request.started is None else request.started
         time_limit = cls._time_limit(request)
         document = store_config.read_config(run_dir)
@@ -302,7 +307,7 @@ class Run:
             speed = None
             if time_limit is not None:  # this much more: measured again, a new target
                 speed, more = cls._measure(
-                    config, corpus, time_limit, started, save_every, trainer.model.flat
+                    config, corpus, time_limit, started, save_every, trainer.model.flat, not lazy
                 )
                 target = trainer.iteration + more
             if trainer.base_eta != saved.eta:

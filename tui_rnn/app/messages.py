@@ -47,7 +47,8 @@ class Status:
     chars_per_second: float | None  # None when not training
     run_dir: str
     corpus: str = ""  # the corpus's name (a file name: shown through safe_text.terminal)
-    eta: float = 0.0  # the learning rate
+    eta: float = 0.0  # the learning rate, --eta (what the settings change)
+    current_eta: float | None = None  # the next update's, as a schedule or decay has it
     elapsed: float = 0.0  # seconds spent training since the app started
     remaining: float | None = None  # seconds to the target at the current speed
     updates_per_epoch: int = 0

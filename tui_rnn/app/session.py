@@ -235,7 +235,8 @@ class TrainingSession:
             chars_per_second=self._rate if self.state == RunState.TRAINING else None,
             run_dir=str(self.run_dir),
             corpus=self.corpus.name,
-            eta=t.eta,  # the learning rate of the next update, as scheduled
+            eta=t.base_eta,
+            current_eta=t.eta,
             elapsed=self.elapsed,
             remaining=self.remaining(),
             updates_per_epoch=t.updates_per_epoch,

@@ -32,11 +32,11 @@ from tui_rnn.safe import files
 from tui_rnn.safe import text as safe_text
 from tui_rnn.store import samples
 from tui_rnn.store.rundir import CHECKPOINT_FILE
-from tui_rnn.training import history, sampling, schedule
+from tui_rnn.training import budget, history, sampling, schedule
 from tui_rnn.training.history import per_character, training_loss
 from tui_rnn.training.trainer import Trainer
 
-BEST_SAMPLE_LENGTH = 200  # characters the summary samples from the best model
+BEST_SAMPLE_LENGTH = budget.SUMMARY_SAMPLE  # characters sampled from the best model (planned for)
 BEST_SAMPLE_SEED = 0  # tui-rnn generate's default seed: `generate RUN --best` writes the same
 
 

@@ -67,15 +67,18 @@ def measure(
     chars: tuple[str, ...],
     params: np.ndarray | None = None,
     seconds: float = 1.0,
+    set_threads: bool = True,
 ) -> Speed:
     """This machine's speed at `config` on `data`, measured for about `seconds` on a copy of
     `params` (default: the run's initial weights, drawn by a generator of the copy's own;
-    `params` itself is only read)."""
+    `params` itself is only read), under the run's BLAS threads; with set_threads False under
+    the process's as they are (BLAS threads are the whole process's: another run training in
+    it meanwhile would compute other bits)."""
     # The learning rate's schedule is no part of the speed; the copy takes none.
     plain = replace(config, lr_schedule="constant", warmup=0, eta_min=0.0, lr_decay=1.0)
     probe = Trainer(data, chars, replace(plain, schedule_end=None, patience=None))
     start = probe.model.flat.copy() if params is None else params
-    with threadpool_limits(limits=config.threads, user_api="blas"):
+    with threadpool_limits(limits=config.threads if set_threads else None, user_api="blas"):
         _step(probe, start)  # the first update allocates: not timed
         updates, began = 0, time.perf_counter()
         while updates < 3 or time.perf_counter() - began < seconds:

@@ -70,6 +70,7 @@ def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
     state = Text(label, style=style)
     if status.trouble:
         state.append(" ⚠ going badly", style="bold yellow")
+    eta = status.eta if status.current_eta is None else status.current_eta  # as scheduled
     val = ""
     if status.val_loss is not None:
         val = f"val {status.val_loss:.3f}"
@@ -88,7 +89,7 @@ def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
         Part("time", Text(time), 2),
         Part("epoch", Text(f"epoch {status.epoch}"), 3),
         Part("speed", Text(rate), 4),
-        Part("eta", Text(f"eta {status.eta:.3g}"), 5),
+        Part("eta", Text(f"eta {eta:.3g}"), 5),
         Part("corpus", Text(safe_text.line(status.corpus), style="dim"), 6),
         Part("run_dir", Text(show_path(status.run_dir), style="dim"), 7),
     ]
