@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,26 @@ def test_json_and_samples_stay_apart(tmp_path, corpus_file, capsys):
     document = json.loads(capsys.readouterr().out)
     assert [s["iteration"] for s in document["samples"]] == [0]
     assert document["samples"][0]["text"] in Path(run_dir, "samples.txt").read_text()
+
+
+# -- the summary ----------------------------------------------------------------------------------
+def test_the_summary_says_losses_per_character_once_and_names_each_best(
+    tmp_path, corpus_file, capsys
+):
+    def summary_line(*options) -> str:
+        run_dir = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        argv = ["train", corpus_file, *TINY, "--iterations", "60", "--run-dir", run_dir]
+        assert main([str(a) for a in (*argv, *options)]) == 0
+        (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("done:")]
+        return line
+
+    line = summary_line("--val-fraction", "0.1", "--eval-every", "20")
+    assert line.count("nats/char") == 1 and "smooth_loss" not in line
+    assert re.search(
+        r"training \d\.\d{4}, validation \d\.\d{4} \(lowest \d\.\d{4}, at iter \d+\)", line
+    )
+    line = summary_line("--batch", "2")
+    assert re.search(r"nats/char: training \d\.\d{4} \(lowest \d\.\d{4}, at iter \d+\)", line)
+    line = summary_line()  # the report's setup: its smooth_loss, per chunk
+    assert re.search(r"smooth_loss \d+\.\d{3} \(lowest \d+\.\d{3}, at iter \d+\)", line)
+    assert "nats/char" not in line

@@ -22,6 +22,7 @@ from tui_rnn.cli import parser as cli_parser
 from tui_rnn.safe import files
 from tui_rnn.store import checkpoint, config, rundir, workspace
 from tui_rnn.store.workspace import COLUMNS
+from tui_rnn.training.history import training_loss
 
 TINY = ["--hidden", "8", "--seq-length", "10", "--sample-every", "100", "--sample-length", "20"]
 
@@ -247,6 +248,34 @@ def test_latest_is_the_most_recently_updated_run_everywhere(workspace_dir, capsy
     assert "runs/stopped/report/report.md" in capsys.readouterr().out
     assert main(["train", "--resume", "latest", "--iterations", "45", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["run_dir"] == "runs/stopped"
+
+
+def test_generate_says_on_stderr_which_run_latest_is(workspace_dir, capsys):
+    assert main(["generate", "latest", "--length", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "tui-rnn: latest is runs/newest\n"  # stdout stays the model's text alone
+    assert "runs/newest" not in out
+    assert main(["generate", "runs/newest", "--length", "5"]) == 0  # named: nothing said
+    assert capsys.readouterr().err == ""
+
+
+def test_the_table_shows_every_loss_per_character_and_names_each_best(workspace_dir, capsys):
+    """One unit for every run (said once, in the header): the smoothed training loss per
+    character, and the best model's loss marked with what it is the lowest of."""
+    assert main(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "loss (nats/char)" in lines[0]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    for row in runs_json(capsys):
+        name, n = row["name"], row["seq_length"]
+        document = config.read_config(workspace_dir / name)
+        expected = training_loss(
+            row["smooth_loss"], row["iteration"], len(document["vocabulary"]), n
+        )
+        assert row["training_loss"] == expected  # (the new key; smooth_loss keeps its meaning)
+        assert 1.0 < expected < 5.0  # per character, not per chunk of 10
+        assert f"{expected:.4f}" in rows[name]
+    assert "(val)" in rows["stopped"] and "(train)" in rows["done"] and "(train)" in rows["newest"]
 
 
 def test_a_path_named_latest_wins_and_none_is_one_line(tmp_path, monkeypatch, capsys, corpus_file):
