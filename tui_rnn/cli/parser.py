@@ -257,9 +257,13 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         default=None,
         help="where to write, - for stdout "
-        "(default RUN_DIR/loss_history.FORMAT, or RUN_DIR/samples_export.txt)",
+        "(default RUN_DIR/loss_history.FORMAT, or RUN_DIR/samples_export.txt or .json)",
     )
-    parser.add_argument("--samples", action="store_true", help="export the samples as text instead")
+    parser.add_argument(
+        "--samples",
+        action="store_true",
+        help="export the samples instead (as text, or as JSON with --format json)",
+    )
 
 
 def neuron_type(text: str) -> Neuron:
@@ -381,16 +385,16 @@ COMMANDS = (
     Command(
         "runs",
         "List the runs under DIR, newest first: name, model, corpus, iterations/target, "
-        "smooth loss, best (validation) loss, state (open (pid N), stopped, done, "
-        "damaged), last update. Reads config.json and the checkpoints' counters only; "
-        "never takes a lock.",
+        "the smoothed training loss and the best model's loss per character, state (open "
+        "(pid N), stopped, done, damaged), last update. Reads config.json and the "
+        "checkpoints' counters only; never takes a lock.",
         cmd_runs,
         runs_arguments,
     ),
     Command(
         "report",
         "Write a run's report: Table 1 (the gradient check at initialisation and of the "
-        "trained model), Fig. 1 (the smooth loss, as SVG and as text), the samples, "
+        "trained model), Fig. 1 (the loss, as SVG and as text), the samples, "
         "1,000 characters from the best model, the settings and speed. Only reads the run.",
         cmd_report,
         report_arguments,
