@@ -43,6 +43,7 @@ from tui_rnn.training.options import (
     ITERATIONS,
     MODEL_OPTIONS,
     PRESETS,
+    PUBLISH_EVERY,
     SAVE_EVERY,
     TIME_LIMIT,
     add_arguments,
@@ -112,6 +113,13 @@ def training_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar=SAVE_EVERY.metavar,
         help=SAVE_EVERY.help,
+    )
+    run.add_argument(
+        PUBLISH_EVERY.flag,
+        type=argparse_type(PUBLISH_EVERY),
+        default=None,
+        metavar=PUBLISH_EVERY.metavar,
+        help=f"{PUBLISH_EVERY.help} ({PUBLISH_EVERY.default_text})",
     )
 
 

@@ -20,7 +20,7 @@ from tui_rnn.cli.common import UsageError, output_error, print_error, print_warn
 from tui_rnn.cli.reporter import Reporter, summary
 from tui_rnn.driver import Run, RunRequest, Warn
 from tui_rnn.safe import files
-from tui_rnn.store import checkpoint
+from tui_rnn.store import checkpoint, live
 from tui_rnn.store.rundir import resolve_run_dir
 from tui_rnn.training.options import given
 from tui_rnn.training.trainer import DivergenceError
@@ -50,6 +50,7 @@ def run_request(args: argparse.Namespace) -> RunRequest:
         save_every=args.save_every,
         time_limit=args.time_limit,
         started=getattr(args, "started", None),
+        publish_every=args.publish_every,
     )
 
 
@@ -127,6 +128,7 @@ def train_run(run: Run, stop_signal: list[int], as_json: bool) -> int:
     except MemoryError:  # the machine's memory is shared: the estimate before training passed
         failure = out_of_memory(run)
     if failure is not None:
+        run.publish(live.FAILED, failure)
         raise TrainingStopped(failure)
     seconds = time.perf_counter() - started
     updates = trainer.iteration - start_iteration
