@@ -155,6 +155,10 @@ CHAINS = (  # scopes whose keys are active together (a pane's, the main screen's
     (Scope.APP, Scope.COMPARE, Scope.MODAL),
     (Scope.APP, Scope.INSPECTOR, Scope.PASSAGE),
     (Scope.APP, Scope.MODAL, Scope.EDITOR),
+    (Scope.APP, Scope.MAIN, Scope.WATCH),
+    (Scope.APP, Scope.MAIN, Scope.WATCH, Scope.CHART),
+    (Scope.APP, Scope.MAIN, Scope.WATCH, Scope.GENERATOR),
+    (Scope.APP, Scope.MAIN, Scope.WATCH, Scope.GRADCHECK),
 )
 
 
@@ -186,6 +190,7 @@ def test_every_action_exists_on_its_node(session_factory):
         Scope.COMPARE: CompareScreen,
         Scope.APP: type(app),
         Scope.MAIN: MainScreen,
+        Scope.WATCH: MainScreen,
         Scope.CHART: LossChart,
         Scope.GENERATOR: GeneratorPane,
         Scope.GRADCHECK: GradcheckPane,

@@ -101,6 +101,8 @@ class WatchedRun:
         self.problem: str | None = None
         self.deleted = False
         self._earlier_samples: list[Sample] = []  # from samples.txt, before those published
+        self.added_samples: list[Sample] = []  # what the last poll added to `samples`
+        self._seen = 0  # samples published from here on in samples.txt are new
         self._state = live.LiveState(self.history)
         self._reader = live.LogReader(self.run_dir)
         self._checkpoint_mark: tuple | None = None
@@ -141,6 +143,8 @@ class WatchedRun:
         self.status = state.status
         self._earlier_samples = self._samples_before(state)
         self.samples = self._all_samples()
+        self.added_samples = []
+        self._seen = self._samples_end()
         self.problem = reader.problem and f"{reader.path}: {reader.problem}"
         self.deleted = False
 
@@ -154,8 +158,9 @@ class WatchedRun:
         return [s.sample for s in found]
 
     def poll(self) -> set[str]:
-        """Learn what changed: "history", "samples", "status", "trainer", "checkpoint",
-        "config", "reload" (everything may have changed), "problem". Never raises."""
+        """Learn what changed: "history", "samples" (see added_samples), "samples_reset",
+        "status", "trainer", "checkpoint", "config", "reload" (everything may have changed),
+        "problem". Never raises."""
         changes: set[str] = set()
         problem, trainer = self.problem, self.trainer()
         try:
@@ -213,10 +218,32 @@ class WatchedRun:
             changes.add("history")
 
     def _take_samples(self, changes: set[str]) -> None:
+        """The samples now; "samples" with `added_samples` when only new ones came, else
+        "samples_reset" (a start event dropped some)."""
         samples = self._all_samples()
-        if samples != self.samples:
-            self.samples = samples
+        if samples == self.samples:
+            return
+        fresh = [
+            s.sample for s in self._state.samples if s.offset is not None and s.offset >= self._seen
+        ]
+        kept = samples[: len(samples) - len(fresh)]
+        if (
+            fresh
+            and len(kept) <= len(self.samples)
+            and kept == self.samples[len(self.samples) - len(kept) :]
+        ):
+            self.added_samples = fresh
             changes.add("samples")
+        else:
+            self.added_samples = []
+            changes.add("samples_reset")
+        self.samples = samples
+        self._seen = self._samples_end()
+
+    def _samples_end(self) -> int:
+        """Where in samples.txt the newest published sample starts, plus one."""
+        offsets = [s.offset for s in self._state.samples if s.offset is not None]
+        return max(offsets) + 1 if offsets else 0
 
     def _all_samples(self) -> list[Sample]:
         published = [s.sample for s in self._state.samples]
