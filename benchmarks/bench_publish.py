@@ -10,9 +10,11 @@ first mode interleaves trials publishing every 2 s ("on") with trials publishing
 ("off"), alternating which goes first in each round; the second interleaves trials publishing
 with --viewers headless viewers following the run (`tui-rnn watch` in Textual's headless mode,
 or with --readers the bare reader, store/follow.py, polling twice a second) against trials
-publishing with none. The script prints every trial, the medians, their difference, and the
-spread of each setting against itself (max - min over the median): the difference passes when
-it is within 2%, or within the spread of the trials publishing (on/on: the machine's noise).
+publishing with none (each viewer in a session of its own, as in another terminal). The script
+prints every trial (with the share of a core the trainer and each viewer used, from /proc), the
+medians, their difference, and the spread of each setting against itself (max - min over the
+median): the difference passes when it is within 2%, or within the spread of the trials
+publishing (on/on: the machine's noise).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tui_rnn  # noqa: F401  first: it pins OpenBLAS's kernels before NumPy loa
 
 # isort: split
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -61,14 +64,23 @@ def trial(corpus: str, seconds: float, publish_every: float, viewers: int, reade
         followers = [start_viewer(run_dir, readers) for _ in range(viewers)]
         try:
             with threadpool_limits(limits=1, user_api="blas"):
-                run.train_slice(should_stop=lambda: True)  # the first update, then wait for them
-                time.sleep(2.0 if viewers else 0.0)  # the viewers start (counted in neither)
+                run.train_slice(should_stop=lambda: True)  # the first update
+                for viewer in followers:  # every viewer up before the clock starts
+                    assert viewer.stdout is not None and viewer.stdout.readline().strip() == "ready"
+                time.sleep(1.0 if viewers else 0.0)  # their first polls
                 start_iteration, started = run.trainer.iteration, time.perf_counter()
+                cpu_started = time.process_time()
+                viewers_started = [cpu_seconds(viewer.pid) for viewer in followers]
                 deadline = started + seconds
                 while time.perf_counter() < deadline:
                     run.train_slice(should_stop=lambda: time.perf_counter() >= deadline)
                 elapsed = time.perf_counter() - started
                 updates = run.trainer.iteration - start_iteration
+                trainer_cpu = (time.process_time() - cpu_started) / elapsed
+                viewer_cpu = [
+                    (cpu_seconds(viewer.pid) - before) / elapsed
+                    for viewer, before in zip(followers, viewers_started, strict=True)
+                ]
         finally:
             for viewer in followers:
                 viewer.send_signal(signal.SIGTERM)
@@ -84,7 +96,19 @@ def trial(corpus: str, seconds: float, publish_every: float, viewers: int, reade
             "rate": updates / elapsed,
             "publish_seconds": spent[0],
             "publishes": spent[1],
+            "trainer_cpu": trainer_cpu,  # the share of a core the trainer got
+            "viewer_cpu": viewer_cpu,  # each viewer's share of a core (Linux; else NaN)
         }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds a process has used (utime + stime from /proc; NaN where there is none)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def start_viewer(run_dir: Path, readers: bool) -> subprocess.Popen:
@@ -96,20 +120,38 @@ def start_viewer(run_dir: Path, readers: bool) -> subprocess.Popen:
             "while True:\n"
             "    w.poll(); time.sleep(0.5)\n"
         )
+        code = code.replace("w.load()\n", "w.load(); print('ready', flush=True)\n")
         argv = [sys.executable, "-c", code, str(run_dir)]
     else:
         argv = [sys.executable, __file__, "--headless-viewer", str(run_dir)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A session of its own, as a viewer in another terminal has: Linux shares the CPU between
+    # sessions first (autogroups), so viewers in the trainer's session would be charged to it.
+    return subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def headless_viewer(run_dir: str) -> int:
-    """`tui-rnn watch RUN_DIR` in Textual's headless mode, until SIGTERM."""
-    from tui_rnn.app.watch import watch_app
+    """`tui-rnn watch RUN_DIR` in Textual's headless mode (drawn, shown nowhere); says "ready"
+    on stdout once its main screen is up, and quits on SIGTERM (as the app does)."""
+    from tui_rnn.app import TuiRnnApp, WatchSession  # the trainer's process never loads Textual
 
-    app = watch_app(run_dir)
-    signal.signal(signal.SIGTERM, lambda *_: app.call_from_thread(app.exit))
-    app.run(headless=True)
+    app = TuiRnnApp(WatchSession.open(run_dir), gradcheck_on_start=False)
+
+    async def run() -> None:
+        task = asyncio.create_task(app.run_async(headless=True, size=(120, 40)))
+        while not (app.is_running and app.main.is_mounted):
+            await asyncio.sleep(0.05)
+        print("ready", flush=True)
+        await task
+
+    asyncio.run(run())
     return 0
 
 
@@ -166,6 +208,11 @@ def main(argv=None) -> int:
                 inside = (
                     f"; {result['publishes']} publishes took {1e3 * result['publish_seconds']:.1f}"
                     f" ms ({result['publish_seconds'] / result['seconds']:.3%} of the time)"
+                )
+            if result["viewer_cpu"]:
+                inside += (
+                    f"; CPU: trainer {result['trainer_cpu']:.0%} of a core, each viewer "
+                    f"{statistics.median(result['viewer_cpu']):.1%} (median)"
                 )
             print(
                 f"round {round_ + 1} {setting:>7}: {result['updates']:,} updates in "

@@ -336,8 +336,7 @@ class TrainingSession:
         if state == RunState.TRAINING:
             self._stretch_started = now
         self.state = state
-        if state != RunState.TRAINING:  # training publishes as it goes (run.train_slice)
-            self.run.publish(LIVE_STATES[state])
+        self.run.publish(LIVE_STATES[state])  # and training goes on publishing as it goes
 
     def _handle(self, request: EngineRequest) -> bool:
         """Carry out one request; False means quit."""

@@ -182,6 +182,8 @@ class WatchSession:
         trainer = self.watched.trainer()
         where = f"pid {trainer.pid}" if trainer.running else "the process that trains it"
         if action == "train":
+            if trainer.state == follow.DELETED:
+                return "the run was deleted: nothing to take over"
             if trainer.running:
                 return f"read-only: {where} trains this run (t takes it over once it stops)"
             return None

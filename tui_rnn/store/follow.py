@@ -25,7 +25,7 @@ from tui_rnn.safe.files import RunError
 from tui_rnn.store import checkpoint, live, rundir
 from tui_rnn.store import config as store_config
 from tui_rnn.training.history import LossHistory, Sample
-from tui_rnn.training.options import OptionError, TrainConfig
+from tui_rnn.training.options import TrainConfig
 
 # What a viewer says the trainer is doing (besides live.STATES, which the trainer publishes).
 GONE = "gone"  # the status said training or paused, and nobody holds the lock: killed
@@ -198,20 +198,22 @@ class WatchedRun:
         if records:
             self.status = self._state.status
             self._take_samples(changes)
+        # A file that changed is read again; one that cannot be read is tried at every poll
+        # (its mark is kept only once read), so its problem stays said until it is fixed.
         mark = _mark(self.run_dir / rundir.CONFIG_FILE)
         if mark != self._config_mark:
-            self._config_mark = mark
             self.document = store_config.read_config(self.run_dir)
             self.config = TrainConfig.from_dict(self.document["config"])
+            self._config_mark = mark
             changes.add("config")
         mark = _mark(self.run_dir / rundir.CHECKPOINT_FILE)
         if mark != self._checkpoint_mark:
-            self._checkpoint_mark = mark
             if mark is not None:
                 self.counters = checkpoint.read_counters(self.run_dir, self.document)
                 changes.add("checkpoint")
-                if not self._reader.exists or self._reader.problem:
-                    self._reload(changes)  # nothing published: follow the checkpoints
+            self._checkpoint_mark = mark
+            if mark is not None and (not self._reader.exists or self._reader.problem):
+                self._reload(changes)  # nothing published: follow the checkpoints
         changes.discard("start")
         if changes & {"rows", "epochs", "validations"}:
             changes -= {"rows", "epochs", "validations"}
@@ -319,7 +321,7 @@ def _apply(state: live.LiveState, record: live.Record) -> str:
     """One record into the state; a record that cannot be what a trainer wrote is skipped."""
     try:
         return state.apply(record)
-    except (live.LiveDamage, OptionError):
+    except (ValueError, TypeError, KeyError, IndexError):  # LiveDamage is a ValueError
         return "damaged"
 
 

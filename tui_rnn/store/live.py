@@ -472,8 +472,8 @@ class Publisher:
                     break
                 tally.apply(record)
                 cut = record.end
-        except (LiveDamage, RunError):
-            pass  # a damaged record ends what is kept
+        except (RunError, ValueError, TypeError, KeyError, IndexError):
+            pass  # a damaged record (LiveDamage is a ValueError) ends what is kept
         files.truncate(self.path, cut)
         # A log without rows starts at the checkpoint (viewers read the rows before it there);
         # one with rows goes on from its last, so that it holds every row from its first.
