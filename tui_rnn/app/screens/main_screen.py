@@ -464,9 +464,12 @@ class MainScreen(Screen):
         engine = self.session.running and not self.session.closing
         if action == "quit":  # q: a viewer has nothing to save (ctrl+q is the app's)
             return self.session.watching
-        if self.session.watching and action != "gradcheck":
+        if self.session.watching:
             # Read-only: what would change the run is greyed out (active_bindings says why).
-            return (engine and self.session.read_only(action) is None) or None
+            if self.session.read_only(action) is not None:
+                return None
+            if action == "train":  # nobody trains it: t takes it over
+                return engine or None
         state = self.status.state
         if action == "train":
             if state == RunState.TRAINING:
