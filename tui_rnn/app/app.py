@@ -15,6 +15,7 @@ import signal
 from collections.abc import Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
+from typing import Any
 
 from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
@@ -30,12 +31,22 @@ from tui_rnn.app.requests import Session, Train
 from tui_rnn.app.screens.help_screen import HelpScreen
 from tui_rnn.app.screens.inspector_screen import InspectorScreen
 from tui_rnn.app.screens.main_screen import GradcheckFn, MainScreen, default_gradcheck
+from tui_rnn.app.screens.watch_screen import WatchScreen
 from tui_rnn.app.session import TrainingSession
 from tui_rnn.app.shown import fit_paths
-from tui_rnn.app.watch import WatchOpened
+from tui_rnn.app.watch import WatchOpened, WatchSession
 from tui_rnn.safe import text
 
 SHUTDOWN_TIMEOUT = 60.0
+
+
+def main_screen(session: Session, **options: Any) -> MainScreen:
+    """The main screen of a session: read-only for a watched run."""
+    if isinstance(session, WatchSession):
+        return WatchScreen(session, **options)
+    return MainScreen(session, **options)
+
+
 # Textual's toasts: 60 cells wide, at most half of their rack (the screen but its 2-cell
 # scrollbar), less a border and padding of 3 cells.
 TOAST_WIDTH, TOAST_SCROLLBAR, TOAST_FRAME = 60, 2, 3
@@ -68,7 +79,7 @@ class TuiRnnApp(App[None]):
         self.session: Session = session
         # Every run's main screen is made alike (see switch_session).
         self._make_main = partial(
-            MainScreen,
+            main_screen,
             gradcheck_on_start=gradcheck_on_start,
             gradcheck=gradcheck,
             seq_lengths=seq_lengths,

@@ -7,8 +7,8 @@ newest checkpoint as their model (read from disk at each request). Its thread po
 every half second (never inotify alone: a network file system tells no one) and posts what
 changed as the engine's messages do. It takes no lock and writes nothing into the run: what
 would save there goes to `output`, a directory outside the run that the user chose, or is
-refused. The main screen greys out the keys that would change the run (`read_only` says why);
-`t` takes over a run that nobody trains any more (RunOpened with `train`).
+refused. Its main screen (screens/watch_screen.py) greys out the keys that would change the
+run (`read_only` says why), and `t` takes over a run that nobody trains any more.
 """
 
 from __future__ import annotations

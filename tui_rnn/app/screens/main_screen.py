@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +39,8 @@ from tui_rnn.app.messages import (
     GradcheckRowDone,
     GradcheckStarted,
     Notice,
-    RunOpened,
     RunState,
     SampleAdded,
-    SamplesReplaced,
     Status,
     TrainingProgress,
 )
@@ -79,13 +77,7 @@ from tui_rnn.app.widgets.samples_pane import SampleScreen, SamplesPane
 from tui_rnn.app.widgets.status_bar import StatusBar
 from tui_rnn.cells.model import Model
 from tui_rnn.charts import figure
-from tui_rnn.driver import Run, RunRequest
-from tui_rnn.gradcheck.check import (
-    GradcheckOptions,
-    GradcheckReport,
-    GradcheckRow,
-    run_gradcheck,
-)
+from tui_rnn.gradcheck.check import GradcheckOptions, GradcheckReport, GradcheckRow, run_gradcheck
 from tui_rnn.gradcheck.common import DEFAULT_SEQ_LENGTHS
 from tui_rnn.safe import text as safe_text
 from tui_rnn.training import sampling
@@ -185,7 +177,7 @@ class Panes(Container):
 
 
 class MainScreen(Screen):
-    BINDINGS = bindings(Scope.MAIN) + bindings(Scope.WATCH)
+    BINDINGS = bindings(Scope.MAIN)
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (MIN_SIZE[0], "-normal"), (WIDE, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (MIN_SIZE[1], "-high-enough")]
 
@@ -213,7 +205,6 @@ class MainScreen(Screen):
         self._gradcheck_worker: Worker | None = None
         self._generate_worker: Worker | None = None
         self._report_worker: Worker | None = None
-        self._take_over_worker: Worker | None = None
         self._overflow: list = []
         self._titles: dict[tuple, Text | None] = {}
 
@@ -267,7 +258,6 @@ class MainScreen(Screen):
         # Everything built so far lives as long as the app: keep it out of the collector's
         # full passes, which otherwise pause the UI for tens of milliseconds now and then.
         gc.freeze()
-        self.generator.save_refused = self.session.read_only("save")
         self.session.start(self.post_message)
         # The first pane in reading order: tab then goes pane by pane (the chart, the samples)
         # and reaches the generator's text fields last.
@@ -283,22 +273,8 @@ class MainScreen(Screen):
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:
         """Textual's active bindings, with the Footer's keys cut to what fits its one row (see
-        keys.footer_bindings): the focused pane's and the most important ones win. Watching a
-        run, a greyed key's tooltip says why, and t says it takes the run over."""
-        active = footer_bindings(self, super().active_bindings)
-        if not self.session.watching:
-            return active
-        for key, (node, binding, enabled, _) in active.items():
-            why = self.session.read_only(binding.action)
-            if binding.action == "train" and enabled:
-                taking = replace(binding, description="Take over")
-                tip = "take the run over: resume it here from its last checkpoint, and train"
-                active[key] = ActiveBinding(node, taking, enabled, tip)
-            elif binding.action == "quit":
-                active[key] = ActiveBinding(node, binding, enabled, "quit (nothing to save)")
-            elif not enabled and why:
-                active[key] = ActiveBinding(node, binding, enabled, why)
-        return active
+        keys.footer_bindings): the focused pane's and the most important ones win."""
+        return footer_bindings(self, super().active_bindings)
 
     # -- the status line and the panes' titles ----------------------------------------------------
     def _show_status(self, status: Status) -> None:
@@ -406,9 +382,7 @@ class MainScreen(Screen):
         elif count:
             subtitle = None
         else:
-            subtitle = Text(
-                "none yet" if self.session.watching else "none yet: t trains, s samples now"
-            )
+            subtitle = Text("none yet: t trains, s samples now")
         self._set_title(box, "border_subtitle", subtitle)
 
     # -- messages from the engine -----------------------------------------------------------------
@@ -422,10 +396,6 @@ class MainScreen(Screen):
         self._title_samples()
         if message.show and not isinstance(self.app.screen, SampleScreen):
             self.app.push_screen(SampleScreen(message.sample))
-
-    def on_samples_replaced(self, message: SamplesReplaced) -> None:
-        self.samples.replace_samples(message.samples)
-        self._title_samples()
 
     def on_notice(self, message: Notice) -> None:
         self.notify(
@@ -462,14 +432,6 @@ class MainScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """True: the key does something now; None: greyed out; False: not shown at all."""
         engine = self.session.running and not self.session.closing
-        if action == "quit":  # q: a viewer has nothing to save (ctrl+q is the app's)
-            return self.session.watching
-        if self.session.watching:
-            # Read-only: what would change the run is greyed out (active_bindings says why).
-            if self.session.read_only(action) is not None:
-                return None
-            if action == "train":  # nobody trains it: t takes it over
-                return engine or None
         state = self.status.state
         if action == "train":
             if state == RunState.TRAINING:
@@ -492,22 +454,7 @@ class MainScreen(Screen):
         return True
 
     def action_train(self) -> None:
-        if self.session.watching:
-            self.notify("taking the run over…", timeout=3)
-            self._take_over_worker = self.take_over()
-            return
         self.session.request(Train())
-
-    @work(thread=True, exclusive=True, group="open-run", exit_on_error=False)
-    def take_over(self) -> None:
-        """Resume the watched run here (its lock taken, as opening any run takes it; refused
-        if a trainer holds it again) and train it: the app switches to it."""
-        warnings: list[str] = []
-        run = Run.open(RunRequest(resume=str(self.session.run_dir)), warnings.append, lazy=True)
-        self.app.post_message(RunOpened(run, tuple(warnings), train=True))
-
-    async def action_quit(self) -> None:
-        await self.app.run_action("app.quit")
 
     def action_pause(self) -> None:
         self.session.request(Pause())
@@ -574,7 +521,7 @@ class MainScreen(Screen):
         run_dir = wait_for_answer(self.session.save_now())
         if run_dir is None:
             return None
-        output = self.session.report_output  # a watched run's: outside it (None: RUN_DIR/report)
+        output = self.session.report_output  # None: into the run (RUN_DIR/report)
         return report.write_report(run_dir, output, should_stop=lambda: worker.is_cancelled)
 
     # -- the gradient check (a thread worker) -----------------------------------------------------
@@ -735,14 +682,6 @@ class MainScreen(Screen):
                     failure = None  # the methods after it never ran
         elif event.worker is self._generate_worker:
             self.generator.fail(self.generation, f"generation failed: {text}")
-        elif event.worker is self._take_over_worker:
-            reason = str(error) if isinstance(error, ValueError | OSError) else text
-            self.notify(
-                safe_text.terminal(f"cannot take the run over: {reason}"),
-                severity="error",
-                timeout=15,
-                markup=False,
-            )
 
     def _report_done(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.SUCCESS and event.worker.result is not None:
