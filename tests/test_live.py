@@ -174,7 +174,8 @@ def killed_run(run_dir, corpus, config, saved: int, reached: int) -> Run:
     """A run saved at `saved` that published up to `reached`, then lost its process (its lock
     let go, nothing more said)."""
     run = new_run(run_dir, corpus, config, 10_000, save_every=1e9, **KILLED)
-    train(run, until=saved)
+    advance(run, saved)  # never at a target: its evaluation would be kept
+    run.save()
     advance(run, reached)
     run.publish()
     run.publisher.close()
