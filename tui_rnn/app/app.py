@@ -186,7 +186,7 @@ class TuiRnnApp(App[None]):
         if screen is main:
             nodes = {
                 Scope.MAIN: main,
-                Scope.WATCH: main,
+                Scope.WATCH: main if isinstance(main, WatchScreen) else None,
                 Scope.CHART: main.chart,
                 Scope.GENERATOR: main.generator,
                 Scope.GRADCHECK: main.gradcheck_pane,
