@@ -28,8 +28,8 @@ DOC = ROOT / "docs" / "options.md"
 TABLES: list[tuple[str, str, Sequence[options.Option | generation.GenerationOption]]] = [
     ("Model options", "tui_rnn/training/options.py: MODEL_OPTIONS", options.MODEL_OPTIONS),
     ("Training options", "tui_rnn/training/options.py: TRAINING_OPTIONS", options.TRAINING_OPTIONS),
-    ("How long a run trains, how often it saves", "tui_rnn/training/options.py: RUN_OPTIONS",
-     options.RUN_OPTIONS),
+    ("How long a run trains, how often it saves and publishes",
+     "tui_rnn/training/options.py: RUN_OPTIONS", options.RUN_OPTIONS),
     ("Generation options (generate and the app's generator)",
      "tui_rnn/training/generation.py: GENERATION_OPTIONS", generation.GENERATION_OPTIONS),
 ]  # fmt: skip

@@ -155,6 +155,10 @@ CHAINS = (  # scopes whose keys are active together (a pane's, the main screen's
     (Scope.APP, Scope.COMPARE, Scope.MODAL),
     (Scope.APP, Scope.INSPECTOR, Scope.PASSAGE),
     (Scope.APP, Scope.MODAL, Scope.EDITOR),
+    (Scope.APP, Scope.MAIN, Scope.WATCH),
+    (Scope.APP, Scope.MAIN, Scope.WATCH, Scope.CHART),
+    (Scope.APP, Scope.MAIN, Scope.WATCH, Scope.GENERATOR),
+    (Scope.APP, Scope.MAIN, Scope.WATCH, Scope.GRADCHECK),
 )
 
 
@@ -179,6 +183,7 @@ def test_every_action_exists_on_its_node(session_factory):
     from tui_rnn.app.screens.main_screen import MainScreen
     from tui_rnn.app.screens.new_run_screen import NewRunScreen
     from tui_rnn.app.screens.runs_screen import RunsScreen
+    from tui_rnn.app.screens.watch_screen import WatchScreen
 
     app = make_app(session_factory(target=10))
     classes = {
@@ -186,6 +191,7 @@ def test_every_action_exists_on_its_node(session_factory):
         Scope.COMPARE: CompareScreen,
         Scope.APP: type(app),
         Scope.MAIN: MainScreen,
+        Scope.WATCH: WatchScreen,
         Scope.CHART: LossChart,
         Scope.GENERATOR: GeneratorPane,
         Scope.GRADCHECK: GradcheckPane,

@@ -24,6 +24,7 @@ from test_app import (
 )
 from textual.widgets import DataTable, Input, Select
 
+from tui_rnn.app import WatchSession
 from tui_rnn.app.screens.compare_screen import CompareScreen
 from tui_rnn.app.screens.main_screen import MainScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen, TextFileTree, preset_values
@@ -234,7 +235,7 @@ def test_enter_switches_the_app_to_a_run_and_leaks_no_lock(workspace):
         checkpoint.load_checkpoint(Path("runs") / name)
 
 
-def test_a_run_open_elsewhere_or_damaged_is_refused_in_one_line(workspace):
+def test_a_damaged_run_is_refused_in_one_line_and_one_open_elsewhere_is_watched(workspace):
     notes = Notes()
     holder = subprocess.Popen(
         [sys.executable, "-c", "from tui_rnn.store import rundir; rundir.lock_run('runs/b'); "
@@ -249,15 +250,18 @@ def test_a_run_open_elsewhere_or_damaged_is_refused_in_one_line(workspace):
         async with app.run_test(size=(100, 30), message_hook=notes) as pilot:
             session = app.session
             screen = await open_runs(pilot, 3)
-            await move_to(pilot, screen, "b")
-            await pilot.press("enter")
-            await wait_until(
-                pilot, lambda: notes.any("open in another tui-rnn process", str(holder.pid))
-            )
             await move_to(pilot, screen, "a")
             await pilot.press("enter")
             await wait_until(pilot, lambda: notes.any("cannot open a:", "config.json"))
             assert app.session is session and app.screen is screen
+            # A run another process holds is watched, read-only (tui-rnn watch), its lock left.
+            await move_to(pilot, screen, "b")
+            await pilot.press("enter")
+            await wait_until(
+                pilot, lambda: notes.any("watching b, trained in pid", str(holder.pid))
+            )
+            await wait_until(pilot, lambda: isinstance(app.session, WatchSession))
+            assert app.session.run_dir == Path("runs/b") and not rundir.holds_lock("runs/b")
             assert all("\n" not in note for note in notes)
 
     try:

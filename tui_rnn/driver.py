@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui_rnn.safe import files
-from tui_rnn.store import checkpoint, rundir, samples
+from tui_rnn.store import checkpoint, live, rundir, samples
 from tui_rnn.store import config as store_config
 from tui_rnn.training import budget
 from tui_rnn.training.corpus import Corpus, CorpusError, load_corpus
@@ -36,6 +36,7 @@ from tui_rnn.training.history import Progress, Sample
 from tui_rnn.training.options import (
     BY_NAME,
     PRESET_RUN_OPTIONS,
+    PUBLISH_EVERY,
     RUN_BY_NAME,
     OptionError,
     TrainConfig,
@@ -51,6 +52,7 @@ from tui_rnn.training.trainer import (
 )
 
 DEFAULT_SAVE_EVERY = 10.0  # seconds of training between automatic checkpoints
+DEFAULT_PUBLISH_EVERY = 2.0  # seconds between records in live.bin (PUBLISH_EVERY's default)
 Warn = Callable[[str], None]
 
 
@@ -75,6 +77,7 @@ class RunRequest:
     # When the time limit began (time.monotonic()): the command's start, so that start-up
     # counts too. None: when the run is opened.
     started: float | None = None
+    publish_every: float | None = None
 
 
 class Run:
@@ -90,6 +93,7 @@ class Run:
         save_every: float,
         *,
         created: bool = True,
+        publish_every: float = DEFAULT_PUBLISH_EVERY,
     ):
         self.trainer = trainer
         self.corpus = corpus
@@ -107,6 +111,12 @@ class Run:
         # limit), counted down inside train_slice; time_up once it ran out before the target.
         self.time_left: float | None = None
         self.time_up = False
+        # What the run's viewers follow (store/live.py), once this process holds the lock.
+        self.publish_every = float(publish_every)
+        self.publisher: live.Publisher | None = None
+        self.live_state = live.TRAINING
+        self._next_publish = math.inf
+        self.warn: Warn | None = None  # hears why publishing stopped, if it does
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -115,8 +125,11 @@ class Run:
         `request.resume`, a saved one in exactly the state of its newest good checkpoint. The
         run's lock is held by this process from then on (`close` releases it)."""
         if request.resume:
-            return cls._resume(request, Path(request.resume), warn, lazy)
-        return cls._start(request, warn, lazy)
+            run = cls._resume(request, Path(request.resume), warn, lazy)
+        else:
+            run = cls._start(request, warn, lazy)
+        run.warn = warn
+        return run
 
     @classmethod
     def _start(cls, request: RunRequest, warn: Warn, lazy: bool) -> Run:
@@ -161,7 +174,16 @@ class Run:
             eta_changes=[],
         )
         run_dir = Path(request.run_dir) if request.run_dir else rundir.new_run_dir()
-        run = cls(trainer, corpus, run_dir, document, target, save_every, created=False)
+        run = cls(
+            trainer,
+            corpus,
+            run_dir,
+            document,
+            target,
+            save_every,
+            created=False,
+            publish_every=_publish_every(request),
+        )
         if speed is not None and time_limit is not None:
             run._time_limit_fixed(time_limit, speed, started, 0)
         if lazy:
@@ -244,6 +266,7 @@ class Run:
         *,
         save_every: float = DEFAULT_SAVE_EVERY,
         create: bool = True,
+        publish_every: float = DEFAULT_PUBLISH_EVERY,
         **extra,
     ) -> Run:
         """A new run of an existing trainer (tests, benchmarks): made on disk now unless
@@ -253,7 +276,16 @@ class Run:
             document = store_config.config_document(
                 trainer.config, corpus, target_iterations=int(target), eta_changes=[], **extra
             )
-        run = cls(trainer, corpus, Path(run_dir), document, target, save_every, created=False)
+        run = cls(
+            trainer,
+            corpus,
+            Path(run_dir),
+            document,
+            target,
+            save_every,
+            created=False,
+            publish_every=publish_every,
+        )
         if create:
             run.create()
         return run
@@ -280,6 +312,7 @@ class Run:
         self._unsaved = False
         if self.time_left is not None:  # the first checkpoint is part of the time limit
             self.time_left -= time.monotonic() - began
+        self._begin_publishing(new=True)
 
     @classmethod
     def _resume(cls, request: RunRequest, run_dir: Path, warn: Warn, lazy: bool = False) -> Run:
@@ -315,10 +348,19 @@ class Run:
             if trainer.config.patience != saved.patience:
                 document["config"]["patience"] = trainer.config.patience
             cls._update_document(document, trainer, corpus, target, saved_target)
-            run = cls(trainer, corpus, run_dir, document, target, save_every)
+            run = cls(
+                trainer,
+                corpus,
+                run_dir,
+                document,
+                target,
+                save_every,
+                publish_every=_publish_every(request),
+            )
             if speed is not None and time_limit is not None:
                 run._time_limit_fixed(time_limit, speed, started, trainer.iteration)
             store_config.write_config_document(run_dir, document)
+            run._begin_publishing(new=False)
         except BaseException:
             rundir.unlock_run(run_dir)
             raise
@@ -360,10 +402,50 @@ class Run:
         document["target_iterations"] = target
 
     def close(self) -> None:
-        """Release the run's lock (the state is whatever was last saved)."""
+        """Say how the trainer ended (finished, or stopped unless it said otherwise) to the
+        run's viewers, and release the run's lock (the state is whatever was last saved)."""
+        if self.publisher is not None:
+            if self.live_state in live.RUNNING_STATES:
+                self.publish(live.FINISHED if self.done else live.STOPPED)
+            self.publisher.close()
+            self.publisher = None
         if self._locked:
             rundir.unlock_run(self.run_dir)
             self._locked = False
+
+    # -- publishing: what the run's viewers follow ---------------------------------------------
+    def _begin_publishing(self, new: bool) -> None:
+        """Under the run's lock: live.bin emptied (a new run) or cut back to the checkpoint
+        just restored (see live.Publisher.begin); then records every publish_every seconds."""
+        self.publisher = live.Publisher(self.run_dir, self.publish_every)
+        self.publisher.begin(self.trainer, checkpoint.samples_size(self.run_dir), new=new)
+        self._said_publishing_problem()
+        if self.publisher.on:
+            self._next_publish = time.monotonic() + self.publish_every
+
+    def publish(self, state: str | None = None, message: str | None = None) -> None:
+        """Publish now what changed, with the trainer's state (TRAINING, PAUSED, FINISHED,
+        STOPPED, FAILED; default: as last said)."""
+        if state is not None:
+            self.live_state = state
+        publisher = self.publisher
+        if publisher is not None and publisher.on:
+            publisher.publish(
+                self.trainer,
+                self.live_state,
+                target=self.target,
+                checkpoint=self.saved_iteration,
+                message=message,
+            )
+        on = publisher is not None and publisher.on
+        self._next_publish = time.monotonic() + self.publish_every if on else math.inf
+        self._said_publishing_problem()
+
+    def _said_publishing_problem(self) -> None:
+        publisher = self.publisher
+        if publisher is not None and publisher.problem and self.warn is not None:
+            self.warn(publisher.problem)
+            self.warn = None  # said once
 
     # -- what it is --------------------------------------------------------------------------------
     @property
@@ -406,9 +488,13 @@ class Run:
         """Append a sample to samples.txt and save at once: it moved the random generator."""
         if not self.created:
             self.create()
-        samples.append_sample(self.run_dir, sample)
+        size = samples.append_sample(self.run_dir, sample)
         self._unsaved = True
         self.save()
+        if self.publisher is not None:
+            length = len(samples.format_sample(sample).encode("utf-8"))
+            self.publisher.sample(sample, size - length, length)
+            self.publish()
 
     # -- training ----------------------------------------------------------------------------------
     def train_slice(
@@ -434,10 +520,14 @@ class Run:
         deadline = self._next_save
         if self.time_left is not None:
             deadline = min(deadline, began + self.time_left)
+        self.live_state = live.TRAINING
 
         def stop() -> bool:
+            now = time.monotonic()
+            if now >= self._next_publish:
+                self.publish()
             return (
-                time.monotonic() >= deadline
+                now >= deadline
                 or (should_stop is not None and should_stop())
                 # A run going badly ends its slice, so that the caller says so at once, not
                 # at the next checkpoint (seconds or minutes later).
@@ -469,6 +559,10 @@ class Run:
                 self.time_left = None
         if self.done or self.time_up or time.monotonic() >= self._next_save:
             self.save_if_unsaved()
+        if self.done:
+            self.publish(live.FINISHED)
+        elif time.monotonic() >= self._next_publish:
+            self.publish()
         return updates
 
     def restore_last_good(self, warn: Warn | None = None) -> int:
@@ -477,6 +571,9 @@ class Run:
         iteration = checkpoint.restore_into(self.trainer, self.run_dir, warn)
         self.saved_iteration = iteration
         self._unsaved = False
+        if self.publisher is not None and self.publisher.on:
+            self.publisher.restart(self.trainer)  # viewers drop what came after it
+            self.publish(live.PAUSED)
         return iteration
 
     def trouble(self) -> str | None:
@@ -521,3 +618,9 @@ class Run:
         """Training on past the target: another --epochs' worth (2 epochs if none was asked)."""
         more = max(1, round(self.requested_epochs * self.trainer.updates_per_epoch))
         return self.set_target(iterations=max(self.target, self.trainer.iteration) + more)
+
+
+def _publish_every(request: RunRequest) -> float:
+    if request.publish_every is None:
+        return DEFAULT_PUBLISH_EVERY
+    return float(PUBLISH_EVERY.check(request.publish_every))

@@ -15,6 +15,7 @@ import signal
 from collections.abc import Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
+from typing import Any
 
 from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
@@ -26,14 +27,26 @@ from textual.screen import Screen
 
 from tui_rnn.app.keys import KEYS, SCOPE_TITLES, Scope, bindings
 from tui_rnn.app.messages import EngineStopped, RunOpened, Status
+from tui_rnn.app.requests import Session, Train
 from tui_rnn.app.screens.help_screen import HelpScreen
 from tui_rnn.app.screens.inspector_screen import InspectorScreen
 from tui_rnn.app.screens.main_screen import GradcheckFn, MainScreen, default_gradcheck
+from tui_rnn.app.screens.watch_screen import WatchScreen
 from tui_rnn.app.session import TrainingSession
 from tui_rnn.app.shown import fit_paths
+from tui_rnn.app.watch import WatchOpened, WatchSession
 from tui_rnn.safe import text
 
 SHUTDOWN_TIMEOUT = 60.0
+
+
+def main_screen(session: Session, **options: Any) -> MainScreen:
+    """The main screen of a session: read-only for a watched run."""
+    if isinstance(session, WatchSession):
+        return WatchScreen(session, **options)
+    return MainScreen(session, **options)
+
+
 # Textual's toasts: 60 cells wide, at most half of their rack (the screen but its 2-cell
 # scrollbar), less a border and padding of 3 cells.
 TOAST_WIDTH, TOAST_SCROLLBAR, TOAST_FRAME = 60, 2, 3
@@ -54,7 +67,7 @@ class TuiRnnApp(App[None]):
 
     def __init__(
         self,
-        session: TrainingSession,
+        session: Session,
         *,
         gradcheck_on_start: bool = True,
         gradcheck: GradcheckFn = default_gradcheck,
@@ -63,10 +76,10 @@ class TuiRnnApp(App[None]):
         generation_seed: int | None = None,
     ):
         super().__init__()
-        self.session = session
+        self.session: Session = session
         # Every run's main screen is made alike (see switch_session).
         self._make_main = partial(
-            MainScreen,
+            main_screen,
             gradcheck_on_start=gradcheck_on_start,
             gradcheck=gradcheck,
             seq_lengths=seq_lengths,
@@ -173,6 +186,7 @@ class TuiRnnApp(App[None]):
         if screen is main:
             nodes = {
                 Scope.MAIN: main,
+                Scope.WATCH: main if isinstance(main, WatchScreen) else None,
                 Scope.CHART: main.chart,
                 Scope.GENERATOR: main.generator,
                 Scope.GRADCHECK: main.gradcheck_pane,
@@ -216,29 +230,37 @@ class TuiRnnApp(App[None]):
         if self.quitting:  # too late: let it go untouched
             message.run.close()
             return
-        await self.switch_session(TrainingSession(message.run, warnings=message.warnings))
+        session = TrainingSession(message.run, warnings=message.warnings)
+        if await self.switch_session(session) and message.train:
+            session.request(Train())
 
-    async def switch_session(self, session: TrainingSession) -> None:
+    async def on_watch_opened(self, message: WatchOpened) -> None:
+        if not self.quitting:
+            await self.switch_session(message.session)
+
+    async def switch_session(self, session: Session) -> bool:
         """Save and close the current run (engine stopped, state saved, lock released), then
-        show `session` on a new main screen in place of the old one."""
+        show `session` on a new main screen in place of the old one; False if the current one
+        would not stop."""
         old = self.session
         if old.running:
             try:
                 await asyncio.wait_for(asyncio.wrap_future(old.shutdown()), SHUTDOWN_TIMEOUT)
             except TimeoutError:  # still saving: never release a lock under a writer
-                session.run.close()
+                session.close()
                 self.notify(
                     "the current run did not stop in time: not switching",
                     severity="error",
                     markup=False,
                 )
-                return
-        old.run.close()
+                return False
+        old.close()
         old_mode = self.current_mode
         self.session = session
         self.main = self._make_main(session)
         await self.switch_mode(self._add_main_mode())
         await self.remove_mode(old_mode)  # the old main screen and every screen over it
+        return True
 
     # -- leaving ----------------------------------------------------------------------------------
     def _catch_signals(self, catch: bool) -> None:

@@ -32,6 +32,7 @@ class Scope(StrEnum):
     INSPECTOR = "inspector"  # the inspector screen (i)
     PASSAGE = "passage"  # the inspector's passage has the focus
     EDITOR = "editor"  # the inspector's "your text" editor
+    WATCH = "watch"  # the main screen of a watched run (tui-rnn watch): read-only
 
 
 SCOPE_TITLES = {
@@ -47,6 +48,7 @@ SCOPE_TITLES = {
     Scope.INSPECTOR: "Inspector (i): probabilities, neurons, health",
     Scope.PASSAGE: "Inspector: the passage",
     Scope.EDITOR: "Inspector: your text (e)",
+    Scope.WATCH: "Watching a run another process trains (tui-rnn watch; greyed keys say why)",
 }
 
 
@@ -464,6 +466,8 @@ KEYS: tuple[Key, ...] = (
     # -- screens over the main one ---------------------------------------------------------------
     Key("close", "escape,q", "dismiss", "Close", "close this screen", Scope.MODAL, 0),
     *INSPECTOR_KEYS,
+    # -- watching a run (the main screen of tui-rnn watch) --------------------------------------
+    Key("watch-quit", "q", "quit", "Quit", "quit the viewer (nothing to save)", Scope.WATCH, 0),
 )
 
 # Keys kept free for screens to come, app-wide; not bound until they exist. No key of KEYS

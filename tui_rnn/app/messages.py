@@ -60,6 +60,11 @@ class Status:
     # TensorBoard's debiased EMA (it starts where the loss starts); the report's, smooth_loss.
     per_char: bool = False
     train_loss: float | None = None  # that EMA, nats per character (per_char runs)
+    # Watching a run another process trains: what that trainer does, shown instead of `state`
+    # (in `watch_style`), and a second part when it matters (the updates a killed one lost).
+    watching: str | None = None
+    watch_style: str = ""
+    watch_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,13 @@ class SampleAdded(Message):
 
 
 @dataclass
+class SamplesReplaced(Message):
+    """The samples shown are these now (a watched run read again from the start)."""
+
+    samples: list[Sample]
+
+
+@dataclass
 class Notice(Message):
     """A line for the user (saved checkpoint, export paths, problems)."""
 
@@ -137,6 +149,7 @@ class RunOpened(Message):
 
     run: Run  # its lock held (a new run's directory comes at its first save)
     warnings: tuple[str, ...] = ()
+    train: bool = False  # start training at once (a watched run taken over with t)
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""What the UI asks of the engine thread: one frozen dataclass per request, and the answers.
+"""What the UI asks of the engine thread: one frozen dataclass per request, the answers, and
+`Session`, what the screens use of a session.
 
-The session queues these and the engine thread dispatches them by type (session.py), so a
-misspelt request or a wrong argument is a type error, not a silent no-op. A request that needs
-an answer carries a Future, resolved on the engine thread. Both sides import this module, which
-imports neither of them.
+The session queues these and the engine thread dispatches them by type (session.py, watch.py),
+so a misspelt request or a wrong argument is a type error, not a silent no-op. A request that
+needs an answer carries a Future, resolved on the engine thread. Both sides import this module,
+which imports neither of them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Protocol, TypeAlias
 
-from tui_rnn.app.messages import HealthUpdate
+from textual.message import Message
+
+from tui_rnn.app.messages import HealthUpdate, Status
 from tui_rnn.cells.model import Model
 from tui_rnn.inspection.passage import model_label
+from tui_rnn.training.corpus import Corpus
+from tui_rnn.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -161,3 +166,47 @@ Command: TypeAlias = (
     | SaveNow
 )
 EngineRequest: TypeAlias = Command | CopyModel | Quit
+
+
+class Session(Protocol):
+    """What the screens use of a session: a TrainingSession (a run this app trains, session.py)
+    or a WatchSession (a run another process trains, followed read-only, watch.py)."""
+
+    watching: bool  # read-only: another process trains the run (or may again)
+
+    @property
+    def trainer(self) -> Trainer: ...  # the run's options, vocabulary and texts
+
+    @property
+    def corpus(self) -> Corpus: ...
+
+    @property
+    def run_dir(self) -> Path: ...
+
+    @property
+    def on_disk(self) -> bool: ...  # the run directory exists (a new run's: at its first save)
+
+    @property
+    def running(self) -> bool: ...  # the engine thread serves requests
+
+    @property
+    def closing(self) -> bool: ...
+
+    def start(self, post: Callable[[Message], object]) -> None: ...
+
+    def request(self, request: EngineRequest) -> None: ...
+
+    def status(self) -> Status: ...
+
+    def save_now(self) -> Future[Path]: ...
+
+    def model_copy(self, best: bool = False) -> Future[ModelCopy]: ...
+
+    def shutdown(self) -> Future[None]: ...
+
+    def close(self) -> None: ...  # after shutdown: the run's lock released, if it held one
+
+    def read_only(self, action: str) -> str | None: ...  # why a key cannot act on the run
+
+    @property
+    def report_output(self) -> Path | None: ...  # where the report goes (None: into the run)

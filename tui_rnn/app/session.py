@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar, assert_never
 
@@ -63,18 +63,34 @@ from tui_rnn.app.requests import (
 from tui_rnn.charts.curves import Smoother, thin_history
 from tui_rnn.driver import Run
 from tui_rnn.safe import files
-from tui_rnn.store import export, rundir, samples
+from tui_rnn.store import export, live, rundir, samples
 from tui_rnn.training.corpus import Corpus
 from tui_rnn.training.health import HealthMonitor, HealthReport, weights_report
-from tui_rnn.training.history import SMOOTH_LOSS_WEIGHT, Progress, Sample, debiased_smooth_loss
+from tui_rnn.training.history import (
+    SMOOTH_LOSS_WEIGHT,
+    LossHistory,
+    Progress,
+    Sample,
+    debiased_smooth_loss,
+)
 from tui_rnn.training.options import OptionError
 from tui_rnn.training.trainer import DivergenceError, Trainer
 
 GENERATED_FILE = "generated.txt"
+# What viewers of the run are told the app is doing (store/live.py).
+LIVE_STATES = {
+    RunState.IDLE: live.PAUSED,
+    RunState.TRAINING: live.TRAINING,
+    RunState.PAUSED: live.PAUSED,
+    RunState.DONE: live.FINISHED,
+    RunState.ERROR: live.FAILED,
+}
 
 
 class TrainingSession:
     """A run (tui_rnn.driver.Run) and the engine thread that drives it."""
+
+    watching = False
 
     def __init__(
         self,
@@ -99,8 +115,7 @@ class TrainingSession:
         self._rate: float | None = None
         self._elapsed = 0.0  # seconds of training before the current stretch
         self._stretch_started: float | None = None  # monotonic time the current stretch began
-        self._smoother: Smoother | None = None
-        self._debiased: Smoother | None = None  # the training curve of a per_char run
+        self._smoothers = ChartSmoothers()
         self._stopped = threading.Event()
         self._quitting = threading.Event()  # set by shutdown: a long sample stops at once
         self._trouble: str | None = None  # training going badly (said once, shown in status)
@@ -120,6 +135,22 @@ class TrainingSession:
     @property
     def run_dir(self) -> Path:
         return self.run.run_dir
+
+    @property
+    def on_disk(self) -> bool:
+        return self.run.created
+
+    def close(self) -> None:
+        """Say how training ended to the run's viewers and release its lock."""
+        self.run.close()
+
+    def read_only(self, action: str) -> str | None:
+        """Why a key cannot act (only a watched run refuses any): never, here."""
+        return None
+
+    @property
+    def report_output(self) -> Path | None:
+        return None  # the report goes into the run (RUN_DIR/report)
 
     @property
     def target(self) -> int:
@@ -250,41 +281,14 @@ class TrainingSession:
 
     def chart(self) -> ChartData:
         t = self.trainer
-        view = self.chart_view
-        history = t.history
-        points = len(history)
-        start = points - max(1, math.ceil(points * view.window)) if view.window < 1 else 0
-        start = max(0, start)
-        training, best = history.smooth_loss, float(t.best_smooth_loss)
-        if self.per_char and points:  # the debiased EMA in its place (see ChartData)
-            if self._debiased is None:
-                self._debiased = Smoother(SMOOTH_LOSS_WEIGHT)
-            training = self._debiased.smooth(history.loss, source=history)
-            if 0 < t.best_iteration <= len(training):
-                best = float(training[t.best_iteration - 1])
-        iterations, values = thin_history(training[start:], view.bins, start)
-        loss_x, loss_y = (), ()
-        if view.loss and points:
-            if self._smoother is None or self._smoother.weight != view.smoothing:
-                self._smoother = Smoother(view.smoothing)
-            smoothed = self._smoother.smooth(history.loss, source=history)
-            x, y = thin_history(smoothed[start:], view.bins, start)
-            loss_x, loss_y = x.tolist(), y.tolist()
-        return ChartData(
-            iterations=iterations.tolist(),
-            smooth_loss=values.tolist(),
-            epoch_starts=[int(v) for v in history.epoch_starts[1:]],
-            best_iteration=t.best_iteration,
-            best_smooth_loss=best,
-            points=points,
-            first_iteration=start + 1,
-            loss_iterations=loss_x,
-            loss=loss_y,
-            loss_smoothing=view.smoothing,
-            val_iterations=history.val_iterations.astype(float).tolist(),
-            val_loss=history.val_loss.tolist(),
-            seq_length=t.config.seq_length,
-            per_char=self.per_char,
+        return chart_data(
+            t.history,
+            self.chart_view,
+            self._smoothers,
+            t.best_iteration,
+            t.best_smooth_loss,
+            t.config.seq_length,
+            self.per_char,
         )
 
     def _publish(self, chart: bool = True) -> None:
@@ -298,6 +302,7 @@ class TrainingSession:
             # Set for the whole process, not as a context: the gradient check's own limit
             # contexts then restore this value when they end.
             threadpool_limits(limits=self.trainer.config.threads, user_api="blas")
+            self.run.publish(LIVE_STATES[self.state])  # the run's viewers: what the app does
             self._publish()
             for warning in self.warnings:
                 self._warn(warning)
@@ -322,7 +327,8 @@ class TrainingSession:
             self._post(EngineStopped(error))
 
     def _set_state(self, state: RunState) -> None:
-        """Change state, keeping the training clock: it runs only while training."""
+        """Change state, keeping the training clock (it runs only while training), and tell
+        the run's viewers (this process holds the run: idle and paused are both paused)."""
         now = time.monotonic()
         if self._stretch_started is not None:
             self._elapsed += now - self._stretch_started
@@ -330,6 +336,7 @@ class TrainingSession:
         if state == RunState.TRAINING:
             self._stretch_started = now
         self.state = state
+        self.run.publish(LIVE_STATES[state])  # and training goes on publishing as it goes
 
     def _handle(self, request: EngineRequest) -> bool:
         """Carry out one request; False means quit."""
@@ -561,6 +568,61 @@ class TrainingSession:
                 f"(now {eta:g}), then t; t alone retries with the same settings."
             )
         )
+
+
+@dataclass
+class ChartSmoothers:
+    """The running EMAs a chart keeps from one progress message to the next."""
+
+    loss: Smoother | None = None  # the per-update loss, at the view's weight
+    training: Smoother | None = None  # a per_char run's training curve (SMOOTH_LOSS_WEIGHT)
+
+
+def chart_data(
+    history: LossHistory,
+    view: ChartView,
+    smoothers: ChartSmoothers,
+    best_iteration: int,
+    best_smooth_loss: float,
+    seq_length: int,
+    per_char: bool,
+) -> ChartData:
+    """The chart's series for `view`, thinned; the smoothers are extended (or made anew)."""
+    points = len(history)
+    start = points - max(1, math.ceil(points * view.window)) if view.window < 1 else 0
+    start = max(0, start)
+    training, best = history.smooth_loss, float(best_smooth_loss)
+    if per_char and points:  # the debiased EMA in its place (see ChartData)
+        if smoothers.training is None:
+            smoothers.training = Smoother(SMOOTH_LOSS_WEIGHT)
+        training = smoothers.training.smooth(history.loss, source=history)
+        if 0 < best_iteration <= len(training):
+            best = float(training[best_iteration - 1])
+    iterations, values = thin_history(training[start:], view.bins, start)
+    loss_x: list[float] = []
+    loss_y: list[float] = []
+    if view.loss and points:
+        if smoothers.loss is None or smoothers.loss.weight != view.smoothing:
+            smoothers.loss = Smoother(view.smoothing)
+        smoothed = smoothers.loss.smooth(history.loss, source=history)
+        x, y = thin_history(smoothed[start:], view.bins, start)
+        loss_x, loss_y = x.tolist(), y.tolist()
+    return ChartData(
+        iterations=iterations.tolist(),
+        smooth_loss=values.tolist(),
+        epoch_starts=[int(v) for v in history.epoch_starts[1:]],
+        best_iteration=best_iteration,
+        best_smooth_loss=best,
+        points=points,
+        first_iteration=start + 1,
+        loss_iterations=loss_x,
+        loss=loss_y,
+        loss_smoothing=view.smoothing,
+        val_iterations=history.val_iterations.astype(float).tolist(),
+        val_loss=history.val_loss.tolist(),
+        seq_length=seq_length,
+        per_char=per_char,
+    )
 
 
 MODEL_TIMEOUT = 30.0  # seconds a worker waits for the engine's answer

@@ -34,7 +34,7 @@ from tui_rnn.cli.model_files import (
     cmd_import_model,
 )
 from tui_rnn.cli.runs import cmd_export, cmd_report, cmd_runs
-from tui_rnn.cli.train import cmd_app, cmd_train
+from tui_rnn.cli.train import cmd_app, cmd_train, cmd_watch
 from tui_rnn.gradcheck import common
 from tui_rnn.inspection.passage import DEFAULT_LENGTH, Neuron, PassageError, parse_neuron
 from tui_rnn.training.generation import GENERATION_OPTIONS, GenerationOption
@@ -43,6 +43,7 @@ from tui_rnn.training.options import (
     ITERATIONS,
     MODEL_OPTIONS,
     PRESETS,
+    PUBLISH_EVERY,
     SAVE_EVERY,
     TIME_LIMIT,
     add_arguments,
@@ -112,6 +113,13 @@ def training_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar=SAVE_EVERY.metavar,
         help=SAVE_EVERY.help,
+    )
+    run.add_argument(
+        PUBLISH_EVERY.flag,
+        type=argparse_type(PUBLISH_EVERY),
+        default=None,
+        metavar=PUBLISH_EVERY.metavar,
+        help=f"{PUBLISH_EVERY.help} ({PUBLISH_EVERY.default_text})",
     )
 
 
@@ -314,6 +322,22 @@ def inspect_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def watch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run another process trains (or trained), or latest"
+    )
+    parser.add_argument(
+        "--output",
+        type=path_type("--output"),
+        metavar="DIR",
+        default=None,
+        help="where the report (w) and the generator's text (ctrl+s) go: a directory outside "
+        "the run (without it, nothing can be saved)",
+    )
+    parser.add_argument("--corpus", default=None, help="the run's corpus file, if it moved since")
+    parser.add_argument("--encoding", default=None, help="the corpus's encoding (the run's)")
+
+
 def runs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "dir", nargs="?", default=None, metavar="DIR", help="a directory of runs (./runs)"
@@ -365,6 +389,16 @@ COMMANDS = (
         "Table 1). Exit code 1 when any row fails.",
         cmd_gradcheck,
         gradcheck_arguments,
+    ),
+    Command(
+        "watch",
+        "Watch a run another process trains (tui-rnn train in another terminal, tmux, nohup): "
+        "the app, read-only, following the chart, the samples and the status within seconds; "
+        "the gradient check, inspector and generator use its newest checkpoint. Takes no lock "
+        "and writes nothing into the run; any number may watch one run. When the trainer is "
+        "gone, t takes the run over.",
+        cmd_watch,
+        watch_arguments,
     ),
     Command(
         "export",

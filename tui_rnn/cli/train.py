@@ -1,5 +1,6 @@
-"""`tui-rnn train` and the app launcher: the two commands that take the training options and open
-a run (new, or resumed with --resume) through the run driver.
+"""`tui-rnn train`, the app launcher and `tui-rnn watch`: the commands that open a run through
+the run driver (new, or resumed with --resume), and the one that follows a run trained
+elsewhere, read-only.
 
 `cmd_train` owns the signals and the loop, and turns what stops training early into one line;
 what a person watching sees is the Reporter's (cli/reporter.py). The app, and Textual with it,
@@ -20,7 +21,7 @@ from tui_rnn.cli.common import UsageError, output_error, print_error, print_warn
 from tui_rnn.cli.reporter import Reporter, summary
 from tui_rnn.driver import Run, RunRequest, Warn
 from tui_rnn.safe import files
-from tui_rnn.store import checkpoint
+from tui_rnn.store import checkpoint, live
 from tui_rnn.store.rundir import resolve_run_dir
 from tui_rnn.training.options import given
 from tui_rnn.training.trainer import DivergenceError
@@ -50,6 +51,7 @@ def run_request(args: argparse.Namespace) -> RunRequest:
         save_every=args.save_every,
         time_limit=args.time_limit,
         started=getattr(args, "started", None),
+        publish_every=args.publish_every,
     )
 
 
@@ -127,6 +129,7 @@ def train_run(run: Run, stop_signal: list[int], as_json: bool) -> int:
     except MemoryError:  # the machine's memory is shared: the estimate before training passed
         failure = out_of_memory(run)
     if failure is not None:
+        run.publish(live.FAILED, failure)
         raise TrainingStopped(failure)
     seconds = time.perf_counter() - started
     updates = trainer.iteration - start_iteration
@@ -209,17 +212,42 @@ def cmd_app(args: argparse.Namespace) -> int:
         print_warning(message)
 
     run = open_run(args, warn=warn, lazy=True)  # made at the first update or save
-    session = TrainingSession(run, warnings=warnings)
-    app = TuiRnnApp(session)
+    try:
+        return run_app(TuiRnnApp(TrainingSession(run, warnings=warnings)))
+    finally:
+        run.close()
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The app, read-only, on a run another process trains (or trained): it follows what the
+    trainer publishes. No lock is taken and nothing is written into the run."""
+    from tui_rnn.app import TuiRnnApp, WatchSession  # Textual only for the app (see cmd_app)
+
+    run_dir = resolve_run_dir(args.run_dir)
+    session = WatchSession.open(
+        run_dir, corpus=args.corpus, encoding=args.encoding, output=args.output
+    )
+    return run_app(TuiRnnApp(session))
+
+
+def run_app(app) -> int:
+    """Run the app; after it exits, where the run it ends on is (the runs screen and `t` on a
+    watched run switch runs)."""
     try:
         app.run()
     finally:
-        run.close()
-        app.session.run.close()  # the run open at the end (o and n switch runs)
-    run = app.session.run
+        app.session.close()  # the run open at the end: its lock released, if it held one
+    session = app.session
     if app.engine_error:
         print_error(f"tui-rnn: error: {app.engine_error}")
         return 1
+    if session.watching:  # a watched run: nothing of it to save or say but where it is
+        if app.return_code:  # an unhandled exception: Textual has shown its traceback
+            print_error("tui-rnn: error: the app stopped on an unexpected error (above)")
+            return 1
+        say(f"watched {session.run_dir}; nothing was written into it")
+        return 0
+    run = session.run
     if app.return_code:  # an unhandled exception: Textual has shown its traceback
         saved = (
             f"; the run is saved in {run.run_dir}: continue with tui-rnn --resume {run.run_dir}"

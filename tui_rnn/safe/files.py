@@ -406,6 +406,32 @@ def append(path: str | Path, data: bytes) -> int:
         os.close(fd)
 
 
+def open_append(path: str | Path) -> int:
+    """A descriptor appending to the regular file `path` (created if missing, one hard link),
+    for a file written many times by one process (append_through; close it when done)."""
+    return _open_run_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, write=True)
+
+
+def append_through(fd: int, data: bytes, path: str | Path) -> int:
+    """Append `data` through `fd` (from open_append), without fsync: for a file that is a view,
+    not a record to recover from. Returns the file's new size. When the write fails the file
+    is cut back to what it held before (no torn record left for readers to stop at) and
+    RunWriteError raised."""
+    try:
+        before = os.fstat(fd).st_size
+    except OSError as err:
+        raise _write_error(path, err, "append to") from None
+    try:
+        _write_all(fd, data)
+        return before + len(data)
+    except OSError as err:
+        try:
+            os.ftruncate(fd, before)
+        except OSError:
+            pass
+        raise _write_error(path, err, "append to") from None
+
+
 def _run_file_path(run_dir: str | Path, name: str) -> Path:
     if not name or name in (".", "..") or os.path.basename(name) != name:
         raise ValueError(f"{name!r} is not a file name of a run directory")

@@ -8,6 +8,8 @@ A run directory holds
     checkpoint.prev.npz  the checkpoint before it, kept in case the newest is damaged
     samples.txt          every sample, appended as it comes
     .lock                held (flock) by the process training the run
+    live.bin             what the trainer publishes for viewers (store/live.py): never read
+                         back into a trainer, and no checkpoint refers to it
 
 A checkpoint holds named arrays and strings, never a pickle. It is written to a temporary file
 in the run directory, fsynced and renamed over the old one, which is kept first as
@@ -645,6 +647,7 @@ class RunHistory:
     epoch_starts: np.ndarray
     val_iterations: np.ndarray
     val_loss: np.ndarray
+    loss: np.ndarray | None = None  # float32, (iteration,): the per-update loss, if asked for
 
     @property
     def config(self) -> TrainConfig:
@@ -656,12 +659,15 @@ class RunHistory:
         return config.batch_size * config.seq_length
 
 
-def read_history(run_dir: str | Path, document: dict | None = None, warn=None) -> RunHistory:
+def read_history(
+    run_dir: str | Path, document: dict | None = None, warn=None, loss: bool = False
+) -> RunHistory:
     """A run's history from its newest good checkpoint (read-only, no lock: safe while another
-    process trains it), never its parameters."""
+    process trains it), never its parameters; with `loss`, the per-update loss too."""
     run_dir = Path(run_dir)
     document = read_config(run_dir) if document is None else document
-    arrays, source, problems = load_checkpoint_with_source(run_dir, document, HISTORY_MEMBERS)
+    members = HISTORY_MEMBERS + (("loss_history",) if loss else ())
+    arrays, source, problems = load_checkpoint_with_source(run_dir, document, members)
     if problems and warn is not None:
         warn(f"{problems[0]}; read {source.name}")
     counters = _named_counters(arrays, int(arrays["schema_version"]))
@@ -680,6 +686,7 @@ def read_history(run_dir: str | Path, document: dict | None = None, warn=None) -
         arrays["epoch_starts"],
         arrays["val_iterations"],
         arrays["val_loss_history"],
+        arrays.get("loss_history") if loss else None,
     )
 
 

@@ -251,6 +251,7 @@ _RUN_FILES = (
     rundir.PREVIOUS_CHECKPOINT_FILE,
     rundir.SAMPLES_FILE,
     rundir.LOCK_FILE,
+    rundir.LIVE_FILE,
 )
 
 

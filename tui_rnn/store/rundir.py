@@ -24,7 +24,15 @@ CHECKPOINT_FILE = "checkpoint.npz"
 PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.npz"
 SAMPLES_FILE = "samples.txt"
 LOCK_FILE = ".lock"
-RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE, SAMPLES_FILE, LOCK_FILE)
+LIVE_FILE = "live.bin"  # what the trainer publishes for viewers (store/live.py); not the run
+RUN_FILES = (
+    CONFIG_FILE,
+    CHECKPOINT_FILE,
+    PREVIOUS_CHECKPOINT_FILE,
+    SAMPLES_FILE,
+    LOCK_FILE,
+    LIVE_FILE,
+)
 
 
 # -- run directory -------------------------------------------------------------------------------

@@ -133,14 +133,23 @@ def parse_samples(text: str) -> list[Sample]:
     return samples
 
 
-def read_samples(run_dir: str | Path, limit: int | None = 200, tail_bytes: int = 1 << 20):
-    """The last `limit` samples of a run, parsed from (the tail of) samples.txt."""
+def read_samples(
+    run_dir: str | Path,
+    limit: int | None = 200,
+    tail_bytes: int = 1 << 20,
+    upto: int | None = None,
+):
+    """The last `limit` samples of a run, parsed from (the tail of) samples.txt, or of its
+    first `upto` bytes."""
     path = Path(run_dir) / SAMPLES_FILE
     try:
         with files.open_read(path) as f:
             size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - tail_bytes))
-            raw = f.read(tail_bytes)
+            if upto is not None:
+                size = min(size, upto)
+            start = max(0, size - tail_bytes)
+            f.seek(start)
+            raw = f.read(size - start)
     except MissingRunFile:
         return []
     except OSError as err:

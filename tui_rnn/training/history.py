@@ -79,6 +79,34 @@ class LossHistory:
             new[: self._size] = old[: self._size]
             setattr(self, name, new)
 
+    def put_rows(self, first: int, loss, smooth_loss, seconds) -> None:
+        """Rows `first`, `first` + 1, ... are these (a live view's record); the history grows
+        if they go past its end. A gap before `first` repeats the row before it (or the first
+        new one): a chart draws a flat stretch there, never an invalid value."""
+        first, count = int(first), len(loss)
+        self._reserve(first + count)
+        if first > self._size:
+            arrays = (self._loss, self._smooth, self._seconds)
+            new = (loss, smooth_loss, seconds)
+            for array, values in zip(arrays, new, strict=True):
+                if self._size:
+                    fill = array[self._size - 1]
+                else:
+                    fill = values[0] if count else 0.0
+                array[self._size : first] = fill
+        self._loss[first : first + count] = loss
+        self._smooth[first : first + count] = smooth_loss
+        self._seconds[first : first + count] = seconds
+        self._size = max(self._size, first + count)
+
+    def truncate(self, size: int) -> None:
+        """Keep only the first `size` rows (no-op if there are fewer)."""
+        self._size = max(0, min(self._size, int(size)))
+
+    def _reserve(self, size: int) -> None:
+        if size > self._loss.size:
+            self._grow(max(size, 2 * self._loss.size))
+
     def start_epoch(self, after_iteration: int) -> None:
         self.epoch_starts = np.append(self.epoch_starts, after_iteration)
 

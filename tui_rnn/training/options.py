@@ -359,8 +359,9 @@ TRAINING_OPTIONS = (
 CONFIG_OPTIONS = MODEL_OPTIONS + TRAINING_OPTIONS
 BY_NAME: dict[str, Option] = {option.name: option for option in CONFIG_OPTIONS}
 
-# How long a run trains and how often it saves: kept in config.json beside the config, never in
-# it (they may change on every resume and in the app's settings), checked by the same rules.
+# How long a run trains, how often it saves and publishes: kept in config.json beside the config
+# (all but how often it publishes), never in it (they may change on every resume and in the
+# app's settings), checked by the same rules.
 ITERATIONS = _opt(
     "iterations",
     "--iterations",
@@ -409,7 +410,20 @@ TIME_LIMIT = _opt(
     duration=True,
     default_label="none",
 )
-RUN_OPTIONS = (ITERATIONS, EPOCHS, TIME_LIMIT, SAVE_EVERY)
+# Not kept in config.json: a resumed run publishes every 2 seconds unless told otherwise.
+PUBLISH_EVERY = _opt(
+    "publish_every",
+    "--publish-every",
+    float,
+    2.0,
+    "seconds between the progress records a viewer (tui-rnn watch) follows, in RUN_DIR/live.bin; "
+    "0 publishes nothing",
+    low=0,
+    high=3600,
+    resume="change",
+    metavar="SECONDS",
+)
+RUN_OPTIONS = (ITERATIONS, EPOCHS, TIME_LIMIT, SAVE_EVERY, PUBLISH_EVERY)
 RUN_BY_NAME: dict[str, Option] = {option.name: option for option in RUN_OPTIONS}
 
 # Presets: named sets of defaults. Options given explicitly override them. "report" is empty:

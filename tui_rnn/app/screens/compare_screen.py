@@ -23,7 +23,8 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_rnn.app.keys import Scope, bindings
-from tui_rnn.app.session import TrainingSession, wait_for_answer
+from tui_rnn.app.requests import Session
+from tui_rnn.app.session import wait_for_answer
 from tui_rnn.charts import figure
 from tui_rnn.charts.curves import thin_history
 from tui_rnn.safe import files, text
@@ -197,7 +198,7 @@ class CompareScreen(Screen):
     class Prepared(Message):
         data: CompareData
 
-    def __init__(self, summaries: list[RunSummary], session: TrainingSession) -> None:
+    def __init__(self, summaries: list[RunSummary], session: Session) -> None:
         super().__init__()
         self.summaries = summaries[:MAX_RUNS]
         self.session = session  # the run open in the app (saved before its history is read)

@@ -24,7 +24,8 @@ from textual.widgets import Checkbox, DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_rnn.app.keys import Scope, bindings
-from tui_rnn.app.session import TrainingSession, wait_for_answer
+from tui_rnn.app.requests import Session
+from tui_rnn.app.session import wait_for_answer
 from tui_rnn.app.widgets.fields import SafeInput
 from tui_rnn.inspection import scoring
 from tui_rnn.inspection.scoring import RunScore
@@ -52,7 +53,7 @@ class EvalScreen(Screen):
         scores: list[RunScore]
         own_text: bool
 
-    def __init__(self, runs: list[Path], session: TrainingSession) -> None:
+    def __init__(self, runs: list[Path], session: Session) -> None:
         super().__init__()
         self.runs = runs
         self.session = session  # the run open in the app (saved before it is scored)

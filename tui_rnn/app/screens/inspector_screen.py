@@ -26,8 +26,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_rnn.app.keys import Scope, bindings, footer_bindings
 from tui_rnn.app.messages import HealthUpdate, PassageRead
-from tui_rnn.app.requests import ModelCopy, WatchHealth
-from tui_rnn.app.session import TrainingSession, wait_for_answer
+from tui_rnn.app.requests import ModelCopy, Session, WatchHealth
+from tui_rnn.app.session import wait_for_answer
 from tui_rnn.app.widgets.fields import SafeTextArea
 from tui_rnn.app.widgets.generator_pane import unknown_characters
 from tui_rnn.app.widgets.passage_view import PassageView
@@ -156,7 +156,7 @@ class TextScreen(ModalScreen[str | None]):
 class InspectorScreen(Screen):
     BINDINGS = bindings(Scope.INSPECTOR)
 
-    def __init__(self, session: TrainingSession, best: bool = False) -> None:
+    def __init__(self, session: Session, best: bool = False) -> None:
         super().__init__()
         self.session = session
         trainer = session.trainer

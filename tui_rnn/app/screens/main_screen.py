@@ -53,6 +53,7 @@ from tui_rnn.app.requests import (
     Pause,
     SampleNow,
     SaveGenerated,
+    Session,
     SetChartView,
     Train,
 )
@@ -60,7 +61,7 @@ from tui_rnn.app.screens.inspector_screen import InspectorScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen
 from tui_rnn.app.screens.runs_screen import RunsScreen
 from tui_rnn.app.screens.settings_screen import Settings, SettingsScreen
-from tui_rnn.app.session import TrainingSession, wait_for_answer
+from tui_rnn.app.session import wait_for_answer
 from tui_rnn.app.shown import keep_end, show_path
 from tui_rnn.app.widgets.generator_pane import GenerateRequest, GeneratorPane, Request, SaveRequest
 from tui_rnn.app.widgets.gradcheck_pane import METHODS, GradcheckPane
@@ -76,12 +77,7 @@ from tui_rnn.app.widgets.samples_pane import SampleScreen, SamplesPane
 from tui_rnn.app.widgets.status_bar import StatusBar
 from tui_rnn.cells.model import Model
 from tui_rnn.charts import figure
-from tui_rnn.gradcheck.check import (
-    GradcheckOptions,
-    GradcheckReport,
-    GradcheckRow,
-    run_gradcheck,
-)
+from tui_rnn.gradcheck.check import GradcheckOptions, GradcheckReport, GradcheckRow, run_gradcheck
 from tui_rnn.gradcheck.common import DEFAULT_SEQ_LENGTHS
 from tui_rnn.safe import text as safe_text
 from tui_rnn.training import sampling
@@ -187,7 +183,7 @@ class MainScreen(Screen):
 
     def __init__(
         self,
-        session: TrainingSession,
+        session: Session,
         *,
         gradcheck_on_start: bool = True,
         gradcheck: GradcheckFn = default_gradcheck,
@@ -525,7 +521,8 @@ class MainScreen(Screen):
         run_dir = wait_for_answer(self.session.save_now())
         if run_dir is None:
             return None
-        return report.write_report(run_dir, should_stop=lambda: worker.is_cancelled)
+        output = self.session.report_output  # None: into the run (RUN_DIR/report)
+        return report.write_report(run_dir, output, should_stop=lambda: worker.is_cancelled)
 
     # -- the gradient check (a thread worker) -----------------------------------------------------
     def start_gradcheck(self, current: bool) -> None:

@@ -3,8 +3,9 @@
 The table is listed on a worker (config.json and the checkpoints' counters, never a lock taken);
 the app's own run is in it even when it lives elsewhere. Enter opens a run on a worker (its lock
 taken, or the refusal said in one line) and posts it to the app (RunOpened), which saves and
-closes the current run and switches. Space marks runs to compare (one colour each), c compares,
-e scores them on a text side by side (eval_screen.py).
+closes the current run and switches; a run another process holds (its state: that pid) is
+watched instead, read-only (WatchOpened, app/watch.py). Space marks runs to compare (one colour
+each), c compares, e scores them on a text side by side (eval_screen.py).
 x exports the run's model (a path prompt).
 
 Every run's losses are in one unit, nats per character: the training loss as TensorBoard's
@@ -31,12 +32,14 @@ from textual.worker import Worker, WorkerState
 
 from tui_rnn.app.keys import Scope, bindings, footer_bindings
 from tui_rnn.app.messages import RunOpened
+from tui_rnn.app.requests import Session
 from tui_rnn.app.screens.compare_screen import COLORS, MAX_RUNS, CompareScreen
 from tui_rnn.app.screens.eval_screen import EvalScreen
 from tui_rnn.app.screens.export_screen import ExportModelScreen
 from tui_rnn.app.screens.new_run_screen import NewRunScreen
-from tui_rnn.app.session import TrainingSession, wait_for_answer
+from tui_rnn.app.session import wait_for_answer
 from tui_rnn.app.shown import keep_end, show_path
+from tui_rnn.app.watch import WatchOpened, WatchSession
 from tui_rnn.charts import figure
 from tui_rnn.driver import Run, RunRequest
 from tui_rnn.interop.export_model import Exported
@@ -80,7 +83,7 @@ def compact_cells(summary: RunSummary) -> dict[str, str]:
         "iter/target": progress,
         "loss (nats/char)": "" if train is None else f"{train:.3f}",
         "best": "" if best is None else f"{best[0]:.3f} {best[1]}",
-        "state": summary.state,  # open (pid N): in the detail line
+        "state": state_cell(summary),
         "updated": when(summary.updated),
     }
 
@@ -101,6 +104,14 @@ def detail_lines(parts: list[str], width: int) -> list[str]:
     return lines + [line] if line else lines
 
 
+def state_cell(summary: RunSummary) -> str:
+    """The state as the table shows it: a run another process holds, by that process's pid
+    (Enter watches it)."""
+    if summary.state == OPEN and summary.holder not in (None, THIS_PROCESS):
+        return f"pid {summary.holder}"
+    return summary.state
+
+
 def cut(text: str, width: int) -> str:
     """`text` in at most `width` cells, an ellipsis at its end when cut."""
     if cell_len(text) <= width:
@@ -118,7 +129,7 @@ class RunsScreen(Screen):
     class Listed(Message):
         summaries: list[RunSummary]
 
-    def __init__(self, session: TrainingSession, base: str | Path = rundir.RUNS_DIR) -> None:
+    def __init__(self, session: Session, base: str | Path = rundir.RUNS_DIR) -> None:
         super().__init__()
         self.session = session  # the run open in the app
         self.base = Path(base)
@@ -160,7 +171,7 @@ class RunsScreen(Screen):
         summaries = workspace.list_runs(self.base)
         run_dir = self.session.run_dir
         shown = {s.path.resolve() for s in summaries}
-        if self.session.run.created and run_dir.resolve() not in shown:
+        if self.session.on_disk and run_dir.resolve() not in shown:
             summaries.append(workspace.summarize(run_dir))  # this app's run, kept elsewhere
         self.post_message(self.Listed(summaries))
 
@@ -265,7 +276,10 @@ class RunsScreen(Screen):
             if best is not None:
                 at = f" @ {summary.best_iteration:,}" if summary.best_iteration is not None else ""
                 parts.append(f"best {best[1]} {best[0]:.3f}{at}")
-            parts += [cells["state"], f"updated {cells['updated']}"]
+            state = cells["state"]
+            if summary.state == OPEN and summary.holder != THIS_PROCESS:
+                state = f"open in another process (pid {summary.holder}): enter watches it"
+            parts += [state, f"updated {cells['updated']}"]
             width = detail.content_size.width or self.app.size.width - 2
             text.append("\n".join(detail_lines([p for p in parts if p], width)))
             if summary.problem:
@@ -375,7 +389,7 @@ class RunsScreen(Screen):
             )
             return
         session = self.session
-        own = session.run.created and summary.path.resolve() == session.run_dir.resolve()
+        own = session.on_disk and summary.path.resolve() == session.run_dir.resolve()
         before = (lambda: wait_for_answer(session.save_now())) if own else None
 
         def done(exported: Exported | None) -> None:
@@ -403,17 +417,16 @@ class RunsScreen(Screen):
             return
         name = safe_text.line(summary.name)
         session = self.session
-        if session.run.created and summary.path.resolve() == session.run_dir.resolve():
-            self.notify(f"{name} is the run open here", markup=False)
+        if session.on_disk and summary.path.resolve() == session.run_dir.resolve():
+            here = "watched" if session.watching else "open"
+            self.notify(f"{name} is the run {here} here", markup=False)
             self.dismiss()
             return
         if summary.state == OPEN and summary.holder != THIS_PROCESS:
             self.notify(
-                f"{name} is open in another tui-rnn process (pid {summary.holder}): close it "
-                "there first",
-                severity="error",
-                markup=False,
+                f"watching {name}, trained in pid {summary.holder}…", timeout=3, markup=False
             )
+            self._open_worker = self.watch_run(summary.path)
             return
         if summary.state == DAMAGED:
             self.notify(
@@ -434,6 +447,11 @@ class RunsScreen(Screen):
         warnings: list[str] = []
         run = Run.open(RunRequest(resume=str(path)), warnings.append, lazy=True)
         self.app.post_message(RunOpened(run, tuple(warnings)))
+
+    @work(thread=True, exclusive=True, group="open-run", exit_on_error=False)
+    def watch_run(self, path: Path) -> None:
+        """Follow the run read-only (no lock: another process holds it); the app switches."""
+        self.app.post_message(WatchOpened(WatchSession.open(path)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:

@@ -183,6 +183,7 @@ class GeneratorPane(Vertical):
         self.outputs: list[Static] = []  # one per sample: only the growing one is redrawn
         self._redraw: Timer | None = None
         self._pending: set[int] = set()
+        self.save_refused: str | None = None  # why ctrl+s cannot save (a read-only run)
 
     def compose(self) -> ComposeResult:
         yield SafeInput(placeholder="prompt (g), Enter generates", id="gen-prompt")
@@ -299,6 +300,11 @@ class GeneratorPane(Vertical):
     def action_leave(self) -> None:
         """Back to the samples."""
         self.screen.set_focus(self.screen.query_one("SamplesPane"))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save" and self.save_refused:
+            return None  # greyed out; the main screen's Footer says why
+        return True
 
     def action_save(self) -> None:
         if self.request is None or not self.samples:

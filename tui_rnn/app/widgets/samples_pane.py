@@ -59,6 +59,15 @@ class SamplesPane(OptionList):
         if following:
             self.highlighted = len(self.samples) - 1
 
+    def replace_samples(self, samples: list[Sample]) -> None:
+        """Show these instead (newest last, the highlight on the newest)."""
+        self.samples = []
+        self.clear_options()
+        for sample in samples[-MAX_SAMPLES_SHOWN:]:
+            self.samples.append(sample)
+            self.add_option(Option(sample_prompt(sample)))
+        self.highlighted = len(self.samples) - 1 if self.samples else None
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if 0 <= event.option_index < len(self.samples):

@@ -1,12 +1,13 @@
 """The status line: one row that never wraps.
 
-Its parts in order of importance: state (with a warning sign when training goes badly),
-iteration/target, the training loss (the report's smooth_loss, or for a run with validation or
-batches TensorBoard's debiased EMA in nats per character), validation loss (when the run has
-one, with the best validation loss), training time and the time to the target, epoch, speed,
-learning rate, corpus, run directory. As many as fit the width are shown (in reading order);
-the rest are posted (`StatusBar.Overflow`) for the main screen to show in pane subtitles, so
-the screen never shifts by a row.
+Its parts in order of importance: state (with a warning sign when training goes badly; what
+the trainer of a watched run does, and what a killed one lost), iteration/target, the training
+loss (the report's smooth_loss, or for a run with validation or batches TensorBoard's debiased
+EMA in nats per character), validation loss (when the run has one, with the best validation
+loss), training time and the time to the target, epoch, speed, learning rate, corpus, run
+directory. As many as fit the width are shown (in reading order); the rest are posted
+(`StatusBar.Overflow`) for the main screen to show in pane subtitles, so the screen never
+shifts by a row.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
     if status.remaining is not None and show_rate:
         time += f", {clock(status.remaining)} left"
     state = Text(label, style=style)
+    if status.watching is not None:
+        state = Text(status.watching, style=status.watch_style or "bold")
     if status.trouble:
         state.append(" ⚠ going badly", style="bold yellow")
     eta = status.eta if status.current_eta is None else status.current_eta  # as scheduled
@@ -82,6 +85,7 @@ def status_parts(status: Status, show_rate: bool = True) -> list[Part]:
         training, note = f"smooth_loss {status.smooth_loss:.3f}", per_char(status)
     parts = [
         Part("state", state, 0),
+        Part("watch_note", Text(status.watch_note or "", style="bold"), 0),
         Part("iteration", Text(f"iter {status.iteration:,}/{status.target:,}"), 0),
         Part("smooth_loss", Text(training), 1),
         Part("val_loss", Text(val), 1),
