@@ -20,9 +20,11 @@ import numpy as np
 import pytest
 from conftest import make_text
 from test_app import Notes, make_app, run, screen_text, wait_until
+from textual.widgets import Input
 
 from tui_rnn.app import TrainingSession, WatchSession
-from tui_rnn.app.messages import RunState
+from tui_rnn.app.messages import RunState, SamplesReplaced
+from tui_rnn.app.screens.export_screen import ExportModelScreen
 from tui_rnn.app.screens.help_screen import HelpScreen
 from tui_rnn.app.screens.inspector_screen import InspectorScreen
 from tui_rnn.app.screens.runs_screen import RunsScreen
@@ -195,14 +197,18 @@ def finished_run(tmp_path, corpus_file):
     return run_dir
 
 
-def test_watching_a_finished_run_with_every_view_opened_changes_nothing(tmp_path, finished_run):
-    """A few seconds, not a minute: every view is opened once, each waited for."""
+def test_watching_a_finished_run_for_a_minute_with_every_view_opened_changes_nothing(
+    tmp_path, finished_run
+):
+    """Every view opened once, each waited for, then the viewer left polling until a minute
+    has passed (a minute of wall time, mostly idle)."""
     before = snapshot(finished_run)
     notes = Notes()
 
     async def scenario():
         app = watch_app(finished_run)
         async with app.run_test(size=(120, 40), message_hook=notes) as pilot:
+            began = time.monotonic()
             main_screen = app.main
             await wait_until(pilot, lambda: app.status.watching == "■ watching: finished")
             assert app.status.iteration == 300 and main_screen.chart.data.points == 300
@@ -229,8 +235,16 @@ def test_watching_a_finished_run_with_every_view_opened_changes_nothing(tmp_path
             await pilot.press("escape", "o")  # the runs screen
             await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen))
             await app.workers.wait_for_complete()
-            await pilot.press("escape")
-            await pilot.pause(1.2)  # a few polls
+            await pilot.press("x")  # export the model: a path inside the run is refused
+            await wait_until(pilot, lambda: isinstance(app.screen, ExportModelScreen))
+            field = app.screen.query_one("#export-path", Input)
+            field.value = str(finished_run / "model.safetensors")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "inside the watched run" in screen_text(app))
+            await pilot.press("escape", "escape")
+            while time.monotonic() - began < 60:  # the viewer keeps polling the run
+                await pilot.pause(1.0)
+            assert app.status.watching == "■ watching: finished"
             assert not notes.any("failed")
             await pilot.press("q")
         return app
@@ -328,3 +342,22 @@ def test_the_runs_screen_marks_a_run_another_process_holds_and_watches_it(
     finally:
         holder.kill()
         holder.wait(timeout=30)
+
+
+def test_a_viewer_says_what_its_keys_do_in_the_palette_and_the_samples_pane(finished_run):
+    """Quitting a viewer saves nothing, t takes over, and no hint asks it to train or sample."""
+
+    async def scenario():
+        app = watch_app(finished_run)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: app.status.watching == "■ watching: finished")
+            titles = [str(command.title) for command in app.get_system_commands(app.screen)]
+            assert "Quit the viewer (nothing to save)" in titles
+            assert not any("Stop training" in title for title in titles)
+            app.main.post_message(SamplesReplaced(()))  # a run with no samples yet
+            box = app.main.query_one("#samples-box")
+            await wait_until(pilot, lambda: str(box.border_title) == "Samples")
+            assert "t trains" not in app.main.SAMPLES_HINTS[1]
+            await pilot.press("q")
+
+    run(scenario())

@@ -25,7 +25,7 @@ from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from tui_rnn.app.keys import KEYS, SCOPE_TITLES, Scope, bindings
+from tui_rnn.app.keys import KEYS, SCOPE_TITLES, WATCH_HELP, Scope, bindings
 from tui_rnn.app.messages import EngineStopped, RunOpened, Status
 from tui_rnn.app.requests import Session, Train
 from tui_rnn.app.screens.help_screen import HelpScreen
@@ -215,8 +215,9 @@ class TuiRnnApp(App[None]):
                 if key.scope in (Scope.APP, Scope.MAIN, getattr(screen, "SCOPE", None))
                 else f"{key.scope.value}: "
             )
+            words = WATCH_HELP.get(name, key.help) if isinstance(screen, WatchScreen) else key.help
             yield SystemCommand(
-                f"{where}{key.help[0].upper()}{key.help[1:]}",
+                f"{where}{words[0].upper()}{words[1:]}",
                 f"key {key.shown(self.keymap)} · {SCOPE_TITLES[key.scope]}",
                 partial(self.run_action, key.action, node),
             )

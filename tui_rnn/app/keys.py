@@ -470,6 +470,13 @@ KEYS: tuple[Key, ...] = (
     Key("watch-quit", "q", "quit", "Quit", "quit the viewer (nothing to save)", Scope.WATCH, 0),
 )
 
+# What a key does on a watched run's main screen where it differs from its help (Footer tooltips
+# and the command palette): t takes the run over, quitting has nothing to save.
+WATCH_HELP: dict[str, str] = {
+    "train": "take the run over: resume it here from its last checkpoint, and train",
+    "quit": "quit the viewer (nothing to save)",
+}
+
 # Keys kept free for screens to come, app-wide; not bound until they exist. No key of KEYS
 # may take one (tests/test_app.py checks it).
 RESERVED: dict[str, str] = {}

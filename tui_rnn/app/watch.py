@@ -87,12 +87,16 @@ class WatchOpened(Message):
     session: WatchSession
 
 
+def inside(run_dir: Path, path: str | Path) -> bool:
+    """Whether `path` is the run directory or inside it (links resolved)."""
+    run, where = Path(run_dir).resolve(), Path(path).resolve()
+    return where == run or run in where.parents
+
+
 def check_output(run_dir: Path, output: str | Path) -> Path:
     """`output` as a directory a viewer may write into: never the run directory or inside it."""
     path = Path(output)
-    run = Path(run_dir).resolve()
-    where = path.resolve()
-    if where == run or run in where.parents:
+    if inside(run_dir, path):
         raise RunError(
             f"--output {output} is inside the watched run {run_dir}: a viewer writes nothing "
             "there; choose a directory outside it"

@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from tui_rnn.app.keys import Scope, bindings
 from tui_rnn.app.shown import show_path
+from tui_rnn.app.watch import inside
 from tui_rnn.app.widgets.fields import SafeInput
 from tui_rnn.interop.export_model import CHECKPOINTS, Exported, export_model
 from tui_rnn.safe import text as safe_text
@@ -34,11 +35,18 @@ class ExportModelScreen(ModalScreen[Exported | None]):
     BINDINGS = bindings(Scope.MODAL)
     AUTO_FOCUS = "#export-path"
 
-    def __init__(self, run_dir: Path, before: Callable[[], object] | None = None) -> None:
-        """`before` runs on the worker first (the app's own run: its state saved)."""
+    def __init__(
+        self,
+        run_dir: Path,
+        before: Callable[[], object] | None = None,
+        watched: tuple[Path, ...] = (),
+    ) -> None:
+        """`before` runs on the worker first (the app's own run: its state saved); nothing is
+        written inside a `watched` run (a viewer writes nothing there)."""
         super().__init__()
         self.run_dir = run_dir
         self.before = before
+        self.watched = watched
         self._worker: Worker | None = None
         self.warnings: list[str] = []
 
@@ -76,6 +84,13 @@ class ExportModelScreen(ModalScreen[Exported | None]):
             self.say("give the file's path (.safetensors, .onnx or .html)")
             return
         which = str(self.query_one("#export-which", Select).value)
+        for run in self.watched:
+            if inside(run, path):
+                self.say(
+                    f"{path} is inside the watched run {run}: a viewer writes nothing there; "
+                    "choose a path outside it"
+                )
+                return
         self.say("exporting…", "dim")
         self._worker = self.export(path, which)
 

@@ -180,6 +180,7 @@ class MainScreen(Screen):
     BINDINGS = bindings(Scope.MAIN)
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (MIN_SIZE[0], "-normal"), (WIDE, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (MIN_SIZE[1], "-high-enough")]
+    SAMPLES_HINTS = ("Samples (s, b)", "none yet: t trains, s samples now")  # title, subtitle
 
     def __init__(
         self,
@@ -369,7 +370,7 @@ class MainScreen(Screen):
     def _title_samples(self) -> None:
         count = len(self.samples.samples)
         box = self.query_one("#samples-box")
-        title = f"Samples ({count:,}) · ↑/↓ Enter opens" if count else "Samples (s, b)"
+        title = f"Samples ({count:,}) · ↑/↓ Enter opens" if count else self.SAMPLES_HINTS[0]
         self._set_title(box, "border_title", Text(title))
         where = [p.text.plain for p in self._overflow if p.name in WHERE_PARTS]
         if where:
@@ -382,7 +383,7 @@ class MainScreen(Screen):
         elif count:
             subtitle = None
         else:
-            subtitle = Text("none yet: t trains, s samples now")
+            subtitle = Text(self.SAMPLES_HINTS[1])
         self._set_title(box, "border_subtitle", subtitle)
 
     # -- messages from the engine -----------------------------------------------------------------

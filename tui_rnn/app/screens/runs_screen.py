@@ -402,7 +402,11 @@ class RunsScreen(Screen):
                     markup=False,
                 )
 
-        self.app.push_screen(ExportModelScreen(summary.path, before), done)
+        # A viewer writes nothing into the run it watches, nor into one another process trains.
+        watched = [summary.path] if summary.state == OPEN and summary.holder != THIS_PROCESS else []
+        if session.watching:
+            watched.append(session.run_dir)
+        self.app.push_screen(ExportModelScreen(summary.path, before, tuple(watched)), done)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

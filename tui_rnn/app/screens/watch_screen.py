@@ -16,18 +16,17 @@ from textual import work
 from textual.binding import ActiveBinding
 from textual.worker import Worker, WorkerState
 
-from tui_rnn.app.keys import Scope, bindings
+from tui_rnn.app.keys import WATCH_HELP, Scope, bindings
 from tui_rnn.app.messages import RunOpened, SamplesReplaced
 from tui_rnn.app.screens.main_screen import MainScreen
 from tui_rnn.app.watch import WatchSession
 from tui_rnn.driver import Run, RunRequest
 from tui_rnn.safe import text as safe_text
 
-TAKE_OVER = "take the run over: resume it here from its last checkpoint, and train"
-
 
 class WatchScreen(MainScreen):
     BINDINGS = bindings(Scope.WATCH)  # and the main screen's (Textual merges them)
+    SAMPLES_HINTS = ("Samples", "none yet: the trainer's samples appear here")
 
     def __init__(self, session: WatchSession, **kwargs: Any) -> None:
         super().__init__(session, **kwargs)
@@ -60,9 +59,9 @@ class WatchScreen(MainScreen):
             why = self.watched.read_only(binding.action)
             if binding.action == "train" and enabled:
                 taking = replace(binding, description="Take over")
-                active[key] = ActiveBinding(node, taking, enabled, TAKE_OVER)
+                active[key] = ActiveBinding(node, taking, enabled, WATCH_HELP["train"])
             elif binding.action == "quit":
-                active[key] = ActiveBinding(node, binding, enabled, "quit (nothing to save)")
+                active[key] = ActiveBinding(node, binding, enabled, WATCH_HELP["quit"])
             elif not enabled and why:
                 active[key] = ActiveBinding(node, binding, enabled, why)
         return active
