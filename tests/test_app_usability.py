@@ -232,7 +232,7 @@ def test_the_new_run_form_starts_at_its_first_field_and_only_when_asked(
             await pilot.press("2")  # a digit does replace it: typing as usual
             assert layers.value == "2"
             await pilot.press("ctrl+s")  # the one key that starts
-            await wait_until(pilot, lambda: app.session is not session)
+            await wait_until(pilot, lambda: app.session is not session and not app.switching)
             assert app.session.trainer.config.layers == 2
 
     run(scenario())

@@ -200,7 +200,7 @@ def test_enter_switches_the_app_to_a_run_and_leaks_no_lock(workspace):
             screen = await open_runs(pilot, 3)
             await move_to(pilot, screen, "a")
             await pilot.press("enter")
-            await wait_until(pilot, lambda: app.session is not old_session)
+            await wait_until(pilot, lambda: app.session is not old_session and not app.switching)
             await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
             assert app.main is not old_main and app.screen is app.main
             assert app.session.run_dir == Path("runs/a") and app.status.iteration == 120
@@ -342,7 +342,7 @@ def test_the_new_run_form_checks_every_field_and_starts_the_run(workspace):
             field("new-val").value = "0.1"
             field("new-hidden").focus()
             await pilot.press("ctrl+s")
-            await wait_until(pilot, lambda: app.session is not old)
+            await wait_until(pilot, lambda: app.session is not old and not app.switching)
             await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
             config = app.session.trainer.config
             assert (config.hidden_size, config.seq_length, config.batch_size) == (12, 10, 2)

@@ -352,6 +352,11 @@ def test_the_quality_preset_schedules_and_stops_early(corpus_file, tmp_path, cap
     recorded = document(tmp_path / "run")
     assert "time_limit" not in recorded["requested"] and "time_limits" not in recorded
     assert recorded["config"]["schedule_end"] == 30
+    # The preset's warmup (200 updates) takes a tenth of a run this short; one given is checked.
+    assert quality.warmup > 30 and recorded["config"]["warmup"] == 3
+    line = fails(["train", corpus_file, "--preset", "quality", "--warmup", "200",
+                  "--iterations", "30", "--run-dir", tmp_path / "other"], capsys)  # fmt: skip
+    assert "--warmup 200 is at or beyond the run's last update (30)" in line
     # A preset's schedule gives way to --lr-decay, its patience to --val-fraction 0.
     assert resolve({"lr_decay": 0.9}, "quality").lr_schedule == "constant"
     assert resolve({"val_fraction": 0.0}, "quality").patience is None

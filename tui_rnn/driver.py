@@ -41,6 +41,7 @@ from tui_rnn.training.options import (
     OptionError,
     TrainConfig,
     format_duration,
+    make_schedule,
     resolve,
     resumed_config,
 )
@@ -146,9 +147,8 @@ class Run:
                 speed, target = cls._measure(
                     config, corpus, time_limit, started, save_every, set_threads=not lazy
                 )
-            if config.needs_schedule_end:
-                config.schedule_end = target  # the schedule is made for this run's length
-                config.validate()
+            if config.needs_schedule_end:  # the schedule is made for this run's length
+                make_schedule(config, request.options, target)
             trainer = Trainer(corpus.data, corpus.chars, config)
         except MemoryError:
             raise OptionError(

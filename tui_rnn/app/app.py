@@ -88,6 +88,7 @@ class TuiRnnApp(App[None]):
         )
         self.main = self._make_main(session)
         self._mode_count = 0
+        self.switching = False  # a session being switched to (its old screens still going)
         self._add_main_mode()  # run-1, the DEFAULT_MODE: the app starts on it
         self.quitting = False
         self.engine_error: str | None = None  # why the last engine to stop stopped, if it failed
@@ -243,6 +244,13 @@ class TuiRnnApp(App[None]):
         """Save and close the current run (engine stopped, state saved, lock released), then
         show `session` on a new main screen in place of the old one; False if the current one
         would not stop."""
+        self.switching = True
+        try:
+            return await self._switch_session(session)
+        finally:
+            self.switching = False
+
+    async def _switch_session(self, session: Session) -> bool:
         old = self.session
         if old.running:
             try:

@@ -431,20 +431,20 @@ RUN_BY_NAME: dict[str, Option] = {option.name: option for option in RUN_OPTIONS}
 PRESETS: dict[str, dict[str, object]] = {
     "report": {},
     # The recipe that reached the lowest validation loss in 3 minutes on a 2-core machine among
-    # those compared (vanilla 256, GRU 128/160/192, LSTM 256; learning rates 2e-3 to 4e-3;
-    # batches 32 and 64; one or two BLAS threads): benchmarks/bench_quality.py, and the README's
-    # "The quality preset" for the figures.
+    # those compared (GRU 128 to 256, batches 8 to 32, Adam's eta 3e-3 to 1.2e-2 with a cosine
+    # schedule): benchmarks/bench_quality.py, and docs/performance.md for the figures.
     "quality": {
         "cell": "gru",
         "hidden_size": 192,
         "seq_length": 64,
-        "batch_size": 32,
+        "batch_size": 16,
         "dtype": "float32",
         "optimizer": "adam",
-        "eta": 3e-3,
+        "eta": 8e-3,
         "val_fraction": 0.1,
         "sample_every": 1000,
         "lr_schedule": "cosine",
+        "warmup": 200,
         "patience": 5,
     },
 }
@@ -564,6 +564,16 @@ class TrainConfig:
         known = {f.name for f in fields(cls)} - {"extra"}
         config = cls(**{k: v for k, v in data.items() if k in known})
         return config
+
+
+def make_schedule(config: TrainConfig, given: Mapping[str, object], last: int) -> None:
+    """Fix the schedule of a new run of `last` updates. A preset's warmup (one not given) takes
+    at most a tenth of a shorter run than the preset's own, so that `--preset quality
+    --iterations 100` works as typed; a warmup the user gives is checked as given."""
+    config.schedule_end = last
+    if given.get("warmup") in (None, AUTO):
+        config.warmup = min(config.warmup, last // 10)
+    config.validate()
 
 
 def resolve(given: Mapping[str, object], preset: str | None = None) -> TrainConfig:
