@@ -150,8 +150,9 @@ def test_a_killed_trainer_is_said_and_t_takes_the_run_over_exactly(tmp_path, cor
                 saved = checkpoint.checkpoint_iteration(checkpoint.load_checkpoint(run_dir))
                 assert app.status.watch_note.startswith("at least ")
                 assert f"since the last checkpoint (iter {saved:,}) lost" in app.status.watch_note
-                assert notes.any(gone, "t takes the run over")
-                assert gone in screen_text(app)
+                # The toast and the repaint follow the status by a message or two.
+                await wait_until(pilot, lambda: notes.any(gone, "t takes the run over"))
+                await wait_until(pilot, lambda: gone in screen_text(app))
                 assert app.main.check_action("train", ()) is True
                 await pilot.press("t")  # take the run over: resumed here, training
                 await wait_until(
