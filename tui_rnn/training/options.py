@@ -431,11 +431,12 @@ RUN_BY_NAME: dict[str, Option] = {option.name: option for option in RUN_OPTIONS}
 PRESETS: dict[str, dict[str, object]] = {
     "report": {},
     # The recipe that reached the lowest validation loss in 3 minutes on a 2-core machine among
-    # those compared (GRU 128 to 256, batches 8 to 32, Adam's eta 3e-3 to 1.2e-2 with a cosine
-    # schedule): benchmarks/bench_quality.py, and docs/performance.md for the figures.
+    # those compared (GRU 128 to 256 in one or two layers, batches 8 to 32, Adam's eta 3e-3 to
+    # 1.2e-2 with warmup and a schedule): benchmarks/bench_quality.py, docs/performance.md.
     "quality": {
         "cell": "gru",
-        "hidden_size": 192,
+        "layers": 2,
+        "hidden_size": 160,
         "seq_length": 64,
         "batch_size": 16,
         "dtype": "float32",
