@@ -87,7 +87,65 @@ LIVE_STATES = {
 }
 
 
-class TrainingSession:
+class EngineThread:
+    """What the app talks to on a session's own thread: typed requests (requests.py) queued and
+    served in order, each Future answered, even those left when the thread has stopped."""
+
+    STOPPED = "the engine has stopped"  # why a request left unserved failed
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[EngineRequest] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._post: Callable[[Message], object] = lambda message: None
+        self._stopped = threading.Event()
+        self._quitting = threading.Event()  # set by shutdown: a long sample stops at once
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def closing(self) -> bool:
+        """Shutting down (or shut down): the session takes no new work."""
+        return self._quitting.is_set()
+
+    def request(self, request: EngineRequest) -> None:
+        """Queue a request for the thread (see requests.py); it is handled in order."""
+        self._requests.put(request)
+        if self._stopped.is_set():  # too late: nobody will serve it, so nobody may wait on it
+            self._answer_pending()
+
+    def model_copy(self, best: bool = False) -> Future[ModelCopy]:
+        """A Future of a ModelCopy taken between two requests."""
+        answer: Future[ModelCopy] = Future()
+        self.request(CopyModel(best, answer))
+        return answer
+
+    def shutdown(self) -> Future[None]:
+        """Stop the thread (a session that trains saves first); the Future resolves then."""
+        self._quitting.set()
+        answer: Future[None] = Future()
+        if not self.running:
+            answer.set_result(None)
+            return answer
+        self.request(Quit(answer))
+        return answer
+
+    def _answer_pending(self) -> None:
+        """Resolve the futures of requests the stopped thread will never serve."""
+        while True:
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            match request:
+                case Quit(answer=answer) if not answer.done():
+                    answer.set_result(None)
+                case SaveNow(answer=answer) | CopyModel(answer=answer) if not answer.done():
+                    answer.set_exception(RuntimeError(self.STOPPED))
+
+
+class TrainingSession(EngineThread):
     """A run (tui_rnn.driver.Run) and the engine thread that drives it."""
 
     watching = False
@@ -109,15 +167,11 @@ class TrainingSession:
         # Replaced (never mutated) when a SetChartView is handled; read when the chart is made.
         self.chart_view = ChartView()
         self.state = RunState.DONE if run.done else RunState.IDLE
-        self._requests: queue.SimpleQueue[EngineRequest] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._post: Callable[[Message], object] = lambda message: None
+        super().__init__()
         self._rate: float | None = None
         self._elapsed = 0.0  # seconds of training before the current stretch
         self._stretch_started: float | None = None  # monotonic time the current stretch began
         self._smoothers = ChartSmoothers()
-        self._stopped = threading.Event()
-        self._quitting = threading.Event()  # set by shutdown: a long sample stops at once
         self._trouble: str | None = None  # training going badly (said once, shown in status)
         self._health = HealthMonitor()  # attached to the trainer while someone watches
 
@@ -174,55 +228,11 @@ class TrainingSession:
         self._thread = threading.Thread(target=self._run, name="tui-rnn engine", daemon=True)
         self._thread.start()
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def closing(self) -> bool:
-        """Shutting down (or shut down): the session takes no new work."""
-        return self._quitting.is_set()
-
-    def request(self, request: EngineRequest) -> None:
-        """Queue a request for the engine thread (see requests.py); it is handled in order."""
-        self._requests.put(request)
-        if self._stopped.is_set():  # too late: nobody will serve it, so nobody may wait on it
-            self._answer_pending()
-
-    def _answer_pending(self) -> None:
-        """Resolve the futures of requests the stopped engine will never serve."""
-        while True:
-            try:
-                request = self._requests.get_nowait()
-            except queue.Empty:
-                return
-            match request:
-                case Quit(answer=answer) if not answer.done():
-                    answer.set_result(None)
-                case SaveNow(answer=answer) | CopyModel(answer=answer) if not answer.done():
-                    answer.set_exception(RuntimeError("the engine has stopped"))
-
     def save_now(self) -> Future[Path]:
         """A Future of the run directory, resolved once the state is saved (between two
         updates; training goes on). A new run without an update is left unmade."""
         answer: Future[Path] = Future()
         self.request(SaveNow(answer))
-        return answer
-
-    def model_copy(self, best: bool = False) -> Future[ModelCopy]:
-        """A Future of a ModelCopy taken between two updates."""
-        answer: Future[ModelCopy] = Future()
-        self.request(CopyModel(best, answer))
-        return answer
-
-    def shutdown(self) -> Future[None]:
-        """Stop training, save the state, end the thread; the Future resolves when saved."""
-        self._quitting.set()
-        answer: Future[None] = Future()
-        if not self.running:
-            answer.set_result(None)
-            return answer
-        self.request(Quit(answer))
         return answer
 
     def wait_stopped(self, timeout: float | None = None) -> bool:

@@ -47,7 +47,7 @@ from tui_rnn.app.requests import (
     SetChartView,
     WatchHealth,
 )
-from tui_rnn.app.session import GENERATED_FILE, ChartSmoothers, chart_data
+from tui_rnn.app.session import GENERATED_FILE, ChartSmoothers, EngineThread, chart_data
 from tui_rnn.safe import files
 from tui_rnn.safe.files import RunError
 from tui_rnn.store import checkpoint, follow, live
@@ -106,10 +106,11 @@ def check_output(run_dir: Path, output: str | Path) -> Path:
     return path
 
 
-class WatchSession:
+class WatchSession(EngineThread):
     """A run trained elsewhere, followed read-only (see the module's docstring)."""
 
     watching = True
+    STOPPED = "the viewer has stopped"
 
     def __init__(
         self,
@@ -127,11 +128,7 @@ class WatchSession:
         self.poll_every = float(poll_every)
         self.chart_view = ChartView()
         self._smoothers = ChartSmoothers()
-        self._requests: queue.SimpleQueue[EngineRequest] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._post: Callable[[Message], object] = lambda message: None
-        self._stopped = threading.Event()
-        self._quitting = threading.Event()
+        super().__init__()
         self._said: tuple[str, str | None] | None = None  # the trainer's state and pid, as said
 
     @classmethod
@@ -172,14 +169,6 @@ class WatchSession:
     @property
     def on_disk(self) -> bool:
         return True
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def closing(self) -> bool:
-        return self._quitting.is_set()
 
     def read_only(self, action: str) -> str | None:
         """Why a key cannot act on a watched run (its tooltip), or None if it can."""
@@ -285,11 +274,6 @@ class WatchSession:
         self._thread = threading.Thread(target=self._run, name="tui-rnn watch", daemon=True)
         self._thread.start()
 
-    def request(self, request: EngineRequest) -> None:
-        self._requests.put(request)
-        if self._stopped.is_set():
-            self._answer_pending()
-
     def save_now(self) -> Future[Path]:
         """The run directory at once: a viewer has nothing to save (the files are the
         trainer's, as they are)."""
@@ -297,34 +281,8 @@ class WatchSession:
         answer.set_result(self.run_dir)
         return answer
 
-    def model_copy(self, best: bool = False) -> Future[ModelCopy]:
-        answer: Future[ModelCopy] = Future()
-        self.request(CopyModel(best, answer))
-        return answer
-
-    def shutdown(self) -> Future[None]:
-        self._quitting.set()
-        answer: Future[None] = Future()
-        if not self.running:
-            answer.set_result(None)
-            return answer
-        self.request(Quit(answer))
-        return answer
-
     def close(self) -> None:
         """Nothing to release: a viewer holds no lock."""
-
-    def _answer_pending(self) -> None:
-        while True:
-            try:
-                request = self._requests.get_nowait()
-            except queue.Empty:
-                return
-            match request:
-                case Quit(answer=answer) if not answer.done():
-                    answer.set_result(None)
-                case SaveNow(answer=answer) | CopyModel(answer=answer) if not answer.done():
-                    answer.set_exception(RuntimeError("the viewer has stopped"))
 
     # -- the thread -------------------------------------------------------------------------------
     def _run(self) -> None:
